@@ -1,0 +1,1 @@
+"""The NSCL programme: organisation units, plans, budgets, reports and their rollups."""

@@ -1,0 +1,55 @@
+"""SQLAlchemy base, engine and session factories."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
+
+# Constraint names are part of the schema migrations refer to: make them predictable.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table; its metadata carries the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: DateTime(timezone=True)}
+
+
+def new_id() -> uuid.UUID:
+    """Return a time-ordered UUID (version 7, RFC 9562) so keys index well and sort by creation."""
+    millis = time.time_ns() // 1_000_000
+    rand_a = secrets.randbits(12)
+    rand_b = secrets.randbits(62)
+    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return uuid.UUID(int=value)
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pooled: bool = True
+) -> AsyncEngine:
+    """Create the async engine; `pooled=False` opens a connection per checkout (CLI, tests)."""
+    if not pooled:
+        return create_async_engine(url, poolclass=NullPool)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit (async code cannot lazy-load)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

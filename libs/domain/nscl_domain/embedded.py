@@ -1,0 +1,29 @@
+"""The embedded default: a real PostgreSQL started from the ``pgserver`` package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_servers: dict[Path, Any] = {}
+
+
+def start_postgres(data_dir: Path) -> str:
+    """Start (or join) a PostgreSQL 16 whose data lives under ``data_dir``; return its URL.
+
+    pgserver bundles the server binaries, listens on a Unix socket inside the data folder
+    and, when run as root, runs them as a system user of its own. The server stops when
+    the last process that started it exits.
+    """
+    import pgserver
+
+    pgdata = (data_dir / "postgres").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    if pgdata not in _servers:
+        _servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+        log.info("embedded_postgres.started", data_dir=str(pgdata))
+    return f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"

@@ -1,0 +1,51 @@
+"""Domain errors. They carry no HTTP: the API maps each class to a status in one table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid input, named by its location (e.g. ``("body", "valid_to")``)."""
+
+    location: tuple[str | int, ...]
+    message: str
+    code: str = "invalid"
+
+
+@dataclass
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    detail: str
+    code: str = "domain_error"
+    fields: Sequence[FieldProblem] = field(default_factory=tuple)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class NotFound(DomainError):
+    """The object does not exist, or the caller may not know that it does."""
+
+
+class Conflict(DomainError):
+    """The request clashes with the object's current state."""
+
+
+class PreconditionFailed(DomainError):
+    """The caller's copy of the object is stale (``If-Match`` did not match)."""
+
+
+class Forbidden(DomainError):
+    """The caller is known but may not do this."""
+
+
+class Invalid(DomainError):
+    """The input breaks a rule of the domain; ``fields`` names what is wrong."""
+
+
+class Unavailable(DomainError):
+    """A dependency the operation needs is not reachable right now."""

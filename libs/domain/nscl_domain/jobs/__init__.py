@@ -1,0 +1,50 @@
+"""Durable jobs: the contract between the API, the domain and the worker.
+
+A job is a row of the ``job`` table (the outbox), written in the same transaction as the
+change that needs it. After the commit a relay hands the row's id to the queue; a periodic
+sweep hands it again while it is not done, so losing the queue's contents loses no job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+from uuid import UUID
+
+
+class JobName(StrEnum):
+    """Every kind of job the worker knows how to run."""
+
+    PRUNE_JOBS = "jobs.prune"
+
+
+class JobStatus(StrEnum):
+    """Life of a job: pending → running → succeeded | failed; pending → cancelled."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+class JobQueue(Protocol):
+    """Where job ids are handed for execution (arq on Redis, in production)."""
+
+    async def enqueue(self, job_id: UUID, *, not_before: datetime | None = None) -> bool:
+        """Queue the job; return False when the queue already holds it."""
+        ...
+
+
+class RetryLater(Exception):  # noqa: N818 - it is an instruction to the runner, not a failure
+    """A job attempt failed in a way worth retrying after ``delay_seconds``."""
+
+    def __init__(self, delay_seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay_seconds = delay_seconds
+        self.reason = reason

@@ -1,0 +1,62 @@
+"""The job table: the outbox and the record of every job's life."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nscl_domain.db import Base, new_id
+from nscl_domain.jobs import JobStatus
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
+
+
+class Job(Base):
+    __tablename__ = "job"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # One pending job per (name, dedup_key): a burst of changes schedules one job.
+        Index(
+            "uq_job_pending_dedup",
+            "name",
+            "dedup_key",
+            unique=True,
+            postgresql_where=text("status = 'pending' AND dedup_key IS NOT NULL"),
+        ),
+        # The sweep reads jobs that are not done, oldest first.
+        Index(
+            "ix_job_unfinished",
+            "created_at",
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
+        Index("ix_job_name_status", "name", "status"),
+    )
+
+    # Server defaults come back in the INSERT's RETURNING: async code cannot lazy-load them.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    dedup_key: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), server_default=JobStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(server_default=text("5"))
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    not_before: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    enqueued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status)

@@ -1,0 +1,133 @@
+"""SQL for the job table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nscl_domain.jobs import JobStatus
+from nscl_domain.jobs.models import Job
+
+_UNFINISHED = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
+class JobRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self,
+        *,
+        name: str,
+        args: dict[str, Any],
+        dedup_key: str | None,
+        not_before: datetime | None,
+        max_attempts: int,
+        requested_by: str | None,
+    ) -> Job:
+        """Insert a pending job; with a dedup key, join the pending job that has it already."""
+        values = {
+            "name": name,
+            "args": args,
+            "dedup_key": dedup_key,
+            "not_before": not_before,
+            "max_attempts": max_attempts,
+            "requested_by": requested_by,
+        }
+        if dedup_key is None:
+            job = Job(**values)
+            self.session.add(job)
+            await self.session.flush()
+            return job
+        stmt = (
+            insert(Job)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=[Job.name, Job.dedup_key],
+                index_where=(Job.status == JobStatus.PENDING.value) & Job.dedup_key.is_not(None),
+                # Debounce: the later change pushes the shared job's start back.
+                set_={"not_before": func.greatest(Job.not_before, insert(Job).excluded.not_before)},
+            )
+            .returning(Job)
+        )
+        return (await self.session.scalars(stmt, execution_options={"populate_existing": True})).one()
+
+    async def get(self, job_id: uuid.UUID) -> Job | None:
+        return await self.session.get(Job, job_id, populate_existing=True)
+
+    async def list(
+        self,
+        *,
+        status: JobStatus | None,
+        name: str | None,
+        before_id: uuid.UUID | None,
+        limit: int,
+    ) -> Sequence[Job]:
+        """Newest first; ids are time-ordered, so keyset pagination runs on the primary key."""
+        stmt = select(Job).order_by(Job.id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(Job.status == status.value)
+        if name is not None:
+            stmt = stmt.where(Job.name == name)
+        if before_id is not None:
+            stmt = stmt.where(Job.id < before_id)
+        return (await self.session.scalars(stmt)).all()
+
+    async def claim(self, job_id: uuid.UUID, now: datetime) -> Job | None:
+        """Start an attempt; None when the job is done (or held by a runner that finishes it)."""
+        stmt = (
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(_UNFINISHED))
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=Job.attempts + 1,
+                started_at=now,
+                finished_at=None,
+            )
+            .returning(Job)
+        )
+        result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        return result.one_or_none()
+
+    async def lock(self, job_id: uuid.UUID) -> Job | None:
+        """Hold the job's row for the rest of the transaction: one runner at a time."""
+        stmt = select(Job).where(Job.id == job_id).with_for_update()
+        result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        return result.one_or_none()
+
+    async def mark_enqueued(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
+        if job_ids:
+            await self.session.execute(
+                update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=now)
+            )
+
+    async def due_for_sweep(
+        self, *, pending_before: datetime, running_before: datetime, limit: int
+    ) -> Sequence[Job]:
+        """Pending jobs older than the grace period, and running jobs whose runner has died."""
+        stmt = (
+            select(Job)
+            .where(
+                or_(
+                    (Job.status == JobStatus.PENDING.value)
+                    & (func.coalesce(Job.enqueued_at, Job.created_at) < pending_before),
+                    (Job.status == JobStatus.RUNNING.value) & (Job.started_at < running_before),
+                )
+            )
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def delete_finished_before(self, cutoff: datetime) -> int:
+        final = [s.value for s in JobStatus if s.is_final]
+        result = await self.session.execute(
+            delete(Job).where(Job.status.in_(final), Job.finished_at < cutoff)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount

@@ -1,0 +1,8 @@
+"""Every table of the domain, imported in one place so the metadata is complete."""
+
+from nscl_domain.db import Base
+from nscl_domain.jobs.models import Job
+
+metadata = Base.metadata
+
+__all__ = ["Job", "metadata"]

@@ -1,0 +1,60 @@
+"""Dependencies of the routes, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.exceptions import HTTPException
+
+from nscl_api.resources import Resources
+from nscl_domain.jobs.registry import JobRegistry
+from nscl_domain.settings import Settings
+from nscl_domain.uow import UnitOfWork
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def get_resources(request: Request) -> Resources:
+    resources = request.app.state.resources
+    assert isinstance(resources, Resources)
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+def get_uow(resources: ResourcesDep) -> UnitOfWork:
+    return resources.new_uow()
+
+
+def get_registry(resources: ResourcesDep) -> JobRegistry:
+    return resources.registry
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+RegistryDep = Annotated[JobRegistry, Depends(get_registry)]
+
+
+async def require_json_body(request: Request) -> None:
+    """Refuse a request body that is not JSON with 415 rather than a confusing 422."""
+    if request.method not in _BODY_METHODS:
+        return
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if not has_body:
+        return
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    raise HTTPException(
+        415, f"The body must be application/json, not {media_type or 'unspecified'}."
+    )

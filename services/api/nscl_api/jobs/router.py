@@ -1,0 +1,74 @@
+"""/v1/jobs: the record of background work, and operators' requests for it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from nscl_api.deps import RegistryDep, UowDep
+from nscl_api.errors import responses
+from nscl_api.jobs.schemas import JobCreate, JobRead
+from nscl_api.pagination import Page, bad_cursor, decode_cursor, encode_cursor, split_page
+from nscl_domain.errors import Invalid, NotFound
+from nscl_domain.jobs import JobStatus
+from nscl_domain.jobs import service as jobs
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.get(
+    "",
+    operation_id="listJobs",
+    summary="List jobs",
+    responses=responses(Invalid),
+)
+async def list_jobs(
+    uow: UowDep,
+    status: JobStatus | None = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[JobRead]:
+    """List jobs, newest first, filtered by status and name."""
+    before_id = _cursor_position(cursor) if cursor else None
+    rows = await jobs.list_jobs(uow, status=status, name=name, before_id=before_id, limit=limit)
+    page, more = split_page(rows, limit)
+    return Page[JobRead](
+        items=[JobRead.of(job) for job in page],
+        next_cursor=encode_cursor({"before": str(page[-1].id)}) if more else None,
+    )
+
+
+@router.get(
+    "/{job_id}",
+    operation_id="getJob",
+    summary="Get a job",
+    responses=responses(NotFound),
+)
+async def get_job(job_id: uuid.UUID, uow: UowDep) -> JobRead:
+    """Show a job's status, attempts, timings, error and result."""
+    return JobRead.of(await jobs.get(uow, job_id))
+
+
+@router.post(
+    "",
+    status_code=202,
+    operation_id="createJob",
+    summary="Start a maintenance job",
+    responses=responses(Invalid, 400, 413, 415),
+)
+async def create_job(body: JobCreate, uow: UowDep, registry: RegistryDep, response: Response) -> JobRead:
+    """Record a job in the outbox and queue it; follow `Location` to watch it."""
+    job = await jobs.schedule(uow, registry, body.name, body.args)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobRead.of(job)
+
+
+def _cursor_position(cursor: str) -> uuid.UUID:
+    position = decode_cursor(cursor)
+    try:
+        return uuid.UUID(str(position["before"]))
+    except (KeyError, ValueError) as exc:
+        raise bad_cursor() from exc

@@ -1,0 +1,64 @@
+"""Request and response bodies of /v1/jobs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nscl_domain.jobs import JobStatus
+from nscl_domain.jobs.models import Job
+
+
+class JobCreate(BaseModel):
+    """An operator's request to run a maintenance job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=100, examples=["jobs.prune"])
+    args: dict[str, Any] = Field(default_factory=dict, examples=[{"older_than_days": 30}])
+
+
+class JobRead(BaseModel):
+    """A job: what it is, where it stands, and what came of it."""
+
+    id: uuid.UUID
+    name: str = Field(examples=["jobs.prune"])
+    status: JobStatus
+    args: dict[str, Any]
+    attempts: int = Field(description="Attempts started so far.")
+    max_attempts: int
+    requested_by: str | None
+    created_at: datetime
+    enqueued_at: datetime | None = Field(description="Last hand-over to the queue.")
+    started_at: datetime | None = Field(description="Start of the latest attempt.")
+    finished_at: datetime | None
+    duration_seconds: float | None = Field(description="Of the latest attempt, once finished.")
+    error: str | None = Field(description="Error of the latest failed attempt.")
+    result: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobRead:
+        duration = (
+            (job.finished_at - job.started_at).total_seconds()
+            if job.finished_at and job.started_at
+            else None
+        )
+        return cls(
+            id=job.id,
+            name=job.name,
+            status=JobStatus(job.status),
+            args=job.args,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            requested_by=job.requested_by,
+            created_at=job.created_at,
+            enqueued_at=job.enqueued_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            duration_seconds=duration,
+            error=job.error,
+            result=job.result,
+        )

@@ -1,0 +1,115 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from nscl_api.deps import require_json_body
+from nscl_api.errors import install_error_handlers
+from nscl_api.health.router import router as health_router
+from nscl_api.jobs.router import router as jobs_router
+from nscl_api.middleware import BodySizeLimitMiddleware
+from nscl_api.problems import PROBLEM_MEDIA_TYPE
+from nscl_api.resources import Resources, open_resources
+from nscl_domain.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+API_VERSION = "1.0.0"
+DESCRIPTION = """\
+Backend of the provincial programme supporting enterprises to raise productivity and
+quality of products and goods (*năng suất chất lượng*, NSCL) 2021–2030.
+
+Reporting units file plans, budget estimates and annual reports; workers aggregate them
+into provincial rollups. Every error is an RFC 9457 `application/problem+json` body with a
+stable `code`. Lists use cursor pagination (`limit`, `cursor` → `items`, `next_cursor`).
+Long work answers `202 Accepted` with `Location: /v1/jobs/{id}`.
+"""
+
+TAGS = [
+    {"name": "service", "description": "Liveness and readiness."},
+    {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
+]
+
+
+def create_app(settings: Settings, resources: Resources | None = None) -> FastAPI:
+    """Build the application; with ``resources`` given (tests), the lifespan opens nothing."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if resources is not None:
+            app.state.resources = resources
+            yield
+            return
+        async with open_resources(settings) as opened:
+            app.state.resources = opened
+            log.info(
+                "api.started",
+                embedded_database=settings.uses_embedded_database,
+                embedded_redis=settings.uses_embedded_redis,
+            )
+            yield
+
+    app = FastAPI(
+        title="nscl",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    if resources is not None:
+        app.state.resources = resources
+    install_error_handlers(app)
+    app.include_router(health_router)
+    v1_dependencies = [Depends(require_json_body)]
+    app.include_router(jobs_router, dependencies=v1_dependencies)
+
+    Instrumentator(
+        excluded_handlers=["/metrics"], registry=CollectorRegistry()
+    ).instrument(app, metric_namespace="nscl").expose(
+        app, include_in_schema=False, should_gzip=True
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """Generate the document once, with every error response described as problem+json."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "The input is invalid; `errors` lists every field.",
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
+                }
+            for status, response in responses.items():
+                if int(status) >= 400 and "content" in response:
+                    schema = next(iter(response["content"].values())).get("schema", problem_ref)
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = document
+    return document

@@ -1,0 +1,53 @@
+"""Cursor pagination: opaque cursors, `items` and `next_cursor`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from nscl_domain.errors import FieldProblem, Invalid
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list. Pass ``next_cursor`` back as ``cursor`` for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; absent on the last page."
+    )
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    raw = json.dumps(position, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise bad_cursor() from exc
+    if not isinstance(value, dict):
+        raise bad_cursor()
+    return value
+
+
+def bad_cursor() -> Invalid:
+    return Invalid(
+        "The cursor is not one this API issued.",
+        code="invalid_cursor",
+        fields=[FieldProblem(("query", "cursor"), "Pass back a next_cursor unchanged.")],
+    )
+
+
+def split_page(rows: Sequence[T], limit: int) -> tuple[Sequence[T], bool]:
+    """Rows were fetched with ``limit + 1``: return the page and whether more follow."""
+    return rows[:limit], len(rows) > limit

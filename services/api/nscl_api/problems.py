@@ -1,0 +1,73 @@
+"""RFC 9457 problem details: the one shape of every error response."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:nscl:problem:"
+
+
+class FieldError(BaseModel):
+    """One invalid part of the request."""
+
+    location: list[str | int] = Field(
+        description="Where: the request part (body, query, path, header) then the field path.",
+        examples=[["body", "valid_to"]],
+    )
+    message: str = Field(examples=["must not be before valid_from"])
+    code: str = Field(description="Machine-readable reason.", examples=["invalid"])
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 describes it, with a stable machine code."""
+
+    type: str = Field(
+        description="URI naming the kind of problem.", examples=["urn:nscl:problem:not_found"]
+    )
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(ge=400, le=599, examples=[404])
+    detail: str = Field(examples=["Job 0190... does not exist."])
+    code: str = Field(description="Stable machine-readable code.", examples=["job_not_found"])
+    instance: str | None = Field(default=None, description="The request path.")
+    request_id: str | None = Field(default=None, description="Echo of the X-Request-ID header.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="For invalid input: every field that is wrong."
+    )
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ProblemResponse:
+    """Build a problem+json response."""
+    problem = Problem(
+        type=PROBLEM_TYPE_PREFIX + code,
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        instance=instance,
+        request_id=correlation_id.get(),
+        errors=list(errors) if errors else None,
+    )
+    body = problem.model_dump(mode="json", exclude_none=True)
+    if extra:
+        body.update(extra)
+    return ProblemResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,1 @@
+"""The arq worker: runs the jobs the outbox records, sweeps the outbox, runs the schedule."""

@@ -1,0 +1,56 @@
+"""arq job functions: thin adapters from the queue to the domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from arq import Retry
+
+from nscl_domain.jobs import JobName, RetryLater
+from nscl_domain.jobs import service as jobs
+from nscl_worker.deps import WorkerDeps
+
+JobCtx = dict[str, Any]
+
+
+def _deps(ctx: JobCtx) -> WorkerDeps:
+    deps = ctx["deps"]
+    assert isinstance(deps, WorkerDeps)
+    return deps
+
+
+async def run_job(ctx: JobCtx, job_id: str) -> dict[str, Any] | None:
+    """Run one attempt of the outbox job ``job_id``; arq retries it when the domain asks."""
+    deps = _deps(ctx)
+    try:
+        return await jobs.run_attempt(deps.sessionmaker, deps.registry, uuid.UUID(job_id))
+    except RetryLater as retry:
+        raise Retry(defer=timedelta(seconds=retry.delay_seconds)) from retry
+
+
+async def sweep_outbox(ctx: JobCtx) -> int:
+    """Hand the queue every outbox job not done yet (the queue may have lost it)."""
+    deps = _deps(ctx)
+    return await jobs.sweep(
+        deps.sessionmaker,
+        deps.queue,
+        grace=timedelta(seconds=deps.settings.outbox_grace_seconds),
+        running_timeout=timedelta(seconds=deps.settings.job_timeout_seconds + 60),
+    )
+
+
+async def schedule_nightly_prune(ctx: JobCtx) -> str:
+    """Record the nightly clean-up of old finished jobs in the outbox."""
+    deps = _deps(ctx)
+    uow = deps.new_uow()
+    async with uow:
+        job = await uow.schedule(
+            JobName.PRUNE_JOBS,
+            {"older_than_days": 30},
+            dedup_key="nightly",
+            requested_by="schedule",
+        )
+        await uow.commit()
+    return str(job.id)

@@ -1,0 +1,204 @@
+"""Test harness: real PostgreSQL and real Redis, one migrated database, a transaction per test.
+
+Under CI=true the machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) must
+answer, or the session fails. Elsewhere, when neither answers, the harness falls back to
+the embedded PostgreSQL and an in-memory Redis and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+
+from nscl_api.main import create_app
+from nscl_api.resources import Resources
+from nscl_domain import embedded, schema
+from nscl_domain.db import create_engine, create_sessionmaker
+from nscl_domain.models import metadata
+from nscl_domain.settings import Settings
+from nscl_worker.inmemory import in_memory_arq_redis
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_HOST, PG_PORT = os.environ.get("NSCL_TEST_PG_HOST", "127.0.0.1"), 5432
+REDIS_HOST, REDIS_PORT = os.environ.get("NSCL_TEST_REDIS_HOST", "127.0.0.1"), 6379
+TEST_DB = "nscl_test"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where the test session's PostgreSQL and Redis are."""
+
+    server_url: str  # a URL of the server's maintenance database, with a {db} placeholder
+    redis_url: str | None  # None: in-memory Redis
+    embedded: bool
+
+    def database_url(self, name: str) -> str:
+        return self.server_url.format(db=name)
+
+
+def _admin_execute(services: Services, *statements: str) -> None:
+    async def run() -> None:
+        engine = create_engine(services.database_url("postgres"), pooled=False)
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in statements:
+                await conn.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def recreate_database(services: Services, name: str) -> str:
+    """Drop and create a database; return its URL."""
+    _admin_execute(
+        services, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
+    return services.database_url(name)
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    pg_up, redis_up = _reachable(PG_HOST, PG_PORT), _reachable(REDIS_HOST, REDIS_PORT)
+    if pg_up and redis_up:
+        return Services(
+            server_url=f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{{db}}",
+            redis_url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+            embedded=False,
+        )
+    if IN_CI:
+        pytest.fail(
+            f"CI=true but PostgreSQL {'up' if pg_up else 'DOWN'} at {PG_HOST}:{PG_PORT}, "
+            f"Redis {'up' if redis_up else 'DOWN'} at {REDIS_HOST}:{REDIS_PORT}: "
+            "the tests need the real services",
+            pytrace=False,
+        )
+    data_dir = Path(tempfile.mkdtemp(prefix="nscl-test-"))
+    url = embedded.start_postgres(data_dir)
+    print(  # noqa: T201 - the harness must say it is not on the machine's services
+        "\n*** PostgreSQL/Redis not reachable: using embedded PostgreSQL and in-memory Redis ***"
+    )
+    return Services(server_url=url.replace("/postgres?", "/{db}?"), redis_url=None, embedded=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(services: Services) -> str:
+    url = recreate_database(services, TEST_DB)
+    schema.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(services: Services, database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,  # type: ignore[arg-type]  # validated from str
+        redis_url=services.redis_url,  # type: ignore[arg-type]
+        environment="test",
+        log_json=False,
+        queue_name="nscl:test:jobs",
+        seed_on_start=False,
+        outbox_grace_seconds=0,
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(str(settings.database_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis(services: Services) -> AsyncIterator[ArqRedis]:
+    client = (
+        await create_pool(RedisSettings.from_dsn(services.redis_url))
+        if services.redis_url
+        else in_memory_arq_redis()
+    )
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def db_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside an outer transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        yield conn
+        await outer.rollback()
+
+
+@pytest.fixture
+async def resources(
+    settings: Settings, engine: AsyncEngine, redis: ArqRedis, db_connection: AsyncConnection
+) -> Resources:
+    """The app's resources, with every commit turned into a savepoint of the outer transaction."""
+    return Resources(
+        settings=settings,
+        database_url=str(settings.database_url),
+        engine=engine,
+        sessionmaker=async_sessionmaker(
+            bind=db_connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            autoflush=False,
+        ),
+        redis=redis,
+    )
+
+
+@pytest.fixture
+async def committed_resources(
+    settings: Settings, engine: AsyncEngine, redis: ArqRedis
+) -> AsyncIterator[Resources]:
+    """Resources whose commits are real (for tests of concurrency and of the worker).
+
+    Every table is emptied afterwards, and the test queue is cleared.
+    """
+    await redis.delete(settings.queue_name)
+    yield Resources(
+        settings=settings,
+        database_url=str(settings.database_url),
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        redis=redis,
+    )
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await redis.delete(settings.queue_name)
+
+
+@pytest.fixture
+async def client(settings: Settings, resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, resources)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://nscl.test") as http:
+        yield http
+
+
+@pytest.fixture
+def scratch_database(services: Services) -> Iterator[str]:
+    """An empty database of its own, dropped afterwards."""
+    name = f"nscl_scratch_{os.getpid()}"
+    url = recreate_database(services, name)
+    yield url
+    _admin_execute(services, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
