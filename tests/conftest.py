@@ -93,9 +93,7 @@ def services() -> Services:
         )
     data_dir = Path(tempfile.mkdtemp(prefix="nscl-test-"))
     url = embedded.start_postgres(data_dir)
-    print(  # noqa: T201 - the harness must say it is not on the machine's services
-        "\n*** PostgreSQL/Redis not reachable: using embedded PostgreSQL and in-memory Redis ***"
-    )
+    print("\n*** PostgreSQL/Redis not reachable: using embedded PostgreSQL and in-memory Redis ***")
     return Services(server_url=url.replace("/postgres?", "/{db}?"), redis_url=None, embedded=True)
 
 

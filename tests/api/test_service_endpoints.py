@@ -89,6 +89,7 @@ class TestRequestId:
 
 async def _get(app: object, path: str) -> httpx.Response:
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://nscl.test"  # type: ignore[arg-type]
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://nscl.test",  # type: ignore[arg-type]
     ) as http:
         return await http.get(path)

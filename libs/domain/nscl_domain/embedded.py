@@ -19,11 +19,11 @@ def start_postgres(data_dir: Path) -> str:
     and, when run as root, runs them as a system user of its own. The server stops when
     the last process that started it exits.
     """
-    import pgserver
+    from pgserver.postgres_server import get_server
 
     pgdata = (data_dir / "postgres").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     if pgdata not in _servers:
-        _servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+        _servers[pgdata] = get_server(pgdata, cleanup_mode="stop")
         log.info("embedded_postgres.started", data_dir=str(pgdata))
     return f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"

@@ -66,7 +66,7 @@ async def schema_state(conn: AsyncConnection) -> SchemaState:
     return SchemaState(current=current, head=head_revision())
 
 
-class SchemaOutOfDate(RuntimeError):  # noqa: N818 - reads as the condition it reports
+class SchemaOutOfDate(RuntimeError):
     """The database's schema is not the one the code was written for."""
 
     def __init__(self, state: SchemaState) -> None:

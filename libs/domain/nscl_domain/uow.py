@@ -54,8 +54,10 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Closing without a commit discards the transaction; unlike rollback() it leaves
+        # loaded objects readable (detached), which read-only use cases return.
         try:
-            if exc is not None or self.session.in_transaction():
+            if exc is not None:
                 await self.session.rollback()
         finally:
             await self.session.close()

@@ -35,7 +35,9 @@ def _database_url(settings: Settings) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Processes (needs NSCL_DATABASE_URL and NSCL_REDIS_URL).")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Processes (needs NSCL_DATABASE_URL and NSCL_REDIS_URL).")
+    ] = 1,
 ) -> None:
     """Run the HTTP API (and, without NSCL_REDIS_URL, the worker inside it)."""
     import uvicorn

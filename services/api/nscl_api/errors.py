@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from nscl_api.problems import FieldError, Problem, problem_response
+from nscl_api.routes import allowed_methods
 from nscl_domain import errors as domain
 
 log = structlog.get_logger(__name__)
@@ -60,7 +61,7 @@ _DESCRIPTIONS = {
 def status_of(error: domain.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]  # mro entries are DomainError here
+            return STATUS_OF[cls]
     return 400
 
 
@@ -115,17 +116,22 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code
     code = _HTTP_CODES.get(status, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    headers = dict(exc.headers or {})
     if status == 404 and detail == "Not Found":
         detail = f"There is no resource at {request.url.path}."
-    return problem_response(
-        status, code, detail, instance=request.url.path, headers=exc.headers
-    )
+    if status == 405:
+        allowed = allowed_methods(request.app, request.url.path)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here; use {' or '.join(allowed)}."
+    return problem_response(status, code, detail, instance=request.url.path, headers=headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("request.failed", path=request.url.path)
     return problem_response(
-        500, "internal_error", "An unexpected error occurred; it has been logged.",
+        500,
+        "internal_error",
+        "An unexpected error occurred; it has been logged.",
         instance=request.url.path,
     )
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from nscl_api.deps import require_json_body
-from nscl_api.errors import install_error_handlers
+from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
 from nscl_api.jobs.router import router as jobs_router
 from nscl_api.middleware import BodySizeLimitMiddleware
@@ -73,11 +73,10 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     v1_dependencies = [Depends(require_json_body)]
     app.include_router(jobs_router, dependencies=v1_dependencies)
 
-    Instrumentator(
-        excluded_handlers=["/metrics"], registry=CollectorRegistry()
-    ).instrument(app, metric_namespace="nscl").expose(
-        app, include_in_schema=False, should_gzip=True
-    )
+    Instrumentator(excluded_handlers=["/metrics"], registry=CollectorRegistry()).instrument(
+        app, metric_namespace="nscl"
+    ).expose(app, include_in_schema=False, should_gzip=True)
+    # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -96,15 +95,25 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         tags=app.openapi_tags,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
+    body_errors = responses(400, 413, 415)
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
-            responses = operation.setdefault("responses", {})
-            if "422" in responses:
-                responses["422"] = {
+            responses_ = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                for status, entry in body_errors.items():
+                    responses_.setdefault(
+                        str(status),
+                        {
+                            "description": entry["description"],
+                            "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
+                        },
+                    )
+            if "422" in responses_:
+                responses_["422"] = {
                     "description": "The input is invalid; `errors` lists every field.",
                     "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
                 }
-            for status, response in responses.items():
+            for status, response in responses_.items():
                 if int(status) >= 400 and "content" in response:
                     schema = next(iter(response["content"].values())).get("schema", problem_ref)
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}

@@ -19,9 +19,7 @@ class Page(BaseModel, Generic[T]):
     """One page of a list. Pass ``next_cursor`` back as ``cursor`` for the next page."""
 
     items: list[T]
-    next_cursor: str | None = Field(
-        default=None, description="Opaque; absent on the last page."
-    )
+    next_cursor: str | None = Field(default=None, description="Opaque; absent on the last page.")
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

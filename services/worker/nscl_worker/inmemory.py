@@ -20,8 +20,8 @@ from redis.asyncio import ConnectionPool
 REPORTED_VERSION = "7.0.0"
 
 
-class _InfoSocket(AsyncFakeSocket):  # type: ignore[misc]  # fakeredis is untyped
-    @command(name="INFO", fixed=(), repeat=(bytes,))  # type: ignore[untyped-decorator]
+class _InfoSocket(AsyncFakeSocket):
+    @command(name="INFO", fixed=(), repeat=(bytes,))
     def info(self, *sections: bytes) -> bytes:
         keys = sum(len(db) for db in self._server.dbs.values())
         lines = [
@@ -38,9 +38,9 @@ class _InfoSocket(AsyncFakeSocket):  # type: ignore[misc]  # fakeredis is untype
         return ("\r\n".join(lines) + "\r\n").encode()
 
 
-class _InfoConnection(FakeAsyncRedisConnection):  # type: ignore[misc]  # fakeredis is untyped
+class _InfoConnection(FakeAsyncRedisConnection):
     async def _connect(self) -> None:
-        if not self._server.connected:
+        if self._server is None or not self._server.connected:
             raise self._connection_error_class("in-memory Redis is stopped")
         self._sock = _InfoSocket(
             self._server,

@@ -30,7 +30,7 @@ def _every(seconds: int) -> dict[str, Any]:
 def functions(settings: Settings) -> list[Function]:
     return [
         func(
-            run_job,  # type: ignore[arg-type]  # arq types ctx as Dict[Any, Any]
+            run_job,
             name=RUN_JOB,
             max_tries=settings.job_max_tries + 1,
             timeout=settings.job_timeout_seconds,
@@ -40,8 +40,10 @@ def functions(settings: Settings) -> list[Function]:
 
 def cron_jobs(settings: Settings) -> list[CronJob]:
     return [
-        cron(sweep_outbox, run_at_startup=True, unique=True, **_every(settings.outbox_sweep_seconds)),  # type: ignore[arg-type]
-        cron(schedule_nightly_prune, hour=2, minute=15, second=0),  # type: ignore[arg-type]
+        cron(
+            sweep_outbox, run_at_startup=True, unique=True, **_every(settings.outbox_sweep_seconds)
+        ),
+        cron(schedule_nightly_prune, hour=2, minute=15, second=0),
     ]
 
 
@@ -87,7 +89,7 @@ def build_worker(
             await ctx["deps"].engine.dispose()
 
     return Worker(
-        functions=functions(settings),  # type: ignore[arg-type]  # arq's list is invariant
+        functions=functions(settings),
         cron_jobs=cron_jobs(settings) if with_cron else None,
         redis_pool=redis,
         queue_name=settings.queue_name,
@@ -124,4 +126,3 @@ class WorkerSettings:
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if "deps" in ctx:
             await ctx["deps"].engine.dispose()
-

@@ -41,7 +41,7 @@ class JobQueue(Protocol):
         ...
 
 
-class RetryLater(Exception):  # noqa: N818 - it is an instruction to the runner, not a failure
+class RetryLater(Exception):
     """A job attempt failed in a way worth retrying after ``delay_seconds``."""
 
     def __init__(self, delay_seconds: float, reason: str) -> None:

@@ -56,7 +56,9 @@ class JobRepository:
             )
             .returning(Job)
         )
-        return (await self.session.scalars(stmt, execution_options={"populate_existing": True})).one()
+        return (
+            await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        ).one()
 
     async def get(self, job_id: uuid.UUID) -> Job | None:
         return await self.session.get(Job, job_id, populate_existing=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -102,7 +102,7 @@ async def list_jobs(
     before_id: uuid.UUID | None = None,
     limit: int = 50,
 ) -> Sequence[Job]:
-    """Return jobs newest first, one page (``limit`` + 1 rows so callers can tell if more follow)."""
+    """Return jobs newest first: ``limit`` + 1 rows, so callers can tell whether more follow."""
     async with uow:
         return await uow.jobs.list(status=status, name=name, before_id=before_id, limit=limit + 1)
 
@@ -155,10 +155,13 @@ async def run_attempt(
             job.error = None
             job.finished_at = clock()
             await session.commit()
-        log.info("job.succeeded", job_id=str(job_id), job_name=claimed.name, attempt=claimed.attempts)
+        log.info(
+            "job.succeeded", job_id=str(job_id), job_name=claimed.name, attempt=claimed.attempts
+        )
         return result
     except Exception as exc:
-        return await _record_failure(sessionmaker, claimed, exc, clock)
+        await _record_failure(sessionmaker, claimed, exc, clock)
+        return None
 
 
 async def _record_failure(
@@ -170,7 +173,7 @@ async def _record_failure(
     retry_delay = (
         exc.delay_seconds
         if isinstance(exc, RetryLater)
-        else min(MAX_RETRY_DELAY_SECONDS, 2.0 ** claimed.attempts)
+        else min(MAX_RETRY_DELAY_SECONDS, 2.0**claimed.attempts)
     )
     retryable = claimed.attempts < claimed.max_attempts and not isinstance(exc, LookupError)
     message = f"{type(exc).__name__}: {exc}"[:4000]
@@ -195,7 +198,7 @@ async def _record_failure(
     )
     if retryable:
         raise RetryLater(retry_delay, message) from exc
-    return None
+    return
 
 
 async def sweep(

@@ -56,9 +56,7 @@ async def ready(resources: ResourcesDep) -> Readiness | Response:
             checks["schema"] = "ok"
         else:
             checks["schema"] = "failed"
-            reasons.append(
-                f"schema is at {state.current or 'nothing'}, code needs {state.head}"
-            )
+            reasons.append(f"schema is at {state.current or 'nothing'}, code needs {state.head}")
     except Exception as exc:
         checks["database"] = checks["schema"] = "failed"
         reasons.append(f"database unreachable ({type(exc).__name__})")
@@ -70,7 +68,10 @@ async def ready(resources: ResourcesDep) -> Readiness | Response:
         reasons.append(f"redis unreachable ({type(exc).__name__})")
     if reasons:
         return problem_response(
-            503, "not_ready", "Not ready: " + "; ".join(reasons) + ".",
-            instance="/ready", extra={"checks": checks},
+            503,
+            "not_ready",
+            "Not ready: " + "; ".join(reasons) + ".",
+            instance="/ready",
+            extra={"checks": checks},
         )
     return Readiness(checks=checks)

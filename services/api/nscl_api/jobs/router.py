@@ -57,9 +57,21 @@ async def get_job(job_id: uuid.UUID, uow: UowDep) -> JobRead:
     status_code=202,
     operation_id="createJob",
     summary="Start a maintenance job",
-    responses=responses(Invalid, 400, 413, 415),
+    responses={
+        **responses(Invalid),
+        202: {
+            "headers": {
+                "Location": {
+                    "description": "The job resource to watch.",
+                    "schema": {"type": "string"},
+                }
+            }
+        },
+    },
 )
-async def create_job(body: JobCreate, uow: UowDep, registry: RegistryDep, response: Response) -> JobRead:
+async def create_job(
+    body: JobCreate, uow: UowDep, registry: RegistryDep, response: Response
+) -> JobRead:
     """Record a job in the outbox and queue it; follow `Location` to watch it."""
     job = await jobs.schedule(uow, registry, body.name, body.args)
     response.headers["Location"] = f"/v1/jobs/{job.id}"

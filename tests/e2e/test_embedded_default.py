@@ -1,0 +1,81 @@
+"""`nscl serve` with nothing configured: embedded PostgreSQL, in-memory Redis, worker in-process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("nscl-data")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSCL_")}
+    env |= {"NSCL_DATA_DIR": str(data_dir), "NSCL_OUTBOX_SWEEP_SECONDS": "1"}
+    nscl = Path(sys.executable).parent / "nscl"
+    process = subprocess.Popen(
+        [str(nscl), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"nscl serve exited with {process.returncode}:\n{output}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("nscl serve did not become ready in 90 s")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_service_is_alive_ready_and_documented(embedded_service: str) -> None:
+    assert httpx.get(f"{embedded_service}/health").status_code == 200
+    ready = httpx.get(f"{embedded_service}/ready").json()
+    assert ready["checks"] == {"database": "ok", "schema": "ok", "redis": "ok"}
+    docs = httpx.get(f"{embedded_service}/docs")
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text
+    assert httpx.get(f"{embedded_service}/openapi.json").json()["info"]["title"] == "nscl"
+
+
+def test_in_process_worker_runs_jobs(embedded_service: str) -> None:
+    created = httpx.post(f"{embedded_service}/v1/jobs", json={"name": "jobs.prune"})
+    assert created.status_code == 202
+    location = created.headers["location"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{embedded_service}{location}").json()
+        if job["status"] == "succeeded":
+            break
+        time.sleep(0.2)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["deleted"] == 0
