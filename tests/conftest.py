@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from nscl_api.main import create_app
 from nscl_api.resources import Resources
 from nscl_domain import embedded, schema
+from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.db import create_engine, create_sessionmaker
-from nscl_domain.models import metadata
 from nscl_domain.settings import Settings
 from nscl_worker.inmemory import in_memory_arq_redis
 
@@ -33,6 +33,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = os.environ.get("NSCL_TEST_PG_HOST", "127.0.0.1"), 5432
 REDIS_HOST, REDIS_PORT = os.environ.get("NSCL_TEST_REDIS_HOST", "127.0.0.1"), 6379
 TEST_DB = "nscl_test"
+# Tables that tests with real commits write to; emptied after each of them.
+COMMITTED_TABLES = ("job",)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -101,7 +103,16 @@ def services() -> Services:
 def database_url(services: Services) -> str:
     url = recreate_database(services, TEST_DB)
     schema.upgrade(url)
+    asyncio.run(seed_database(url))
     return url
+
+
+async def seed_database(url: str) -> None:
+    engine = create_engine(url, pooled=False)
+    async with create_sessionmaker(engine)() as session:
+        await load_seed(session)
+        await session.commit()
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +180,8 @@ async def committed_resources(
 ) -> AsyncIterator[Resources]:
     """Resources whose commits are real (for tests of concurrency and of the worker).
 
-    Every table is emptied afterwards, and the test queue is cleared.
+    The tables such tests write are emptied afterwards (the seeded catalogue stays), and
+    the test queue is cleared.
     """
     await redis.delete(settings.queue_name)
     yield Resources(
@@ -179,9 +191,8 @@ async def committed_resources(
         sessionmaker=create_sessionmaker(engine),
         redis=redis,
     )
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        await conn.execute(text(f"TRUNCATE {', '.join(COMMITTED_TABLES)}"))
     await redis.delete(settings.queue_name)
 
 

@@ -6,6 +6,7 @@ Any 5xx, or any response the document does not describe, fails. Bounded so it st
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from schemathesis import checks
 from nscl_api.main import create_app
 from nscl_domain import schema as db_schema
 from nscl_domain.settings import Settings
-from tests.conftest import Services, recreate_database
+from tests.conftest import Services, recreate_database, seed_database
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "openapi.json"
 schema = schemathesis.openapi.from_path(str(DOCUMENT))
@@ -37,6 +38,7 @@ def live_server(services: Services) -> Iterator[str]:
     """The real service (API, and worker when Redis is in-memory) on a database of its own."""
     url = recreate_database(services, "nscl_fuzz")
     db_schema.upgrade(url)
+    asyncio.run(seed_database(url))
     app_settings = Settings(
         database_url=url,  # type: ignore[arg-type]
         redis_url=services.redis_url,  # type: ignore[arg-type]
@@ -65,7 +67,7 @@ def live_server(services: Services) -> Iterator[str]:
 @pytest.mark.fuzz
 @schema.parametrize()
 @settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("NSCL_FUZZ_EXAMPLES", "40")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -95,3 +95,20 @@ class TestBodySizeLimit:
     async def test_body_under_the_limit_passes(self, small_client: httpx.AsyncClient) -> None:
         response = await small_client.post("/v1/jobs", json={"name": "jobs.prune"})
         assert response.status_code == 202
+
+
+class TestUnstorableText:
+    async def test_nul_in_a_query_parameter_is_422(self, client: httpx.AsyncClient) -> None:
+        body = assert_problem(
+            await client.get("/v1/org-units", params={"q": "ch\x00o"}), 422, "validation_failed"
+        )
+        assert body["errors"][0]["location"] == ["query", "q"]  # type: ignore[index]
+
+    async def test_unpaired_surrogate_in_a_body_is_422(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/v1/jobs",
+            content=b'{"name": "jobs.prune\\udad5"}',
+            headers={"content-type": "application/json"},
+        )
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"][0]["location"] == ["body", "name"]  # type: ignore[index]

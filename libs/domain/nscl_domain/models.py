@@ -1,8 +1,9 @@
 """Every table of the domain, imported in one place so the metadata is complete."""
 
+from nscl_domain.catalogue import models as catalogue
 from nscl_domain.db import Base
 from nscl_domain.jobs.models import Job
 
 metadata = Base.metadata
 
-__all__ = ["Job", "metadata"]
+__all__ = ["Job", "catalogue", "metadata"]

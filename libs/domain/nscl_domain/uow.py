@@ -9,6 +9,7 @@ from typing import Any, Self
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.clock import Clock, utcnow
 from nscl_domain.jobs import JobQueue
 from nscl_domain.jobs.models import Job
@@ -27,6 +28,7 @@ class UnitOfWork:
 
     session: AsyncSession
     jobs: JobRepository
+    catalogue: CatalogueRepository
 
     def __init__(
         self,
@@ -45,6 +47,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self.session = self._sessionmaker()
         self.jobs = JobRepository(self.session)
+        self.catalogue = CatalogueRepository(self.session)
         self._scheduled = []
         return self
 

@@ -124,6 +124,25 @@ def db_current() -> None:
 
 
 @app.command()
+def seed() -> None:
+    """Load the built-in Bắc Kạn plan into the catalogue (safe to run again)."""
+    from nscl_domain.catalogue.seed import load_seed
+    from nscl_domain.db import create_engine, create_sessionmaker
+
+    url = _database_url(_settings())
+
+    async def main() -> None:
+        engine = create_engine(url, pooled=False)
+        async with create_sessionmaker(engine)() as session:
+            counts = await load_seed(session)
+            await session.commit()
+        await engine.dispose()
+        typer.echo(", ".join(f"{n} {section}" for section, n in counts.items()))
+
+    asyncio.run(main())
+
+
+@app.command()
 def openapi() -> None:
     """Print the OpenAPI document the code generates (the committed openapi.json)."""
     from nscl_api.main import create_app

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.exceptions import HTTPException
+from fastapi.exceptions import HTTPException, RequestValidationError
 
 from nscl_api.resources import Resources
+from nscl_api.types import UNSTORABLE_MESSAGE, unstorable
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
@@ -39,6 +40,21 @@ def get_registry(resources: ResourcesDep) -> JobRegistry:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 RegistryDep = Annotated[JobRegistry, Depends(get_registry)]
+
+
+async def reject_unstorable_parameters(request: Request) -> None:
+    """Refuse query and path parameters PostgreSQL could not compare or store."""
+    problems = [
+        {"type": "unstorable_text", "loc": (part, name), "msg": UNSTORABLE_MESSAGE, "input": value}
+        for part, items in (
+            ("query", request.query_params.multi_items()),
+            ("path", list(request.path_params.items())),
+        )
+        for name, value in items
+        if isinstance(value, str) and unstorable(value)
+    ]
+    if problems:
+        raise RequestValidationError(problems)
 
 
 async def require_json_body(request: Request) -> None:

@@ -13,7 +13,8 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from nscl_api.deps import require_json_body
+from nscl_api.catalogue.router import periods_router, programmes_router, units_router
+from nscl_api.deps import reject_unstorable_parameters, require_json_body
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
 from nscl_api.jobs.router import router as jobs_router
@@ -37,6 +38,16 @@ Long work answers `202 Accepted` with `Location: /v1/jobs/{id}`.
 
 TAGS = [
     {"name": "service", "description": "Liveness and readiness."},
+    {
+        "name": "organisation units",
+        "description": "Effective-dated organisation units with successor links; `as_of` "
+        "returns the structure of a day.",
+    },
+    {
+        "name": "programmes",
+        "description": "The national programme and provincial plans: phases, indicators, "
+        "targets, task groups, tasks and who does what.",
+    },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
 ]
 
@@ -70,8 +81,9 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
         app.state.resources = resources
     install_error_handlers(app)
     app.include_router(health_router)
-    v1_dependencies = [Depends(require_json_body)]
-    app.include_router(jobs_router, dependencies=v1_dependencies)
+    v1_dependencies = [Depends(require_json_body), Depends(reject_unstorable_parameters)]
+    for router in (units_router, programmes_router, periods_router, jobs_router):
+        app.include_router(router, dependencies=v1_dependencies)
 
     Instrumentator(excluded_handlers=["/metrics"], registry=CollectorRegistry()).instrument(
         app, metric_namespace="nscl"

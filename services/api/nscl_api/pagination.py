@@ -49,3 +49,19 @@ def bad_cursor() -> Invalid:
 def split_page(rows: Sequence[T], limit: int) -> tuple[Sequence[T], bool]:
     """Rows were fetched with ``limit + 1``: return the page and whether more follow."""
     return rows[:limit], len(rows) > limit
+
+
+def offset_of(cursor: str | None) -> int:
+    """Position encoded in a cursor of a short, ordered collection (0 without one)."""
+    if cursor is None:
+        return 0
+    offset = decode_cursor(cursor).get("offset")
+    if not isinstance(offset, int) or offset < 0:
+        raise bad_cursor()
+    return offset
+
+
+def offset_page(rows: Sequence[T], offset: int, limit: int) -> tuple[list[T], str | None]:
+    """Rows were fetched with ``limit + 1`` from ``offset``: the page and the next cursor."""
+    page, more = split_page(rows, limit)
+    return list(page), encode_cursor({"offset": offset + limit}) if more else None

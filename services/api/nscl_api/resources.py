@@ -13,6 +13,7 @@ from arq.worker import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nscl_domain import embedded, schema
+from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.jobs.service import DEFAULT_REGISTRY
@@ -46,11 +47,19 @@ class Resources:
 
 
 async def resolve_database_url(settings: Settings) -> str:
-    """Return the configured database, or start the embedded one and migrate it."""
+    """Return the configured database, or start the embedded one, migrate and seed it."""
     if settings.database_url is not None:
         return str(settings.database_url)
     url = await asyncio.to_thread(embedded.start_postgres, settings.data_dir)
     await asyncio.to_thread(schema.upgrade, url)
+    if settings.seed_on_start:
+        engine = create_engine(url, pooled=False)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await load_seed(session)
+                await session.commit()
+        finally:
+            await engine.dispose()
     return url
 
 

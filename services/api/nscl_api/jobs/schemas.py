@@ -6,16 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from nscl_api.types import RequestModel
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs.models import Job
 
 
-class JobCreate(BaseModel):
+class JobCreate(RequestModel):
     """An operator's request to run a maintenance job."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=100, examples=["jobs.prune"])
     args: dict[str, Any] = Field(default_factory=dict, examples=[{"older_than_days": 30}])

@@ -1,0 +1,1 @@
+"""The programme catalogue: organisation units, programmes, targets and tasks."""

@@ -1,0 +1,268 @@
+"""SQL of the catalogue: effective-dated organisation units, programmes and their parts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Integer, Select, and_, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from nscl_domain.catalogue import models as m
+from nscl_domain.text import fold
+
+
+def _in_force(model: type[m.OrgUnit] | type[m.ProgrammeRole], as_of: date) -> Any:
+    """Rows whose period covers ``as_of`` (valid_to is exclusive)."""
+    return and_(model.valid_from <= as_of, or_(model.valid_to.is_(None), model.valid_to > as_of))
+
+
+def _like(text: str) -> str:
+    escaped = fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _by_ref(model: Any, ref: str) -> Any:
+    """Match a row by its id (a UUID) or its stable key."""
+    try:
+        return model.id == uuid.UUID(ref)
+    except ValueError:
+        return model.key == ref
+
+
+class CatalogueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _page(self, stmt: Select[*tuple[Any, ...]], offset: int, limit: int) -> Sequence[Any]:
+        return list((await self.session.execute(stmt.offset(offset).limit(limit + 1))).all())
+
+    # --- organisation units -------------------------------------------------------------
+
+    def _units(self) -> Select[m.OrgUnit, str]:
+        parent = aliased(m.OrgUnit)
+        return select(m.OrgUnit, parent.key).outerjoin(parent, parent.id == m.OrgUnit.parent_id)
+
+    async def list_units(
+        self,
+        *,
+        as_of: date | None,
+        kind: str | None,
+        parent: str | None,
+        code: str | None,
+        q: str | None,
+        after_key: str | None,
+        limit: int,
+    ) -> Sequence[tuple[m.OrgUnit, str | None]]:
+        stmt = self._units().order_by(m.OrgUnit.key).limit(limit + 1)
+        if as_of is not None:
+            stmt = stmt.where(_in_force(m.OrgUnit, as_of))
+        if kind is not None:
+            stmt = stmt.where(m.OrgUnit.kind == kind)
+        if code is not None:
+            stmt = stmt.where(m.OrgUnit.code == code)
+        if parent is not None:
+            parent_ids = select(m.OrgUnit.id).where(_by_ref(m.OrgUnit, parent))
+            stmt = stmt.where(m.OrgUnit.parent_id.in_(parent_ids.scalar_subquery()))
+        if q:
+            stmt = stmt.where(m.OrgUnit.search_text.like(_like(q)))
+        if after_key is not None:
+            stmt = stmt.where(m.OrgUnit.key > after_key)
+        return [(unit, parent_key) for unit, parent_key in (await self.session.execute(stmt)).all()]
+
+    async def get_unit(self, ref: str) -> tuple[m.OrgUnit, str | None] | None:
+        row = (await self.session.execute(self._units().where(_by_ref(m.OrgUnit, ref)))).first()
+        return (row[0], row[1]) if row else None
+
+    async def get_unit_for_update(self, ref: str) -> m.OrgUnit | None:
+        stmt = select(m.OrgUnit).where(_by_ref(m.OrgUnit, ref)).with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def unit_by_key(self, key: str) -> m.OrgUnit | None:
+        return (
+            await self.session.scalars(select(m.OrgUnit).where(m.OrgUnit.key == key))
+        ).one_or_none()
+
+    async def ancestors(self, unit_id: uuid.UUID) -> list[uuid.UUID]:
+        """Ids from the unit's parent up to the root (stops at a cycle rather than looping)."""
+        tree = (
+            select(m.OrgUnit.id, m.OrgUnit.parent_id)
+            .where(m.OrgUnit.id == unit_id)
+            .cte(recursive=True)
+        )
+        tree = tree.union(
+            select(m.OrgUnit.id, m.OrgUnit.parent_id).join(tree, m.OrgUnit.id == tree.c.parent_id)
+        )
+        return list((await self.session.scalars(select(tree.c.id))).all())
+
+    async def units_with_code_overlapping(
+        self, code: str, valid_from: date, valid_to: date | None, exclude: uuid.UUID | None
+    ) -> Sequence[m.OrgUnit]:
+        stmt = select(m.OrgUnit).where(
+            m.OrgUnit.code == code,
+            or_(m.OrgUnit.valid_to.is_(None), m.OrgUnit.valid_to > valid_from),
+        )
+        if valid_to is not None:
+            stmt = stmt.where(m.OrgUnit.valid_from < valid_to)
+        if exclude is not None:
+            stmt = stmt.where(m.OrgUnit.id != exclude)
+        return (await self.session.scalars(stmt)).all()
+
+    async def successions_of(
+        self, unit_id: uuid.UUID
+    ) -> Sequence[tuple[m.OrgSuccession, m.OrgUnit, m.OrgUnit]]:
+        predecessor, successor = aliased(m.OrgUnit), aliased(m.OrgUnit)
+        stmt = (
+            select(m.OrgSuccession, predecessor, successor)
+            .join(predecessor, predecessor.id == m.OrgSuccession.predecessor_id)
+            .join(successor, successor.id == m.OrgSuccession.successor_id)
+            .where(
+                or_(
+                    m.OrgSuccession.predecessor_id == unit_id,
+                    m.OrgSuccession.successor_id == unit_id,
+                )
+            )
+            .order_by(m.OrgSuccession.effective, successor.key)
+        )
+        return [(s, p, n) for s, p, n in (await self.session.execute(stmt)).all()]
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    # --- programmes -------------------------------------------------------------------
+
+    async def list_programmes(self, offset: int, limit: int) -> Sequence[m.Programme]:
+        stmt = select(m.Programme).order_by(m.Programme.level, m.Programme.key)
+        return [row[0] for row in await self._page(stmt, offset, limit)]
+
+    async def get_programme(self, ref: str) -> m.Programme | None:
+        stmt = select(m.Programme).where(_by_ref(m.Programme, ref))
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def phases(self, programme_id: uuid.UUID) -> Sequence[m.Phase]:
+        stmt = (
+            select(m.Phase)
+            .where(m.Phase.programme_id == programme_id)
+            .order_by(m.Phase.start_year, m.Phase.end_year)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def indicators(
+        self, programme_id: uuid.UUID, offset: int, limit: int
+    ) -> Sequence[m.Indicator]:
+        stmt = (
+            select(m.Indicator)
+            .where(m.Indicator.programme_id == programme_id)
+            .order_by(m.Indicator.key)
+        )
+        return [row[0] for row in await self._page(stmt, offset, limit)]
+
+    async def targets(
+        self,
+        programme_id: uuid.UUID,
+        *,
+        phase: str | None,
+        indicator: str | None,
+        offset: int,
+        limit: int,
+    ) -> Sequence[tuple[m.Target, str, str, str | None]]:
+        stmt = (
+            select(m.Target, m.Indicator.key, m.Phase.key, m.BaselinePeriod.key)
+            .join(m.Indicator, m.Indicator.id == m.Target.indicator_id)
+            .join(m.Phase, m.Phase.id == m.Target.phase_id)
+            .outerjoin(m.BaselinePeriod, m.BaselinePeriod.id == m.Target.baseline_period_id)
+            .where(m.Target.programme_id == programme_id)
+            .order_by(m.Phase.start_year, m.Phase.end_year, m.Indicator.key, m.Target.key)
+        )
+        if phase is not None:
+            stmt = stmt.where(_by_ref(m.Phase, phase))
+        if indicator is not None:
+            stmt = stmt.where(_by_ref(m.Indicator, indicator))
+        return [(t, i, p, b) for t, i, p, b in await self._page(stmt, offset, limit)]
+
+    async def task_groups(self, programme_id: uuid.UUID) -> Sequence[m.TaskGroup]:
+        stmt = (
+            select(m.TaskGroup)
+            .where(m.TaskGroup.programme_id == programme_id)
+            .order_by(m.TaskGroup.number)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def tasks(
+        self,
+        programme_id: uuid.UUID,
+        *,
+        group: str | None,
+        unit: str | None,
+        q: str | None,
+        offset: int,
+        limit: int,
+    ) -> Sequence[tuple[m.Task, m.TaskGroup]]:
+        stmt = (
+            select(m.Task, m.TaskGroup)
+            .join(m.TaskGroup, m.TaskGroup.id == m.Task.group_id)
+            .where(m.TaskGroup.programme_id == programme_id)
+            # "1.10" after "1.9": compare task numbers part by part, as integers.
+            .order_by(
+                m.TaskGroup.number,
+                cast(func.string_to_array(m.Task.number, "."), ARRAY(Integer)),
+            )
+        )
+        if group is not None:
+            stmt = stmt.where(_by_ref(m.TaskGroup, group))
+        if unit is not None:
+            unit_ids = select(m.OrgUnit.id).where(_by_ref(m.OrgUnit, unit)).scalar_subquery()
+            stmt = stmt.where(
+                m.Task.id.in_(select(m.TaskUnit.task_id).where(m.TaskUnit.unit_id.in_(unit_ids)))
+            )
+        if q:
+            stmt = stmt.where(m.Task.search_text.like(_like(q)))
+        return [(t, g) for t, g in await self._page(stmt, offset, limit)]
+
+    async def task_units(
+        self, task_ids: Sequence[uuid.UUID]
+    ) -> Sequence[tuple[uuid.UUID, str, m.OrgUnit]]:
+        stmt = (
+            select(m.TaskUnit.task_id, m.TaskUnit.role, m.OrgUnit)
+            .join(m.OrgUnit, m.OrgUnit.id == m.TaskUnit.unit_id)
+            .where(m.TaskUnit.task_id.in_(task_ids))
+            .order_by(m.OrgUnit.key)
+        )
+        return [(t, r, u) for t, r, u in (await self.session.execute(stmt)).all()]
+
+    async def roles(
+        self,
+        programme_id: uuid.UUID,
+        *,
+        as_of: date | None,
+        role: str | None,
+        unit: str | None,
+        offset: int,
+        limit: int,
+    ) -> Sequence[tuple[m.ProgrammeRole, m.OrgUnit, m.OrgUnit | None]]:
+        focal = aliased(m.OrgUnit)
+        stmt = (
+            select(m.ProgrammeRole, m.OrgUnit, focal)
+            .join(m.OrgUnit, m.OrgUnit.id == m.ProgrammeRole.unit_id)
+            .outerjoin(focal, focal.id == m.ProgrammeRole.focal_agency_id)
+            .where(m.ProgrammeRole.programme_id == programme_id)
+            .order_by(m.ProgrammeRole.role, m.OrgUnit.key, m.ProgrammeRole.valid_from)
+        )
+        if as_of is not None:
+            stmt = stmt.where(_in_force(m.ProgrammeRole, as_of))
+        if role is not None:
+            stmt = stmt.where(m.ProgrammeRole.role == role)
+        if unit is not None:
+            stmt = stmt.where(_by_ref(m.OrgUnit, unit))
+        return [(r, u, f) for r, u, f in await self._page(stmt, offset, limit)]
+
+    async def baseline_periods(self) -> Sequence[m.BaselinePeriod]:
+        stmt = select(m.BaselinePeriod).order_by(m.BaselinePeriod.start_year)
+        return (await self.session.scalars(stmt)).all()

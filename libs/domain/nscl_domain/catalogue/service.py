@@ -1,0 +1,386 @@
+"""Use cases of the catalogue: read the programme as of a day; administrators change units."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from nscl_domain.catalogue import models as m
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
+from nscl_domain.text import fold, nfc
+from nscl_domain.uow import UnitOfWork
+
+SuccessionKind = Literal["merged_into", "split_into", "renamed_to", "absorbed_by_area"]
+
+
+@dataclass(frozen=True)
+class UnitView:
+    unit: m.OrgUnit
+    parent_key: str | None
+
+
+@dataclass(frozen=True)
+class SuccessionView:
+    succession: m.OrgSuccession
+    predecessor: m.OrgUnit
+    successor: m.OrgUnit
+
+
+@dataclass(frozen=True)
+class UnitDetail:
+    unit: m.OrgUnit
+    parent_key: str | None
+    successions: Sequence[SuccessionView] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task: m.Task
+    group: m.TaskGroup
+    lead_units: Sequence[m.OrgUnit]
+    cooperating_units: Sequence[m.OrgUnit]
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+async def list_units(
+    uow: UnitOfWork,
+    *,
+    as_of: date | None = None,
+    kind: str | None = None,
+    parent: str | None = None,
+    code: str | None = None,
+    q: str | None = None,
+    after_key: str | None = None,
+    limit: int = 50,
+) -> Sequence[UnitView]:
+    """Units (as of a day, when given) in key order; ``limit`` + 1 rows."""
+    async with uow:
+        rows = await uow.catalogue.list_units(
+            as_of=as_of, kind=kind, parent=parent, code=code, q=q, after_key=after_key, limit=limit
+        )
+    return [UnitView(unit, parent_key) for unit, parent_key in rows]
+
+
+async def get_unit(uow: UnitOfWork, ref: str) -> UnitDetail:
+    """One unit by id or key, with its predecessors and successors."""
+    async with uow:
+        found = await uow.catalogue.get_unit(ref)
+        if found is None:
+            raise _unit_not_found(ref)
+        unit, parent_key = found
+        successions = await uow.catalogue.successions_of(unit.id)
+    return UnitDetail(unit, parent_key, [SuccessionView(*row) for row in successions])
+
+
+async def _programme(uow: UnitOfWork, ref: str) -> m.Programme:
+    programme = await uow.catalogue.get_programme(ref)
+    if programme is None:
+        raise NotFound(f"Programme {ref!r} does not exist.", code="programme_not_found")
+    return programme
+
+
+async def list_programmes(uow: UnitOfWork, *, offset: int, limit: int) -> Sequence[m.Programme]:
+    """National programme first, then provincial plans."""
+    async with uow:
+        return await uow.catalogue.list_programmes(offset, limit)
+
+
+async def get_programme(uow: UnitOfWork, ref: str) -> tuple[m.Programme, Sequence[m.Phase]]:
+    """A programme by id or key, with its phases."""
+    async with uow:
+        programme = await _programme(uow, ref)
+        return programme, await uow.catalogue.phases(programme.id)
+
+
+async def list_indicators(
+    uow: UnitOfWork, ref: str, *, offset: int, limit: int
+) -> Sequence[m.Indicator]:
+    async with uow:
+        programme = await _programme(uow, ref)
+        return await uow.catalogue.indicators(programme.id, offset, limit)
+
+
+async def list_targets(
+    uow: UnitOfWork,
+    ref: str,
+    *,
+    phase: str | None,
+    indicator: str | None,
+    offset: int,
+    limit: int,
+) -> Sequence[tuple[m.Target, str, str, str | None]]:
+    async with uow:
+        programme = await _programme(uow, ref)
+        return await uow.catalogue.targets(
+            programme.id, phase=phase, indicator=indicator, offset=offset, limit=limit
+        )
+
+
+async def list_task_groups(uow: UnitOfWork, ref: str) -> Sequence[m.TaskGroup]:
+    async with uow:
+        programme = await _programme(uow, ref)
+        return await uow.catalogue.task_groups(programme.id)
+
+
+async def list_tasks(
+    uow: UnitOfWork,
+    ref: str,
+    *,
+    group: str | None,
+    unit: str | None,
+    q: str | None,
+    offset: int,
+    limit: int,
+) -> Sequence[TaskView]:
+    """Tasks in plan order, each with its lead and co-operating units."""
+    async with uow:
+        programme = await _programme(uow, ref)
+        rows = await uow.catalogue.tasks(
+            programme.id, group=group, unit=unit, q=q, offset=offset, limit=limit
+        )
+        units = await uow.catalogue.task_units([task.id for task, _ in rows])
+    by_task: dict[uuid.UUID, dict[str, list[m.OrgUnit]]] = {}
+    for task_id, role, unit_row in units:
+        by_task.setdefault(task_id, {"lead": [], "cooperating": []})[role].append(unit_row)
+    return [
+        TaskView(
+            task,
+            group_row,
+            by_task.get(task.id, {}).get("lead", []),
+            by_task.get(task.id, {}).get("cooperating", []),
+        )
+        for task, group_row in rows
+    ]
+
+
+async def list_roles(
+    uow: UnitOfWork,
+    ref: str,
+    *,
+    as_of: date | None,
+    role: str | None,
+    unit: str | None,
+    offset: int,
+    limit: int,
+) -> Sequence[tuple[m.ProgrammeRole, m.OrgUnit, m.OrgUnit | None]]:
+    """Who plays which part in the programme (on a day, when given)."""
+    async with uow:
+        programme = await _programme(uow, ref)
+        return await uow.catalogue.roles(
+            programme.id, as_of=as_of, role=role, unit=unit, offset=offset, limit=limit
+        )
+
+
+async def list_baseline_periods(uow: UnitOfWork) -> Sequence[m.BaselinePeriod]:
+    async with uow:
+        return await uow.catalogue.baseline_periods()
+
+
+# --- administrators' changes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitChanges:
+    """Fields an administrator may set on a unit; None leaves a field as it is."""
+
+    name_vi: str | None = None
+    name_en: str | None = None
+    abbreviation: str | None = None
+    code: str | None = None
+    parent: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    clear: frozenset[str] = frozenset()  # fields to set to null (parent, code, valid_to …)
+
+
+async def create_unit(
+    uow: UnitOfWork,
+    *,
+    key: str,
+    kind: str,
+    name_vi: str,
+    name_en: str,
+    valid_from: date,
+    valid_to: date | None = None,
+    code: str | None = None,
+    abbreviation: str | None = None,
+    parent: str | None = None,
+) -> UnitDetail:
+    """Add a unit after checking its period, its parent and its code."""
+    async with uow:
+        if await uow.catalogue.unit_by_key(key) is not None:
+            raise Conflict(
+                f"A unit with key {key!r} exists.",
+                code="unit_key_taken",
+                fields=[FieldProblem(("body", "key"), "Already used by another unit.")],
+            )
+        unit = m.OrgUnit(
+            key=key,
+            kind=kind,
+            code=code,
+            name_vi=nfc(name_vi),
+            name_en=nfc(name_en),
+            abbreviation=abbreviation,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            search_text="",
+        )
+        parent_unit = await _check_unit(uow, unit, parent)
+        uow.catalogue.add(unit)
+        await uow.catalogue.flush()
+        await uow.commit()
+    return UnitDetail(unit, parent_unit.key if parent_unit else None)
+
+
+async def update_unit(uow: UnitOfWork, ref: str, changes: UnitChanges) -> UnitDetail:
+    """Change a unit's names, code, parent or period, keeping the structure valid."""
+    async with uow:
+        unit = await uow.catalogue.get_unit_for_update(ref)
+        if unit is None:
+            raise _unit_not_found(ref)
+        for name in ("name_vi", "name_en", "abbreviation", "code", "valid_from", "valid_to"):
+            value = getattr(changes, name)
+            if value is not None:
+                setattr(unit, name, nfc(value) if isinstance(value, str) else value)
+            elif name in changes.clear:
+                setattr(unit, name, None)
+        parent_ref: str | None
+        if changes.parent is not None:
+            parent_ref = changes.parent
+        elif "parent" in changes.clear:
+            parent_ref = None
+        else:
+            parent_ref = str(unit.parent_id) if unit.parent_id else None
+        parent_unit = await _check_unit(uow, unit, parent_ref)
+        await uow.catalogue.flush()
+        successions = await uow.catalogue.successions_of(unit.id)
+        await uow.commit()
+    return UnitDetail(
+        unit, parent_unit.key if parent_unit else None, [SuccessionView(*s) for s in successions]
+    )
+
+
+async def add_succession(
+    uow: UnitOfWork,
+    predecessor_ref: str,
+    *,
+    successor: str,
+    kind: SuccessionKind,
+    effective: date,
+    note_en: str | None = None,
+) -> SuccessionView:
+    """Link a unit to the unit that takes over from it on ``effective``."""
+    async with uow:
+        predecessor = await uow.catalogue.get_unit_for_update(predecessor_ref)
+        if predecessor is None:
+            raise _unit_not_found(predecessor_ref)
+        found = await uow.catalogue.get_unit(successor)
+        if found is None:
+            raise Invalid(
+                f"Successor {successor!r} does not exist.",
+                code="successor_not_found",
+                fields=[FieldProblem(("body", "successor"), "No unit has this id or key.")],
+            )
+        successor_unit = found[0]
+        if successor_unit.id == predecessor.id:
+            raise Invalid(
+                "A unit cannot succeed itself.",
+                code="successor_is_self",
+                fields=[FieldProblem(("body", "successor"), "Must be another unit.")],
+            )
+        if not _covers(successor_unit, effective):
+            raise Invalid(
+                f"Successor {successor_unit.key!r} does not exist on {effective}.",
+                code="successor_not_in_force",
+                fields=[
+                    FieldProblem(
+                        ("body", "effective"),
+                        f"Must fall within {successor_unit.valid_from}–"
+                        f"{successor_unit.valid_to or 'open'}.",
+                    )
+                ],
+            )
+        succession = m.OrgSuccession(
+            key=f"s-{predecessor.key}-{kind}-{successor_unit.key}",
+            predecessor_id=predecessor.id,
+            successor_id=successor_unit.id,
+            kind=kind,
+            effective=effective,
+            note_en=nfc(note_en) if note_en else None,
+        )
+        uow.catalogue.add(succession)
+        await uow.catalogue.flush()
+        await uow.commit()
+    return SuccessionView(succession, predecessor, successor_unit)
+
+
+def _covers(unit: m.OrgUnit, day: date) -> bool:
+    return unit.valid_from <= day and (unit.valid_to is None or unit.valid_to > day)
+
+
+async def _check_unit(uow: UnitOfWork, unit: m.OrgUnit, parent_ref: str | None) -> m.OrgUnit | None:
+    """Validate period, parent (exists, covers the period, no cycle) and code; set the parent."""
+    if unit.valid_to is not None and unit.valid_to <= unit.valid_from:
+        raise Invalid(
+            "The unit would end before it starts.",
+            code="period_reversed",
+            fields=[FieldProblem(("body", "valid_to"), "Must be after valid_from.")],
+        )
+    parent_unit: m.OrgUnit | None = None
+    if parent_ref is not None:
+        found = await uow.catalogue.get_unit(parent_ref)
+        if found is None:
+            raise Invalid(
+                f"Parent {parent_ref!r} does not exist.",
+                code="parent_not_found",
+                fields=[FieldProblem(("body", "parent"), "No unit has this id or key.")],
+            )
+        parent_unit = found[0]
+        if unit.id is not None and (
+            parent_unit.id == unit.id or unit.id in await uow.catalogue.ancestors(parent_unit.id)
+        ):
+            raise Invalid(
+                "The parent would make the unit its own ancestor.",
+                code="parent_cycle",
+                fields=[FieldProblem(("body", "parent"), "Would create a cycle in the tree.")],
+            )
+        starts_late = unit.valid_from < parent_unit.valid_from
+        ends_late = parent_unit.valid_to is not None and (
+            unit.valid_to is None or unit.valid_to > parent_unit.valid_to
+        )
+        if starts_late or ends_late:
+            raise Invalid(
+                f"The unit's period lies outside its parent {parent_unit.key!r}'s.",
+                code="period_outside_parent",
+                fields=[
+                    FieldProblem(
+                        ("body", "valid_from" if starts_late else "valid_to"),
+                        f"Must lie within {parent_unit.valid_from}–"
+                        f"{parent_unit.valid_to or 'open'}.",
+                    )
+                ],
+            )
+    unit.parent_id = parent_unit.id if parent_unit else None
+    if unit.code is not None:
+        clashes = await uow.catalogue.units_with_code_overlapping(
+            unit.code, unit.valid_from, unit.valid_to, exclude=unit.id
+        )
+        if clashes:
+            raise Conflict(
+                f"Code {unit.code!r} is used by {clashes[0].key!r} in an overlapping period.",
+                code="unit_code_clash",
+                fields=[FieldProblem(("body", "code"), "Must be unique within a period.")],
+            )
+    unit.search_text = fold(
+        " ".join(filter(None, (unit.name_vi, unit.name_en, unit.abbreviation, unit.code)))
+    )
+    return parent_unit
+
+
+def _unit_not_found(ref: str) -> NotFound:
+    return NotFound(f"Organisation unit {ref!r} does not exist.", code="unit_not_found")

@@ -1,0 +1,317 @@
+"""Bodies of the catalogue endpoints: organisation units, programmes, targets, tasks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from nscl_api.types import IsoDate, RequestModel
+from nscl_domain.catalogue import models as m
+from nscl_domain.catalogue.service import SuccessionView, TaskView, UnitDetail, UnitView
+
+UnitKind = Literal[
+    "government",
+    "ministry",
+    "provincial_peoples_committee",
+    "department",
+    "sub_department",
+    "district_peoples_committee",
+    "commune_peoples_committee",
+    "office",
+    "agency",
+]
+KEY_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+class UnitRef(BaseModel):
+    id: uuid.UUID
+    key: str
+    name_vi: str
+    name_en: str
+
+    @classmethod
+    def of(cls, unit: m.OrgUnit) -> UnitRef:
+        return cls(id=unit.id, key=unit.key, name_vi=unit.name_vi, name_en=unit.name_en)
+
+
+class SuccessionRead(BaseModel):
+    """A successor link between two units."""
+
+    kind: Literal["merged_into", "split_into", "renamed_to", "absorbed_by_area"]
+    effective: date
+    predecessor: UnitRef
+    successor: UnitRef
+    note_en: str | None
+
+    @classmethod
+    def of(cls, view: SuccessionView) -> SuccessionRead:
+        return cls(
+            kind=view.succession.kind,  # type: ignore[arg-type]  # checked by the database
+            effective=view.succession.effective,
+            predecessor=UnitRef.of(view.predecessor),
+            successor=UnitRef.of(view.successor),
+            note_en=view.succession.note_en,
+        )
+
+
+class OrgUnitRead(BaseModel):
+    """An organisation unit and the period it existed in (valid_to exclusive, null = open)."""
+
+    id: uuid.UUID
+    key: str = Field(description="Stable identifier, usable in paths instead of the id.")
+    kind: str = Field(examples=["district_peoples_committee"])
+    code: str | None = Field(description="Official (GSO) code where one exists.", examples=["064"])
+    name_vi: str = Field(examples=["Ủy ban nhân dân huyện Chợ Đồn"])
+    name_en: str = Field(examples=["People's Committee of Chợ Đồn district"])
+    abbreviation: str | None
+    parent_id: uuid.UUID | None
+    parent_key: str | None
+    valid_from: date
+    valid_to: date | None = Field(description="First day the unit no longer exists.")
+
+    @classmethod
+    def of(cls, view: UnitView | UnitDetail) -> OrgUnitRead:
+        u = view.unit
+        return cls(
+            id=u.id,
+            key=u.key,
+            kind=u.kind,
+            code=u.code,
+            name_vi=u.name_vi,
+            name_en=u.name_en,
+            abbreviation=u.abbreviation,
+            parent_id=u.parent_id,
+            parent_key=view.parent_key,
+            valid_from=u.valid_from,
+            valid_to=u.valid_to,
+        )
+
+
+class OrgUnitDetail(OrgUnitRead):
+    """A unit with the units it succeeded and that succeeded it."""
+
+    predecessors: list[SuccessionRead]
+    successors: list[SuccessionRead]
+
+    @classmethod
+    def of_detail(cls, view: UnitDetail) -> OrgUnitDetail:
+        base = OrgUnitRead.of(view).model_dump()
+        links = [SuccessionRead.of(s) for s in view.successions]
+        return cls(
+            **base,
+            predecessors=[s for s in links if s.successor.id == view.unit.id],
+            successors=[s for s in links if s.predecessor.id == view.unit.id],
+        )
+
+
+class OrgUnitCreate(RequestModel):
+    key: str = Field(min_length=2, max_length=100, pattern=KEY_PATTERN, examples=["tn-xa-cho-don"])
+    kind: UnitKind
+    code: str | None = Field(default=None, max_length=20, pattern=r"^[0-9A-Za-z.-]+$")
+    name_vi: str = Field(min_length=1, max_length=300)
+    name_en: str = Field(min_length=1, max_length=300)
+    abbreviation: str | None = Field(default=None, max_length=30)
+    parent: str | None = Field(default=None, max_length=100, description="Parent id or key.")
+    valid_from: IsoDate
+    valid_to: IsoDate | None = None
+
+
+class OrgUnitUpdate(RequestModel):
+    """Fields to change; a field sent as null is cleared, a field left out is kept."""
+
+    code: str | None = Field(default=None, max_length=20, pattern=r"^[0-9A-Za-z.-]+$")
+    name_vi: str | None = Field(default=None, min_length=1, max_length=300)
+    name_en: str | None = Field(default=None, min_length=1, max_length=300)
+    abbreviation: str | None = Field(default=None, max_length=30)
+    parent: str | None = Field(default=None, max_length=100)
+    valid_from: IsoDate | None = None
+    valid_to: IsoDate | None = None
+
+
+class SuccessionCreate(RequestModel):
+    successor: str = Field(max_length=100, description="Successor's id or key.")
+    kind: Literal["merged_into", "split_into", "renamed_to", "absorbed_by_area"]
+    effective: IsoDate
+    note_en: str | None = Field(default=None, max_length=2000)
+
+
+class PhaseRead(BaseModel):
+    id: uuid.UUID
+    key: str
+    name_vi: str
+    name_en: str
+    start_year: int
+    end_year: int
+
+    @classmethod
+    def of(cls, phase: m.Phase | m.BaselinePeriod) -> PhaseRead:
+        return cls(
+            id=phase.id,
+            key=phase.key,
+            name_vi=phase.name_vi,
+            name_en=phase.name_en,
+            start_year=phase.start_year,
+            end_year=phase.end_year,
+        )
+
+
+class ProgrammeRead(BaseModel):
+    """The national programme or a provincial plan implementing it."""
+
+    id: uuid.UUID
+    key: str = Field(examples=["bac-kan-nscl"])
+    level: Literal["national", "provincial"]
+    parent_id: uuid.UUID | None
+    owner_unit_id: uuid.UUID
+    decision_no: str = Field(examples=["1852/QĐ-UBND"])
+    decision_date: date
+    decided_by_vi: str
+    decided_by_en: str
+    name_vi: str
+    name_en: str
+    start_year: int
+    end_year: int
+
+    @classmethod
+    def of(cls, p: m.Programme) -> ProgrammeRead:
+        return cls.model_validate(p, from_attributes=True)
+
+
+class ProgrammeDetail(ProgrammeRead):
+    phases: list[PhaseRead]
+
+
+class Disaggregation(BaseModel):
+    dimension: str = Field(examples=["certification_level"])
+    values: list[str] = Field(examples=[["national", "regional", "international"]])
+
+
+class IndicatorRead(BaseModel):
+    id: uuid.UUID
+    key: str = Field(examples=["experts-certified"])
+    name_vi: str
+    name_en: str
+    unit: str = Field(examples=["person"])
+    aggregation_across_units: Literal["sum", "latest", "maximum", "minimum", "average"]
+    aggregation_across_time: Literal["sum", "latest", "maximum"]
+    disaggregations: list[Disaggregation]
+    derived_from: str | None = Field(description="Records the values are derived from.")
+
+    @classmethod
+    def of(cls, i: m.Indicator) -> IndicatorRead:
+        return cls.model_validate(i, from_attributes=True)
+
+
+class TargetRead(BaseModel):
+    """What an indicator must reach in a phase, and how achievement is judged."""
+
+    id: uuid.UUID
+    key: str
+    indicator_key: str
+    phase_key: str
+    kind: Literal[
+        "phase_total", "minimum", "yearly_growth_range", "baseline_percentage", "share_percentage"
+    ]
+    value: Decimal | None = Field(description="For phase_total and minimum.")
+    min_pct: Decimal | None
+    max_pct: Decimal | None
+    baseline_period_key: str | None
+    disaggregation: dict[str, Any] | None
+    approximate: bool = Field(description='The plan says "about".')
+    text_vi: str
+    text_en: str
+
+    @classmethod
+    def of(cls, row: tuple[m.Target, str, str, str | None]) -> TargetRead:
+        t, indicator_key, phase_key, baseline_key = row
+        return cls(
+            id=t.id,
+            key=t.key,
+            indicator_key=indicator_key,
+            phase_key=phase_key,
+            kind=t.kind,  # type: ignore[arg-type]  # checked by the database
+            value=t.value,
+            min_pct=t.min_pct,
+            max_pct=t.max_pct,
+            baseline_period_key=baseline_key,
+            disaggregation=t.disaggregation,
+            approximate=t.approximate,
+            text_vi=t.text_vi,
+            text_en=t.text_en,
+        )
+
+
+class TaskGroupRead(BaseModel):
+    id: uuid.UUID
+    key: str
+    number: int
+    name_vi: str
+    name_en: str
+
+    @classmethod
+    def of(cls, g: m.TaskGroup) -> TaskGroupRead:
+        return cls.model_validate(g, from_attributes=True)
+
+
+class TaskRead(BaseModel):
+    id: uuid.UUID
+    key: str
+    number: str = Field(examples=["3.2"])
+    group: TaskGroupRead
+    text_vi: str
+    text_en: str
+    lead_units: list[UnitRef]
+    cooperating_units: list[UnitRef]
+
+    @classmethod
+    def of(cls, view: TaskView) -> TaskRead:
+        return cls(
+            id=view.task.id,
+            key=view.task.key,
+            number=view.task.number,
+            group=TaskGroupRead.of(view.group),
+            text_vi=view.task.text_vi,
+            text_en=view.task.text_en,
+            lead_units=[UnitRef.of(u) for u in view.lead_units],
+            cooperating_units=[UnitRef.of(u) for u in view.cooperating_units],
+        )
+
+
+RoleName = Literal[
+    "lead",
+    "standing_body",
+    "recurrent_estimate_recipient",
+    "investment_estimate_recipient",
+    "reporting_unit",
+    "cooperating_unit",
+    "receives_provincial_report",
+]
+
+
+class RoleRead(BaseModel):
+    """A unit's part in a programme for a period (valid_to exclusive)."""
+
+    id: uuid.UUID
+    role: RoleName
+    unit: UnitRef
+    focal_agency: UnitRef | None = Field(
+        description="For reporting units: the designated focal agency."
+    )
+    valid_from: date
+    valid_to: date | None
+
+    @classmethod
+    def of(cls, row: tuple[m.ProgrammeRole, m.OrgUnit, m.OrgUnit | None]) -> RoleRead:
+        role, unit, focal = row
+        return cls(
+            id=role.id,
+            role=role.role,  # type: ignore[arg-type]  # checked by the database
+            unit=UnitRef.of(unit),
+            focal_agency=UnitRef.of(focal) if focal else None,
+            valid_from=role.valid_from,
+            valid_to=role.valid_to,
+        )

@@ -1,0 +1,57 @@
+"""Field types shared by request schemas."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+
+
+def _iso_date(value: Any) -> Any:
+    # Pydantic's lax mode reads 0 as 1970-01-01; on the wire a date is ISO 8601 only.
+    if isinstance(value, str):
+        return date.fromisoformat(value) if len(value) == 10 else _reject(value)
+    if isinstance(value, date):
+        return value
+    return _reject(value)
+
+
+def _reject(value: Any) -> Any:
+    raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def unstorable(text: str) -> bool:
+    """True when PostgreSQL cannot store the text: NUL, or a UTF-16 surrogate half."""
+    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+UNSTORABLE_MESSAGE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
+
+
+def _check_storable(value: Any) -> Any:
+    if isinstance(value, str):
+        if unstorable(value):
+            raise ValueError(UNSTORABLE_MESSAGE)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_storable(item)
+    return value
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown fields refused, text NFC-safe and storable."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return _check_storable(value)
