@@ -256,3 +256,99 @@ class TestAdministratorChanges:
         response = await client.get("/v1/org-units?as_of=0")
         body = assert_problem(response, 422, "validation_failed")
         assert body["errors"][0]["location"] == ["query", "as_of"]  # type: ignore[index]
+
+
+class TestRoleChanges:
+    async def test_routing_changes_by_ending_one_role_and_starting_another(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        role = "recurrent_estimate_recipient"
+        current = (await client.get(f"{BK}/roles?as_of=2024-06-01&role={role}")).json()["items"]
+        assert len(current) == 1
+        role_id = current[0]["id"]
+
+        new_role = {"role": role, "unit": "bk-dpi", "valid_from": "2024-07-01"}
+        outlasting = await client.post(f"{BK}/roles", json=new_role)
+        assert_problem(outlasting, 422, "role_outlasts_unit")
+        new_role["valid_to"] = "2025-03-01"
+        overlapping = await client.post(f"{BK}/roles", json=new_role)
+        body = assert_problem(overlapping, 409, "role_overlap")
+        assert body["errors"][0]["location"] == ["body", "valid_from"]  # type: ignore[index]
+
+        ended = await client.patch(f"{BK}/roles/{role_id}", json={"valid_to": "2024-07-01"})
+        assert ended.status_code == 200, ended.text
+        added = await client.post(f"{BK}/roles", json=new_role)
+        assert added.status_code == 201, added.text
+        before = (await client.get(f"{BK}/roles?as_of=2024-06-30&role={role}")).json()["items"]
+        after = (await client.get(f"{BK}/roles?as_of=2024-07-01&role={role}")).json()["items"]
+        assert [r["unit"]["key"] for r in before] == [current[0]["unit"]["key"]]
+        assert [r["unit"]["key"] for r in after] == ["bk-dpi"]
+
+    async def test_role_for_a_unit_that_no_longer_exists_is_refused(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.post(
+            f"{BK}/roles",
+            json={"role": "reporting_unit", "unit": "bk-dpi", "valid_from": "2026-01-01"},
+        )
+        assert_problem(response, 422, "unit_not_in_force")
+
+    async def test_focal_agency_only_for_reporting_units(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            f"{BK}/roles",
+            json={
+                "role": "cooperating_unit",
+                "unit": "bk-doh",
+                "focal_agency": "bk-dost",
+                "valid_from": "2021-01-01",
+                "valid_to": "2025-07-01",
+            },
+        )
+        assert_problem(response, 422, "focal_agency_not_allowed")
+
+
+class TestTaskExtensions:
+    def extension(self, **overrides: Any) -> dict[str, Any]:
+        return {
+            "key": "ext-doh-iso-hospitals",
+            "title_vi": "Áp dụng ISO 9001 tại các bệnh viện tuyến huyện",
+            "title_en": "Apply ISO 9001 at district hospitals",
+            "unit": "bk-doh",
+            "decided_by": "bk-ppc",
+            "decision_no": "321/QĐ-UBND",
+            "decision_date": "2021-03-15",
+            "extended_to_year": 2023,
+            "task": "t-3-1",
+            **overrides,
+        }
+
+    async def test_recorded_with_who_decided_and_when(self, client: httpx.AsyncClient) -> None:
+        created = await client.post(f"{BK}/task-extensions", json=self.extension())
+        assert created.status_code == 201, created.text
+        listed = (await client.get(f"{BK}/task-extensions")).json()["items"]
+        assert [(e["decided_by"]["key"], e["decision_no"], e["decision_date"]) for e in listed] == [
+            ("bk-ppc", "321/QĐ-UBND", "2021-03-15")
+        ]
+        assert listed[0]["task_key"] == "t-3-1"
+
+    async def test_decided_by_another_department_is_refused(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.post(
+            f"{BK}/task-extensions", json=self.extension(decided_by="bk-doit")
+        )
+        body = assert_problem(response, 422, "decider_not_competent")
+        assert body["errors"][0]["location"] == ["body", "decided_by"]  # type: ignore[index]
+
+    async def test_extension_beyond_the_programme_is_refused(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.post(
+            f"{BK}/task-extensions", json=self.extension(extended_to_year=2030, decided_by="bk-doh")
+        )
+        assert response.status_code == 201
+        late = await client.post(
+            f"{BK}/task-extensions",
+            json=self.extension(key="ext-2", decision_date="2025-08-01"),
+        )
+        assert_problem(late, 422, "decider_not_in_force")

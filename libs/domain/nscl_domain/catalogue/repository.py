@@ -266,3 +266,62 @@ class CatalogueRepository:
     async def baseline_periods(self) -> Sequence[m.BaselinePeriod]:
         stmt = select(m.BaselinePeriod).order_by(m.BaselinePeriod.start_year)
         return (await self.session.scalars(stmt)).all()
+
+    async def get_role_for_update(
+        self, programme_id: uuid.UUID, role_id: uuid.UUID
+    ) -> m.ProgrammeRole | None:
+        stmt = (
+            select(m.ProgrammeRole)
+            .where(m.ProgrammeRole.id == role_id, m.ProgrammeRole.programme_id == programme_id)
+            .with_for_update()
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def overlapping_roles(
+        self,
+        programme_id: uuid.UUID,
+        role: str,
+        valid_from: date,
+        valid_to: date | None,
+        *,
+        unit_id: uuid.UUID | None,
+        exclude: uuid.UUID | None,
+    ) -> Sequence[m.ProgrammeRole]:
+        """Roles of this kind overlapping [valid_from, valid_to), of one unit when given."""
+        stmt = select(m.ProgrammeRole).where(
+            m.ProgrammeRole.programme_id == programme_id,
+            m.ProgrammeRole.role == role,
+            or_(m.ProgrammeRole.valid_to.is_(None), m.ProgrammeRole.valid_to > valid_from),
+        )
+        if valid_to is not None:
+            stmt = stmt.where(m.ProgrammeRole.valid_from < valid_to)
+        if unit_id is not None:
+            stmt = stmt.where(m.ProgrammeRole.unit_id == unit_id)
+        if exclude is not None:
+            stmt = stmt.where(m.ProgrammeRole.id != exclude)
+        return (await self.session.scalars(stmt)).all()
+
+    async def task_extensions(
+        self, programme_id: uuid.UUID, offset: int, limit: int
+    ) -> Sequence[tuple[m.TaskExtension, m.OrgUnit, m.OrgUnit, str | None]]:
+        unit, decider = aliased(m.OrgUnit), aliased(m.OrgUnit)
+        stmt = (
+            select(m.TaskExtension, unit, decider, m.Task.key)
+            .join(unit, unit.id == m.TaskExtension.unit_id)
+            .join(decider, decider.id == m.TaskExtension.decided_by_id)
+            .outerjoin(m.Task, m.Task.id == m.TaskExtension.task_id)
+            .where(m.TaskExtension.programme_id == programme_id)
+            .order_by(m.TaskExtension.decision_date, m.TaskExtension.key)
+        )
+        return [(e, u, d, t) for e, u, d, t in await self._page(stmt, offset, limit)]
+
+    async def task_in_programme(self, programme_id: uuid.UUID, ref: str) -> m.Task | None:
+        stmt = (
+            select(m.Task)
+            .join(m.TaskGroup, m.TaskGroup.id == m.Task.group_id)
+            .where(m.TaskGroup.programme_id == programme_id, _by_ref(m.Task, ref))
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def key_taken(self, model: type[m.TaskExtension], key: str) -> bool:
+        return (await self.session.scalar(select(model.id).where(model.key == key))) is not None

@@ -319,6 +319,211 @@ async def add_succession(
     return SuccessionView(succession, predecessor, successor_unit)
 
 
+# Roles held by one unit at a time: the routing of estimates and of reports depends on them.
+SINGLE_HOLDER_ROLES = frozenset(
+    {
+        "lead",
+        "standing_body",
+        "recurrent_estimate_recipient",
+        "investment_estimate_recipient",
+        "receives_provincial_report",
+    }
+)
+
+RoleView = tuple[m.ProgrammeRole, m.OrgUnit, m.OrgUnit | None]
+
+
+async def add_role(
+    uow: UnitOfWork,
+    programme_ref: str,
+    *,
+    role: str,
+    unit: str,
+    valid_from: date,
+    valid_to: date | None = None,
+    focal_agency: str | None = None,
+) -> RoleView:
+    """Give a unit a role in a programme for a period, keeping single-holder roles single."""
+    async with uow:
+        programme = await _programme(uow, programme_ref)
+        holder = await _existing_unit(uow, unit, "unit")
+        focal = await _existing_unit(uow, focal_agency, "focal_agency") if focal_agency else None
+        row = m.ProgrammeRole(
+            key=f"r-{programme.key}-{role}-{holder.key}-{valid_from.isoformat()}",
+            programme_id=programme.id,
+            role=role,
+            unit_id=holder.id,
+            focal_agency_id=focal.id if focal else None,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        await _check_role(uow, row, holder, focal)
+        uow.catalogue.add(row)
+        await uow.catalogue.flush()
+        await uow.commit()
+    return row, holder, focal
+
+
+async def end_role(
+    uow: UnitOfWork, programme_ref: str, role_id: uuid.UUID, *, valid_to: date | None
+) -> RoleView:
+    """Set (or clear) the day a role stops applying."""
+    async with uow:
+        programme = await _programme(uow, programme_ref)
+        row = await uow.catalogue.get_role_for_update(programme.id, role_id)
+        if row is None:
+            raise NotFound(f"Role {role_id} does not exist.", code="role_not_found")
+        row.valid_to = valid_to
+        holder = await _existing_unit(uow, str(row.unit_id), "unit")
+        focal = (
+            await _existing_unit(uow, str(row.focal_agency_id), "focal_agency")
+            if row.focal_agency_id
+            else None
+        )
+        await _check_role(uow, row, holder, focal)
+        await uow.catalogue.flush()
+        await uow.commit()
+    return row, holder, focal
+
+
+async def _existing_unit(uow: UnitOfWork, ref: str, field_name: str) -> m.OrgUnit:
+    found = await uow.catalogue.get_unit(ref)
+    if found is None:
+        raise Invalid(
+            f"Unit {ref!r} does not exist.",
+            code="unit_not_found",
+            fields=[FieldProblem(("body", field_name), "No unit has this id or key.")],
+        )
+    return found[0]
+
+
+async def _check_role(
+    uow: UnitOfWork, row: m.ProgrammeRole, holder: m.OrgUnit, focal: m.OrgUnit | None
+) -> None:
+    if row.valid_to is not None and row.valid_to <= row.valid_from:
+        raise Invalid(
+            "The role would end before it starts.",
+            code="period_reversed",
+            fields=[FieldProblem(("body", "valid_to"), "Must be after valid_from.")],
+        )
+    if not _covers(holder, row.valid_from):
+        raise Invalid(
+            f"Unit {holder.key!r} does not exist on {row.valid_from}.",
+            code="unit_not_in_force",
+            fields=[FieldProblem(("body", "valid_from"), "The unit must exist on this day.")],
+        )
+    if holder.valid_to is not None and (row.valid_to is None or row.valid_to > holder.valid_to):
+        raise Invalid(
+            f"Unit {holder.key!r} ends on {holder.valid_to}; its role cannot outlast it.",
+            code="role_outlasts_unit",
+            fields=[FieldProblem(("body", "valid_to"), f"Must be {holder.valid_to} or earlier.")],
+        )
+    if focal is not None and row.role != "reporting_unit":
+        raise Invalid(
+            "Only reporting units designate a focal agency.",
+            code="focal_agency_not_allowed",
+            fields=[FieldProblem(("body", "focal_agency"), "Leave empty for this role.")],
+        )
+    only_one = row.role in SINGLE_HOLDER_ROLES
+    clashes = await uow.catalogue.overlapping_roles(
+        row.programme_id,
+        row.role,
+        row.valid_from,
+        row.valid_to,
+        unit_id=None if only_one else holder.id,
+        exclude=row.id,
+    )
+    if clashes:
+        raise Conflict(
+            f"Role {row.role!r} is already held for part of this period "
+            f"(from {clashes[0].valid_from}); end that role first.",
+            code="role_overlap",
+            fields=[FieldProblem(("body", "valid_from"), "Overlaps an existing role.")],
+        )
+
+
+ExtensionView = tuple[m.TaskExtension, m.OrgUnit, m.OrgUnit, str | None]
+
+
+async def list_task_extensions(
+    uow: UnitOfWork, programme_ref: str, *, offset: int, limit: int
+) -> Sequence[ExtensionView]:
+    async with uow:
+        programme = await _programme(uow, programme_ref)
+        return await uow.catalogue.task_extensions(programme.id, offset, limit)
+
+
+async def add_task_extension(
+    uow: UnitOfWork,
+    programme_ref: str,
+    *,
+    key: str,
+    title_vi: str,
+    title_en: str,
+    unit: str,
+    decided_by: str,
+    decision_no: str,
+    decision_date: date,
+    extended_to_year: int,
+    task: str | None = None,
+) -> ExtensionView:
+    """Record that a task of the previous programme continues, and who decided it."""
+    async with uow:
+        programme = await _programme(uow, programme_ref)
+        if await uow.catalogue.key_taken(m.TaskExtension, key):
+            raise Conflict(
+                f"An extension with key {key!r} exists.",
+                code="extension_key_taken",
+                fields=[FieldProblem(("body", "key"), "Already used.")],
+            )
+        owner = await _existing_unit(uow, unit, "unit")
+        decider = await _existing_unit(uow, decided_by, "decided_by")
+        # The unit decides within its own authority; otherwise the People's Committee does.
+        if decider.id != owner.id and decider.kind != "provincial_peoples_committee":
+            raise Invalid(
+                "An extension is decided by the unit itself or the provincial People's Committee.",
+                code="decider_not_competent",
+                fields=[FieldProblem(("body", "decided_by"), "Not a competent body.")],
+            )
+        if not _covers(decider, decision_date):
+            raise Invalid(
+                f"{decider.key!r} did not exist on {decision_date}.",
+                code="decider_not_in_force",
+                fields=[FieldProblem(("body", "decision_date"), "Outside the decider's period.")],
+            )
+        if not programme.start_year <= extended_to_year <= programme.end_year:
+            raise Invalid(
+                f"Extensions run within {programme.start_year}–{programme.end_year}.",
+                code="extension_out_of_programme",
+                fields=[FieldProblem(("body", "extended_to_year"), "Outside the programme.")],
+            )
+        linked = None
+        if task is not None:
+            linked = await uow.catalogue.task_in_programme(programme.id, task)
+            if linked is None:
+                raise Invalid(
+                    f"Task {task!r} is not a task of this programme.",
+                    code="task_not_found",
+                    fields=[FieldProblem(("body", "task"), "No task of this programme.")],
+                )
+        extension = m.TaskExtension(
+            key=key,
+            programme_id=programme.id,
+            task_id=linked.id if linked else None,
+            title_vi=nfc(title_vi),
+            title_en=nfc(title_en),
+            unit_id=owner.id,
+            decided_by_id=decider.id,
+            decision_no=nfc(decision_no),
+            decision_date=decision_date,
+            extended_to_year=extended_to_year,
+        )
+        uow.catalogue.add(extension)
+        await uow.catalogue.flush()
+        await uow.commit()
+    return extension, owner, decider, linked.key if linked else None
+
+
 def _covers(unit: m.OrgUnit, day: date) -> bool:
     return unit.valid_from <= day and (unit.valid_to is None or unit.valid_to > day)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,11 +16,15 @@ from nscl_api.catalogue.schemas import (
     PhaseRead,
     ProgrammeDetail,
     ProgrammeRead,
+    RoleCreate,
     RoleName,
     RoleRead,
+    RoleUpdate,
     SuccessionCreate,
     SuccessionRead,
     TargetRead,
+    TaskExtensionCreate,
+    TaskExtensionRead,
     TaskGroupRead,
     TaskRead,
     UnitKind,
@@ -284,3 +289,62 @@ def _key_cursor(cursor: str) -> str:
     if not isinstance(after, str):
         raise bad_cursor()
     return after
+
+
+@programmes_router.post(
+    "/{programme}/roles",
+    status_code=201,
+    operation_id="createProgrammeRole",
+    summary="Give a unit a role in a programme",
+    responses=responses(NotFound, Invalid, Conflict),
+)
+async def create_role(programme: str, body: RoleCreate, uow: UowDep) -> RoleRead:
+    """Give a unit a role from a day; single-holder roles (lead, recipients) must not overlap."""
+    return RoleRead.of(await catalogue.add_role(uow, programme, **body.model_dump()))
+
+
+@programmes_router.patch(
+    "/{programme}/roles/{role_id}",
+    operation_id="updateProgrammeRole",
+    summary="End a programme role",
+    responses=responses(NotFound, Invalid, Conflict),
+)
+async def update_role(
+    programme: str, role_id: uuid.UUID, body: RoleUpdate, uow: UowDep
+) -> RoleRead:
+    """Set the first day a role no longer applies (or clear it)."""
+    return RoleRead.of(await catalogue.end_role(uow, programme, role_id, valid_to=body.valid_to))
+
+
+@programmes_router.get(
+    "/{programme}/task-extensions",
+    operation_id="listTaskExtensions",
+    summary="List extended tasks of the previous programme",
+    responses=responses(NotFound, Invalid),
+)
+async def list_task_extensions(
+    programme: str, uow: UowDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[TaskExtensionRead]:
+    """List tasks of the programme to 2020 that continue, with who decided and when."""
+    offset = offset_of(cursor)
+    rows = await catalogue.list_task_extensions(uow, programme, offset=offset, limit=limit)
+    items, next_cursor = offset_page(rows, offset, limit)
+    return Page[TaskExtensionRead](
+        items=[TaskExtensionRead.of(e) for e in items], next_cursor=next_cursor
+    )
+
+
+@programmes_router.post(
+    "/{programme}/task-extensions",
+    status_code=201,
+    operation_id="createTaskExtension",
+    summary="Record an extended task",
+    responses=responses(NotFound, Invalid, Conflict),
+)
+async def create_task_extension(
+    programme: str, body: TaskExtensionCreate, uow: UowDep
+) -> TaskExtensionRead:
+    """Record a previous-programme task extended by the unit or the People's Committee."""
+    return TaskExtensionRead.of(
+        await catalogue.add_task_extension(uow, programme, **body.model_dump())
+    )

@@ -315,3 +315,67 @@ class RoleRead(BaseModel):
             valid_from=role.valid_from,
             valid_to=role.valid_to,
         )
+
+
+class RoleCreate(RequestModel):
+    role: RoleName
+    unit: str = Field(max_length=100, description="Unit id or key.")
+    focal_agency: str | None = Field(
+        default=None, max_length=100, description="For reporting units: focal agency id or key."
+    )
+    valid_from: IsoDate
+    valid_to: IsoDate | None = None
+
+
+class RoleUpdate(RequestModel):
+    """Set or clear the first day the role no longer applies."""
+
+    valid_to: IsoDate | None
+
+
+class TaskExtensionCreate(RequestModel):
+    key: str = Field(min_length=2, max_length=100, pattern=KEY_PATTERN)
+    title_vi: str = Field(min_length=1, max_length=2000)
+    title_en: str = Field(min_length=1, max_length=2000)
+    unit: str = Field(max_length=100, description="Unit whose task continues (id or key).")
+    decided_by: str = Field(
+        max_length=100,
+        description="The unit itself, or the provincial People's Committee (id or key).",
+    )
+    decision_no: str = Field(min_length=1, max_length=50, examples=["123/QĐ-UBND"])
+    decision_date: IsoDate
+    extended_to_year: int = Field(ge=2021, le=2030)
+    task: str | None = Field(
+        default=None, max_length=100, description="Task of this programme it continues as."
+    )
+
+
+class TaskExtensionRead(BaseModel):
+    """A task of the previous programme (to 2020) extended into this one."""
+
+    id: uuid.UUID
+    key: str
+    title_vi: str
+    title_en: str
+    unit: UnitRef
+    decided_by: UnitRef
+    decision_no: str
+    decision_date: date
+    extended_to_year: int
+    task_key: str | None
+
+    @classmethod
+    def of(cls, row: tuple[m.TaskExtension, m.OrgUnit, m.OrgUnit, str | None]) -> TaskExtensionRead:
+        extension, unit, decider, task_key = row
+        return cls(
+            id=extension.id,
+            key=extension.key,
+            title_vi=extension.title_vi,
+            title_en=extension.title_en,
+            unit=UnitRef.of(unit),
+            decided_by=UnitRef.of(decider),
+            decision_no=extension.decision_no,
+            decision_date=extension.decision_date,
+            extended_to_year=extension.extended_to_year,
+            task_key=task_key,
+        )
