@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 from arq.connections import ArqRedis
+from asgi_correlation_id import correlation_id
 
-from nscl_api.main import create_app
+from nscl_api.main import add_request_id, create_app
 from nscl_api.resources import Resources
 from nscl_domain.db import create_engine
 from nscl_domain.settings import Settings
@@ -93,3 +94,13 @@ async def _get(app: object, path: str) -> httpx.Response:
         base_url="http://nscl.test",  # type: ignore[arg-type]
     ) as http:
         return await http.get(path)
+
+
+class TestLogs:
+    def test_log_lines_carry_the_request_id(self) -> None:
+        token = correlation_id.set("abc123")
+        try:
+            assert add_request_id(None, "info", {"event": "x"})["request_id"] == "abc123"
+        finally:
+            correlation_id.reset(token)
+        assert "request_id" not in add_request_id(None, "info", {"event": "x"})

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import structlog
-from asgi_correlation_id import CorrelationIdMiddleware
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
@@ -93,6 +93,16 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def add_request_id(
+    logger: object, method_name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Put the request's X-Request-ID on every log line written while serving it."""
+    request_id = correlation_id.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
