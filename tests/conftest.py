@@ -21,18 +21,32 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
+from nscl_api.auth.cache import CallerCache
+from nscl_api.auth.tokens import KeyRing
 from nscl_api.main import create_app
 from nscl_api.resources import Resources
 from nscl_domain import embedded, schema
 from nscl_domain.catalogue.seed import load_seed
+from nscl_domain.clock import utcnow
 from nscl_domain.db import create_engine, create_sessionmaker
+from nscl_domain.identity import SYSTEM, Permission, Role, permissions_of
+from nscl_domain.identity import service as identity
+from nscl_domain.identity.service import Grant
 from nscl_domain.settings import Settings
+from nscl_domain.uow import UnitOfWork
 from nscl_worker.inmemory import in_memory_arq_redis
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = os.environ.get("NSCL_TEST_PG_HOST", "127.0.0.1"), 5432
 REDIS_HOST, REDIS_PORT = os.environ.get("NSCL_TEST_REDIS_HOST", "127.0.0.1"), 6379
 TEST_DB = "nscl_test"
+OWN_UNIT, OTHER_UNIT = "bk-doh", "bk-cho-don"
+# One client per role in a reporting department, the same in a district, and one with all.
+TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
+    "test-all": ("bk-dost", [r.value for r in Role]),
+    **{f"test-{r.value}": (OWN_UNIT, [r.value]) for r in Role},
+    **{f"test-{r.value}-other": (OTHER_UNIT, [r.value]) for r in Role},
+}
 # Tables that tests with real commits write to; emptied after each of them.
 COMMITTED_TABLES = ("job",)
 
@@ -103,16 +117,31 @@ def services() -> Services:
 def database_url(services: Services) -> str:
     url = recreate_database(services, TEST_DB)
     schema.upgrade(url)
-    asyncio.run(seed_database(url))
+    SEEDED_SECRETS[url] = asyncio.run(seed_database(url))
     return url
 
 
-async def seed_database(url: str) -> None:
+async def seed_database(url: str) -> dict[str, str]:
+    """Seed the catalogue, a signing key and a test client per role; return their secrets."""
     engine = create_engine(url, pooled=False)
-    async with create_sessionmaker(engine)() as session:
+    sessionmaker = create_sessionmaker(engine)
+    async with sessionmaker() as session:
         await load_seed(session)
         await session.commit()
+    await identity.ensure_signing_key(UnitOfWork(sessionmaker))
+    secrets = {}
+    for client_id, (unit, roles) in TEST_CLIENTS.items():
+        _, secret = await identity.create_client(
+            UnitOfWork(sessionmaker),
+            SYSTEM,
+            client_id=client_id,
+            name=client_id,
+            unit=unit,
+            roles=roles,
+        )
+        secrets[client_id] = secret
     await engine.dispose()
+    return secrets
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +155,14 @@ def settings(services: Services, database_url: str) -> Settings:
         seed_on_start=False,
         outbox_grace_seconds=0,
     )
+
+
+@pytest.fixture(scope="session")
+def client_secrets(database_url: str, services: Services) -> dict[str, str]:
+    return SEEDED_SECRETS[database_url]
+
+
+SEEDED_SECRETS: dict[str, dict[str, str]] = {}
 
 
 @pytest.fixture(scope="session")
@@ -155,12 +192,34 @@ async def db_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         await outer.rollback()
 
 
+@pytest.fixture(scope="session")
+async def keys(engine: AsyncEngine) -> KeyRing:
+    return KeyRing(await identity.signing_keys(UnitOfWork(create_sessionmaker(engine))))
+
+
+def mint_token(keys: KeyRing, client_id: str, scopes: list[str] | None = None) -> str:
+    """A token as the token endpoint would issue it to a test client (no secret check)."""
+    unit, role_names = TEST_CLIENTS[client_id]
+    roles = frozenset(Role(r) for r in role_names)
+    granted = (
+        frozenset(Permission(s) for s in scopes) if scopes is not None else permissions_of(roles)
+    )
+    grant = Grant(client_id=client_id, unit_key=unit, roles=roles, scopes=granted)
+    return keys.issue(grant, now=utcnow(), ttl_seconds=900).access_token
+
+
 @pytest.fixture
 async def resources(
-    settings: Settings, engine: AsyncEngine, redis: ArqRedis, db_connection: AsyncConnection
+    settings: Settings,
+    engine: AsyncEngine,
+    redis: ArqRedis,
+    db_connection: AsyncConnection,
+    keys: KeyRing,
 ) -> Resources:
     """The app's resources, with every commit turned into a savepoint of the outer transaction."""
     return Resources(
+        keys=keys,
+        callers=CallerCache(0),
         settings=settings,
         database_url=str(settings.database_url),
         engine=engine,
@@ -176,7 +235,7 @@ async def resources(
 
 @pytest.fixture
 async def committed_resources(
-    settings: Settings, engine: AsyncEngine, redis: ArqRedis
+    settings: Settings, engine: AsyncEngine, redis: ArqRedis, keys: KeyRing
 ) -> AsyncIterator[Resources]:
     """Resources whose commits are real (for tests of concurrency and of the worker).
 
@@ -185,6 +244,8 @@ async def committed_resources(
     """
     await redis.delete(settings.queue_name)
     yield Resources(
+        keys=keys,
+        callers=CallerCache(0),
         settings=settings,
         database_url=str(settings.database_url),
         engine=engine,
@@ -197,11 +258,19 @@ async def committed_resources(
 
 
 @pytest.fixture
-async def client(settings: Settings, resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+async def anonymous(settings: Settings, resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app that sends no credentials."""
     app = create_app(settings, resources)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://nscl.test") as http:
         yield http
+
+
+@pytest.fixture
+async def client(anonymous: httpx.AsyncClient, keys: KeyRing) -> httpx.AsyncClient:
+    """An HTTP client of the app authenticated as a client holding every role."""
+    anonymous.headers["Authorization"] = f"Bearer {mint_token(keys, 'test-all')}"
+    return anonymous
 
 
 @pytest.fixture
@@ -211,3 +280,16 @@ def scratch_database(services: Services) -> Iterator[str]:
     url = recreate_database(services, name)
     yield url
     _admin_execute(services, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the size of the access matrix (routes × roles × own/other unit + anonymous)."""
+    import sys
+
+    matrix = sys.modules.get("tests.api.test_access_matrix")
+    if matrix is not None:
+        routes, roles = len(matrix.ROUTES), len(Role)
+        terminalreporter.write_line(
+            f"access matrix: {routes} routes × {roles} roles × 2 units + {routes} anonymous "
+            f"= {matrix.MATRIX_SIZE} cells"
+        )

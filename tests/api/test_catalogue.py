@@ -214,6 +214,14 @@ class TestAdministratorChanges:
         body = assert_problem(response, 422, "successor_not_found")
         assert body["errors"][0]["location"] == ["body", "successor"]  # type: ignore[index]
 
+    async def test_recording_a_link_twice_is_a_conflict(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/v1/org-units/bk-dpi/successions",
+            json={"successor": "bk-dof", "kind": "merged_into", "effective": "2025-03-01"},
+        )
+        body = assert_problem(response, 409, "succession_exists")
+        assert body["errors"][0]["location"] == ["body", "successor"]  # type: ignore[index]
+
     async def test_successor_must_exist_on_the_effective_day(
         self, client: httpx.AsyncClient
     ) -> None:

@@ -10,8 +10,10 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 import uvicorn
@@ -33,12 +35,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    auth: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def live_server(services: Services) -> Iterator[str]:
+def live_server(services: Services) -> Iterator[LiveServer]:
     """The real service (API, and worker when Redis is in-memory) on a database of its own."""
     url = recreate_database(services, "nscl_fuzz")
     db_schema.upgrade(url)
-    asyncio.run(seed_database(url))
+    secrets = asyncio.run(seed_database(url))
     app_settings = Settings(
         database_url=url,  # type: ignore[arg-type]
         redis_url=services.redis_url,  # type: ignore[arg-type]
@@ -59,7 +67,16 @@ def live_server(services: Services) -> Iterator[str]:
             break
         threading.Event().wait(0.05)
     assert server.started, "the service did not start"
-    yield f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    token = httpx.post(
+        f"{base}/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "test-all",
+            "client_secret": secrets["test-all"],
+        },
+    ).json()["access_token"]
+    yield LiveServer(base, {"Authorization": f"Bearer {token}"})
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -71,8 +88,14 @@ def live_server(services: Services) -> Iterator[str]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_operation_conforms_to_the_document(case: schemathesis.Case, live_server: str) -> None:
+def test_operation_conforms_to_the_document(
+    case: schemathesis.Case, live_server: LiveServer
+) -> None:
     # Schema-valid input may still break a domain rule (an opaque cursor this API never
     # issued, an end date before a start): a documented 4xx is right for it, so the check
     # that every schema-valid request succeeds does not apply.
-    case.call_and_validate(base_url=live_server, excluded_checks=[checks.positive_data_acceptance])
+    case.call_and_validate(
+        base_url=live_server.url,
+        headers=live_server.auth,
+        excluded_checks=[checks.positive_data_acceptance],
+    )

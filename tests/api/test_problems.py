@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
 
+from nscl_api.auth.tokens import KeyRing
+from nscl_api.errors import _on_integrity_error
 from nscl_api.main import create_app
 from nscl_api.resources import Resources
 from nscl_domain.settings import Settings
+from tests.conftest import mint_token
 
 PROBLEM = "application/problem+json"
 
@@ -71,11 +80,14 @@ class TestRequestErrors:
 
 class TestBodySizeLimit:
     @pytest.fixture
-    async def small_client(self, settings: Settings, resources: Resources) -> httpx.AsyncClient:
+    async def small_client(
+        self, settings: Settings, resources: Resources, keys: KeyRing
+    ) -> httpx.AsyncClient:
         limited = settings.model_copy(update={"max_body_bytes": 1024})
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(limited, resources)),
             base_url="http://nscl.test",
+            headers={"Authorization": f"Bearer {mint_token(keys, 'test-all')}"},
         )
 
     async def test_declared_oversized_body_is_413(self, small_client: httpx.AsyncClient) -> None:
@@ -112,3 +124,21 @@ class TestUnstorableText:
         )
         body = assert_problem(response, 422, "validation_failed")
         assert body["errors"][0]["location"] == ["body", "name"]  # type: ignore[index]
+
+
+class TestLostRaces:
+    async def test_unique_violation_is_409_not_500(self, db_connection: AsyncConnection) -> None:
+        duplicate = text(
+            "INSERT INTO org_unit (id, key, kind, name_vi, name_en, valid_from, search_text) "
+            "SELECT gen_random_uuid(), key, kind, name_vi, name_en, valid_from, '' "
+            "FROM org_unit WHERE key = 'bk-doh'"
+        )
+        with pytest.raises(IntegrityError) as raised:
+            async with db_connection.begin_nested():
+                await db_connection.execute(duplicate)
+        request = Request({"type": "http", "path": "/v1/org-units", "headers": []})
+        response = await _on_integrity_error(request, raised.value)
+        assert response.status_code == 409
+        body = json.loads(bytes(response.body))
+        assert body["code"] == "conflict"
+        assert "at the same time" in body["detail"]

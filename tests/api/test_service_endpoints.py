@@ -37,6 +37,7 @@ class TestReadiness:
             engine=resources.engine,
             sessionmaker=resources.sessionmaker,
             redis=dead_redis,
+            keys=resources.keys,
         )
         response = await _get(create_app(settings, broken), "/ready")
         assert response.status_code == 503
@@ -55,6 +56,7 @@ class TestReadiness:
             engine=empty,
             sessionmaker=resources.sessionmaker,
             redis=resources.redis,
+            keys=resources.keys,
         )
         try:
             response = await _get(create_app(settings, behind), "/ready")

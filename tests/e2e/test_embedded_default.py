@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -21,8 +22,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("nscl-data")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("nscl-data")
+
+
+@pytest.fixture(scope="module")
+def embedded_service(data_dir: Path) -> Iterator[str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSCL_")}
     env |= {"NSCL_DATA_DIR": str(data_dir), "NSCL_OUTBOX_SWEEP_SECONDS": "1"}
@@ -67,13 +72,49 @@ def test_service_is_alive_ready_and_documented(embedded_service: str) -> None:
     assert httpx.get(f"{embedded_service}/openapi.json").json()["info"]["title"] == "nscl"
 
 
-def test_in_process_worker_runs_jobs(embedded_service: str) -> None:
-    created = httpx.post(f"{embedded_service}/v1/jobs", json={"name": "jobs.prune"})
+@pytest.fixture(scope="module")
+def bearer(embedded_service: str, data_dir: Path) -> dict[str, str]:
+    """The development client's token: its credentials are in a file only the owner reads."""
+    credentials_file = data_dir / "dev-client.json"
+    assert credentials_file.stat().st_mode & 0o077 == 0
+    credentials = json.loads(credentials_file.read_text())
+    response = httpx.post(
+        f"{embedded_service}/v1/oauth/token",
+        data={"grant_type": "client_credentials", **credentials},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_seeded_plan_is_served(embedded_service: str, bearer: dict[str, str]) -> None:
+    groups = httpx.get(
+        f"{embedded_service}/v1/programmes/bac-kan-nscl/task-groups", headers=bearer
+    ).json()
+    assert [g["number"] for g in groups["items"]] == [1, 2, 3, 4, 5]
+    districts = httpx.get(
+        f"{embedded_service}/v1/org-units",
+        params={"kind": "district_peoples_committee", "as_of": "2024-12-31"},
+        headers=bearer,
+    ).json()["items"]
+    assert sorted(u["code"] for u in districts) == [
+        "058",
+        "060",
+        "061",
+        "062",
+        "063",
+        "064",
+        "065",
+        "066",
+    ]
+
+
+def test_in_process_worker_runs_jobs(embedded_service: str, bearer: dict[str, str]) -> None:
+    created = httpx.post(f"{embedded_service}/v1/jobs", json={"name": "jobs.prune"}, headers=bearer)
     assert created.status_code == 202
     location = created.headers["location"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        job = httpx.get(f"{embedded_service}{location}").json()
+        job = httpx.get(f"{embedded_service}{location}", headers=bearer).json()
         if job["status"] == "succeeded":
             break
         time.sleep(0.2)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nscl_api.resources import Resources
+from nscl_domain.identity import SYSTEM
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs import service as jobs
 from nscl_domain.jobs.models import Job
@@ -108,7 +109,7 @@ async def schedule(resources: Resources, name: str, args: dict[str, Any], **uow_
 
 
 async def stored(resources: Resources, job_id: uuid.UUID) -> Job:
-    return await jobs.get(resources.new_uow(), job_id)
+    return await jobs.get(resources.new_uow(), SYSTEM, job_id)
 
 
 async def sweep(resources: Resources) -> int:
@@ -234,7 +235,7 @@ class TestPrune:
         assert done.status == JobStatus.SUCCEEDED
         assert done.result is not None
         assert done.result["deleted"] == 1
-        remaining = {job.id for job in await jobs.list_jobs(committed_resources.new_uow())}
+        remaining = {job.id for job in await jobs.list_jobs(committed_resources.new_uow(), SYSTEM)}
         assert old.id not in remaining
         assert {fresh.id, pending.id, prune.id} <= remaining
 

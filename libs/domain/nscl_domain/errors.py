@@ -49,3 +49,13 @@ class Invalid(DomainError):
 
 class Unavailable(DomainError):
     """A dependency the operation needs is not reachable right now."""
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials: unknown or disabled client, bad secret, bad token."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts; ``retry_after`` seconds until the next is accepted."""
+
+    retry_after: int = 60

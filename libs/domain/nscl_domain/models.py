@@ -1,9 +1,11 @@
 """Every table of the domain, imported in one place so the metadata is complete."""
 
+from nscl_domain.audit.models import AuditEvent
 from nscl_domain.catalogue import models as catalogue
 from nscl_domain.db import Base
+from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
 
 metadata = Base.metadata
 
-__all__ = ["Job", "catalogue", "metadata"]
+__all__ = ["ApiClient", "AuditEvent", "Job", "SigningKey", "catalogue", "metadata"]

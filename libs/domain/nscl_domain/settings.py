@@ -55,6 +55,21 @@ class Settings(BaseSettings):
         ge=0,
         description="How old a pending outbox job must be before the sweep re-enqueues it.",
     )
+    token_ttl_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="Lifetime of issued access tokens."
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a verified caller is reused; a disabled client is refused after it.",
+    )
+    auth_failures_limit: int = Field(
+        default=5, ge=1, description="Failed token requests per client before it is held off."
+    )
+    auth_failures_window_seconds: int = Field(
+        default=300, ge=1, description="Window of auth_failures_limit, and how long it holds off."
+    )
     seed_on_start: bool = Field(
         default=True, description="Load the built-in Bắc Kạn plan when the embedded default starts."
     )

@@ -9,8 +9,10 @@ from typing import Any, Self
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.clock import Clock, utcnow
+from nscl_domain.identity.repository import IdentityRepository
 from nscl_domain.jobs import JobQueue
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.repository import JobRepository
@@ -29,6 +31,8 @@ class UnitOfWork:
     session: AsyncSession
     jobs: JobRepository
     catalogue: CatalogueRepository
+    audit: AuditRepository
+    identity: IdentityRepository
 
     def __init__(
         self,
@@ -48,6 +52,8 @@ class UnitOfWork:
         self.session = self._sessionmaker()
         self.jobs = JobRepository(self.session)
         self.catalogue = CatalogueRepository(self.session)
+        self.audit = AuditRepository(self.session)
+        self.identity = IdentityRepository(self.session)
         self._scheduled = []
         return self
 

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import getpass
 import json
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 
+from nscl_domain.errors import DomainError
+from nscl_domain.identity import Caller
 from nscl_domain.logs import configure_logging
 from nscl_domain.settings import Settings
+from nscl_domain.uow import UnitOfWork
+
+T = TypeVar("T")
 
 app = typer.Typer(help="nscl: the NSCL programme backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+clients_app = typer.Typer(help="API clients: other systems and front-ends.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+keys_app = typer.Typer(help="Keys that sign access tokens.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
@@ -140,6 +152,103 @@ def seed() -> None:
         typer.echo(", ".join(f"{n} {section}" for section, n in counts.items()))
 
     asyncio.run(main())
+
+
+def _run_with_uow(work: Callable[[UnitOfWork, Caller], Awaitable[T]]) -> T:
+    """Run one use case against the configured database as the operator at the console."""
+    from nscl_domain.db import create_engine, create_sessionmaker
+    from nscl_domain.identity import SYSTEM
+
+    url = _database_url(_settings())
+    actor = dataclasses.replace(SYSTEM, client_id=f"cli:{getpass.getuser()}")
+
+    async def main() -> T:
+        engine = create_engine(url, pooled=False)
+        try:
+            return await work(UnitOfWork(create_sessionmaker(engine)), actor)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@clients_app.command("create")
+def clients_create(
+    client_id: Annotated[str, typer.Argument(help="e.g. so-tai-chinh-ketoan")],
+    unit: Annotated[str, typer.Option(help="Organisation unit (id or key) it acts for.")],
+    role: Annotated[list[str], typer.Option(help="A role; repeat for several.")],
+    name: Annotated[str, typer.Option(help="Who or what the client is.")] = "",
+) -> None:
+    """Register a client and print its secret (shown this once)."""
+    from nscl_domain.identity import service as identity
+
+    view, secret = _run_with_uow(
+        lambda uow, actor: identity.create_client(
+            uow, actor, client_id=client_id, name=name or client_id, unit=unit, roles=role
+        )
+    )
+    typer.echo(json.dumps({"client_id": view.client.client_id, "client_secret": secret}))
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str) -> None:
+    """Refuse the client's secret and tokens from now on."""
+    from nscl_domain.identity import service as identity
+
+    _run_with_uow(lambda uow, actor: identity.disable_client(uow, actor, client_id))
+    typer.echo(f"{client_id} disabled")
+
+
+@clients_app.command("rotate")
+def clients_rotate(client_id: str) -> None:
+    """Give the client a new secret and print it; the old one stops working."""
+    from nscl_domain.identity import service as identity
+
+    view, secret = _run_with_uow(lambda uow, actor: identity.rotate_secret(uow, actor, client_id))
+    typer.echo(json.dumps({"client_id": view.client.client_id, "client_secret": secret}))
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List clients with their unit, roles and whether they are enabled."""
+    from nscl_domain.identity import service as identity
+
+    for view in _run_with_uow(lambda uow, actor: identity.list_clients(uow)):
+        state = "enabled" if view.client.enabled else "disabled"
+        typer.echo(
+            f"{view.client.client_id}\t{view.unit.key}\t{','.join(view.client.roles)}\t{state}"
+        )
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a signing key; tokens signed by older keys stay valid until those are retired."""
+    from nscl_domain.identity import service as identity
+
+    key = _run_with_uow(lambda uow, actor: identity.rotate_signing_key(uow, actor))
+    typer.echo(f"{key.kid} signs from now on")
+
+
+@keys_app.command("retire")
+def keys_retire(kid: str) -> None:
+    """Stop accepting tokens signed by KID (wait for its tokens to expire first)."""
+    from nscl_domain.identity import service as identity
+
+    _run_with_uow(lambda uow, actor: identity.retire_signing_key(uow, actor, kid))
+    typer.echo(f"{kid} retired")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys in force, the signer first."""
+    from nscl_domain.identity import service as identity
+
+    for key in _run_with_uow(lambda uow, actor: identity.signing_keys(uow)):
+        typer.echo(f"{key.kid}\t{key.algorithm}\t{key.created_at.isoformat()}")
 
 
 @app.command()

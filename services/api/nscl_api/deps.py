@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.exceptions import HTTPException, RequestValidationError
 
+from nscl_api.auth.deps import authorize
 from nscl_api.resources import Resources
 from nscl_api.types import UNSTORABLE_MESSAGE, unstorable
+from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
@@ -38,6 +40,14 @@ def get_registry(resources: ResourcesDep) -> JobRegistry:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# Every route takes exactly one of these: the permission it needs is declared, and checked.
+CatalogueReader = Annotated[Caller, Security(authorize, scopes=[Permission.CATALOGUE_READ.value])]
+CatalogueWriter = Annotated[Caller, Security(authorize, scopes=[Permission.CATALOGUE_WRITE.value])]
+JobsReader = Annotated[Caller, Security(authorize, scopes=[Permission.JOBS_READ.value])]
+JobsRunner = Annotated[Caller, Security(authorize, scopes=[Permission.JOBS_RUN.value])]
+AuditReader = Annotated[Caller, Security(authorize, scopes=[Permission.AUDIT_READ.value])]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 RegistryDep = Annotated[JobRegistry, Depends(get_registry)]
 

@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -18,6 +19,8 @@ log = structlog.get_logger(__name__)
 
 # The one table from domain errors to HTTP statuses.
 STATUS_OF: dict[type[domain.DomainError], int] = {
+    domain.Unauthenticated: 401,
+    domain.RateLimited: 429,
     domain.Invalid: 422,
     domain.NotFound: 404,
     domain.Forbidden: 403,
@@ -45,7 +48,7 @@ _HTTP_CODES = {
 
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not valid JSON).",
-    401: "Missing or invalid credentials.",
+    401: "Missing, invalid or expired bearer token.",
     403: "The caller may not do this.",
     404: "No such resource.",
     409: "The request conflicts with the resource's state.",
@@ -77,11 +80,20 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, domain.DomainError)
+    status = status_of(exc)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = f'Bearer realm="nscl", error="{exc.code}"'
+    elif status == 403 and exc.code == "insufficient_scope":
+        headers["WWW-Authenticate"] = 'Bearer realm="nscl", error="insufficient_scope"'
+    elif isinstance(exc, domain.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     return problem_response(
-        status_of(exc),
+        status,
         exc.code,
         exc.detail,
         instance=request.url.path,
+        headers=headers,
         errors=[
             FieldError(location=_location(f.location), message=f.message, code=f.code)
             for f in exc.fields
@@ -126,6 +138,24 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return problem_response(status, code, detail, instance=request.url.path, headers=headers)
 
 
+# A concurrent writer can pass a check and lose the race at the constraint: say so, as 409.
+_INTEGRITY_CODES = {
+    "23505": (409, "conflict", "The change clashes with another made at the same time."),
+    "23503": (409, "conflict", "The change refers to something that no longer exists."),
+    "23514": (422, "constraint_violated", "The change breaks a rule of the stored data."),
+}
+
+
+async def _on_integrity_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IntegrityError)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    status, code, detail = _INTEGRITY_CODES.get(
+        str(sqlstate), (409, "conflict", "The change clashes with stored data.")
+    )
+    log.warning("request.integrity_error", path=request.url.path, sqlstate=sqlstate)
+    return problem_response(status, code, detail, instance=request.url.path)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("request.failed", path=request.url.path)
     return problem_response(
@@ -140,4 +170,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(domain.DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(Exception, _on_unexpected)

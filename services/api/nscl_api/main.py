@@ -13,6 +13,8 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from nscl_api.audit.router import router as audit_router
+from nscl_api.auth.router import router as auth_router
 from nscl_api.catalogue.router import periods_router, programmes_router, units_router
 from nscl_api.deps import reject_unstorable_parameters, require_json_body
 from nscl_api.errors import install_error_handlers, responses
@@ -39,6 +41,11 @@ Long work answers `202 Accepted` with `Location: /v1/jobs/{id}`.
 TAGS = [
     {"name": "service", "description": "Liveness and readiness."},
     {
+        "name": "authentication",
+        "description": "OAuth2 client credentials: exchange a client id and secret for a "
+        "short-lived bearer token; public keys for other systems to verify tokens.",
+    },
+    {
         "name": "organisation units",
         "description": "Effective-dated organisation units with successor links; `as_of` "
         "returns the structure of a day.",
@@ -49,6 +56,7 @@ TAGS = [
         "targets, task groups, tasks and who does what.",
     },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
+    {"name": "audit", "description": "Append-only record of every change."},
 ]
 
 
@@ -82,8 +90,10 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(health_router)
     v1_dependencies = [Depends(require_json_body), Depends(reject_unstorable_parameters)]
-    for router in (units_router, programmes_router, periods_router, jobs_router):
+    for router in (units_router, programmes_router, periods_router, jobs_router, audit_router):
         app.include_router(router, dependencies=v1_dependencies)
+    # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
+    app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
     Instrumentator(excluded_handlers=["/metrics"], registry=CollectorRegistry()).instrument(
         app, metric_namespace="nscl"
@@ -118,18 +128,21 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     body_errors = responses(400, 413, 415)
+    auth_errors = responses(401, 403)
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             responses_ = operation.setdefault("responses", {})
-            if "requestBody" in operation:
-                for status, entry in body_errors.items():
-                    responses_.setdefault(
-                        str(status),
-                        {
-                            "description": entry["description"],
-                            "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
-                        },
-                    )
+            added = {**body_errors} if "requestBody" in operation else {}
+            if operation.get("security"):
+                added |= auth_errors
+            for status, entry in added.items():
+                responses_.setdefault(
+                    str(status),
+                    {
+                        "description": entry["description"],
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
+                    },
+                )
             if "422" in responses_:
                 responses_["422"] = {
                     "description": "The input is invalid; `errors` lists every field.",

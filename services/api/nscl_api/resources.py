@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from nscl_api.auth.cache import CallerCache
+from nscl_api.auth.tokens import KeyRing
 from nscl_domain import embedded, schema
 from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.db import create_engine, create_sessionmaker
+from nscl_domain.identity import SYSTEM, Role
+from nscl_domain.identity import service as identity
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.settings import Settings
@@ -26,6 +33,8 @@ from nscl_worker.settings import build_worker
 
 log = structlog.get_logger(__name__)
 
+KEY_RELOAD_INTERVAL_SECONDS = 10.0
+
 
 @dataclass
 class Resources:
@@ -34,7 +43,18 @@ class Resources:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: ArqRedis
+    keys: KeyRing
     registry: JobRegistry = field(default_factory=lambda: DEFAULT_REGISTRY)
+    callers: CallerCache = field(default_factory=CallerCache)
+    _keys_loaded_at: float = 0.0
+
+    async def reload_keys(self) -> bool:
+        """Reload the keys in force (a new key was rotated in elsewhere); throttled."""
+        if time.monotonic() - self._keys_loaded_at < KEY_RELOAD_INTERVAL_SECONDS:
+            return False
+        self._keys_loaded_at = time.monotonic()
+        self.keys = KeyRing(await identity.signing_keys(self.new_uow()))
+        return True
 
     @property
     def queue(self) -> ArqJobQueue:
@@ -55,12 +75,48 @@ async def resolve_database_url(settings: Settings) -> str:
     if settings.seed_on_start:
         engine = create_engine(url, pooled=False)
         try:
-            async with create_sessionmaker(engine)() as session:
+            sessionmaker = create_sessionmaker(engine)
+            async with sessionmaker() as session:
                 await load_seed(session)
                 await session.commit()
+            await bootstrap_dev_client(sessionmaker, settings.data_dir)
         finally:
             await engine.dispose()
     return url
+
+
+DEV_CLIENT_ID = "dev-admin"
+
+
+async def bootstrap_dev_client(
+    sessionmaker: async_sessionmaker[AsyncSession], data_dir: Path
+) -> Path:
+    """Give the embedded default a client with every role; its secret goes to a private file.
+
+    Only the embedded default does this, so that `make run` can be tried at once; a
+    configured database gets its clients from `nscl clients create`.
+    """
+    path = data_dir / "dev-client.json"
+    existing = {v.client.client_id for v in await identity.list_clients(UnitOfWork(sessionmaker))}
+    if DEV_CLIENT_ID in existing and path.exists():
+        return path
+    if DEV_CLIENT_ID in existing:
+        _, secret = await identity.rotate_secret(UnitOfWork(sessionmaker), SYSTEM, DEV_CLIENT_ID)
+    else:
+        _, secret = await identity.create_client(
+            UnitOfWork(sessionmaker),
+            SYSTEM,
+            client_id=DEV_CLIENT_ID,
+            name="Development client of the embedded default",
+            unit="bk-dost",
+            roles=[role.value for role in Role],
+        )
+    path.write_text(
+        json.dumps({"client_id": DEV_CLIENT_ID, "client_secret": secret}, indent=2) + "\n"
+    )
+    path.chmod(0o600)
+    log.info("dev_client.ready", client_id=DEV_CLIENT_ID, credentials_file=str(path))
+    return path
 
 
 async def connect_redis(settings: Settings) -> ArqRedis:
@@ -77,12 +133,16 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
     redis = await connect_redis(settings)
+    sessionmaker = create_sessionmaker(engine)
+    keys = await identity.ensure_signing_key(UnitOfWork(sessionmaker))
     resources = Resources(
         settings=settings,
         database_url=database_url,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         redis=redis,
+        keys=KeyRing(keys),
+        callers=CallerCache(settings.auth_cache_seconds),
     )
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None

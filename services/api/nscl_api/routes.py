@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import compile_path
+
+from nscl_api.auth.deps import authorize
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class RouteInfo:
     endpoint: Callable[..., Any] | None
     is_api_route: bool
     path_regex: re.Pattern[str]
+    # Scopes the route's authorisation dependency demands; None: no such dependency at all.
+    required_scopes: frozenset[str] | None
 
 
 def route_table(app: FastAPI) -> list[RouteInfo]:
@@ -37,9 +42,23 @@ def route_table(app: FastAPI) -> list[RouteInfo]:
                 endpoint=context.endpoint,
                 is_api_route=isinstance(context.original_route, APIRoute),
                 path_regex=compile_path(path)[0],
+                required_scopes=_required_scopes(context.original_route),
             )
         )
     return table
+
+
+def _required_scopes(route: object) -> frozenset[str] | None:
+    if not isinstance(route, APIRoute):
+        return None
+    found: set[str] | None = None
+    pending: list[Dependant] = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is authorize:
+            found = (found or set()) | set(dependant.own_oauth_scopes or ())
+        pending.extend(dependant.dependencies)
+    return frozenset(found) if found is not None else None
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
@@ -22,6 +22,29 @@ def _reject(value: Any) -> Any:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def _iso_datetime(value: Any) -> Any:
+    # As for dates: 0.5 is not a time on the wire, and a time without an offset is ambiguous.
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _reject_time(value)
+    else:
+        return _reject_time(value)
+    if parsed.tzinfo is None:
+        return _reject_time(value)
+    return parsed
+
+
+def _reject_time(value: Any) -> Any:
+    raise ValueError(f"expected an ISO 8601 time with an offset (…T…Z), got {value!r}")
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
 
 
 def unstorable(text: str) -> bool:

@@ -130,6 +130,16 @@ class CatalogueRepository:
         )
         return [(s, p, n) for s, p, n in (await self.session.execute(stmt)).all()]
 
+    async def succession_exists(
+        self, predecessor_id: uuid.UUID, successor_id: uuid.UUID, kind: str
+    ) -> bool:
+        stmt = select(m.OrgSuccession.id).where(
+            m.OrgSuccession.predecessor_id == predecessor_id,
+            m.OrgSuccession.successor_id == successor_id,
+            m.OrgSuccession.kind == kind,
+        )
+        return (await self.session.scalar(stmt)) is not None
+
     def add(self, row: object) -> None:
         self.session.add(row)
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue import models as m
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
+from nscl_domain.identity import Caller, Permission
 from nscl_domain.text import fold, nfc
 from nscl_domain.uow import UnitOfWork
 
@@ -49,6 +51,7 @@ class TaskView:
 
 async def list_units(
     uow: UnitOfWork,
+    caller: Caller,
     *,
     as_of: date | None = None,
     kind: str | None = None,
@@ -59,6 +62,7 @@ async def list_units(
     limit: int = 50,
 ) -> Sequence[UnitView]:
     """Units (as of a day, when given) in key order; ``limit`` + 1 rows."""
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         rows = await uow.catalogue.list_units(
             as_of=as_of, kind=kind, parent=parent, code=code, q=q, after_key=after_key, limit=limit
@@ -66,8 +70,9 @@ async def list_units(
     return [UnitView(unit, parent_key) for unit, parent_key in rows]
 
 
-async def get_unit(uow: UnitOfWork, ref: str) -> UnitDetail:
+async def get_unit(uow: UnitOfWork, caller: Caller, ref: str) -> UnitDetail:
     """One unit by id or key, with its predecessors and successors."""
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         found = await uow.catalogue.get_unit(ref)
         if found is None:
@@ -84,22 +89,29 @@ async def _programme(uow: UnitOfWork, ref: str) -> m.Programme:
     return programme
 
 
-async def list_programmes(uow: UnitOfWork, *, offset: int, limit: int) -> Sequence[m.Programme]:
+async def list_programmes(
+    uow: UnitOfWork, caller: Caller, *, offset: int, limit: int
+) -> Sequence[m.Programme]:
     """National programme first, then provincial plans."""
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         return await uow.catalogue.list_programmes(offset, limit)
 
 
-async def get_programme(uow: UnitOfWork, ref: str) -> tuple[m.Programme, Sequence[m.Phase]]:
+async def get_programme(
+    uow: UnitOfWork, caller: Caller, ref: str
+) -> tuple[m.Programme, Sequence[m.Phase]]:
     """A programme by id or key, with its phases."""
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await _programme(uow, ref)
         return programme, await uow.catalogue.phases(programme.id)
 
 
 async def list_indicators(
-    uow: UnitOfWork, ref: str, *, offset: int, limit: int
+    uow: UnitOfWork, caller: Caller, ref: str, *, offset: int, limit: int
 ) -> Sequence[m.Indicator]:
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await _programme(uow, ref)
         return await uow.catalogue.indicators(programme.id, offset, limit)
@@ -107,6 +119,7 @@ async def list_indicators(
 
 async def list_targets(
     uow: UnitOfWork,
+    caller: Caller,
     ref: str,
     *,
     phase: str | None,
@@ -114,6 +127,7 @@ async def list_targets(
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.Target, str, str, str | None]]:
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await _programme(uow, ref)
         return await uow.catalogue.targets(
@@ -121,7 +135,8 @@ async def list_targets(
         )
 
 
-async def list_task_groups(uow: UnitOfWork, ref: str) -> Sequence[m.TaskGroup]:
+async def list_task_groups(uow: UnitOfWork, caller: Caller, ref: str) -> Sequence[m.TaskGroup]:
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await _programme(uow, ref)
         return await uow.catalogue.task_groups(programme.id)
@@ -129,6 +144,7 @@ async def list_task_groups(uow: UnitOfWork, ref: str) -> Sequence[m.TaskGroup]:
 
 async def list_tasks(
     uow: UnitOfWork,
+    caller: Caller,
     ref: str,
     *,
     group: str | None,
@@ -138,6 +154,7 @@ async def list_tasks(
     limit: int,
 ) -> Sequence[TaskView]:
     """Tasks in plan order, each with its lead and co-operating units."""
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await _programme(uow, ref)
         rows = await uow.catalogue.tasks(
@@ -160,6 +177,7 @@ async def list_tasks(
 
 async def list_roles(
     uow: UnitOfWork,
+    caller: Caller,
     ref: str,
     *,
     as_of: date | None,
@@ -169,6 +187,7 @@ async def list_roles(
     limit: int,
 ) -> Sequence[tuple[m.ProgrammeRole, m.OrgUnit, m.OrgUnit | None]]:
     """Who plays which part in the programme (on a day, when given)."""
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await _programme(uow, ref)
         return await uow.catalogue.roles(
@@ -176,7 +195,8 @@ async def list_roles(
         )
 
 
-async def list_baseline_periods(uow: UnitOfWork) -> Sequence[m.BaselinePeriod]:
+async def list_baseline_periods(uow: UnitOfWork, caller: Caller) -> Sequence[m.BaselinePeriod]:
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         return await uow.catalogue.baseline_periods()
 
@@ -200,6 +220,7 @@ class UnitChanges:
 
 async def create_unit(
     uow: UnitOfWork,
+    actor: Caller,
     *,
     key: str,
     kind: str,
@@ -212,6 +233,7 @@ async def create_unit(
     parent: str | None = None,
 ) -> UnitDetail:
     """Add a unit after checking its period, its parent and its code."""
+    actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         if await uow.catalogue.unit_by_key(key) is not None:
             raise Conflict(
@@ -233,16 +255,19 @@ async def create_unit(
         parent_unit = await _check_unit(uow, unit, parent)
         uow.catalogue.add(unit)
         await uow.catalogue.flush()
+        uow.audit.record(actor, "org_unit.created", "org_unit", unit.id, after=snapshot(unit))
         await uow.commit()
     return UnitDetail(unit, parent_unit.key if parent_unit else None)
 
 
-async def update_unit(uow: UnitOfWork, ref: str, changes: UnitChanges) -> UnitDetail:
+async def update_unit(uow: UnitOfWork, actor: Caller, ref: str, changes: UnitChanges) -> UnitDetail:
     """Change a unit's names, code, parent or period, keeping the structure valid."""
+    actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         unit = await uow.catalogue.get_unit_for_update(ref)
         if unit is None:
             raise _unit_not_found(ref)
+        before = snapshot(unit)
         for name in ("name_vi", "name_en", "abbreviation", "code", "valid_from", "valid_to"):
             value = getattr(changes, name)
             if value is not None:
@@ -259,6 +284,9 @@ async def update_unit(uow: UnitOfWork, ref: str, changes: UnitChanges) -> UnitDe
         parent_unit = await _check_unit(uow, unit, parent_ref)
         await uow.catalogue.flush()
         successions = await uow.catalogue.successions_of(unit.id)
+        uow.audit.record(
+            actor, "org_unit.updated", "org_unit", unit.id, before=before, after=snapshot(unit)
+        )
         await uow.commit()
     return UnitDetail(
         unit, parent_unit.key if parent_unit else None, [SuccessionView(*s) for s in successions]
@@ -267,6 +295,7 @@ async def update_unit(uow: UnitOfWork, ref: str, changes: UnitChanges) -> UnitDe
 
 async def add_succession(
     uow: UnitOfWork,
+    actor: Caller,
     predecessor_ref: str,
     *,
     successor: str,
@@ -275,6 +304,7 @@ async def add_succession(
     note_en: str | None = None,
 ) -> SuccessionView:
     """Link a unit to the unit that takes over from it on ``effective``."""
+    actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         predecessor = await uow.catalogue.get_unit_for_update(predecessor_ref)
         if predecessor is None:
@@ -305,8 +335,15 @@ async def add_succession(
                     )
                 ],
             )
+        key = f"s-{predecessor.key}-{kind}-{successor_unit.key}"
+        if await uow.catalogue.succession_exists(predecessor.id, successor_unit.id, kind):
+            raise Conflict(
+                f"{predecessor.key!r} is already recorded as {kind} {successor_unit.key!r}.",
+                code="succession_exists",
+                fields=[FieldProblem(("body", "successor"), "This link exists.")],
+            )
         succession = m.OrgSuccession(
-            key=f"s-{predecessor.key}-{kind}-{successor_unit.key}",
+            key=key,
             predecessor_id=predecessor.id,
             successor_id=successor_unit.id,
             kind=kind,
@@ -315,6 +352,13 @@ async def add_succession(
         )
         uow.catalogue.add(succession)
         await uow.catalogue.flush()
+        uow.audit.record(
+            actor,
+            "org_unit.succession_added",
+            "org_succession",
+            succession.id,
+            after=snapshot(succession),
+        )
         await uow.commit()
     return SuccessionView(succession, predecessor, successor_unit)
 
@@ -335,6 +379,7 @@ RoleView = tuple[m.ProgrammeRole, m.OrgUnit, m.OrgUnit | None]
 
 async def add_role(
     uow: UnitOfWork,
+    actor: Caller,
     programme_ref: str,
     *,
     role: str,
@@ -344,6 +389,7 @@ async def add_role(
     focal_agency: str | None = None,
 ) -> RoleView:
     """Give a unit a role in a programme for a period, keeping single-holder roles single."""
+    actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         programme = await _programme(uow, programme_ref)
         holder = await _existing_unit(uow, unit, "unit")
@@ -360,19 +406,24 @@ async def add_role(
         await _check_role(uow, row, holder, focal)
         uow.catalogue.add(row)
         await uow.catalogue.flush()
+        uow.audit.record(
+            actor, "programme_role.added", "programme_role", row.id, after=snapshot(row)
+        )
         await uow.commit()
     return row, holder, focal
 
 
 async def end_role(
-    uow: UnitOfWork, programme_ref: str, role_id: uuid.UUID, *, valid_to: date | None
+    uow: UnitOfWork, actor: Caller, programme_ref: str, role_id: uuid.UUID, *, valid_to: date | None
 ) -> RoleView:
     """Set (or clear) the day a role stops applying."""
+    actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         programme = await _programme(uow, programme_ref)
         row = await uow.catalogue.get_role_for_update(programme.id, role_id)
         if row is None:
             raise NotFound(f"Role {role_id} does not exist.", code="role_not_found")
+        before = snapshot(row)
         row.valid_to = valid_to
         holder = await _existing_unit(uow, str(row.unit_id), "unit")
         focal = (
@@ -382,6 +433,14 @@ async def end_role(
         )
         await _check_role(uow, row, holder, focal)
         await uow.catalogue.flush()
+        uow.audit.record(
+            actor,
+            "programme_role.updated",
+            "programme_role",
+            row.id,
+            before=before,
+            after=snapshot(row),
+        )
         await uow.commit()
     return row, holder, focal
 
@@ -446,8 +505,9 @@ ExtensionView = tuple[m.TaskExtension, m.OrgUnit, m.OrgUnit, str | None]
 
 
 async def list_task_extensions(
-    uow: UnitOfWork, programme_ref: str, *, offset: int, limit: int
+    uow: UnitOfWork, caller: Caller, programme_ref: str, *, offset: int, limit: int
 ) -> Sequence[ExtensionView]:
+    caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await _programme(uow, programme_ref)
         return await uow.catalogue.task_extensions(programme.id, offset, limit)
@@ -455,6 +515,7 @@ async def list_task_extensions(
 
 async def add_task_extension(
     uow: UnitOfWork,
+    actor: Caller,
     programme_ref: str,
     *,
     key: str,
@@ -468,6 +529,7 @@ async def add_task_extension(
     task: str | None = None,
 ) -> ExtensionView:
     """Record that a task of the previous programme continues, and who decided it."""
+    actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         programme = await _programme(uow, programme_ref)
         if await uow.catalogue.key_taken(m.TaskExtension, key):
@@ -520,6 +582,13 @@ async def add_task_extension(
         )
         uow.catalogue.add(extension)
         await uow.catalogue.flush()
+        uow.audit.record(
+            actor,
+            "task_extension.added",
+            "task_extension",
+            extension.id,
+            after=snapshot(extension),
+        )
         await uow.commit()
     return extension, owner, decider, linked.key if linked else None
 

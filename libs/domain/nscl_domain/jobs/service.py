@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nscl_domain.clock import Clock, utcnow
 from nscl_domain.errors import FieldProblem, Invalid, NotFound
+from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName, JobQueue, JobStatus, RetryLater
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry
@@ -53,13 +54,13 @@ DEFAULT_REGISTRY: JobRegistry = {
 
 async def schedule(
     uow: UnitOfWork,
+    caller: Caller,
     registry: JobRegistry,
     name: str,
     args: dict[str, Any],
-    *,
-    requested_by: str | None = None,
 ) -> Job:
     """Validate an operator's request for a job and record it in the outbox."""
+    caller.require(Permission.JOBS_RUN)
     kind = registry.get(name)
     if kind is None or not kind.operator_may_schedule:
         allowed = sorted(k for k, v in registry.items() if v.operator_may_schedule)
@@ -80,13 +81,19 @@ async def schedule(
             ],
         ) from exc
     async with uow:
-        job = await uow.schedule(name, parsed.model_dump(mode="json"), requested_by=requested_by)
+        job = await uow.schedule(
+            name, parsed.model_dump(mode="json"), requested_by=caller.client_id
+        )
+        uow.audit.record(
+            caller, "job.scheduled", "job", job.id, after={"name": name, "args": job.args}
+        )
         await uow.commit()
     return job
 
 
-async def get(uow: UnitOfWork, job_id: uuid.UUID) -> Job:
+async def get(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
     """Return one job or raise NotFound."""
+    caller.require(Permission.JOBS_READ)
     async with uow:
         job = await uow.jobs.get(job_id)
     if job is None:
@@ -96,6 +103,7 @@ async def get(uow: UnitOfWork, job_id: uuid.UUID) -> Job:
 
 async def list_jobs(
     uow: UnitOfWork,
+    caller: Caller,
     *,
     status: JobStatus | None = None,
     name: str | None = None,
@@ -103,6 +111,7 @@ async def list_jobs(
     limit: int = 50,
 ) -> Sequence[Job]:
     """Return jobs newest first: ``limit`` + 1 rows, so callers can tell whether more follow."""
+    caller.require(Permission.JOBS_READ)
     async with uow:
         return await uow.jobs.list(status=status, name=name, before_id=before_id, limit=limit + 1)
 

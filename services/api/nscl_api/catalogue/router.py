@@ -29,7 +29,7 @@ from nscl_api.catalogue.schemas import (
     TaskRead,
     UnitKind,
 )
-from nscl_api.deps import UowDep
+from nscl_api.deps import CatalogueReader, CatalogueWriter, UowDep
 from nscl_api.errors import responses
 from nscl_api.pagination import (
     Page,
@@ -67,6 +67,7 @@ Ref = Annotated[str, Query(max_length=100)]
 )
 async def list_org_units(
     uow: UowDep,
+    caller: CatalogueReader,
     as_of: AsOf = None,
     kind: UnitKind | None = None,
     parent: Annotated[str | None, Query(max_length=100, description="Parent id or key.")] = None,
@@ -81,7 +82,15 @@ async def list_org_units(
     """List units in key order, as of a day, by kind, parent, code or name."""
     after_key = _key_cursor(cursor) if cursor else None
     rows = await catalogue.list_units(
-        uow, as_of=as_of, kind=kind, parent=parent, code=code, q=q, after_key=after_key, limit=limit
+        uow,
+        caller,
+        as_of=as_of,
+        kind=kind,
+        parent=parent,
+        code=code,
+        q=q,
+        after_key=after_key,
+        limit=limit,
     )
     page, more = split_page(rows, limit)
     return Page[OrgUnitRead](
@@ -96,9 +105,9 @@ async def list_org_units(
     summary="Get an organisation unit",
     responses=responses(NotFound),
 )
-async def get_org_unit(unit: str, uow: UowDep) -> OrgUnitDetail:
+async def get_org_unit(unit: str, uow: UowDep, caller: CatalogueReader) -> OrgUnitDetail:
     """Show a unit (by id or key) with its predecessors and successors."""
-    return OrgUnitDetail.of_detail(await catalogue.get_unit(uow, unit))
+    return OrgUnitDetail.of_detail(await catalogue.get_unit(uow, caller, unit))
 
 
 @units_router.post(
@@ -108,9 +117,11 @@ async def get_org_unit(unit: str, uow: UowDep) -> OrgUnitDetail:
     summary="Add an organisation unit",
     responses=responses(Invalid, Conflict),
 )
-async def create_org_unit(body: OrgUnitCreate, uow: UowDep) -> OrgUnitDetail:
+async def create_org_unit(
+    body: OrgUnitCreate, uow: UowDep, actor: CatalogueWriter
+) -> OrgUnitDetail:
     """Add a unit; its period must lie within its parent's and its code must not clash."""
-    detail = await catalogue.create_unit(uow, **body.model_dump())
+    detail = await catalogue.create_unit(uow, actor, **body.model_dump())
     return OrgUnitDetail.of_detail(detail)
 
 
@@ -120,14 +131,16 @@ async def create_org_unit(body: OrgUnitCreate, uow: UowDep) -> OrgUnitDetail:
     summary="Change an organisation unit",
     responses=responses(NotFound, Invalid, Conflict),
 )
-async def update_org_unit(unit: str, body: OrgUnitUpdate, uow: UowDep) -> OrgUnitDetail:
+async def update_org_unit(
+    unit: str, body: OrgUnitUpdate, uow: UowDep, actor: CatalogueWriter
+) -> OrgUnitDetail:
     """Change names, code, parent or period; a field sent as null is cleared."""
     sent = body.model_dump(exclude_unset=True)
     changes = catalogue.UnitChanges(
         **{k: v for k, v in sent.items() if v is not None},
         clear=frozenset(k for k, v in sent.items() if v is None),
     )
-    return OrgUnitDetail.of_detail(await catalogue.update_unit(uow, unit, changes))
+    return OrgUnitDetail.of_detail(await catalogue.update_unit(uow, actor, unit, changes))
 
 
 @units_router.post(
@@ -137,9 +150,11 @@ async def update_org_unit(unit: str, body: OrgUnitUpdate, uow: UowDep) -> OrgUni
     summary="Record a successor",
     responses=responses(NotFound, Invalid, Conflict),
 )
-async def create_succession(unit: str, body: SuccessionCreate, uow: UowDep) -> SuccessionRead:
+async def create_succession(
+    unit: str, body: SuccessionCreate, uow: UowDep, actor: CatalogueWriter
+) -> SuccessionRead:
     """Record that another unit takes over from this one (merger, split, renaming)."""
-    view = await catalogue.add_succession(uow, unit, **body.model_dump())
+    view = await catalogue.add_succession(uow, actor, unit, **body.model_dump())
     return SuccessionRead.of(view)
 
 
@@ -147,12 +162,12 @@ async def create_succession(unit: str, body: SuccessionCreate, uow: UowDep) -> S
     "", operation_id="listProgrammes", summary="List programmes", responses=responses(Invalid)
 )
 async def list_programmes(
-    uow: UowDep, limit: Limit = 50, cursor: Cursor = None
+    uow: UowDep, caller: CatalogueReader, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[ProgrammeRead]:
     """List the national programme and the provincial plans that implement it."""
     offset = offset_of(cursor)
     items, next_cursor = offset_page(
-        await catalogue.list_programmes(uow, offset=offset, limit=limit), offset, limit
+        await catalogue.list_programmes(uow, caller, offset=offset, limit=limit), offset, limit
     )
     return Page[ProgrammeRead](items=[ProgrammeRead.of(p) for p in items], next_cursor=next_cursor)
 
@@ -163,9 +178,9 @@ async def list_programmes(
     summary="Get a programme",
     responses=responses(NotFound),
 )
-async def get_programme(programme: str, uow: UowDep) -> ProgrammeDetail:
+async def get_programme(programme: str, uow: UowDep, caller: CatalogueReader) -> ProgrammeDetail:
     """Show a programme (by id or key) with its phases."""
-    found, phases = await catalogue.get_programme(uow, programme)
+    found, phases = await catalogue.get_programme(uow, caller, programme)
     return ProgrammeDetail(
         **ProgrammeRead.of(found).model_dump(), phases=[PhaseRead.of(p) for p in phases]
     )
@@ -178,11 +193,11 @@ async def get_programme(programme: str, uow: UowDep) -> ProgrammeDetail:
     responses=responses(NotFound, Invalid),
 )
 async def list_indicators(
-    programme: str, uow: UowDep, limit: Limit = 50, cursor: Cursor = None
+    programme: str, uow: UowDep, caller: CatalogueReader, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[IndicatorRead]:
     """List the indicators the programme measures, with units and aggregation rules."""
     offset = offset_of(cursor)
-    rows = await catalogue.list_indicators(uow, programme, offset=offset, limit=limit)
+    rows = await catalogue.list_indicators(uow, caller, programme, offset=offset, limit=limit)
     items, next_cursor = offset_page(rows, offset, limit)
     return Page[IndicatorRead](items=[IndicatorRead.of(i) for i in items], next_cursor=next_cursor)
 
@@ -196,6 +211,7 @@ async def list_indicators(
 async def list_targets(
     programme: str,
     uow: UowDep,
+    caller: CatalogueReader,
     phase: Annotated[str | None, Query(max_length=100, description="Phase id or key.")] = None,
     indicator: Annotated[
         str | None, Query(max_length=100, description="Indicator id or key.")
@@ -206,7 +222,7 @@ async def list_targets(
     """List targets by phase and indicator, each with its kind and the plan's wording."""
     offset = offset_of(cursor)
     rows = await catalogue.list_targets(
-        uow, programme, phase=phase, indicator=indicator, offset=offset, limit=limit
+        uow, caller, programme, phase=phase, indicator=indicator, offset=offset, limit=limit
     )
     items, next_cursor = offset_page(rows, offset, limit)
     return Page[TargetRead](items=[TargetRead.of(t) for t in items], next_cursor=next_cursor)
@@ -218,9 +234,11 @@ async def list_targets(
     summary="List a programme's task groups",
     responses=responses(NotFound),
 )
-async def list_task_groups(programme: str, uow: UowDep) -> Page[TaskGroupRead]:
+async def list_task_groups(
+    programme: str, uow: UowDep, caller: CatalogueReader
+) -> Page[TaskGroupRead]:
     """List the groups of tasks and solutions, in the plan's order."""
-    groups = await catalogue.list_task_groups(uow, programme)
+    groups = await catalogue.list_task_groups(uow, caller, programme)
     return Page[TaskGroupRead](items=[TaskGroupRead.of(g) for g in groups])
 
 
@@ -233,6 +251,7 @@ async def list_task_groups(programme: str, uow: UowDep) -> Page[TaskGroupRead]:
 async def list_tasks(
     programme: str,
     uow: UowDep,
+    caller: CatalogueReader,
     group: Annotated[str | None, Query(max_length=100, description="Task group id or key.")] = None,
     unit: Annotated[
         str | None, Query(max_length=100, description="Tasks this unit leads or co-operates on.")
@@ -246,7 +265,7 @@ async def list_tasks(
     """List tasks in plan order with their lead and co-operating units."""
     offset = offset_of(cursor)
     rows = await catalogue.list_tasks(
-        uow, programme, group=group, unit=unit, q=q, offset=offset, limit=limit
+        uow, caller, programme, group=group, unit=unit, q=q, offset=offset, limit=limit
     )
     items, next_cursor = offset_page(rows, offset, limit)
     return Page[TaskRead](items=[TaskRead.of(t) for t in items], next_cursor=next_cursor)
@@ -261,6 +280,7 @@ async def list_tasks(
 async def list_roles(
     programme: str,
     uow: UowDep,
+    caller: CatalogueReader,
     as_of: AsOf = None,
     role: RoleName | None = None,
     unit: Annotated[str | None, Query(max_length=100, description="Unit id or key.")] = None,
@@ -270,17 +290,17 @@ async def list_roles(
     """List programme roles (lead, recipients of estimates, reporting units …) on a day."""
     offset = offset_of(cursor)
     rows = await catalogue.list_roles(
-        uow, programme, as_of=as_of, role=role, unit=unit, offset=offset, limit=limit
+        uow, caller, programme, as_of=as_of, role=role, unit=unit, offset=offset, limit=limit
     )
     items, next_cursor = offset_page(rows, offset, limit)
     return Page[RoleRead](items=[RoleRead.of(r) for r in items], next_cursor=next_cursor)
 
 
 @periods_router.get("", operation_id="listBaselinePeriods", summary="List baseline periods")
-async def list_baseline_periods(uow: UowDep) -> Page[PhaseRead]:
+async def list_baseline_periods(uow: UowDep, caller: CatalogueReader) -> Page[PhaseRead]:
     """List the periods targets compare against (2011–2020)."""
     return Page[PhaseRead](
-        items=[PhaseRead.of(p) for p in await catalogue.list_baseline_periods(uow)]
+        items=[PhaseRead.of(p) for p in await catalogue.list_baseline_periods(uow, caller)]
     )
 
 
@@ -298,9 +318,11 @@ def _key_cursor(cursor: str) -> str:
     summary="Give a unit a role in a programme",
     responses=responses(NotFound, Invalid, Conflict),
 )
-async def create_role(programme: str, body: RoleCreate, uow: UowDep) -> RoleRead:
+async def create_role(
+    programme: str, body: RoleCreate, uow: UowDep, actor: CatalogueWriter
+) -> RoleRead:
     """Give a unit a role from a day; single-holder roles (lead, recipients) must not overlap."""
-    return RoleRead.of(await catalogue.add_role(uow, programme, **body.model_dump()))
+    return RoleRead.of(await catalogue.add_role(uow, actor, programme, **body.model_dump()))
 
 
 @programmes_router.patch(
@@ -310,10 +332,12 @@ async def create_role(programme: str, body: RoleCreate, uow: UowDep) -> RoleRead
     responses=responses(NotFound, Invalid, Conflict),
 )
 async def update_role(
-    programme: str, role_id: uuid.UUID, body: RoleUpdate, uow: UowDep
+    programme: str, role_id: uuid.UUID, body: RoleUpdate, uow: UowDep, actor: CatalogueWriter
 ) -> RoleRead:
     """Set the first day a role no longer applies (or clear it)."""
-    return RoleRead.of(await catalogue.end_role(uow, programme, role_id, valid_to=body.valid_to))
+    return RoleRead.of(
+        await catalogue.end_role(uow, actor, programme, role_id, valid_to=body.valid_to)
+    )
 
 
 @programmes_router.get(
@@ -323,11 +347,11 @@ async def update_role(
     responses=responses(NotFound, Invalid),
 )
 async def list_task_extensions(
-    programme: str, uow: UowDep, limit: Limit = 50, cursor: Cursor = None
+    programme: str, uow: UowDep, caller: CatalogueReader, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[TaskExtensionRead]:
     """List tasks of the programme to 2020 that continue, with who decided and when."""
     offset = offset_of(cursor)
-    rows = await catalogue.list_task_extensions(uow, programme, offset=offset, limit=limit)
+    rows = await catalogue.list_task_extensions(uow, caller, programme, offset=offset, limit=limit)
     items, next_cursor = offset_page(rows, offset, limit)
     return Page[TaskExtensionRead](
         items=[TaskExtensionRead.of(e) for e in items], next_cursor=next_cursor
@@ -342,9 +366,9 @@ async def list_task_extensions(
     responses=responses(NotFound, Invalid, Conflict),
 )
 async def create_task_extension(
-    programme: str, body: TaskExtensionCreate, uow: UowDep
+    programme: str, body: TaskExtensionCreate, uow: UowDep, actor: CatalogueWriter
 ) -> TaskExtensionRead:
     """Record a previous-programme task extended by the unit or the People's Committee."""
     return TaskExtensionRead.of(
-        await catalogue.add_task_extension(uow, programme, **body.model_dump())
+        await catalogue.add_task_extension(uow, actor, programme, **body.model_dump())
     )

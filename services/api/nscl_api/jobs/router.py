@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from nscl_api.deps import RegistryDep, UowDep
+from nscl_api.deps import JobsReader, JobsRunner, RegistryDep, UowDep
 from nscl_api.errors import responses
 from nscl_api.jobs.schemas import JobCreate, JobRead
 from nscl_api.pagination import Page, bad_cursor, decode_cursor, encode_cursor, split_page
@@ -26,6 +26,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 )
 async def list_jobs(
     uow: UowDep,
+    caller: JobsReader,
     status: JobStatus | None = None,
     name: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -33,7 +34,9 @@ async def list_jobs(
 ) -> Page[JobRead]:
     """List jobs, newest first, filtered by status and name."""
     before_id = _cursor_position(cursor) if cursor else None
-    rows = await jobs.list_jobs(uow, status=status, name=name, before_id=before_id, limit=limit)
+    rows = await jobs.list_jobs(
+        uow, caller, status=status, name=name, before_id=before_id, limit=limit
+    )
     page, more = split_page(rows, limit)
     return Page[JobRead](
         items=[JobRead.of(job) for job in page],
@@ -47,9 +50,9 @@ async def list_jobs(
     summary="Get a job",
     responses=responses(NotFound),
 )
-async def get_job(job_id: uuid.UUID, uow: UowDep) -> JobRead:
+async def get_job(job_id: uuid.UUID, uow: UowDep, caller: JobsReader) -> JobRead:
     """Show a job's status, attempts, timings, error and result."""
-    return JobRead.of(await jobs.get(uow, job_id))
+    return JobRead.of(await jobs.get(uow, caller, job_id))
 
 
 @router.post(
@@ -70,10 +73,10 @@ async def get_job(job_id: uuid.UUID, uow: UowDep) -> JobRead:
     },
 )
 async def create_job(
-    body: JobCreate, uow: UowDep, registry: RegistryDep, response: Response
+    body: JobCreate, uow: UowDep, caller: JobsRunner, registry: RegistryDep, response: Response
 ) -> JobRead:
     """Record a job in the outbox and queue it; follow `Location` to watch it."""
-    job = await jobs.schedule(uow, registry, body.name, body.args)
+    job = await jobs.schedule(uow, caller, registry, body.name, body.args)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobRead.of(job)
 

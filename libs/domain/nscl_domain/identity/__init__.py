@@ -1,0 +1,85 @@
+"""Who calls: clients acting for an organisation unit, their roles and what roles permit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from nscl_domain.errors import Forbidden
+
+
+class Role(StrEnum):
+    """Roles a client can hold (ARCHITECTURE §5)."""
+
+    REPORTER = "reporter"
+    REVIEWER = "reviewer"
+    FINANCE = "finance"
+    PLANNING_INVESTMENT = "planning_investment"
+    VIEWER = "viewer"
+    AUDITOR = "auditor"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    """What a route or a use case needs; tokens carry them as OAuth2 scopes."""
+
+    CATALOGUE_READ = "catalogue.read"
+    CATALOGUE_WRITE = "catalogue.write"
+    JOBS_READ = "jobs.read"
+    JOBS_RUN = "jobs.run"
+    AUDIT_READ = "audit.read"
+    CLIENTS_MANAGE = "clients.manage"
+
+
+_EVERYONE = {Permission.CATALOGUE_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.REPORTER: frozenset(_EVERYONE),
+    Role.REVIEWER: frozenset(_EVERYONE | {Permission.JOBS_READ}),
+    Role.FINANCE: frozenset(_EVERYONE),
+    Role.PLANNING_INVESTMENT: frozenset(_EVERYONE),
+    Role.VIEWER: frozenset(_EVERYONE),
+    Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_READ, Permission.JOBS_READ}),
+    Role.OPERATOR: frozenset(_EVERYONE | {Permission.JOBS_READ, Permission.JOBS_RUN}),
+    Role.ADMIN: frozenset(_EVERYONE | {Permission.CATALOGUE_WRITE, Permission.CLIENTS_MANAGE}),
+}
+
+
+def permissions_of(roles: frozenset[Role] | set[Role]) -> frozenset[Permission]:
+    """Every permission the roles grant together."""
+    return frozenset(p for role in roles for p in ROLE_PERMISSIONS[role])
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated client making a request, as the domain sees it."""
+
+    client_id: str
+    unit_id: uuid.UUID
+    unit_key: str
+    roles: frozenset[Role]
+    scopes: frozenset[Permission]
+    request_id: str | None = field(default=None, compare=False)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.scopes
+
+    def require(self, permission: Permission) -> None:
+        """Raise Forbidden unless the caller's token grants ``permission``."""
+        if not self.can(permission):
+            raise Forbidden(
+                f"This needs the {permission.value!r} scope, which the token does not grant.",
+                code="insufficient_scope",
+            )
+
+
+SYSTEM = Caller(
+    client_id="system",
+    unit_id=uuid.UUID(int=0),
+    unit_key="system",
+    roles=frozenset(Role),
+    scopes=frozenset(Permission),
+)
+"""The service itself (schedules, the command line): may do anything, and is audited as such."""

@@ -1,0 +1,55 @@
+"""SQL of identity: clients and signing keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nscl_domain.catalogue.models import OrgUnit
+from nscl_domain.identity.models import ApiClient, SigningKey
+
+
+class IdentityRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def client(
+        self, client_id: str, *, for_update: bool = False
+    ) -> tuple[ApiClient, OrgUnit] | None:
+        stmt = (
+            select(ApiClient, OrgUnit)
+            .join(OrgUnit, OrgUnit.id == ApiClient.unit_id)
+            .where(ApiClient.client_id == client_id)
+        )
+        if for_update:
+            stmt = stmt.with_for_update(of=ApiClient)
+        row = (await self.session.execute(stmt)).first()
+        return (row[0], row[1]) if row else None
+
+    async def clients(self) -> Sequence[tuple[ApiClient, OrgUnit]]:
+        stmt = (
+            select(ApiClient, OrgUnit)
+            .join(OrgUnit, OrgUnit.id == ApiClient.unit_id)
+            .order_by(ApiClient.client_id)
+        )
+        return [(c, u) for c, u in (await self.session.execute(stmt)).all()]
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def signing_keys(self) -> Sequence[SigningKey]:
+        """Keys not retired, newest first: the first signs, all verify."""
+        stmt = (
+            select(SigningKey)
+            .where(SigningKey.retired_at.is_(None))
+            .order_by(SigningKey.created_at.desc(), SigningKey.kid)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def signing_key(self, kid: str) -> SigningKey | None:
+        return await self.session.get(SigningKey, kid, with_for_update=True)

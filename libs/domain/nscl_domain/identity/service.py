@@ -1,0 +1,261 @@
+"""Use cases of identity: manage clients, authenticate them, manage signing keys."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from nscl_domain.audit.repository import snapshot
+from nscl_domain.catalogue.models import OrgUnit
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, Unauthenticated
+from nscl_domain.identity import SYSTEM, Caller, Permission, Role, permissions_of
+from nscl_domain.identity.models import ApiClient, SigningKey
+from nscl_domain.uow import UnitOfWork
+
+_hasher = PasswordHasher()
+# Verifying an unknown client costs as much as a known one: no timing oracle.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,99}$")
+ALGORITHM = "ES256"
+
+
+@dataclass(frozen=True)
+class ClientView:
+    client: ApiClient
+    unit: OrgUnit
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a successful authentication grants: the basis of a token."""
+
+    client_id: str
+    unit_key: str
+    roles: frozenset[Role]
+    scopes: frozenset[Permission]
+
+
+def _roles(values: Sequence[str]) -> frozenset[Role]:
+    unknown = [v for v in values if v not in Role.__members__.values()]
+    if unknown:
+        raise Invalid(
+            f"Unknown roles: {', '.join(unknown)}.",
+            code="unknown_role",
+            fields=[FieldProblem(("roles",), f"Use: {', '.join(Role)}.")],
+        )
+    return frozenset(Role(v) for v in values)
+
+
+async def create_client(
+    uow: UnitOfWork,
+    actor: Caller,
+    *,
+    client_id: str,
+    name: str,
+    unit: str,
+    roles: Sequence[str],
+) -> tuple[ClientView, str]:
+    """Register a client; return it with its secret, which is shown this once only."""
+    actor.require(Permission.CLIENTS_MANAGE)
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise Invalid(
+            "A client id is 3–100 lower-case letters, digits, '.', '_' or '-'.",
+            code="invalid_client_id",
+            fields=[FieldProblem(("client_id",), "Not a valid client id.")],
+        )
+    granted = _roles(roles)
+    secret = secrets.token_urlsafe(32)
+    async with uow:
+        if await uow.identity.client(client_id) is not None:
+            raise Conflict(f"Client {client_id!r} exists.", code="client_exists")
+        found = await uow.catalogue.get_unit(unit)
+        if found is None:
+            raise NotFound(f"Organisation unit {unit!r} does not exist.", code="unit_not_found")
+        client = ApiClient(
+            client_id=client_id,
+            name=name,
+            secret_hash=_hasher.hash(secret),
+            unit_id=found[0].id,
+            roles=sorted(granted),
+            enabled=True,
+        )
+        uow.identity.add(client)
+        await uow.identity.flush()
+        uow.audit.record(actor, "client.created", "api_client", client_id, after=snapshot(client))
+        await uow.commit()
+    return ClientView(client, found[0]), secret
+
+
+async def _client_for_change(uow: UnitOfWork, client_id: str) -> ClientView:
+    found = await uow.identity.client(client_id, for_update=True)
+    if found is None:
+        raise NotFound(f"Client {client_id!r} does not exist.", code="client_not_found")
+    return ClientView(*found)
+
+
+async def disable_client(uow: UnitOfWork, actor: Caller, client_id: str) -> ClientView:
+    """Refuse the client's secret and every token it holds from now on."""
+    actor.require(Permission.CLIENTS_MANAGE)
+    async with uow:
+        view = await _client_for_change(uow, client_id)
+        before = snapshot(view.client)
+        view.client.enabled = False
+        view.client.disabled_at = uow.now()
+        uow.audit.record(
+            actor,
+            "client.disabled",
+            "api_client",
+            client_id,
+            before=before,
+            after=snapshot(view.client),
+        )
+        await uow.commit()
+    return view
+
+
+async def rotate_secret(uow: UnitOfWork, actor: Caller, client_id: str) -> tuple[ClientView, str]:
+    """Give the client a new secret; the old one stops working at once."""
+    actor.require(Permission.CLIENTS_MANAGE)
+    secret = secrets.token_urlsafe(32)
+    async with uow:
+        view = await _client_for_change(uow, client_id)
+        view.client.secret_hash = _hasher.hash(secret)
+        view.client.secret_rotated_at = uow.now()
+        uow.audit.record(actor, "client.secret_rotated", "api_client", client_id)
+        await uow.commit()
+    return view, secret
+
+
+async def list_clients(uow: UnitOfWork) -> Sequence[ClientView]:
+    async with uow:
+        return [ClientView(c, u) for c, u in await uow.identity.clients()]
+
+
+async def authenticate(
+    uow: UnitOfWork, client_id: str, secret: str, requested: Sequence[str] | None
+) -> Grant:
+    """Check a client's secret; grant the scopes asked for (all its roles allow, by default)."""
+    async with uow:
+        found = await uow.identity.client(client_id)
+    stored_hash = found[0].secret_hash if found else _DUMMY_HASH
+    try:
+        _hasher.verify(stored_hash, secret)
+        verified = found is not None
+    except (VerificationError, InvalidHashError):
+        verified = False
+    if not verified or found is None:
+        raise Unauthenticated("Unknown client or wrong secret.", code="invalid_client")
+    client, unit = found
+    if not client.enabled:
+        raise Unauthenticated("The client is disabled.", code="invalid_client")
+    roles = frozenset(Role(r) for r in client.roles)
+    allowed = permissions_of(roles)
+    if requested:
+        unknown = [s for s in requested if s not in Permission.__members__.values()]
+        refused = [s for s in requested if s not in unknown and Permission(s) not in allowed]
+        if unknown or refused:
+            raise Invalid(
+                f"Scopes not available to this client: {', '.join(unknown + refused)}.",
+                code="invalid_scope",
+                fields=[FieldProblem(("body", "scope"), "Ask only for scopes the roles allow.")],
+            )
+        scopes = frozenset(Permission(s) for s in requested)
+    else:
+        scopes = allowed
+    return Grant(client_id=client.client_id, unit_key=unit.key, roles=roles, scopes=scopes)
+
+
+async def caller_for_token(
+    uow: UnitOfWork, client_id: str, token_scopes: Sequence[str], request_id: str | None
+) -> Caller:
+    """The caller behind a verified token; a disabled client or lost role takes effect here."""
+    async with uow:
+        found = await uow.identity.client(client_id)
+    if found is None or not found[0].enabled:
+        raise Unauthenticated("The token's client is unknown or disabled.", code="invalid_token")
+    client, unit = found
+    roles = frozenset(Role(r) for r in client.roles)
+    still_allowed = permissions_of(roles)
+    scopes = frozenset(
+        Permission(s)
+        for s in token_scopes
+        if s in Permission.__members__.values() and Permission(s) in still_allowed
+    )
+    return Caller(
+        client_id=client.client_id,
+        unit_id=unit.id,
+        unit_key=unit.key,
+        roles=roles,
+        scopes=scopes,
+        request_id=request_id,
+    )
+
+
+# --- signing keys ---------------------------------------------------------------------
+
+
+def _new_key() -> SigningKey:
+    private = ec.generate_private_key(ec.SECP256R1())
+    public_der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    kid = base64.urlsafe_b64encode(hashlib.sha256(public_der).digest()[:12]).decode().rstrip("=")
+    jwk: dict[str, Any] = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    jwk |= {"kid": kid, "use": "sig", "alg": ALGORITHM}
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return SigningKey(kid=kid, algorithm=ALGORITHM, private_pem=pem, public_jwk=jwk)
+
+
+async def signing_keys(uow: UnitOfWork) -> Sequence[SigningKey]:
+    """Keys in force, newest (the signer) first."""
+    async with uow:
+        return await uow.identity.signing_keys()
+
+
+async def ensure_signing_key(uow: UnitOfWork) -> Sequence[SigningKey]:
+    """Create the first signing key if there is none; return the keys in force."""
+    async with uow:
+        keys = await uow.identity.signing_keys()
+        if keys:
+            return keys
+    return [await rotate_signing_key(uow, SYSTEM)]
+
+
+async def rotate_signing_key(uow: UnitOfWork, actor: Caller) -> SigningKey:
+    """Add a key that signs from now on; older keys keep verifying until retired."""
+    actor.require(Permission.CLIENTS_MANAGE)
+    key = _new_key()
+    async with uow:
+        uow.identity.add(key)
+        await uow.identity.flush()
+        uow.audit.record(actor, "signing_key.created", "signing_key", key.kid, after=snapshot(key))
+        await uow.commit()
+    return key
+
+
+async def retire_signing_key(uow: UnitOfWork, actor: Caller, kid: str) -> SigningKey:
+    """Stop accepting tokens signed by ``kid`` (after its tokens have expired)."""
+    actor.require(Permission.CLIENTS_MANAGE)
+    async with uow:
+        key = await uow.identity.signing_key(kid)
+        if key is None or key.retired_at is not None:
+            raise NotFound(f"No signing key {kid!r} in force.", code="signing_key_not_found")
+        key.retired_at = uow.now()
+        uow.audit.record(actor, "signing_key.retired", "signing_key", kid)
+        await uow.commit()
+    return key

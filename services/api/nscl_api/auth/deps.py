@@ -1,0 +1,73 @@
+"""Bearer authentication and per-route permissions (OAuth2 scopes)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from asgi_correlation_id import correlation_id
+from fastapi import Depends, Request
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2, SecurityScopes
+
+from nscl_api.resources import Resources
+from nscl_domain.errors import Unauthenticated
+from nscl_domain.identity import Caller, Permission
+from nscl_domain.identity import service as identity
+
+SCOPE_DESCRIPTIONS = {
+    Permission.CATALOGUE_READ: "Read the programme catalogue.",
+    Permission.CATALOGUE_WRITE: "Change organisation units, roles and the catalogue.",
+    Permission.JOBS_READ: "Read background jobs.",
+    Permission.JOBS_RUN: "Start maintenance jobs.",
+    Permission.AUDIT_READ: "Read the audit trail.",
+    Permission.CLIENTS_MANAGE: "Manage API clients and signing keys.",
+}
+
+oauth2_scheme = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl="/v1/oauth/token",
+            scopes={p.value: text for p, text in SCOPE_DESCRIPTIONS.items()},
+        )
+    ),
+    scheme_name="oauth2",
+    description="OAuth2 client credentials: POST /v1/oauth/token, then `Authorization: Bearer`.",
+    auto_error=False,
+)
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("This needs a bearer token.", code="missing_token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Use `Authorization: Bearer <token>`.", code="missing_token")
+    return token.strip()
+
+
+async def authorize(
+    request: Request,
+    security_scopes: SecurityScopes,
+    authorization: str | None = Depends(oauth2_scheme),
+) -> Caller:
+    """Authenticate the bearer token and check the route's scopes; return the caller."""
+    resources = request.app.state.resources
+    assert isinstance(resources, Resources)
+    token = _bearer(authorization)
+    try:
+        verified = resources.keys.verify(token)
+    except Unauthenticated:
+        # A key rotated in by another instance: reload once, then judge again.
+        if not await resources.reload_keys():
+            raise
+        verified = resources.keys.verify(token)
+    caller = resources.callers.get(verified.client_id, verified.scopes)
+    if caller is None:
+        caller = await identity.caller_for_token(
+            resources.new_uow(), verified.client_id, verified.scopes, None
+        )
+        resources.callers.put(verified.client_id, verified.scopes, caller)
+    caller = dataclasses.replace(caller, request_id=correlation_id.get())
+    for scope in security_scopes.scopes:
+        caller.require(Permission(scope))
+    return caller

@@ -1,0 +1,151 @@
+"""OAuth2 token endpoint (client credentials, RFC 6749 §4.4) and the public keys (JWKS)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+import structlog
+from fastapi import APIRouter, Form, Request
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse, Response
+
+from nscl_api.deps import ResourcesDep
+from nscl_api.problems import problem_response
+from nscl_domain.clock import utcnow
+from nscl_domain.errors import Invalid, Unauthenticated
+from nscl_domain.identity import service as identity
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["authentication"])
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1 access token response."""
+
+    access_token: str
+    token_type: str = Field(default="Bearer", examples=["Bearer"])
+    expires_in: int = Field(description="Seconds until the token expires.", examples=[900])
+    scope: str = Field(description="Granted scopes, space-separated.", examples=["catalogue.read"])
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, Any]]
+
+
+def _oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
+    """A problem+json body that also carries RFC 6749's `error` and `error_description`."""
+    return problem_response(
+        status,
+        error,
+        description,
+        instance="/v1/oauth/token",
+        headers={"Cache-Control": "no-store", **headers},
+        extra={"error": error, "error_description": description},
+    )
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return unquote(client_id), unquote(secret)
+
+
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid_request, unsupported_grant_type or invalid_scope."},
+    401: {"description": "invalid_client: unknown or disabled client, or wrong secret."},
+    429: {"description": "Too many failed attempts for this client; see Retry-After."},
+}
+for _entry in _OAUTH_ERRORS.values():
+    _entry["content"] = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+
+
+@router.post(
+    "/v1/oauth/token",
+    operation_id="issueToken",
+    summary="Issue an access token",
+    response_model=TokenResponse,
+    responses=_OAUTH_ERRORS,
+)
+async def issue_token(
+    request: Request,
+    resources: ResourcesDep,
+    grant_type: Annotated[str | None, Form(max_length=50)] = None,
+    client_id: Annotated[str | None, Form(max_length=100)] = None,
+    client_secret: Annotated[str | None, Form(max_length=200)] = None,
+    scope: Annotated[str | None, Form(max_length=500)] = None,
+) -> Response:
+    """Exchange client credentials (form fields or HTTP Basic) for a short-lived bearer token."""
+    basic = _basic_credentials(request)
+    if basic is not None:
+        client_id, client_secret = basic
+    if grant_type is None or not client_id or client_secret is None:
+        return _oauth_error(
+            400,
+            "invalid_request",
+            "Send a form-encoded body with grant_type, client_id and client_secret.",
+        )
+    if grant_type != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported.")
+
+    settings = resources.settings
+    failures_key = f"nscl:auth-failures:{client_id}"
+    failures = int(await resources.redis.get(failures_key) or 0)
+    if failures >= settings.auth_failures_limit:
+        retry_after = max(1, int(await resources.redis.ttl(failures_key)))
+        log.warning("auth.held_off", client_id=client_id, failures=failures)
+        return _oauth_error(
+            429,
+            "too_many_attempts",
+            f"Too many failed attempts for this client; retry in {retry_after} s.",
+            **{"Retry-After": str(retry_after)},
+        )
+    try:
+        grant = await identity.authenticate(
+            resources.new_uow(), client_id, client_secret, scope.split() if scope else None
+        )
+    except Unauthenticated as exc:
+        async with resources.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(failures_key)
+            pipe.expire(failures_key, settings.auth_failures_window_seconds)
+            await pipe.execute()
+        log.warning(
+            "auth.failed",
+            client_id=client_id,
+            reason=exc.detail,
+            client_host=request.client.host if request.client else None,
+        )
+        return _oauth_error(401, "invalid_client", exc.detail, **{"WWW-Authenticate": "Basic"})
+    except Invalid as exc:
+        return _oauth_error(400, "invalid_scope", exc.detail)
+    await resources.redis.delete(failures_key)
+    issued = resources.keys.issue(grant, now=utcnow(), ttl_seconds=settings.token_ttl_seconds)
+    log.info("auth.token_issued", client_id=client_id, scope=issued.scope)
+    return JSONResponse(
+        TokenResponse(
+            access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
+        ).model_dump(),
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    operation_id="getJwks",
+    summary="Public keys of tokens",
+    response_model=Jwks,
+)
+async def jwks(resources: ResourcesDep) -> Jwks:
+    """The public keys (JWK Set) that verify this service's tokens, for other systems."""
+    return Jwks(keys=resources.keys.public_jwks)

@@ -1,0 +1,111 @@
+"""Signed bearer tokens: ES256 JWTs with a key id, verified against every key in force."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from nscl_domain.errors import Unauthenticated
+from nscl_domain.identity.models import SigningKey
+from nscl_domain.identity.service import ALGORITHM, Grant
+
+ISSUER = "nscl"
+AUDIENCE = "nscl-api"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    client_id: str
+    scopes: tuple[str, ...]
+
+
+class KeyRing:
+    """The keys in force: the newest signs, all verify. Reloaded when an unknown kid appears."""
+
+    def __init__(self, keys: Sequence[SigningKey]) -> None:
+        if not keys:
+            raise ValueError("no signing key in force")
+        self._signer_kid = keys[0].kid
+        self._private: dict[str, EllipticCurvePrivateKey] = {}
+        for key in keys:
+            private = load_pem_private_key(key.private_pem.encode(), password=None)
+            assert isinstance(private, EllipticCurvePrivateKey)
+            self._private[key.kid] = private
+        self.public_jwks = [key.public_jwk for key in keys]
+
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(self._private)
+
+    def issue(self, grant: Grant, *, now: datetime, ttl_seconds: int) -> IssuedToken:
+        issued_at = int(now.timestamp())
+        scope = " ".join(sorted(grant.scopes))
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": grant.client_id,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": issued_at + ttl_seconds,
+            "jti": str(uuid.uuid4()),
+            "scope": scope,
+            "unit": grant.unit_key,
+            "roles": sorted(grant.roles),
+        }
+        token = jwt.encode(
+            claims,
+            self._private[self._signer_kid],
+            algorithm=ALGORITHM,
+            headers={"kid": self._signer_kid},
+        )
+        return IssuedToken(access_token=token, expires_in=ttl_seconds, scope=scope)
+
+    def verify(self, token: str) -> VerifiedToken:
+        """Check signature, key, issuer, audience and lifetime; say which failed."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise _invalid("The bearer token is not a JWT.") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise _invalid("The bearer token is not signed the way this service signs.")
+        private = self._private.get(kid)
+        if private is None:
+            raise _invalid("The bearer token is signed by an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                private.public_key(),
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "scope"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise _invalid("The bearer token has expired.", code="token_expired") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise _invalid("The bearer token's signature does not match.") from exc
+        except jwt.PyJWTError as exc:
+            raise _invalid(f"The bearer token is invalid: {exc}.") from exc
+        return VerifiedToken(
+            client_id=str(claims["sub"]), scopes=tuple(str(claims["scope"]).split())
+        )
+
+
+def _invalid(detail: str, code: str = "invalid_token") -> Unauthenticated:
+    return Unauthenticated(detail, code=code)
