@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
@@ -48,7 +49,19 @@ TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
     **{f"test-{r.value}-other": (OTHER_UNIT, [r.value]) for r in Role},
 }
 # Tables that tests with real commits write to; emptied after each of them.
-COMMITTED_TABLES = ("job",)
+# Reporting tables: emptied after tests that commit reports (frozen rows refuse DELETE).
+REPORTING_TABLES = (
+    "job",
+    "rollup_run",
+    "task_progress",
+    "indicator_value",
+    "report_version",
+    "report",
+    "reporting_obligation",
+    "reporting_request",
+    "idempotency_key",
+)
+COMMITTED_TABLES = REPORTING_TABLES
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -257,11 +270,18 @@ async def committed_resources(
     await redis.delete(settings.queue_name)
 
 
+@pytest.fixture(scope="session")
+def shared_app(settings: Settings) -> FastAPI:
+    # Building an app's routes costs far more than a request: tests share one app and give
+    # it their own resources (their transaction is rolled back after each test).
+    return create_app(settings)
+
+
 @pytest.fixture
-async def anonymous(settings: Settings, resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+async def anonymous(shared_app: FastAPI, resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the app that sends no credentials."""
-    app = create_app(settings, resources)
-    transport = httpx.ASGITransport(app=app)
+    shared_app.state.resources = resources
+    transport = httpx.ASGITransport(app=shared_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://nscl.test") as http:
         yield http
 

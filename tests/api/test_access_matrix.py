@@ -6,21 +6,29 @@ A new route joins the matrix by itself; a route that declares no permission fail
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from arq.connections import ArqRedis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.main import create_app
-from nscl_api.resources import Resources
 from nscl_api.routes import route_table
-from nscl_domain.identity import ROLE_PERMISSIONS, Role
+from nscl_domain.clock import utcnow
+from nscl_domain.db import create_sessionmaker
+from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permissions_of
+from nscl_domain.jobs.registry import JobContext
+from nscl_domain.reports import service as reports
+from nscl_domain.rollups import service as rollups
 from nscl_domain.settings import Settings
-from tests.conftest import OTHER_UNIT, OWN_UNIT, mint_token
+from nscl_domain.uow import UnitOfWork
+from tests.conftest import OTHER_UNIT, OWN_UNIT, REPORTING_TABLES, mint_token
 
 # Public on purpose: liveness, readiness, metrics for the scraper, how to get a token.
 PUBLIC = {
@@ -57,10 +65,40 @@ def success_status(method: str, path: str) -> int:
 
 @dataclass(frozen=True)
 class Samples:
-    """Objects the routes' paths name, for the caller's own unit and for another."""
+    """Objects the routes' paths name, of the caller's own unit and of another unit."""
 
     job_id: str
     reporting_role: dict[str, str]
+    report: dict[str, str]  # a submitted 2021 report per unit
+    open_obligation: dict[str, str]  # a 2022 obligation without a report, per unit
+
+
+# Sample reports are submitted: these transitions conflict with that state, as they should.
+CONFLICTS_WITH_SUBMITTED = {
+    ("PUT", "/v1/reports/{report_id}/draft"),
+    ("POST", "/v1/reports/{report_id}/submission"),
+    ("POST", "/v1/reports/{report_id}/correction"),
+}
+QUERIES = {"/v1/programmes/{programme}/timeliness": {"year": "2021"}}
+UPLOAD = ("POST", "/v1/reports/{report_id}/indicator-values/import")
+
+
+def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, side: str) -> int:
+    """The one right answer of a cell."""
+    granted = {p.value for p in ROLE_PERMISSIONS[role]}
+    if not scopes <= granted:
+        return 403
+    unit_owned = "{report_id}" in path or (method, path) == ("POST", "/v1/reports")
+    # Writers act for their own unit only; readers see others only with read_all.
+    if (
+        unit_owned
+        and side == "other"
+        and ("reports.write" in scopes or "reports.read_all" not in granted)
+    ):
+        return 404
+    if (method, path) in CONFLICTS_WITH_SUBMITTED:
+        return 409
+    return success_status(method, path)
 
 
 def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
@@ -99,9 +137,35 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "extended_to_year": 2022,
         },
         ("POST", "/v1/jobs"): {"name": "jobs.prune"},
+        ("PATCH", "/v1/programmes/{programme}/reporting-regimes/{key}"): {
+            "due_month": 11,
+            "due_day": 30,
+        },
+        ("PATCH", "/v1/validation-rules/{code}"): {"params": {"factor": 4}},
+        ("POST", "/v1/programmes/{programme}/obligations/generation"): {
+            "year": 2023,
+            "regime": "bk-annual",
+        },
+        ("POST", "/v1/programmes/{programme}/reporting-requests"): {
+            "title_vi": "Báo cáo đột xuất",
+            "title_en": "Ad hoc report",
+            "year": 2024,
+            "due_date": "2024-12-15",
+            "units": [unit],
+            "indicators": ["training-courses"],
+            "questions": ["Khó khăn?"],
+        },
+        ("PUT", "/v1/reports/{report_id}/draft"): {},
+        ("POST", "/v1/reports"): {},  # the call names the open obligation of the unit
+        ("POST", "/v1/reports/{report_id}/submission"): None,
+        ("POST", "/v1/reports/{report_id}/return"): {"reason": "Thiếu số liệu"},
+        ("POST", "/v1/reports/{report_id}/acceptance"): None,
+        ("POST", "/v1/reports/{report_id}/correction"): {"reason": "Sửa số liệu"},
     }
-    if method in {"POST", "PATCH", "PUT"}:
+    if (method, path) in bodies:
         return bodies[(method, path)]
+    if method in {"POST", "PATCH", "PUT"} and (method, path) != UPLOAD:
+        raise KeyError(f"the access matrix needs a body for {method} {path}")
     return None
 
 
@@ -111,37 +175,105 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         programme="bac-kan-nscl",
         job_id=samples.job_id,
         role_id=samples.reporting_role[unit],
+        report_id=samples.report[unit],
+        version_no=1,
+        key="bk-annual",
+        code="yearly_jump",
+        year=2021,
     )
 
 
-@pytest.fixture
-async def samples(resources: Resources, db_connection: AsyncConnection) -> Samples:
-    uow = resources.new_uow()
-    async with uow:
-        job = await uow.schedule("jobs.prune", {"older_than_days": 30})
-        await uow.commit()
-    roles = {}
-    for unit in UNITS.values():
-        roles[unit] = str(
-            await db_connection.scalar(
-                text(
-                    "SELECT r.id FROM programme_role r JOIN org_unit u ON u.id = r.unit_id "
-                    "JOIN programme p ON p.id = r.programme_id WHERE u.key = :unit "
-                    "AND r.role = 'reporting_unit' AND p.key = 'bac-kan-nscl'"
-                ),
-                {"unit": unit},
-            )
+@pytest.fixture(scope="module")
+async def samples(
+    engine: AsyncEngine, settings: Settings, redis: ArqRedis
+) -> AsyncIterator[Samples]:
+    """Committed once for the module (the cells roll their own changes back): a job, and per
+    unit a submitted 2021 report, a 2022 obligation without a report, a 2021 rollup."""
+    sessionmaker = create_sessionmaker(engine)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(sessionmaker)
+
+    job_uow = uow()
+    async with job_uow:
+        job = await job_uow.schedule("jobs.prune", {"older_than_days": 30})
+        await job_uow.commit()
+    for year in (2021, 2022):
+        await reports.generate_obligations(
+            uow(), SYSTEM, "bac-kan-nscl", year=year, regime_key="bk-annual"
         )
-    return Samples(job_id=str(job.id), reporting_role=roles)
+    roles, submitted, open_obligations = {}, {}, {}
+    for unit in UNITS.values():
+        async with sessionmaker() as session:
+            roles[unit] = str(
+                await session.scalar(
+                    text(
+                        "SELECT r.id FROM programme_role r JOIN org_unit u ON u.id = r.unit_id "
+                        "JOIN programme p ON p.id = r.programme_id WHERE u.key = :unit "
+                        "AND r.role = 'reporting_unit' AND p.key = 'bac-kan-nscl'"
+                    ),
+                    {"unit": unit},
+                )
+            )
+        reporter = await reporter_of(sessionmaker, unit)
+        by_year = {
+            o.obligation.year: o.obligation
+            for o in await reports.list_obligations(
+                uow(), reporter, "bac-kan-nscl", year=None, regime="bk-annual",
+                request_id=None, offset=0, limit=100,
+            )
+        }  # fmt: skip
+        report, _ = await reports.create_report(uow(), reporter, by_year[2021].id)
+        await reports.submit(uow(), reporter, report.id, expected_revision=1)
+        submitted[unit] = str(report.id)
+        open_obligations[unit] = str(by_year[2022].id)
+    async with sessionmaker() as session:
+        programme_id = await session.scalar(
+            text("SELECT id FROM programme WHERE key = 'bac-kan-nscl'")
+        )
+        await rollups.refresh(
+            JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=utcnow()),
+            rollups.RefreshRollupArgs(programme_id=programme_id, year=2021),
+        )
+        await session.commit()
+    yield Samples(
+        job_id=str(job.id),
+        reporting_role=roles,
+        report=submitted,
+        open_obligation=open_obligations,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))
+
+
+async def reporter_of(sessionmaker: async_sessionmaker[AsyncSession], unit_key: str) -> Caller:
+    """A reporter of ``unit_key``, as the domain sees one."""
+    async with sessionmaker() as session:
+        found = await session.scalar(
+            text("SELECT id FROM org_unit WHERE key = :key"), {"key": unit_key}
+        )
+    roles = frozenset({Role.REPORTER})
+    return Caller("matrix-reporter", found, unit_key, roles, permissions_of(roles))
 
 
 async def call(
     http: httpx.AsyncClient, method: str, path: str, unit: str, samples: Samples, token: str | None
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers["If-Match"] = '"2"'  # the sample reports' revision after submission
+    if (method, path) == UPLOAD:
+        headers["Content-Type"] = "text/csv"
+        return await http.request(
+            method, url_for(path, unit, samples), content=b"indicator,value\ntraining-courses,3\n",
+            headers=headers,
+        )  # fmt: skip
+    body = body_for(method, path, unit)
+    if (method, path) == ("POST", "/v1/reports"):
+        body = {"obligation_id": samples.open_obligation[unit]}
     return await http.request(
-        method, url_for(path, unit, samples), json=body_for(method, path, unit), headers=headers
-    )
+        method, url_for(path, unit, samples), json=body, headers=headers,
+        params=QUERIES.get(path),
+    )  # fmt: skip
 
 
 def test_every_route_declares_a_permission() -> None:
@@ -171,18 +303,18 @@ async def test_cell(
     role: Role,
     side: str,
 ) -> None:
-    suffix = "" if side == "own" else "-other"
-    token = mint_token(keys, f"test-{role.value}{suffix}")
-    # The path and body name the caller's own unit, or the unit of the other district.
+    # The caller acts for OWN_UNIT; the path and body name its own objects or another unit's.
+    token = mint_token(keys, f"test-{role.value}")
     unit = OWN_UNIT if side == "own" else OTHER_UNIT
     response = await call(anonymous, method, path, unit, samples, token)
-    allowed = scopes <= {p.value for p in ROLE_PERMISSIONS[role]}
-    if allowed:
-        assert response.status_code == success_status(method, path), response.text
-    else:
-        assert response.status_code == 403, response.text
+    expected = expected_status(method, path, scopes, role, side)
+    assert response.status_code == expected, response.text
+    if expected == 403:
         assert response.json()["code"] == "insufficient_scope"
-        assert "items" not in response.text
+    if expected in {403, 404}:
+        # Nothing of the other unit's report leaks into a refusal.
+        assert samples.report[OTHER_UNIT] not in response.text or "instance" in response.text
+        assert "draft" not in response.json()
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ class TestTokenEndpoint:
         body = response.json()
         assert body["token_type"] == "Bearer"
         assert body["expires_in"] == 900
-        assert body["scope"] == "catalogue.read"
+        assert body["scope"] == "catalogue.read rollups.read"
         header = jwt.get_unverified_header(body["access_token"])
         assert header["alg"] == "ES256"
         assert header["kid"]
@@ -65,6 +65,7 @@ class TestTokenEndpoint:
         assert response.status_code == 200, response.text
         assert set(response.json()["scope"].split()) == {
             "catalogue.read",
+            "rollups.read",
             "jobs.read",
             "jobs.run",
         }

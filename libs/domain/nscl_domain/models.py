@@ -5,7 +5,18 @@ from nscl_domain.catalogue import models as catalogue
 from nscl_domain.db import Base
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
+from nscl_domain.reports import models as reports
+from nscl_domain.rollups.models import RollupRun
 
 metadata = Base.metadata
 
-__all__ = ["ApiClient", "AuditEvent", "Job", "SigningKey", "catalogue", "metadata"]
+__all__ = [
+    "ApiClient",
+    "AuditEvent",
+    "Job",
+    "RollupRun",
+    "SigningKey",
+    "catalogue",
+    "metadata",
+    "reports",
+]

@@ -16,6 +16,7 @@ from nscl_domain.identity.repository import IdentityRepository
 from nscl_domain.jobs import JobQueue
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.reports.repository import ReportRepository
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +34,7 @@ class UnitOfWork:
     catalogue: CatalogueRepository
     audit: AuditRepository
     identity: IdentityRepository
+    reports: ReportRepository
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class UnitOfWork:
         self.catalogue = CatalogueRepository(self.session)
         self.audit = AuditRepository(self.session)
         self.identity = IdentityRepository(self.session)
+        self.reports = ReportRepository(self.session)
         self._scheduled = []
         return self
 

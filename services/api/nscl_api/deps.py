@@ -48,6 +48,11 @@ CatalogueWriter = Annotated[Caller, Security(authorize, scopes=[Permission.CATAL
 JobsReader = Annotated[Caller, Security(authorize, scopes=[Permission.JOBS_READ.value])]
 JobsRunner = Annotated[Caller, Security(authorize, scopes=[Permission.JOBS_RUN.value])]
 AuditReader = Annotated[Caller, Security(authorize, scopes=[Permission.AUDIT_READ.value])]
+ReportsReader = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS_READ.value])]
+ReportsWriter = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS_WRITE.value])]
+ReportsReviewer = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS_REVIEW.value])]
+ReportsManager = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS_MANAGE.value])]
+RollupsReader = Annotated[Caller, Security(authorize, scopes=[Permission.ROLLUPS_READ.value])]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 RegistryDep = Annotated[JobRegistry, Depends(get_registry)]
 

@@ -22,7 +22,10 @@ from nscl_api.health.router import router as health_router
 from nscl_api.jobs.router import router as jobs_router
 from nscl_api.middleware import BodySizeLimitMiddleware
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
+from nscl_api.reports.router import router as reports_router
+from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Resources, open_resources
+from nscl_api.rollups.router import router as rollups_router
 from nscl_domain.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -55,6 +58,12 @@ TAGS = [
         "description": "The national programme and provincial plans: phases, indicators, "
         "targets, task groups, tasks and who does what.",
     },
+    {
+        "name": "reporting",
+        "description": "Obligations, ad hoc requests, reports and their versions, review, "
+        "spreadsheet import, timeliness.",
+    },
+    {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
     {"name": "audit", "description": "Append-only record of every change."},
 ]
@@ -90,8 +99,17 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(health_router)
     v1_dependencies = [Depends(require_json_body), Depends(reject_unstorable_parameters)]
-    for router in (units_router, programmes_router, periods_router, jobs_router, audit_router):
+    for router in (
+        units_router,
+        programmes_router,
+        periods_router,
+        reports_router,
+        rollups_router,
+        jobs_router,
+        audit_router,
+    ):
         app.include_router(router, dependencies=v1_dependencies)
+    app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as m
 from nscl_domain.db import Base
+from nscl_domain.reports.models import ReportingRegime, ValidationRule
+from nscl_domain.reports.rules import DEFAULT_RULES
 from nscl_domain.text import fold, nfc
 
 log = structlog.get_logger(__name__)
@@ -232,6 +234,22 @@ async def load_seed(session: AsyncSession, path: Path = SEED_FILE) -> dict[str, 
     ]
     if task_units:
         await session.execute(insert(m.TaskUnit).values(task_units))
+    regimes = [
+        {
+            "id": uuid.uuid4(),
+            **{k: v for k, v in r.items() if k != "programme"},
+            "programme_id": programmes[r["programme"]],
+        }
+        for r in seed.get("reporting_regimes", [])
+    ]
+    if regimes:
+        await session.execute(insert(ReportingRegime).values(regimes).on_conflict_do_nothing())
+    rules = [
+        {"code": r.code, "severity": r.severity, "enabled": r.enabled, "description": r.description,
+         "params": dict(r.params)}
+        for r in DEFAULT_RULES
+    ]  # fmt: skip
+    await session.execute(insert(ValidationRule).values(rules).on_conflict_do_nothing())
     counts = {section: len(items) for section, items in seed.items()}
     log.info("catalogue.seeded", **counts)
     return counts

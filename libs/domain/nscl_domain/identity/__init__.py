@@ -31,17 +31,38 @@ class Permission(StrEnum):
     JOBS_RUN = "jobs.run"
     AUDIT_READ = "audit.read"
     CLIENTS_MANAGE = "clients.manage"
+    REPORTS_READ = "reports.read"
+    REPORTS_READ_ALL = "reports.read_all"
+    REPORTS_WRITE = "reports.write"
+    REPORTS_REVIEW = "reports.review"
+    REPORTS_MANAGE = "reports.manage"
+    ROLLUPS_READ = "rollups.read"
 
 
-_EVERYONE = {Permission.CATALOGUE_READ}
+_EVERYONE = {Permission.CATALOGUE_READ, Permission.ROLLUPS_READ}
+
+_REVIEW = {
+    Permission.REPORTS_READ,
+    Permission.REPORTS_READ_ALL,
+    Permission.REPORTS_REVIEW,
+    Permission.REPORTS_MANAGE,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.REPORTER: frozenset(_EVERYONE),
-    Role.REVIEWER: frozenset(_EVERYONE | {Permission.JOBS_READ}),
+    Role.REPORTER: frozenset(_EVERYONE | {Permission.REPORTS_READ, Permission.REPORTS_WRITE}),
+    Role.REVIEWER: frozenset(_EVERYONE | _REVIEW | {Permission.JOBS_READ}),
     Role.FINANCE: frozenset(_EVERYONE),
     Role.PLANNING_INVESTMENT: frozenset(_EVERYONE),
     Role.VIEWER: frozenset(_EVERYONE),
-    Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_READ, Permission.JOBS_READ}),
+    Role.AUDITOR: frozenset(
+        _EVERYONE
+        | {
+            Permission.AUDIT_READ,
+            Permission.JOBS_READ,
+            Permission.REPORTS_READ,
+            Permission.REPORTS_READ_ALL,
+        }
+    ),
     Role.OPERATOR: frozenset(_EVERYONE | {Permission.JOBS_READ, Permission.JOBS_RUN}),
     Role.ADMIN: frozenset(_EVERYONE | {Permission.CATALOGUE_WRITE, Permission.CLIENTS_MANAGE}),
 }
@@ -65,6 +86,11 @@ class Caller:
 
     def can(self, permission: Permission) -> bool:
         return permission in self.scopes
+
+    @property
+    def sees_every_unit(self) -> bool:
+        """Reviewers and auditors read every unit's reports; others only their own unit's."""
+        return Permission.REPORTS_READ_ALL in self.scopes
 
     def require(self, permission: Permission) -> None:
         """Raise Forbidden unless the caller's token grants ``permission``."""

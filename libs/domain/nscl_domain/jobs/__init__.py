@@ -17,6 +17,7 @@ class JobName(StrEnum):
     """Every kind of job the worker knows how to run."""
 
     PRUNE_JOBS = "jobs.prune"
+    REFRESH_ROLLUP = "rollups.refresh"
 
 
 class JobStatus(StrEnum):

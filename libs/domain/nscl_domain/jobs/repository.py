@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,7 +50,8 @@ class JobRepository:
             .values(**values)
             .on_conflict_do_update(
                 index_elements=[Job.name, Job.dedup_key],
-                index_where=(Job.status == JobStatus.PENDING.value) & Job.dedup_key.is_not(None),
+                # Literal SQL: PostgreSQL matches a partial index only on a constant predicate.
+                index_where=text("status = 'pending' AND dedup_key IS NOT NULL"),
                 # Debounce: the later change pushes the shared job's start back.
                 set_={"not_before": func.greatest(Job.not_before, insert(Job).excluded.not_before)},
             )

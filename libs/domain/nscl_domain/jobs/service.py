@@ -18,6 +18,7 @@ from nscl_domain.jobs import JobName, JobQueue, JobStatus, RetryLater
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry
 from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.rollups import service as rollups
 from nscl_domain.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,13 @@ async def _prune_jobs(ctx: JobContext, args: PruneJobsArgs) -> dict[str, Any]:
 
 
 DEFAULT_REGISTRY: JobRegistry = {
+    JobName.REFRESH_ROLLUP: JobKind(
+        name=JobName.REFRESH_ROLLUP,
+        args_model=rollups.RefreshRollupArgs,
+        handler=rollups.refresh,
+        description="Recompute a programme-year's rollup from its accepted reports.",
+        operator_may_schedule=True,
+    ),
     JobName.PRUNE_JOBS: JobKind(
         name=JobName.PRUNE_JOBS,
         args_model=PruneJobsArgs,

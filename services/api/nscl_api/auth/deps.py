@@ -21,6 +21,12 @@ SCOPE_DESCRIPTIONS = {
     Permission.JOBS_RUN: "Start maintenance jobs.",
     Permission.AUDIT_READ: "Read the audit trail.",
     Permission.CLIENTS_MANAGE: "Manage API clients and signing keys.",
+    Permission.REPORTS_READ: "Read the reports of the caller's unit.",
+    Permission.REPORTS_READ_ALL: "Read every unit's reports.",
+    Permission.REPORTS_WRITE: "Write and submit the reports of the caller's unit.",
+    Permission.REPORTS_REVIEW: "Accept or return submitted reports.",
+    Permission.REPORTS_MANAGE: "Manage regimes, rules, obligations and ad hoc requests.",
+    Permission.ROLLUPS_READ: "Read published rollups.",
 }
 
 oauth2_scheme = OAuth2(

@@ -1,0 +1,1 @@
+"""Reporting: obligations, reports, their versions and the figures in them."""

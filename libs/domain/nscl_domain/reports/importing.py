@@ -1,0 +1,582 @@
+"""Read a unit's indicator values from an uploaded CSV or XLSX file, and build its template.
+
+Pure functions: no database, no web framework, every number a ``Decimal``.
+
+- :func:`read_rows` turns the file into ``(row number, {column: text})`` pairs, or raises
+  :class:`ImportFormatError` when it is not a readable table at all.
+- :func:`check_rows` checks every row against the indicator catalogue and the obligation,
+  and reports every problem it finds, so that a unit can fix the whole file in one go.
+- :func:`build_template_xlsx` and :func:`build_template_csv` write a file with one row per
+  value the unit may type; it reads back through the two functions above.
+
+Row numbers are the ones the user sees in the spreadsheet: the header is row 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+import re
+import zipfile
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# openpyxl ships no type information; "unused-ignore" keeps this line valid once
+# types-openpyxl is installed as a dev dependency.
+from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.styles import Font  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
+
+from nscl_domain.text import nfc
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA_TYPE = "text/csv"
+_CSV_MEDIA_TYPES = frozenset({CSV_MEDIA_TYPE, "application/csv"})
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_DATA_ROWS = 20_000
+
+UNIT_COLUMN = "unit"
+YEAR_COLUMN = "year"
+INDICATOR_COLUMN = "indicator"
+VALUE_COLUMN = "value"
+REQUIRED_COLUMNS = (INDICATOR_COLUMN, VALUE_COLUMN)
+# Written into the template to help the person filling it in; never read back.
+INFORMATIONAL_COLUMNS = ("name_vi", "name_en", "unit_of_measure", "note")
+_RESERVED_COLUMNS = frozenset(
+    {UNIT_COLUMN, YEAR_COLUMN, INDICATOR_COLUMN, VALUE_COLUMN, *INFORMATIONAL_COLUMNS}
+)
+
+PERCENT_UNIT = "percent"
+_HUNDRED = Decimal(100)
+_TOO_LARGE = Decimal(10) ** 16
+# Plain decimal notation only: Decimal() alone would also take "NaN", "1_000" and non-ASCII
+# digits, none of which a person means as a figure in a report.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_WHITESPACE = re.compile(r"\s+")
+
+Row = tuple[int, dict[str, str | None]]
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    """What the import needs to know of an indicator of the catalogue."""
+
+    key: str
+    name_vi: str
+    name_en: str
+    unit: str
+    derived: bool
+    disaggregations: Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class ObligationScope:
+    """The unit and year a report is for; rows naming another one do not belong in it."""
+
+    unit_key: str
+    year: int
+
+
+@dataclass(frozen=True)
+class ImportedValue:
+    """One checked figure of the file."""
+
+    indicator_key: str
+    disaggregation: Mapping[str, str]
+    value: Decimal
+    row: int
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem with one row (or cell) of the file."""
+
+    row: int
+    column: str | None
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The figures of the rows without problems, and every problem found."""
+
+    values: tuple[ImportedValue, ...]
+    errors: tuple[RowError, ...]
+    rows_read: int
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether no row had a problem."""
+        return not self.errors
+
+
+class ImportFormatError(ValueError):
+    """The file cannot be read as a table of values at all (not CSV/XLSX, no header, missing
+    required column)."""
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read_rows(data: bytes, media_type: str) -> list[Row]:
+    """Read the non-empty data rows of a CSV or XLSX file, keyed by normalised column name."""
+    kind = media_type.split(";", 1)[0].strip().lower()
+    if kind not in _CSV_MEDIA_TYPES and kind != XLSX_MEDIA_TYPE:
+        raise ImportFormatError(
+            f"Files of type {media_type!r} are not accepted; upload a CSV ({CSV_MEDIA_TYPE}) "
+            "or an Excel workbook (.xlsx)."
+        )
+    if len(data) > MAX_FILE_BYTES:
+        raise ImportFormatError(
+            f"The file is {len(data):,} bytes; files over {MAX_FILE_BYTES:,} bytes "
+            "(5 MB) are not accepted."
+        )
+    if not data.strip():
+        raise ImportFormatError("The file is empty.")
+    table = _csv_table(data) if kind in _CSV_MEDIA_TYPES else _xlsx_table(data)
+    # Closing at once releases the workbook even when reading stops at an error.
+    with contextlib.closing(table):
+        return _rows_of(table)
+
+
+def _rows_of(table: Iterator[tuple[int, list[str | None]]]) -> list[Row]:
+    header_row = next(table, None)
+    if header_row is None or not any(header_row[1]):
+        raise ImportFormatError("The first row must be a header naming the columns.")
+    columns = _header(header_row[1])
+    rows: list[Row] = []
+    for number, cells in table:
+        record = {
+            name: cells[position] if position < len(cells) else None for position, name in columns
+        }
+        if not any(record.values()):
+            continue
+        if len(rows) == MAX_DATA_ROWS:
+            raise ImportFormatError(f"The file has more than {MAX_DATA_ROWS:,} rows of values.")
+        rows.append((number, record))
+    return rows
+
+
+def _header(cells: Sequence[str | None]) -> list[tuple[int, str]]:
+    columns: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for position, cell in enumerate(cells):
+        if not cell:
+            continue
+        name = _column_name(cell)
+        if name in seen:
+            raise ImportFormatError(f"The header names the column {name!r} twice.")
+        seen.add(name)
+        columns.append((position, name))
+    missing = [name for name in REQUIRED_COLUMNS if name not in seen]
+    if missing:
+        raise ImportFormatError(
+            "The header has no "
+            + " and no ".join(repr(name) for name in missing)
+            + " column; the first row must name the columns: indicator and value, and "
+            "optionally unit, year and one column per breakdown."
+        )
+    return columns
+
+
+def _column_name(header: str) -> str:
+    """Normalise a header cell the way columns are matched: NFC, trimmed, lower case."""
+    return nfc(header).strip().lower()
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    cleaned = nfc(text).strip()
+    return cleaned or None
+
+
+def _csv_table(data: bytes) -> Generator[tuple[int, list[str | None]]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(
+            f"The CSV file is not UTF-8 text (byte {exc.start} cannot be read); "
+            "save it as 'CSV UTF-8'."
+        ) from exc
+    if not text.strip():
+        raise ImportFormatError("The file is empty.")
+    first_line = text.split("\n", 1)[0]
+    # The header names the columns and holds no numbers, so its separators are the file's:
+    # decimal commas in the values cannot mislead this, as they can a sniffer.
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        # A record spanning several lines (a quoted newline) is one row in a spreadsheet.
+        for number, record in enumerate(reader, start=1):
+            yield number, [_clean(cell) for cell in record]
+    except csv.Error as exc:
+        raise ImportFormatError(f"The CSV file cannot be read: {exc}.") from exc
+
+
+def _xlsx_table(data: bytes) -> Generator[tuple[int, list[str | None]]]:
+    # openpyxl parses lazily and raises a different exception for each way a workbook can
+    # be broken, while opening or while reading rows: any of them means "unreadable".
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except zipfile.BadZipFile as exc:
+        raise ImportFormatError("The file is not an Excel workbook (.xlsx).") from exc
+    except Exception as exc:
+        raise ImportFormatError(f"The Excel workbook cannot be read: {exc}.") from exc
+    try:
+        if not workbook.worksheets:
+            raise ImportFormatError("The Excel workbook has no worksheet.")
+        sheet = workbook.worksheets[0]
+        # Some writers record a wrong sheet size; forgetting it makes openpyxl read every cell.
+        sheet.reset_dimensions()
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, [_clean(_cell_text(cell)) for cell in cells]
+    except ImportFormatError:
+        raise
+    except Exception as exc:
+        raise ImportFormatError(f"The Excel workbook cannot be read: {exc}.") from exc
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        # str() of a float is its shortest round-tripping form: 0.1 stays "0.1".
+        return _plain(Decimal(str(value)))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _plain(number: Decimal) -> str:
+    """Write a Decimal without exponent or trailing zeros: 1E+2 → "100", 12.50 → "12.5"."""
+    if not number.is_finite():
+        return str(number)
+    return format(number.normalize(), "f")
+
+
+# --- checking --------------------------------------------------------------------------
+
+
+def check_rows(
+    rows: Iterable[tuple[int, Mapping[str, str | None]]],
+    indicators: Mapping[str, IndicatorSpec],
+    scope: ObligationScope,
+) -> ImportResult:
+    """Check every row against the catalogue and the obligation, and collect their values."""
+    checker = _Checker(indicators, scope)
+    rows_read = 0
+    for number, record in rows:
+        rows_read += 1
+        checker.check(number, {_column_name(k): _clean(v) for k, v in record.items()})
+    return ImportResult(
+        values=tuple(checker.values), errors=tuple(checker.errors), rows_read=rows_read
+    )
+
+
+class _Checker:
+    """Checks rows one by one, remembering which (indicator, disaggregation) came where."""
+
+    def __init__(self, indicators: Mapping[str, IndicatorSpec], scope: ObligationScope) -> None:
+        self.scope = scope
+        self.indicators = {key.casefold(): spec for key, spec in indicators.items()}
+        # Every dimension of the catalogue: a column named so is a disaggregation, whichever
+        # indicator its row is for; other unknown columns are notes and are ignored.
+        self.dimensions = {
+            _column_name(dimension)
+            for spec in indicators.values()
+            for dimension in spec.disaggregations
+        } - _RESERVED_COLUMNS
+        self.first_row_of: dict[tuple[str, frozenset[tuple[str, str]]], int] = {}
+        self.values: list[ImportedValue] = []
+        self.errors: list[RowError] = []
+
+    def check(self, row: int, record: Mapping[str, str | None]) -> None:
+        """Record the row's errors, or its value if it has none."""
+        errors_before = len(self.errors)
+        self._check_scope(row, record)
+        spec = self._indicator(row, record.get(INDICATOR_COLUMN))
+        if spec is None:
+            # The value's own faults are still worth reporting; its unit is unknown.
+            self._value(row, record.get(VALUE_COLUMN), indicator=None)
+            return
+        if spec.derived:
+            # Nothing else on the row matters: the whole row has to go.
+            self._error(
+                row,
+                INDICATOR_COLUMN,
+                "derived_indicator",
+                f"Indicator {spec.key!r} is derived from records; report it as enterprise "
+                "or expert records, not as a typed value.",
+            )
+            return
+        disaggregation = self._disaggregation(row, record, spec)
+        value = self._value(row, record.get(VALUE_COLUMN), indicator=spec)
+        if disaggregation is not None:
+            self._check_duplicate(row, spec, disaggregation)
+        if value is not None and disaggregation is not None and len(self.errors) == errors_before:
+            self.values.append(ImportedValue(spec.key, disaggregation, value, row))
+
+    def _error(self, row: int, column: str | None, code: str, message: str) -> None:
+        self.errors.append(RowError(row, column, code, message))
+
+    def _check_scope(self, row: int, record: Mapping[str, str | None]) -> None:
+        unit = record.get(UNIT_COLUMN)
+        if unit is not None and unit.casefold() != self.scope.unit_key.casefold():
+            self._error(
+                row,
+                UNIT_COLUMN,
+                "outside_obligation",
+                f"Unit {unit!r} is not {self.scope.unit_key!r}, the unit this report is for.",
+            )
+        year = record.get(YEAR_COLUMN)
+        if year is not None and _as_year(year) != self.scope.year:
+            self._error(
+                row,
+                YEAR_COLUMN,
+                "outside_obligation",
+                f"Year {year!r} is not {self.scope.year}, the year this report is for.",
+            )
+
+    def _indicator(self, row: int, key: str | None) -> IndicatorSpec | None:
+        if key is None:
+            self._error(row, INDICATOR_COLUMN, "unknown_indicator", "The row names no indicator.")
+            return None
+        spec = self.indicators.get(key.casefold())
+        if spec is None:
+            self._error(
+                row,
+                INDICATOR_COLUMN,
+                "unknown_indicator",
+                f"Indicator {key!r} is not in the catalogue.",
+            )
+        return spec
+
+    def _disaggregation(
+        self, row: int, record: Mapping[str, str | None], spec: IndicatorSpec
+    ) -> dict[str, str] | None:
+        allowed_by_column = {_column_name(dim): dim for dim in spec.disaggregations}
+        disaggregation: dict[str, str] = {}
+        valid = True
+        for column, text in record.items():
+            if text is None or column not in self.dimensions:
+                continue
+            dimension = allowed_by_column.get(column)
+            if dimension is None:
+                valid = False
+                self._error(
+                    row,
+                    column,
+                    "unknown_disaggregation",
+                    f"Indicator {spec.key!r} is not broken down by {column!r}; "
+                    f"leave {column!r} empty (it says {text!r}).",
+                )
+                continue
+            allowed = spec.disaggregations[dimension]
+            chosen = next((v for v in allowed if nfc(v).casefold() == text.casefold()), None)
+            if chosen is None:
+                valid = False
+                self._error(
+                    row,
+                    column,
+                    "unknown_disaggregation",
+                    f"{text!r} is not a {dimension!r} of indicator {spec.key!r}; "
+                    f"use one of {', '.join(repr(v) for v in allowed)}.",
+                )
+                continue
+            disaggregation[dimension] = chosen
+        return disaggregation if valid else None
+
+    def _value(self, row: int, text: str | None, indicator: IndicatorSpec | None) -> Decimal | None:
+        if text is None:
+            subject = "this row" if indicator is None else f"indicator {indicator.key!r}"
+            self._error(row, VALUE_COLUMN, "missing_value", f"No value is given for {subject}.")
+            return None
+        unit = None if indicator is None else indicator.unit
+        value = parse_number(text)
+        if value is None:
+            self._error(row, VALUE_COLUMN, "not_a_number", f"The value {text!r} is not a number.")
+            return None
+        if value < 0:
+            self._error(row, VALUE_COLUMN, "negative_value", f"The value {text!r} is negative.")
+            return None
+        if unit == PERCENT_UNIT and value > _HUNDRED:
+            self._error(
+                row,
+                VALUE_COLUMN,
+                "percent_out_of_range",
+                f"The value {text!r} is a percentage and must be between 0 and 100.",
+            )
+            return None
+        # Figures are stored with four decimal places, and up to 10^16.
+        exponent = value.as_tuple().exponent
+        if (isinstance(exponent, int) and exponent < -4) or value >= _TOO_LARGE:
+            self._error(
+                row,
+                VALUE_COLUMN,
+                "too_precise",
+                f"The value {text!r} has more than four decimal places or is too large.",
+            )
+            return None
+        if unit is not None and unit != PERCENT_UNIT and value != value.to_integral_value():
+            self._error(
+                row,
+                VALUE_COLUMN,
+                "fractional_count",
+                f"The value {text!r} is a count ({unit}) and must be a whole number.",
+            )
+            return None
+        # "-0" is zero, and is stored as zero.
+        return value.copy_abs() if value.is_zero() else value
+
+    def _check_duplicate(
+        self, row: int, spec: IndicatorSpec, disaggregation: dict[str, str]
+    ) -> None:
+        identity = (spec.key, frozenset(disaggregation.items()))
+        earlier = self.first_row_of.setdefault(identity, row)
+        if earlier != row:
+            self._error(
+                row,
+                None,
+                "duplicate_row",
+                f"Indicator {spec.key!r} {_describe(disaggregation)} was already given in "
+                f"row {earlier}.",
+            )
+
+
+def parse_number(text: str) -> Decimal | None:
+    """Parse a figure as people type it ("12", "12.5", "12,5", "1 234"), or return None."""
+    compact = _WHITESPACE.sub("", text)
+    if "." not in compact and compact.count(",") == 1:
+        compact = compact.replace(",", ".")
+    if not _NUMBER.fullmatch(compact):
+        return None
+    try:
+        number = Decimal(compact)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _as_year(text: str) -> int | None:
+    number = parse_number(text)
+    if number is None or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def _describe(disaggregation: Mapping[str, str]) -> str:
+    if not disaggregation:
+        return "(total)"
+    return "(" + ", ".join(f"{k}={v}" for k, v in sorted(disaggregation.items())) + ")"
+
+
+# --- templates -------------------------------------------------------------------------
+
+
+def build_template_xlsx(indicators: Sequence[IndicatorSpec], scope: ObligationScope) -> bytes:
+    """Build an Excel workbook with a row to fill in per typed value, and the indicator list."""
+    dimensions = _template_dimensions(indicators)
+    workbook = Workbook()
+    values_sheet = workbook.worksheets[0]
+    values_sheet.title = "values"
+    _write_sheet(
+        values_sheet,
+        _template_header(dimensions),
+        list(_template_rows(indicators, scope, dimensions)),
+    )
+    indicators_sheet = workbook.create_sheet("indicators")
+    _write_sheet(
+        indicators_sheet,
+        ["key", "name_vi", "name_en", "unit", "derived"],
+        [
+            [spec.key, spec.name_vi, spec.name_en, spec.unit, "yes" if spec.derived else "no"]
+            for spec in indicators
+        ],
+    )
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def build_template_csv(indicators: Sequence[IndicatorSpec], scope: ObligationScope) -> bytes:
+    """Build the "values" sheet of the template as CSV, UTF-8 with a BOM so Excel reads it."""
+    dimensions = _template_dimensions(indicators)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=",", lineterminator="\r\n")
+    writer.writerow(_template_header(dimensions))
+    for cells in _template_rows(indicators, scope, dimensions):
+        writer.writerow("" if cell is None else cell for cell in cells)
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _template_dimensions(indicators: Sequence[IndicatorSpec]) -> list[str]:
+    # Only typed indicators get rows, so only their dimensions need a column.
+    seen: dict[str, None] = {}
+    for spec in indicators:
+        if not spec.derived:
+            seen.update(dict.fromkeys(spec.disaggregations))
+    return list(seen)
+
+
+def _template_header(dimensions: Sequence[str]) -> list[str]:
+    return [
+        UNIT_COLUMN,
+        YEAR_COLUMN,
+        INDICATOR_COLUMN,
+        *dimensions,
+        VALUE_COLUMN,
+        "name_vi",
+        "name_en",
+        "unit_of_measure",
+    ]
+
+
+def _template_rows(
+    indicators: Sequence[IndicatorSpec], scope: ObligationScope, dimensions: Sequence[str]
+) -> Iterator[list[str | int | None]]:
+    for spec in indicators:
+        if spec.derived:
+            continue
+        own = list(spec.disaggregations)
+        # An indicator broken down gets one row per combination and no total row: the total
+        # is the sum, and asking for it too would invite figures that do not add up.
+        for combination in itertools.product(*(spec.disaggregations[d] for d in own)):
+            chosen = dict(zip(own, combination, strict=True))
+            yield [
+                scope.unit_key,
+                scope.year,
+                spec.key,
+                *(chosen.get(dimension) for dimension in dimensions),
+                None,
+                spec.name_vi,
+                spec.name_en,
+                spec.unit,
+            ]
+
+
+def _write_sheet(sheet: Any, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    sheet.append(list(header))
+    for cells in rows:
+        sheet.append(list(cells))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for position, name in enumerate(header, start=1):
+        longest = max([len(name), *(len(str(cells[position - 1] or "")) for cells in rows)])
+        sheet.column_dimensions[get_column_letter(position)].width = min(longest + 2, 60)

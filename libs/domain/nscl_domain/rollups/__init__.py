@@ -1,0 +1,1 @@
+"""Rollups: the provincial picture computed from accepted reports."""

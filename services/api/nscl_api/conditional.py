@@ -1,0 +1,45 @@
+"""ETag / If-Match for drafts, and Idempotency-Key for creating POSTs."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Header, HTTPException
+
+from nscl_domain.errors import PreconditionFailed
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=100,
+        description="The ETag of the report as last read; required to change it.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=200,
+        description="Unique per intended creation: a repeated request returns the first result.",
+    ),
+]
+_ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
+
+
+def etag(revision: int) -> str:
+    return f'"{revision}"'
+
+
+def expected_revision(if_match: str | None) -> int:
+    """The revision an If-Match names; 428 without one, 412 when it names none."""
+    if if_match is None:
+        raise HTTPException(428, "Send If-Match with the report's ETag to change it.")
+    found = _ETAG.match(if_match.strip())
+    if found is None:
+        raise PreconditionFailed(
+            f"If-Match {if_match!r} is not an ETag of this report.", code="stale_revision"
+        )
+    return int(found.group(1))

@@ -1,0 +1,482 @@
+"""Reporting: regimes, obligations, ad hoc requests, reports and their review."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import Response as RawResponse
+
+from nscl_api.conditional import IdempotencyKey, IfMatch, etag, expected_revision
+from nscl_api.deps import (
+    CatalogueReader,
+    ReportsManager,
+    ReportsReader,
+    ReportsReviewer,
+    ReportsWriter,
+    UowDep,
+)
+from nscl_api.errors import responses
+from nscl_api.pagination import Page, offset_of, offset_page
+from nscl_api.problems import problem_response
+from nscl_api.reports.schemas import (
+    ImportOutcome,
+    ImportRowError,
+    ObligationGenerated,
+    ObligationGeneration,
+    ObligationRead,
+    Reason,
+    RegimeRead,
+    RegimeUpdate,
+    ReportCreate,
+    ReportRead,
+    RequestCreate,
+    RequestRead,
+    RuleRead,
+    RuleUpdate,
+    TimelinessRow,
+    TimelinessSummary,
+    VersionRead,
+)
+from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from nscl_domain.reports import service as reports
+from nscl_domain.reports.content import ReportContent
+from nscl_domain.reports.importing import (
+    CSV_MEDIA_TYPE,
+    XLSX_MEDIA_TYPE,
+    ImportFormatError,
+    read_rows,
+)
+
+router = APIRouter(tags=["reporting"])
+# Uploads are spreadsheets, not JSON: this router is spared the JSON-only rule.
+uploads_router = APIRouter(tags=["reporting"])
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
+
+
+def _with_etag(response: Response, revision: int) -> None:
+    response.headers["ETag"] = etag(revision)
+
+
+@router.get(
+    "/v1/programmes/{programme}/reporting-regimes",
+    operation_id="listReportingRegimes",
+    summary="List reporting regimes",
+    responses=responses(NotFound),
+)
+async def list_regimes(programme: str, uow: UowDep, caller: ReportsReader) -> Page[RegimeRead]:
+    """What is due when: the annual report, the mid-term and final reviews."""
+    rows = await reports.list_regimes(uow, caller, programme)
+    return Page[RegimeRead](items=[RegimeRead.of(r) for r in rows])
+
+
+@router.patch(
+    "/v1/programmes/{programme}/reporting-regimes/{key}",
+    operation_id="updateReportingRegime",
+    summary="Move a regime's deadline",
+    responses=responses(NotFound, Invalid),
+)
+async def update_regime(
+    programme: str, key: str, body: RegimeUpdate, uow: UowDep, actor: ReportsManager
+) -> RegimeRead:
+    """Change the deadline; obligations generated afterwards take it."""
+    regime = await reports.update_regime(uow, actor, programme, key, **body.model_dump())
+    return RegimeRead.of(regime)
+
+
+@router.get(
+    "/v1/validation-rules", operation_id="listValidationRules", summary="List validation rules"
+)
+async def list_rules(uow: UowDep, caller: CatalogueReader) -> Page[RuleRead]:
+    """The rules a submission is checked against, with their severity and parameters."""
+    return Page[RuleRead](items=[RuleRead.of(r) for r in await reports.list_rules(uow, caller)])
+
+
+@router.patch(
+    "/v1/validation-rules/{code}",
+    operation_id="updateValidationRule",
+    summary="Change a validation rule",
+    responses=responses(NotFound, Invalid),
+)
+async def update_rule(code: str, body: RuleUpdate, uow: UowDep, actor: ReportsManager) -> RuleRead:
+    """Change a rule's severity, parameters, or switch it off."""
+    setting = await reports.update_rule(uow, actor, code, **body.model_dump())
+    return RuleRead.of(setting)
+
+
+@router.post(
+    "/v1/programmes/{programme}/obligations/generation",
+    operation_id="generateObligations",
+    summary="Generate a year's obligations",
+    responses=responses(NotFound, Invalid),
+)
+async def generate_obligations(
+    programme: str, body: ObligationGeneration, uow: UowDep, actor: ReportsManager
+) -> ObligationGenerated:
+    """Create an obligation for every unit reporting on the due date (safe to repeat)."""
+    created = await reports.generate_obligations(
+        uow, actor, programme, year=body.year, regime_key=body.regime
+    )
+    return ObligationGenerated(created=created)
+
+
+@router.get(
+    "/v1/programmes/{programme}/obligations",
+    operation_id="listObligations",
+    summary="List obligations",
+    responses=responses(NotFound, Invalid),
+)
+async def list_obligations(
+    programme: str,
+    uow: UowDep,
+    caller: ReportsReader,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    regime: Annotated[str | None, Query(max_length=100)] = None,
+    request_id: uuid.UUID | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[ObligationRead]:
+    """Obligations and their reports' status; a reporting unit sees only its own."""
+    offset = offset_of(cursor)
+    rows = await reports.list_obligations(
+        uow, caller, programme, year=year, regime=regime, request_id=request_id,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    items, next_cursor = offset_page(rows, offset, limit)
+    return Page[ObligationRead](
+        items=[ObligationRead.of(o) for o in items], next_cursor=next_cursor
+    )
+
+
+@router.post(
+    "/v1/programmes/{programme}/reporting-requests",
+    status_code=201,
+    operation_id="createReportingRequest",
+    summary="Issue an ad hoc request",
+    responses=responses(NotFound, Invalid),
+)
+async def create_request(
+    programme: str, body: RequestCreate, uow: UowDep, actor: ReportsManager
+) -> RequestRead:
+    """Ask some units for an ad hoc report with its own indicators, questions and deadline."""
+    request, created = await reports.create_request(uow, actor, programme, **body.model_dump())
+    return RequestRead(
+        id=request.id, title_vi=request.title_vi, title_en=request.title_en, year=request.year,
+        due_date=request.due_date, indicator_keys=request.indicator_keys,
+        questions=request.questions, requested_by=request.requested_by,
+        obligations_created=created,
+    )  # fmt: skip
+
+
+@router.get(
+    "/v1/programmes/{programme}/timeliness",
+    operation_id="getTimeliness",
+    summary="Who reported on time",
+    responses=responses(NotFound, Invalid),
+)
+async def timeliness(
+    programme: str,
+    uow: UowDep,
+    caller: ReportsReader,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    regime: Annotated[str, Query(max_length=100)] = "bk-annual",
+) -> TimelinessSummary:
+    """Completeness and timeliness of a year: on time, late (by how many days), missing."""
+    rows = await reports.timeliness(uow, caller, programme, year=year, regime=regime)
+    states = [r.state for r in rows]
+    return TimelinessSummary(
+        year=year,
+        regime=regime,
+        obligations=len(rows),
+        on_time=states.count("on_time"),
+        late=states.count("late"),
+        missing=states.count("missing"),
+        not_due=states.count("not_due"),
+        accepted=sum(1 for r in rows if r.report is not None and r.report.status == "accepted"),
+        units=[TimelinessRow.of(r) for r in rows],
+    )
+
+
+@router.post(
+    "/v1/reports",
+    status_code=201,
+    operation_id="createReport",
+    summary="Open a report",
+    responses=responses(NotFound, Conflict, Invalid),
+)
+async def create_report(
+    body: ReportCreate,
+    uow: UowDep,
+    caller: ReportsWriter,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ReportRead:
+    """Open the draft report of one of the unit's obligations (honours Idempotency-Key)."""
+    report, created = await reports.create_report(
+        uow, caller, body.obligation_id, idempotency_key=idempotency_key
+    )
+    response.headers["Location"] = f"/v1/reports/{report.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    _with_etag(response, report.revision)
+    return ReportRead.of(report)
+
+
+@router.get(
+    "/v1/reports/{report_id}",
+    operation_id="getReport",
+    summary="Get a report",
+    responses=responses(NotFound),
+)
+async def get_report(
+    report_id: uuid.UUID, uow: UowDep, caller: ReportsReader, response: Response
+) -> ReportRead:
+    """A report with its draft; the ETag is what If-Match must name to change it."""
+    report = await reports.get_report(uow, caller, report_id)
+    _with_etag(response, report.revision)
+    return ReportRead.of(report)
+
+
+@router.put(
+    "/v1/reports/{report_id}/draft",
+    operation_id="updateReportDraft",
+    summary="Write the draft",
+    responses=CHANGE_ERRORS,
+)
+async def update_draft(
+    report_id: uuid.UUID,
+    body: ReportContent,
+    uow: UowDep,
+    caller: ReportsWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReportRead:
+    """Replace the draft's content; only while draft or returned (409 once submitted)."""
+    report = await reports.update_draft(
+        uow, caller, report_id, body.model_dump(mode="json"),
+        expected_revision=expected_revision(if_match),
+    )  # fmt: skip
+    _with_etag(response, report.revision)
+    return ReportRead.of(report)
+
+
+@router.post(
+    "/v1/reports/{report_id}/submission",
+    operation_id="submitReport",
+    summary="Submit the report",
+    responses=CHANGE_ERRORS,
+)
+async def submit(
+    report_id: uuid.UUID,
+    uow: UowDep,
+    caller: ReportsWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReportRead:
+    """Check the draft against the validation rules and freeze it as a new version."""
+    report, _ = await reports.submit(
+        uow, caller, report_id, expected_revision=expected_revision(if_match)
+    )
+    _with_etag(response, report.revision)
+    return ReportRead.of(report)
+
+
+@router.post(
+    "/v1/reports/{report_id}/return",
+    operation_id="returnReport",
+    summary="Return the report to its unit",
+    responses=CHANGE_ERRORS,
+)
+async def return_report(
+    report_id: uuid.UUID,
+    body: Reason,
+    uow: UowDep,
+    reviewer: ReportsReviewer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReportRead:
+    """Send a submitted report back with the reason; its unit edits and resubmits it."""
+    report = await reports.return_report(
+        uow, reviewer, report_id, reason=body.reason, expected_revision=expected_revision(if_match)
+    )
+    _with_etag(response, report.revision)
+    return ReportRead.of(report)
+
+
+@router.post(
+    "/v1/reports/{report_id}/acceptance",
+    operation_id="acceptReport",
+    summary="Accept the report",
+    responses=CHANGE_ERRORS,
+)
+async def accept(
+    report_id: uuid.UUID,
+    uow: UowDep,
+    reviewer: ReportsReviewer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReportRead:
+    """Accept the latest version; its figures feed the rollups."""
+    report = await reports.accept(
+        uow, reviewer, report_id, expected_revision=expected_revision(if_match)
+    )
+    _with_etag(response, report.revision)
+    return ReportRead.of(report)
+
+
+@router.post(
+    "/v1/reports/{report_id}/correction",
+    operation_id="correctReport",
+    summary="Correct an accepted report",
+    responses=CHANGE_ERRORS,
+)
+async def correct(
+    report_id: uuid.UUID,
+    body: Reason,
+    uow: UowDep,
+    caller: ReportsWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReportRead:
+    """Reopen an accepted report as the draft of a new version, with the reason."""
+    report = await reports.correct(
+        uow, caller, report_id, reason=body.reason, expected_revision=expected_revision(if_match)
+    )
+    _with_etag(response, report.revision)
+    return ReportRead.of(report)
+
+
+@router.get(
+    "/v1/reports/{report_id}/versions",
+    operation_id="listReportVersions",
+    summary="List a report's versions",
+    responses=responses(NotFound),
+)
+async def list_versions(
+    report_id: uuid.UUID, uow: UowDep, caller: ReportsReader
+) -> Page[VersionRead]:
+    """Every submitted version, oldest first; none is ever changed."""
+    rows = await reports.list_versions(uow, caller, report_id)
+    return Page[VersionRead](items=[VersionRead.of(v) for v in rows])
+
+
+@router.get(
+    "/v1/reports/{report_id}/versions/{version_no}",
+    operation_id="getReportVersion",
+    summary="Get a version",
+    responses=responses(NotFound),
+)
+async def get_version(
+    report_id: uuid.UUID,
+    version_no: Annotated[int, Path(ge=1, le=10_000)],
+    uow: UowDep,
+    caller: ReportsReader,
+) -> VersionRead:
+    """One submitted version with its content and the warnings stored with it."""
+    return VersionRead.of(await reports.get_version(uow, caller, report_id, version_no))
+
+
+TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
+
+
+@router.get(
+    "/v1/reports/{report_id}/indicator-template",
+    operation_id="getIndicatorTemplate",
+    summary="Download the indicator values template",
+    response_class=RawResponse,
+    responses={
+        200: {
+            "description": "The template, prefilled with the unit and year.",
+            "content": {XLSX_MEDIA_TYPE: {}, "text/csv": {}},
+        },
+        **responses(NotFound),
+    },
+)
+async def indicator_template(
+    report_id: uuid.UUID,
+    uow: UowDep,
+    caller: ReportsWriter,
+    format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
+) -> RawResponse:
+    """A spreadsheet with one row per typed indicator (and disaggregation) to fill in."""
+    data, filename = await reports.indicator_template(
+        uow, caller, report_id, TEMPLATE_FORMATS[format]
+    )
+    return RawResponse(
+        data,
+        media_type=TEMPLATE_FORMATS[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@uploads_router.post(
+    "/v1/reports/{report_id}/indicator-values/import",
+    operation_id="importIndicatorValues",
+    summary="Import indicator values from a spreadsheet",
+    response_model=ImportOutcome,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+    responses={
+        **CHANGE_ERRORS,
+        **responses(413, 415),
+        422: {"description": "The file cannot be read, or (not a dry run) rows have errors."},
+    },
+)
+async def import_values(
+    report_id: uuid.UUID,
+    request: Request,
+    uow: UowDep,
+    caller: ReportsWriter,
+    response: Response,
+    dry_run: bool = True,
+    if_match: IfMatch = None,
+) -> ImportOutcome | RawResponse:
+    """Check every row of a CSV or XLSX upload; a dry run only reports, and a real import
+    changes the draft only when every row passes."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in {XLSX_MEDIA_TYPE, CSV_MEDIA_TYPE, "application/csv"}:
+        return problem_response(
+            415, "unsupported_media_type",
+            f"Upload text/csv or {XLSX_MEDIA_TYPE}, not {media_type or 'unspecified'}.",
+            instance=request.url.path,
+        )  # fmt: skip
+    try:
+        rows = read_rows(await request.body(), media_type)
+    except ImportFormatError as exc:
+        return problem_response(422, "unreadable_file", str(exc), instance=request.url.path)
+    revision = None if dry_run else expected_revision(if_match)
+    result, report = await reports.import_values(
+        uow, caller, report_id, rows, dry_run=dry_run, expected_revision=revision
+    )
+    outcome = ImportOutcome(
+        dry_run=dry_run,
+        valid=result.ok,
+        applied=report is not None,
+        rows_read=result.rows_read,
+        values=len(result.values),
+        errors=[
+            ImportRowError(row=e.row, column=e.column, code=e.code, message=e.message)
+            for e in result.errors
+        ],
+        revision=report.revision if report else None,
+    )
+    if not dry_run and not result.ok:
+        return problem_response(
+            422, "import_rejected",
+            f"{len(result.errors)} error(s) in the file; nothing was imported.",
+            instance=request.url.path, extra={"rows": [e.model_dump() for e in outcome.errors]},
+        )  # fmt: skip
+    if report is not None:
+        _with_etag(response, report.revision)
+    return outcome

@@ -1,0 +1,260 @@
+"""Bodies of the reporting endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from nscl_api.catalogue.schemas import UnitRef
+from nscl_api.types import IsoDate, RequestModel
+from nscl_domain.reports import models as m
+from nscl_domain.reports.content import ReportContent
+from nscl_domain.reports.rules import RuleSetting
+from nscl_domain.reports.service import ObligationView, Timeliness
+
+ReportStatus = Literal["draft", "submitted", "returned", "resubmitted", "accepted"]
+
+
+class RegimeRead(BaseModel):
+    """A reporting regime: what is due when (the annual report by 30 November)."""
+
+    key: str = Field(examples=["bk-annual"])
+    kind: Literal["annual", "ad_hoc", "mid_term_review", "final_review"]
+    name_vi: str
+    name_en: str
+    due_month: int
+    due_day: int
+    cutoff_days_before_due: int
+    years: list[int] | None = Field(description="Years it applies to; null: every year.")
+
+    @classmethod
+    def of(cls, r: m.ReportingRegime) -> RegimeRead:
+        return cls.model_validate(r, from_attributes=True)
+
+
+class RegimeUpdate(RequestModel):
+    due_month: int = Field(ge=1, le=12)
+    due_day: int = Field(ge=1, le=31)
+    cutoff_days_before_due: int = Field(default=0, ge=0, le=120)
+
+
+class RuleRead(BaseModel):
+    """A validation rule run on submission: errors block it, warnings are kept."""
+
+    code: str = Field(examples=["yearly_jump"])
+    severity: Literal["error", "warning"]
+    enabled: bool
+    description: str
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, r: RuleSetting) -> RuleRead:
+        return cls(
+            code=r.code,
+            severity=r.severity,
+            enabled=r.enabled,
+            description=r.description,
+            params=dict(r.params),
+        )
+
+
+class RuleUpdate(RequestModel):
+    severity: Literal["error", "warning"] | None = None
+    enabled: bool | None = None
+    params: dict[str, float | int | str] | None = Field(default=None, examples=[{"factor": 4}])
+
+
+class ObligationGeneration(RequestModel):
+    year: int = Field(ge=2000, le=2100)
+    regime: str = Field(max_length=100, examples=["bk-annual"])
+
+
+class ObligationGenerated(BaseModel):
+    created: int = Field(description="Obligations created now (existing ones are kept).")
+
+
+class RequestCreate(RequestModel):
+    """An ad hoc request: its units, indicators, questions and deadline."""
+
+    title_vi: str = Field(min_length=1, max_length=500)
+    title_en: str = Field(min_length=1, max_length=500)
+    year: int = Field(ge=2000, le=2100)
+    due_date: IsoDate
+    units: list[str] = Field(min_length=1, max_length=500, description="Unit keys.")
+    indicators: list[str] = Field(default_factory=list, max_length=200)
+    questions: list[str] = Field(default_factory=list, max_length=100)
+
+
+class RequestRead(BaseModel):
+    id: uuid.UUID
+    title_vi: str
+    title_en: str
+    year: int
+    due_date: date
+    indicator_keys: list[str]
+    questions: list[str]
+    requested_by: str
+    obligations_created: int
+
+
+class ObligationRead(BaseModel):
+    """What a unit must report, by when, and where its report stands."""
+
+    id: uuid.UUID
+    unit: UnitRef
+    year: int
+    due_date: date
+    cutoff_date: date
+    regime_key: str | None
+    request_id: uuid.UUID | None
+    request_title_en: str | None
+    report_id: uuid.UUID | None
+    report_status: ReportStatus | None
+
+    @classmethod
+    def of(cls, v: ObligationView) -> ObligationRead:
+        return cls(
+            id=v.obligation.id,
+            unit=UnitRef.of(v.unit),
+            year=v.obligation.year,
+            due_date=v.obligation.due_date,
+            cutoff_date=v.obligation.cutoff_date,
+            regime_key=v.regime.key if v.regime else None,
+            request_id=v.request.id if v.request else None,
+            request_title_en=v.request.title_en if v.request else None,
+            report_id=v.report.id if v.report else None,
+            report_status=v.report.status if v.report else None,  # type: ignore[arg-type]
+        )
+
+
+class ReportCreate(RequestModel):
+    obligation_id: uuid.UUID
+
+
+class ReportRead(BaseModel):
+    """A report: its draft (editable while draft or returned) and its review state."""
+
+    id: uuid.UUID
+    obligation_id: uuid.UUID
+    status: ReportStatus
+    revision: int = Field(
+        description="Also the ETag; send it back in If-Match to change the report."
+    )
+    draft: ReportContent
+    latest_version_no: int
+    accepted_version_no: int | None
+    returned_reason: str | None
+    correction_reason: str | None
+    first_submitted_at: datetime | None
+    accepted_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: m.Report) -> ReportRead:
+        return cls(
+            id=r.id,
+            obligation_id=r.obligation_id,
+            status=r.status,  # type: ignore[arg-type]
+            revision=r.revision,
+            draft=ReportContent.model_validate(r.draft),
+            latest_version_no=r.latest_version_no,
+            accepted_version_no=r.accepted_version_no,
+            returned_reason=r.returned_reason,
+            correction_reason=r.correction_reason,
+            first_submitted_at=r.first_submitted_at,
+            accepted_at=r.accepted_at,
+            updated_at=r.updated_at,
+        )
+
+
+class Reason(RequestModel):
+    reason: str = Field(min_length=3, max_length=5000)
+
+
+class Warning_(BaseModel):
+    code: str
+    severity: Literal["error", "warning"]
+    location: list[str | int]
+    message: str
+
+
+class VersionRead(BaseModel):
+    """A submitted version, frozen."""
+
+    version_no: int
+    kind: Literal["submission", "resubmission", "correction"]
+    reason: str | None
+    submitted_at: datetime
+    submitted_by: str
+    warnings: list[Warning_]
+    content: ReportContent
+
+    @classmethod
+    def of(cls, v: m.ReportVersion) -> VersionRead:
+        return cls(
+            version_no=v.version_no,
+            kind=v.kind,  # type: ignore[arg-type]
+            reason=v.reason,
+            submitted_at=v.submitted_at,
+            submitted_by=v.submitted_by,
+            warnings=[Warning_.model_validate(w) for w in v.warnings],
+            content=ReportContent.model_validate(v.content),
+        )
+
+
+class TimelinessRow(BaseModel):
+    unit: UnitRef
+    obligation_id: uuid.UUID
+    due_date: date
+    state: Literal["on_time", "late", "missing", "not_due"]
+    days_late: int | None
+    first_submitted_at: datetime | None
+    report_status: ReportStatus | None
+
+    @classmethod
+    def of(cls, t: Timeliness) -> TimelinessRow:
+        return cls(
+            unit=UnitRef.of(t.unit),
+            obligation_id=t.obligation.id,
+            due_date=t.obligation.due_date,
+            state=t.state,
+            days_late=t.days_late,
+            first_submitted_at=t.report.first_submitted_at if t.report else None,
+            report_status=t.report.status if t.report else None,  # type: ignore[arg-type]
+        )
+
+
+class TimelinessSummary(BaseModel):
+    """Who reported, and when: the completeness and timeliness of a year."""
+
+    year: int
+    regime: str
+    obligations: int
+    on_time: int
+    late: int
+    missing: int
+    not_due: int
+    accepted: int
+    units: list[TimelinessRow]
+
+
+class ImportRowError(BaseModel):
+    row: int
+    column: str | None
+    code: str
+    message: str
+
+
+class ImportOutcome(BaseModel):
+    """What an import found; with `dry_run` nothing is changed whatever it found."""
+
+    dry_run: bool
+    valid: bool
+    applied: bool
+    rows_read: int
+    values: int = Field(description="Rows that would be (or were) written to the draft.")
+    errors: list[ImportRowError]
+    revision: int | None = Field(description="The draft's revision after an applied import.")
