@@ -210,6 +210,21 @@ class TestDurableJobs:
         assert first.id == second.id
         assert second.not_before is not None
 
+    async def test_an_overdue_debounced_job_is_swept_and_runs(
+        self, committed_resources: Resources, redis: ArqRedis
+    ) -> None:
+        uow = committed_resources.new_uow()
+        async with uow:
+            # Its start time has passed: Redis lost it while it waited for its turn.
+            job = await uow.schedule(
+                "test.append", {}, dedup_key="late", delay=timedelta(seconds=-60)
+            )
+            await uow.commit()
+        await redis.flushall()
+        assert await sweep(committed_resources) == 1
+        await run_worker_until_idle(committed_resources)
+        assert await effect_count(committed_resources.engine, job.id) == 1
+
 
 @pytest.mark.usefixtures("effects")
 class TestPrune:

@@ -19,6 +19,7 @@ from nscl_api.auth.cache import CallerCache
 from nscl_api.auth.tokens import KeyRing
 from nscl_domain import embedded, schema
 from nscl_domain.catalogue.seed import load_seed
+from nscl_domain.clock import Clock, utcnow
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.identity import SYSTEM, Role
 from nscl_domain.identity import service as identity
@@ -46,6 +47,7 @@ class Resources:
     keys: KeyRing
     registry: JobRegistry = field(default_factory=lambda: DEFAULT_REGISTRY)
     callers: CallerCache = field(default_factory=CallerCache)
+    clock: Clock = utcnow
     _keys_loaded_at: float = 0.0
 
     async def reload_keys(self) -> bool:
@@ -62,7 +64,10 @@ class Resources:
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(
-            self.sessionmaker, self.queue, job_max_attempts=self.settings.job_max_tries
+            self.sessionmaker,
+            self.queue,
+            clock=self.clock,
+            job_max_attempts=self.settings.job_max_tries,
         )
 
 

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
-
-
-def _iso_date(value: Any) -> Any:
-    # Pydantic's lax mode reads 0 as 1970-01-01; on the wire a date is ISO 8601 only.
-    if isinstance(value, str):
-        return date.fromisoformat(value) if len(value) == 10 else _reject(value)
-    if isinstance(value, date):
-        return value
-    return _reject(value)
-
-
-def _reject(value: Any) -> Any:
-    raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}")
-
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _iso_datetime(value: Any) -> Any:

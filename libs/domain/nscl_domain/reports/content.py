@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stdnum.exceptions import ValidationError as TaxCodeError
 from stdnum.vn import mst
+
+from nscl_domain.types import IsoDate
 
 Solution = Literal[
     "iso_9001",
@@ -66,7 +67,7 @@ class SupportedEnterprise(_Strict):
     name: str = Field(min_length=1, max_length=300)
     solution: Solution
     certificate_issued: bool = False
-    certified_on: date | None = None
+    certified_on: IsoDate | None = None
     model_enterprise: bool = Field(default=False, description="Became a model (pilot) enterprise.")
 
     @field_validator("tax_code")
@@ -81,7 +82,7 @@ class SupportedEnterprise(_Strict):
 class CertifiedExpert(_Strict):
     full_name: str = Field(min_length=1, max_length=200)
     level: CertificationLevel
-    certified_on: date
+    certified_on: IsoDate
     organisation: str = Field(default="", max_length=300)
 
 

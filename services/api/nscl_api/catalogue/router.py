@@ -40,9 +40,9 @@ from nscl_api.pagination import (
     offset_page,
     split_page,
 )
-from nscl_api.types import IsoDate
 from nscl_domain.catalogue import service as catalogue
 from nscl_domain.errors import Conflict, Invalid, NotFound
+from nscl_domain.types import IsoDate
 
 units_router = APIRouter(prefix="/v1/org-units", tags=["organisation units"])
 programmes_router = APIRouter(prefix="/v1/programmes", tags=["programmes"])

@@ -9,9 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nscl_api.types import IsoDate, RequestModel
+from nscl_api.types import RequestModel
 from nscl_domain.catalogue import models as m
 from nscl_domain.catalogue.service import SuccessionView, TaskView, UnitDetail, UnitView
+from nscl_domain.types import IsoDate
 
 UnitKind = Literal[
     "government",

@@ -9,11 +9,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from nscl_api.catalogue.schemas import UnitRef
-from nscl_api.types import IsoDate, RequestModel
+from nscl_api.types import RequestModel
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.rules import RuleSetting
 from nscl_domain.reports.service import ObligationView, Timeliness
+from nscl_domain.types import IsoDate
 
 ReportStatus = Literal["draft", "submitted", "returned", "resubmitted", "accepted"]
 
