@@ -40,7 +40,9 @@ from nscl_worker.inmemory import in_memory_arq_redis
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = os.environ.get("NSCL_TEST_PG_HOST", "127.0.0.1"), 5432
 REDIS_HOST, REDIS_PORT = os.environ.get("NSCL_TEST_REDIS_HOST", "127.0.0.1"), 6379
-TEST_DB = "nscl_test"
+# Databases of this test run only: two runs on one machine never touch each other's data.
+TEST_DB = f"nscl_test_{os.getpid()}"
+FUZZ_DB = f"nscl_fuzz_{os.getpid()}"
 OWN_UNIT, OTHER_UNIT = "bk-doh", "bk-cho-don"
 # One client per role in a reporting department, the same in a district, and one with all.
 TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
@@ -96,6 +98,10 @@ def _admin_execute(services: Services, *statements: str) -> None:
     asyncio.run(run())
 
 
+def drop_database(services: Services, name: str) -> None:
+    _admin_execute(services, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def recreate_database(services: Services, name: str) -> str:
     """Drop and create a database; return its URL."""
     _admin_execute(
@@ -127,11 +133,12 @@ def services() -> Services:
 
 
 @pytest.fixture(scope="session")
-def database_url(services: Services) -> str:
+def database_url(services: Services) -> Iterator[str]:
     url = recreate_database(services, TEST_DB)
     schema.upgrade(url)
     SEEDED_SECRETS[url] = asyncio.run(seed_database(url))
-    return url
+    yield url
+    drop_database(services, TEST_DB)
 
 
 async def seed_database(url: str) -> dict[str, str]:
@@ -299,7 +306,7 @@ def scratch_database(services: Services) -> Iterator[str]:
     name = f"nscl_scratch_{os.getpid()}"
     url = recreate_database(services, name)
     yield url
-    _admin_execute(services, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(services, name)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -23,7 +23,7 @@ from schemathesis import checks
 from nscl_api.main import create_app
 from nscl_domain import schema as db_schema
 from nscl_domain.settings import Settings
-from tests.conftest import Services, recreate_database, seed_database
+from tests.conftest import FUZZ_DB, Services, drop_database, recreate_database, seed_database
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "openapi.json"
 schema = schemathesis.openapi.from_path(str(DOCUMENT))
@@ -44,7 +44,7 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def live_server(services: Services) -> Iterator[LiveServer]:
     """The real service (API, and worker when Redis is in-memory) on a database of its own."""
-    url = recreate_database(services, "nscl_fuzz")
+    url = recreate_database(services, FUZZ_DB)
     db_schema.upgrade(url)
     secrets = asyncio.run(seed_database(url))
     app_settings = Settings(
@@ -79,6 +79,7 @@ def live_server(services: Services) -> Iterator[LiveServer]:
     yield LiveServer(base, {"Authorization": f"Bearer {token}"})
     server.should_exit = True
     thread.join(timeout=10)
+    drop_database(services, FUZZ_DB)
 
 
 @pytest.mark.fuzz

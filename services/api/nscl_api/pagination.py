@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -49,6 +50,26 @@ def bad_cursor() -> Invalid:
 def split_page(rows: Sequence[T], limit: int) -> tuple[Sequence[T], bool]:
     """Rows were fetched with ``limit + 1``: return the page and whether more follow."""
     return rows[:limit], len(rows) > limit
+
+
+def before_id_of(cursor: str | None) -> uuid.UUID | None:
+    """The id a newest-first page continues before (keyset on time-ordered ids)."""
+    if cursor is None:
+        return None
+    try:
+        return uuid.UUID(str(decode_cursor(cursor)["before"]))
+    except (KeyError, ValueError) as exc:
+        raise bad_cursor() from exc
+
+
+def after_key_of(cursor: str | None) -> str | None:
+    """The key a key-ordered page continues after."""
+    if cursor is None:
+        return None
+    after = decode_cursor(cursor).get("after")
+    if not isinstance(after, str):
+        raise bad_cursor()
+    return after
 
 
 def offset_of(cursor: str | None) -> int:

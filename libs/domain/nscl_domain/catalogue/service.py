@@ -82,7 +82,8 @@ async def get_unit(uow: UnitOfWork, caller: Caller, ref: str) -> UnitDetail:
     return UnitDetail(unit, parent_key, [SuccessionView(*row) for row in successions])
 
 
-async def _programme(uow: UnitOfWork, ref: str) -> m.Programme:
+async def programme_or_404(uow: UnitOfWork, ref: str) -> m.Programme:
+    """A programme by id or key, in the unit of work's open transaction."""
     programme = await uow.catalogue.get_programme(ref)
     if programme is None:
         raise NotFound(f"Programme {ref!r} does not exist.", code="programme_not_found")
@@ -104,7 +105,7 @@ async def get_programme(
     """A programme by id or key, with its phases."""
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        programme = await _programme(uow, ref)
+        programme = await programme_or_404(uow, ref)
         return programme, await uow.catalogue.phases(programme.id)
 
 
@@ -113,7 +114,7 @@ async def list_indicators(
 ) -> Sequence[m.Indicator]:
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        programme = await _programme(uow, ref)
+        programme = await programme_or_404(uow, ref)
         return await uow.catalogue.indicators(programme.id, offset, limit)
 
 
@@ -129,7 +130,7 @@ async def list_targets(
 ) -> Sequence[tuple[m.Target, str, str, str | None]]:
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        programme = await _programme(uow, ref)
+        programme = await programme_or_404(uow, ref)
         return await uow.catalogue.targets(
             programme.id, phase=phase, indicator=indicator, offset=offset, limit=limit
         )
@@ -138,7 +139,7 @@ async def list_targets(
 async def list_task_groups(uow: UnitOfWork, caller: Caller, ref: str) -> Sequence[m.TaskGroup]:
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        programme = await _programme(uow, ref)
+        programme = await programme_or_404(uow, ref)
         return await uow.catalogue.task_groups(programme.id)
 
 
@@ -156,7 +157,7 @@ async def list_tasks(
     """Tasks in plan order, each with its lead and co-operating units."""
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        programme = await _programme(uow, ref)
+        programme = await programme_or_404(uow, ref)
         rows = await uow.catalogue.tasks(
             programme.id, group=group, unit=unit, q=q, offset=offset, limit=limit
         )
@@ -189,7 +190,7 @@ async def list_roles(
     """Who plays which part in the programme (on a day, when given)."""
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        programme = await _programme(uow, ref)
+        programme = await programme_or_404(uow, ref)
         return await uow.catalogue.roles(
             programme.id, as_of=as_of, role=role, unit=unit, offset=offset, limit=limit
         )
@@ -391,7 +392,7 @@ async def add_role(
     """Give a unit a role in a programme for a period, keeping single-holder roles single."""
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         holder = await _existing_unit(uow, unit, "unit")
         focal = await _existing_unit(uow, focal_agency, "focal_agency") if focal_agency else None
         row = m.ProgrammeRole(
@@ -419,7 +420,7 @@ async def end_role(
     """Set (or clear) the day a role stops applying."""
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         row = await uow.catalogue.get_role_for_update(programme.id, role_id)
         if row is None:
             raise NotFound(f"Role {role_id} does not exist.", code="role_not_found")
@@ -509,7 +510,7 @@ async def list_task_extensions(
 ) -> Sequence[ExtensionView]:
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         return await uow.catalogue.task_extensions(programme.id, offset, limit)
 
 
@@ -531,7 +532,7 @@ async def add_task_extension(
     """Record that a task of the previous programme continues, and who decided it."""
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         if await uow.catalogue.key_taken(m.TaskExtension, key):
             raise Conflict(
                 f"An extension with key {key!r} exists.",

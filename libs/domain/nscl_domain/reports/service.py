@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
@@ -50,13 +51,6 @@ def _scope(caller: Caller) -> uuid.UUID | None:
     return None if caller.sees_every_unit else caller.unit_id
 
 
-async def _programme(uow: UnitOfWork, ref: str) -> cm.Programme:
-    programme = await uow.catalogue.get_programme(ref)
-    if programme is None:
-        raise NotFound(f"Programme {ref!r} does not exist.", code="programme_not_found")
-    return programme
-
-
 # --- regimes, rules and obligations ----------------------------------------------------
 
 
@@ -70,7 +64,7 @@ async def list_regimes(
     """Reporting regimes of a programme with their deadlines."""
     caller.require(Permission.REPORTS_READ)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         return await uow.reports.regimes(programme.id)
 
 
@@ -95,7 +89,7 @@ async def update_regime(
             fields=[FieldProblem(("body", "due_day"), "Not a day of that month.")],
         ) from exc
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         regime = await uow.reports.regime(programme.id, key)
         if regime is None:
             raise NotFound(f"Regime {key!r} does not exist.", code="regime_not_found")
@@ -192,7 +186,7 @@ async def generate_obligations(
     """Create the year's obligations for every unit reporting on the due date; idempotent."""
     actor.require(Permission.REPORTS_MANAGE)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         regime = await uow.reports.regime(programme.id, regime_key)
         if regime is None or regime.kind == "ad_hoc":
             raise Invalid(
@@ -254,7 +248,7 @@ async def create_request(
     """Issue an ad hoc request to some units, with its own indicators, questions and deadline."""
     actor.require(Permission.REPORTS_MANAGE)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         found_units = await uow.reports.units_existing_on(units, due_date)
         missing = sorted(set(units) - {u.key for u in found_units})
         if missing:
@@ -327,7 +321,7 @@ async def list_obligations(
     """Obligations with their report's status; a reporting unit sees its own only."""
     caller.require(Permission.REPORTS_READ)
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         rows = await uow.reports.obligations(
             programme.id,
             year=year,
@@ -741,7 +735,7 @@ async def timeliness(
     caller.require(Permission.REPORTS_READ)
     today = local_day(uow.now())
     async with uow:
-        programme = await _programme(uow, programme_ref)
+        programme = await programme_or_404(uow, programme_ref)
         rows = await uow.reports.timeliness(programme.id, year, regime, _scope(caller))
     result = []
     for obligation, unit, report, _, _ in rows:

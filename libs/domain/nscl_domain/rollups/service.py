@@ -7,9 +7,10 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from nscl_domain.catalogue.repository import CatalogueRepository
+from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs.registry import JobContext
@@ -80,9 +81,7 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     return {"run_id": str(run.id), "unchanged": False, "sources": len(sources)}
 
 
-async def _latest(session: Any, programme_id: uuid.UUID, year: int) -> RollupRun | None:
-    from sqlalchemy import select
-
+async def _latest(session: AsyncSession, programme_id: uuid.UUID, year: int) -> RollupRun | None:
     stmt = (
         select(RollupRun)
         .where(RollupRun.programme_id == programme_id, RollupRun.year == year)
@@ -97,11 +96,7 @@ async def latest_run(uow: UnitOfWork, caller: Caller, programme_ref: str, year: 
     """The latest published rollup of a programme-year."""
     caller.require(Permission.ROLLUPS_READ)
     async with uow:
-        programme = await CatalogueRepository(uow.session).get_programme(programme_ref)
-        if programme is None:
-            raise NotFound(
-                f"Programme {programme_ref!r} does not exist.", code="programme_not_found"
-            )
+        programme = await programme_or_404(uow, programme_ref)
         run = await _latest(uow.session, programme.id, year)
     if run is None:
         raise NotFound(f"No rollup of {programme_ref} for {year} yet.", code="rollup_not_found")

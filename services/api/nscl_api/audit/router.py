@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from nscl_api.deps import AuditReader, UowDep
 from nscl_api.errors import responses
-from nscl_api.pagination import Page, bad_cursor, decode_cursor, encode_cursor, split_page
+from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
 from nscl_api.types import IsoDateTime
 from nscl_domain.audit import service as audit
 from nscl_domain.audit.models import AuditEvent
@@ -61,12 +61,7 @@ async def list_audit_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[AuditEventRead]:
     """List changes newest first, by object, actor, action and time range."""
-    before_id = None
-    if cursor:
-        try:
-            before_id = uuid.UUID(str(decode_cursor(cursor)["before"]))
-        except (KeyError, ValueError) as exc:
-            raise bad_cursor() from exc
+    before_id = before_id_of(cursor)
     rows = await audit.list_events(
         uow,
         caller,

@@ -33,8 +33,7 @@ from nscl_api.deps import CatalogueReader, CatalogueWriter, UowDep
 from nscl_api.errors import responses
 from nscl_api.pagination import (
     Page,
-    bad_cursor,
-    decode_cursor,
+    after_key_of,
     encode_cursor,
     offset_of,
     offset_page,
@@ -80,7 +79,7 @@ async def list_org_units(
     cursor: Cursor = None,
 ) -> Page[OrgUnitRead]:
     """List units in key order, as of a day, by kind, parent, code or name."""
-    after_key = _key_cursor(cursor) if cursor else None
+    after_key = after_key_of(cursor)
     rows = await catalogue.list_units(
         uow,
         caller,
@@ -302,13 +301,6 @@ async def list_baseline_periods(uow: UowDep, caller: CatalogueReader) -> Page[Ph
     return Page[PhaseRead](
         items=[PhaseRead.of(p) for p in await catalogue.list_baseline_periods(uow, caller)]
     )
-
-
-def _key_cursor(cursor: str) -> str:
-    after = decode_cursor(cursor).get("after")
-    if not isinstance(after, str):
-        raise bad_cursor()
-    return after
 
 
 @programmes_router.post(

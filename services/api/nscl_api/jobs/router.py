@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from nscl_api.deps import JobsReader, JobsRunner, RegistryDep, UowDep
 from nscl_api.errors import responses
 from nscl_api.jobs.schemas import JobCreate, JobRead
-from nscl_api.pagination import Page, bad_cursor, decode_cursor, encode_cursor, split_page
+from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
 from nscl_domain.errors import Invalid, NotFound
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs import service as jobs
@@ -33,7 +33,7 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[JobRead]:
     """List jobs, newest first, filtered by status and name."""
-    before_id = _cursor_position(cursor) if cursor else None
+    before_id = before_id_of(cursor)
     rows = await jobs.list_jobs(
         uow, caller, status=status, name=name, before_id=before_id, limit=limit
     )
@@ -79,11 +79,3 @@ async def create_job(
     job = await jobs.schedule(uow, caller, registry, body.name, body.args)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobRead.of(job)
-
-
-def _cursor_position(cursor: str) -> uuid.UUID:
-    position = decode_cursor(cursor)
-    try:
-        return uuid.UUID(str(position["before"]))
-    except (KeyError, ValueError) as exc:
-        raise bad_cursor() from exc
