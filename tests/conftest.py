@@ -54,6 +54,11 @@ TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
 # Reporting tables: emptied after tests that commit reports (frozen rows refuse DELETE).
 REPORTING_TABLES = (
     "job",
+    "budget_spending",
+    "budget_allocation",
+    "budget_dossier",
+    "estimate_line",
+    "budget_estimate",
     "rollup_run",
     "task_progress",
     "indicator_value",

@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.main import create_app
 from nscl_api.routes import route_table
+from nscl_domain.budget import service as budget
 from nscl_domain.clock import utcnow
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.reports import service as reports
+from nscl_domain.reports.workflow import Action
 from nscl_domain.rollups import service as rollups
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
@@ -71,6 +73,8 @@ class Samples:
     reporting_role: dict[str, str]
     report: dict[str, str]  # a submitted 2021 report per unit
     open_obligation: dict[str, str]  # a 2022 obligation without a report, per unit
+    estimate: dict[str, str]  # a submitted 2021 budget estimate per unit
+    dossier: str  # a built 2021 dossier, addressed to Finance
 
 
 # Sample reports are submitted: these transitions conflict with that state, as they should.
@@ -78,8 +82,16 @@ CONFLICTS_WITH_SUBMITTED = {
     ("PUT", "/v1/reports/{report_id}/draft"),
     ("POST", "/v1/reports/{report_id}/submission"),
     ("POST", "/v1/reports/{report_id}/correction"),
+    ("PUT", "/v1/budget-estimates/{estimate_id}/lines"),
+    ("POST", "/v1/budget-estimates/{estimate_id}/submission"),
 }
-QUERIES = {"/v1/programmes/{programme}/timeliness": {"year": "2021"}}
+# The sample dossier is a draft addressed to Finance: the callers' unit is not Finance.
+CONFLICTS_WITH_DRAFT_DOSSIER = {("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement")}
+QUERIES = {
+    "/v1/programmes/{programme}/timeliness": {"year": "2021"},
+    "/v1/programmes/{programme}/budget-totals": {"budget_year": "2021"},
+    "/v1/programmes/{programme}/budget-dossiers": {"budget_year": "2021"},
+}
 UPLOAD = ("POST", "/v1/reports/{report_id}/indicator-values/import")
 
 
@@ -88,17 +100,30 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
     granted = {p.value for p in ROLE_PERMISSIONS[role]}
     if not scopes <= granted:
         return 403
-    unit_owned = "{report_id}" in path or (method, path) == ("POST", "/v1/reports")
+    if "{dossier_id}" in path and "budget.review" not in granted and "audit.read" not in granted:
+        return 404  # addressed to Finance, not to the caller's unit
+    if (method, path) in CONFLICTS_WITH_DRAFT_DOSSIER:
+        return 409
+    unit_owned = (
+        "{report_id}" in path
+        or "{estimate_id}" in path
+        or (method, path) == ("POST", "/v1/reports")
+    )
     # Writers act for their own unit only; readers see others only with read_all.
-    if (
-        unit_owned
-        and side == "other"
-        and ("reports.write" in scopes or "reports.read_all" not in granted)
-    ):
+    writes = bool(scopes & {"reports.write", "budget.write"})
+    if unit_owned and side == "other" and (writes or "reports.read_all" not in granted):
         return 404
     if (method, path) in CONFLICTS_WITH_SUBMITTED:
         return 409
     return success_status(method, path)
+
+
+LINE = {
+    "task": "t-3-1",
+    "activity": "Hỗ trợ doanh nghiệp áp dụng ISO 9001",
+    "amount": 150_000_000,
+    "funding_source": "recurrent_science",
+}
 
 
 def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
@@ -161,6 +186,14 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
         ("POST", "/v1/reports/{report_id}/return"): {"reason": "Thiếu số liệu"},
         ("POST", "/v1/reports/{report_id}/acceptance"): None,
         ("POST", "/v1/reports/{report_id}/correction"): {"reason": "Sửa số liệu"},
+        ("POST", "/v1/programmes/{programme}/budget-estimates"): {"budget_year": 2022},
+        ("PUT", "/v1/budget-estimates/{estimate_id}/lines"): {"lines": [LINE]},
+        ("POST", "/v1/budget-estimates/{estimate_id}/submission"): None,
+        ("POST", "/v1/budget-estimates/{estimate_id}/acceptance"): None,
+        ("POST", "/v1/budget-estimates/{estimate_id}/return"): {"reason": "Thiếu thuyết minh"},
+        ("POST", "/v1/programmes/{programme}/budget-dossiers/builds"): {"budget_year": 2021},
+        ("POST", "/v1/budget-dossiers/{dossier_id}/sending"): None,
+        ("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement"): {"allocations": {}},
     }
     if (method, path) in bodies:
         return bodies[(method, path)]
@@ -176,6 +209,8 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         job_id=samples.job_id,
         role_id=samples.reporting_role[unit],
         report_id=samples.report[unit],
+        estimate_id=samples.estimate[unit],
+        dossier_id=samples.dossier,
         version_no=1,
         key="bk-annual",
         code="yearly_jump",
@@ -227,10 +262,28 @@ async def samples(
         await reports.submit(uow(), reporter, report.id, expected_revision=1)
         submitted[unit] = str(report.id)
         open_obligations[unit] = str(by_year[2022].id)
+    estimates = {}
+    for unit in [*UNITS.values(), "bk-ba-be"]:
+        reporter = await reporter_of(sessionmaker, unit)
+        view = await budget.create_estimate(uow(), reporter, "bac-kan-nscl", budget_year=2021)
+        lined = await budget.replace_lines(
+            uow(), reporter, view.estimate.id, [LINE], expected_revision=1
+        )
+        await budget.submit_estimate(uow(), reporter, lined.estimate.id, expected_revision=2)
+        estimates[unit] = str(view.estimate.id)
+    await budget.review_estimate(
+        uow(), SYSTEM, uuid.UUID(estimates["bk-ba-be"]), Action.ACCEPT, expected_revision=3
+    )
     async with sessionmaker() as session:
         programme_id = await session.scalar(
             text("SELECT id FROM programme WHERE key = 'bac-kan-nscl'")
         )
+        built = await budget.build_dossiers(
+            JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=utcnow()),
+            budget.BuildDossiersArgs(programme_id=programme_id, budget_year=2021),
+        )
+        await session.commit()
+    async with sessionmaker() as session:
         await rollups.refresh(
             JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=utcnow()),
             rollups.RefreshRollupArgs(programme_id=programme_id, year=2021),
@@ -241,6 +294,8 @@ async def samples(
         reporting_role=roles,
         report=submitted,
         open_obligation=open_obligations,
+        estimate=estimates,
+        dossier=built["built"][0],
     )
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))
@@ -260,7 +315,8 @@ async def call(
     http: httpx.AsyncClient, method: str, path: str, unit: str, samples: Samples, token: str | None
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    headers["If-Match"] = '"2"'  # the sample reports' revision after submission
+    # The samples' revisions once submitted: a report's second, an estimate's third.
+    headers["If-Match"] = '"3"' if "{estimate_id}" in path else '"2"'
     if (method, path) == UPLOAD:
         headers["Content-Type"] = "text/csv"
         return await http.request(

@@ -1,6 +1,7 @@
 """Every table of the domain, imported in one place so the metadata is complete."""
 
 from nscl_domain.audit.models import AuditEvent
+from nscl_domain.budget import models as budget
 from nscl_domain.catalogue import models as catalogue
 from nscl_domain.db import Base
 from nscl_domain.identity.models import ApiClient, SigningKey
@@ -16,6 +17,7 @@ __all__ = [
     "Job",
     "RollupRun",
     "SigningKey",
+    "budget",
     "catalogue",
     "metadata",
     "reports",

@@ -52,6 +52,13 @@ ReportsReader = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS
 ReportsWriter = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS_WRITE.value])]
 ReportsReviewer = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS_REVIEW.value])]
 ReportsManager = Annotated[Caller, Security(authorize, scopes=[Permission.REPORTS_MANAGE.value])]
+BudgetReader = Annotated[Caller, Security(authorize, scopes=[Permission.BUDGET_READ.value])]
+BudgetWriter = Annotated[Caller, Security(authorize, scopes=[Permission.BUDGET_WRITE.value])]
+BudgetReviewer = Annotated[Caller, Security(authorize, scopes=[Permission.BUDGET_REVIEW.value])]
+DossiersReader = Annotated[Caller, Security(authorize, scopes=[Permission.DOSSIERS_READ.value])]
+AllocationsWriter = Annotated[
+    Caller, Security(authorize, scopes=[Permission.ALLOCATIONS_WRITE.value])
+]
 RollupsReader = Annotated[Caller, Security(authorize, scopes=[Permission.ROLLUPS_READ.value])]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 RegistryDep = Annotated[JobRegistry, Depends(get_registry)]

@@ -15,6 +15,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from nscl_api.audit.router import router as audit_router
 from nscl_api.auth.router import router as auth_router
+from nscl_api.budget.router import router as budget_router
 from nscl_api.catalogue.router import periods_router, programmes_router, units_router
 from nscl_api.deps import reject_unstorable_parameters, require_json_body
 from nscl_api.errors import install_error_handlers, responses
@@ -63,6 +64,11 @@ TAGS = [
         "description": "Obligations, ad hoc requests, reports and their versions, review, "
         "spreadsheet import, timeliness.",
     },
+    {
+        "name": "budget",
+        "description": "Budget estimates in whole đồng, routed by funding source to Finance or "
+        "Planning and Investment; dossiers, acknowledgements and allocations.",
+    },
     {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
     {"name": "audit", "description": "Append-only record of every change."},
@@ -104,6 +110,7 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
         programmes_router,
         periods_router,
         reports_router,
+        budget_router,
         rollups_router,
         jobs_router,
         audit_router,

@@ -40,7 +40,9 @@ UNSTORABLE_MESSAGE = "contains a character that cannot be stored (NUL or an unpa
 
 
 def _check_storable(value: Any) -> Any:
-    if isinstance(value, str):
+    if isinstance(value, BaseModel):
+        _check_storable(value.model_dump())
+    elif isinstance(value, str):
         if unstorable(value):
             raise ValueError(UNSTORABLE_MESSAGE)
     elif isinstance(value, dict):

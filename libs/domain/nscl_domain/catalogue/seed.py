@@ -14,6 +14,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nscl_domain.budget.models import AccountCode
 from nscl_domain.catalogue import models as m
 from nscl_domain.db import Base
 from nscl_domain.reports.models import ReportingRegime, ValidationRule
@@ -244,6 +245,9 @@ async def load_seed(session: AsyncSession, path: Path = SEED_FILE) -> dict[str, 
     ]
     if regimes:
         await session.execute(insert(ReportingRegime).values(regimes).on_conflict_do_nothing())
+    codes = [{"id": uuid.uuid4(), **code} for code in seed.get("account_codes", [])]
+    if codes:
+        await session.execute(insert(AccountCode).values(codes).on_conflict_do_nothing())
     rules = [
         {"code": r.code, "severity": r.severity, "enabled": r.enabled, "description": r.description,
          "params": dict(r.params)}

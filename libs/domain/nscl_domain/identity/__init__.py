@@ -37,6 +37,11 @@ class Permission(StrEnum):
     REPORTS_REVIEW = "reports.review"
     REPORTS_MANAGE = "reports.manage"
     ROLLUPS_READ = "rollups.read"
+    BUDGET_READ = "budget.read"
+    BUDGET_WRITE = "budget.write"
+    BUDGET_REVIEW = "budget.review"
+    DOSSIERS_READ = "dossiers.read"
+    ALLOCATIONS_WRITE = "allocations.write"
 
 
 _EVERYONE = {Permission.CATALOGUE_READ, Permission.ROLLUPS_READ}
@@ -48,11 +53,31 @@ _REVIEW = {
     Permission.REPORTS_MANAGE,
 }
 
+_DESTINATION = {Permission.DOSSIERS_READ, Permission.ALLOCATIONS_WRITE}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.REPORTER: frozenset(_EVERYONE | {Permission.REPORTS_READ, Permission.REPORTS_WRITE}),
-    Role.REVIEWER: frozenset(_EVERYONE | _REVIEW | {Permission.JOBS_READ}),
-    Role.FINANCE: frozenset(_EVERYONE),
-    Role.PLANNING_INVESTMENT: frozenset(_EVERYONE),
+    Role.REPORTER: frozenset(
+        _EVERYONE
+        | {
+            Permission.REPORTS_READ,
+            Permission.REPORTS_WRITE,
+            Permission.BUDGET_READ,
+            Permission.BUDGET_WRITE,
+        }
+    ),
+    Role.REVIEWER: frozenset(
+        _EVERYONE
+        | _REVIEW
+        | {
+            Permission.JOBS_READ,
+            Permission.BUDGET_READ,
+            Permission.BUDGET_REVIEW,
+            Permission.DOSSIERS_READ,
+        }
+    ),
+    # Finance and Planning and Investment read what is routed to them, and allocate it.
+    Role.FINANCE: frozenset(_EVERYONE | _DESTINATION),
+    Role.PLANNING_INVESTMENT: frozenset(_EVERYONE | _DESTINATION),
     Role.VIEWER: frozenset(_EVERYONE),
     Role.AUDITOR: frozenset(
         _EVERYONE
@@ -61,6 +86,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.JOBS_READ,
             Permission.REPORTS_READ,
             Permission.REPORTS_READ_ALL,
+            Permission.BUDGET_READ,
+            Permission.DOSSIERS_READ,
         }
     ),
     Role.OPERATOR: frozenset(_EVERYONE | {Permission.JOBS_READ, Permission.JOBS_RUN}),
@@ -86,6 +113,12 @@ class Caller:
 
     def can(self, permission: Permission) -> bool:
         return permission in self.scopes
+
+    @property
+    def sees_every_destination(self) -> bool:
+        """The lead department and auditors read every dossier; Finance and Planning and
+        Investment only those addressed to their own unit."""
+        return Permission.BUDGET_REVIEW in self.scopes or Permission.AUDIT_READ in self.scopes
 
     @property
     def sees_every_unit(self) -> bool:

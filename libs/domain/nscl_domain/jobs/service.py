@@ -11,6 +11,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nscl_domain.budget import service as budget
 from nscl_domain.clock import Clock, utcnow
 from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
@@ -43,6 +44,12 @@ async def _prune_jobs(ctx: JobContext, args: PruneJobsArgs) -> dict[str, Any]:
 
 
 DEFAULT_REGISTRY: JobRegistry = {
+    JobName.BUILD_DOSSIERS: JobKind(
+        name=JobName.BUILD_DOSSIERS,
+        args_model=budget.BuildDossiersArgs,
+        handler=budget.build_dossiers,
+        description="Build the budget year's dossiers for Finance and Planning and Investment.",
+    ),
     JobName.REFRESH_ROLLUP: JobKind(
         name=JobName.REFRESH_ROLLUP,
         args_model=rollups.RefreshRollupArgs,

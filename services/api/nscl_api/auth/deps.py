@@ -27,6 +27,11 @@ SCOPE_DESCRIPTIONS = {
     Permission.REPORTS_REVIEW: "Accept or return submitted reports.",
     Permission.REPORTS_MANAGE: "Manage regimes, rules, obligations and ad hoc requests.",
     Permission.ROLLUPS_READ: "Read published rollups.",
+    Permission.BUDGET_READ: "Read the budget estimates of the caller's unit (all: reviewers).",
+    Permission.BUDGET_WRITE: "Write and submit the budget estimates of the caller's unit.",
+    Permission.BUDGET_REVIEW: "Accept or return estimates, build and send dossiers.",
+    Permission.DOSSIERS_READ: "Read the budget dossiers addressed to the caller's unit.",
+    Permission.ALLOCATIONS_WRITE: "Acknowledge dossiers and record allocations.",
 }
 
 oauth2_scheme = OAuth2(

@@ -1,0 +1,1 @@
+"""Budget estimates, their routing to Finance or Planning and Investment, and dossiers."""

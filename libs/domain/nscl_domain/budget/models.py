@@ -1,0 +1,165 @@
+"""Tables of budgets: estimates and their lines, chart-of-accounts codes, dossiers, allocations.
+
+Money is whole Vietnamese đồng in BIGINT: the đồng has no minor unit, and no float is used.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nscl_domain.db import Base, new_id
+
+FUNDING_SOURCES = (
+    "recurrent_science",
+    "recurrent_sector",
+    "development_investment",
+    "other_enterprise",
+    "other_sponsorship",
+    "other",
+)
+MAX_AMOUNT = 10**15
+
+
+class AccountCode(Base):
+    """A code of the state budget chart of accounts, valid for a range of budget years."""
+
+    __tablename__ = "account_code"
+    __table_args__ = (
+        CheckConstraint("kind IN ('chapter', 'loai_khoan', 'muc_tieu_muc')", name="kind_known"),
+        UniqueConstraint("kind", "code", "valid_from_year"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(20))
+    name_vi: Mapped[str] = mapped_column(Text)
+    valid_from_year: Mapped[int]
+    valid_to_year: Mapped[int | None]  # inclusive; NULL = still valid
+    source: Mapped[str] = mapped_column(String(100))
+
+
+class BudgetEstimate(Base):
+    """A unit's estimate for a budget year: its lines and the state of review."""
+
+    __tablename__ = "budget_estimate"
+    __table_args__ = (
+        UniqueConstraint("programme_id", "unit_id", "budget_year"),
+        CheckConstraint(
+            "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
+            name="status_known",
+        ),
+    )
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    budget_year: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20))
+    revision: Mapped[int] = mapped_column(server_default=text("1"))
+    returned_reason: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class EstimateLine(Base):
+    """A line: what for, how much, from which source, and (once submitted) to whom it goes."""
+
+    __tablename__ = "estimate_line"
+    __table_args__ = (
+        CheckConstraint(f"amount >= 0 AND amount <= {MAX_AMOUNT}", name="amount_range"),
+        CheckConstraint(
+            "funding_source IN (" + ", ".join(f"'{s}'" for s in FUNDING_SOURCES) + ")",
+            name="funding_source_known",
+        ),
+        Index("ix_estimate_line_destination_unit_id", "destination_unit_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    estimate_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("budget_estimate.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]
+    task_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("task.id"))
+    activity: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    funding_source: Mapped[str] = mapped_column(String(30))
+    chapter: Mapped[str | None] = mapped_column(String(20))
+    loai_khoan: Mapped[str | None] = mapped_column(String(20))
+    muc_tieu_muc: Mapped[str | None] = mapped_column(String(20))
+    # Decided by the routing in force for the budget year, when submitted; never rewritten.
+    destination_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
+
+
+class Dossier(Base):
+    """What DOST sends one destination for one budget year: frozen once built."""
+
+    __tablename__ = "budget_dossier"
+    __table_args__ = (
+        UniqueConstraint("programme_id", "budget_year", "destination_unit_id", "version_no"),
+        CheckConstraint("status IN ('draft', 'sent', 'acknowledged')", name="status_known"),
+    )
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
+    budget_year: Mapped[int]
+    destination_unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    version_no: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20))
+    total: Mapped[int] = mapped_column(BigInteger)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    built_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sent_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Allocation(Base):
+    """What the destination allocated against one line of a dossier."""
+
+    __tablename__ = "budget_allocation"
+    __table_args__ = (
+        UniqueConstraint("dossier_id", "line_id"),
+        CheckConstraint(f"amount >= 0 AND amount <= {MAX_AMOUNT}", name="amount_range"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    dossier_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("budget_dossier.id"))
+    line_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("estimate_line.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Spending(Base):
+    """Money a unit spent against an allocation."""
+
+    __tablename__ = "budget_spending"
+    __table_args__ = (
+        CheckConstraint(f"amount > 0 AND amount <= {MAX_AMOUNT}", name="amount_range"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    allocation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("budget_allocation.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    spent_on: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(100))

@@ -1,0 +1,679 @@
+"""Use cases of budgets: estimates, their routing, dossiers for Finance and Planning and
+Investment, allocations."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from sqlalchemy import func, or_, select, text
+
+from nscl_domain.audit.repository import snapshot
+from nscl_domain.budget import models as m
+from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.service import programme_or_404
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
+from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs import JobName
+from nscl_domain.jobs.registry import JobContext
+from nscl_domain.reports.workflow import EDITABLE, Action, next_status
+from nscl_domain.uow import UnitOfWork
+
+FundingSource = Literal[
+    "recurrent_science",
+    "recurrent_sector",
+    "development_investment",
+    "other_enterprise",
+    "other_sponsorship",
+    "other",
+]
+# Routing is data: a funding source names the programme role whose holder receives it.
+ROLE_RECEIVING: dict[str, str | None] = {
+    "recurrent_science": "recurrent_estimate_recipient",
+    "recurrent_sector": "recurrent_estimate_recipient",
+    "development_investment": "investment_estimate_recipient",
+    "other_enterprise": None,
+    "other_sponsorship": None,
+    "other": None,
+}
+Amount = Annotated[
+    StrictInt,
+    Field(
+        ge=0,
+        le=m.MAX_AMOUNT,
+        description="Whole đồng (VND has no minor unit).",
+        examples=[150_000_000],
+    ),
+]
+
+
+class LineInput(BaseModel):
+    """One line of an estimate as a unit writes it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    task: str | None = Field(default=None, max_length=100, description="Programme task key.")
+    activity: str = Field(min_length=1, max_length=2000)
+    amount: Amount
+    funding_source: FundingSource
+    chapter: str | None = Field(default=None, max_length=20, description="Chương.")
+    loai_khoan: str | None = Field(default=None, max_length=20, description="Loại–Khoản.")
+    muc_tieu_muc: str | None = Field(default=None, max_length=20, description="Mục–Tiểu mục.")
+
+
+def _scope(caller: Caller) -> uuid.UUID | None:
+    return None if caller.sees_every_unit else caller.unit_id
+
+
+async def _estimate(
+    uow: UnitOfWork, estimate_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
+) -> m.BudgetEstimate:
+    stmt = select(m.BudgetEstimate).where(m.BudgetEstimate.id == estimate_id)
+    if scope is not None:
+        stmt = stmt.where(m.BudgetEstimate.unit_id == scope)
+    if for_update:
+        stmt = stmt.with_for_update()
+    estimate = (
+        await uow.session.scalars(stmt, execution_options={"populate_existing": True})
+    ).one_or_none()
+    if estimate is None:
+        raise NotFound(f"Estimate {estimate_id} does not exist.", code="estimate_not_found")
+    return estimate
+
+
+async def lines_of(uow: UnitOfWork, estimate_id: uuid.UUID) -> Sequence[m.EstimateLine]:
+    stmt = (
+        select(m.EstimateLine)
+        .where(m.EstimateLine.estimate_id == estimate_id)
+        .order_by(m.EstimateLine.position)
+    )
+    return (await uow.session.scalars(stmt)).all()
+
+
+@dataclass(frozen=True)
+class EstimateView:
+    estimate: m.BudgetEstimate
+    lines: Sequence[m.EstimateLine]
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+
+async def create_estimate(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, *, budget_year: int
+) -> EstimateView:
+    """Open the unit's estimate for a budget year (one per unit and year)."""
+    caller.require(Permission.BUDGET_WRITE)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        if not programme.start_year <= budget_year <= programme.end_year:
+            raise Invalid(
+                f"The programme runs {programme.start_year}–{programme.end_year}.",
+                code="year_outside_programme",
+                fields=[FieldProblem(("body", "budget_year"), "Outside the programme.")],
+            )
+        exists = await uow.session.scalar(
+            select(m.BudgetEstimate.id).where(
+                m.BudgetEstimate.programme_id == programme.id,
+                m.BudgetEstimate.unit_id == caller.unit_id,
+                m.BudgetEstimate.budget_year == budget_year,
+            )
+        )
+        if exists is not None:
+            raise Conflict(
+                f"The unit already has an estimate for {budget_year}.", code="estimate_exists"
+            )
+        estimate = m.BudgetEstimate(
+            programme_id=programme.id,
+            unit_id=caller.unit_id,
+            budget_year=budget_year,
+            status="draft",
+        )
+        uow.session.add(estimate)
+        await uow.session.flush()
+        uow.audit.record(
+            caller, "estimate.created", "budget_estimate", estimate.id, after=snapshot(estimate)
+        )
+        await uow.commit()
+    return EstimateView(estimate, [])
+
+
+async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) -> EstimateView:
+    """An estimate with its lines, if the caller's unit may see it."""
+    caller.require(Permission.BUDGET_READ)
+    async with uow:
+        estimate = await _estimate(uow, estimate_id, _scope(caller))
+        return EstimateView(estimate, await lines_of(uow, estimate.id))
+
+
+def parse_lines(raw: Sequence[dict[str, Any]]) -> list[LineInput]:
+    """Validate every line, naming each bad field (money: whole đồng, 0 to 10^15)."""
+    problems: list[FieldProblem] = []
+    parsed: list[LineInput] = []
+    for index, item in enumerate(raw):
+        try:
+            parsed.append(LineInput.model_validate(item))
+        except ValidationError as exc:
+            problems += [
+                FieldProblem(("body", "lines", index, *err["loc"]), err["msg"], err["type"])
+                for err in exc.errors()
+            ]
+    if problems:
+        raise Invalid(
+            f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
+        )
+    return parsed
+
+
+async def replace_lines(
+    uow: UnitOfWork,
+    caller: Caller,
+    estimate_id: uuid.UUID,
+    raw_lines: Sequence[dict[str, Any]],
+    *,
+    expected_revision: int,
+) -> EstimateView:
+    """Replace the draft's lines after checking tasks and account codes for its budget year."""
+    caller.require(Permission.BUDGET_WRITE)
+    lines = parse_lines(raw_lines)
+    async with uow:
+        estimate = await _estimate(uow, estimate_id, caller.unit_id, for_update=True)
+        if estimate.revision != expected_revision:
+            raise PreconditionFailed(
+                f"The estimate changed (revision {estimate.revision}).", code="stale_revision"
+            )
+        if estimate.status not in EDITABLE:
+            raise Conflict(
+                f"A {estimate.status} estimate cannot be edited.", code="estimate_not_editable"
+            )
+        tasks = await _task_ids(uow, estimate.programme_id)
+        problems = [
+            FieldProblem(("body", "lines", i, "task"), f"No task {line.task!r} in the programme.")
+            for i, line in enumerate(lines)
+            if line.task is not None and line.task not in tasks
+        ]
+        problems += await _account_code_problems(uow, lines, estimate.budget_year)
+        if problems:
+            raise Invalid(
+                f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
+            )
+        for old in await lines_of(uow, estimate.id):
+            await uow.session.delete(old)
+        await uow.session.flush()
+        for position, line in enumerate(lines, start=1):
+            uow.session.add(
+                m.EstimateLine(
+                    estimate_id=estimate.id,
+                    position=position,
+                    task_id=tasks[line.task] if line.task else None,
+                    activity=line.activity,
+                    amount=line.amount,
+                    funding_source=line.funding_source,
+                    chapter=line.chapter,
+                    loai_khoan=line.loai_khoan,
+                    muc_tieu_muc=line.muc_tieu_muc,
+                )
+            )
+        estimate.revision += 1
+        await uow.session.flush()
+        uow.audit.record(
+            caller,
+            "estimate.lines_replaced",
+            "budget_estimate",
+            estimate.id,
+            after={"lines": len(lines), "total": sum(line.amount for line in lines)},
+        )
+        result = EstimateView(estimate, await lines_of(uow, estimate.id))
+        await uow.commit()
+    return result
+
+
+async def _task_ids(uow: UnitOfWork, programme_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    stmt = (
+        select(cm.Task.key, cm.Task.id)
+        .join(cm.TaskGroup, cm.TaskGroup.id == cm.Task.group_id)
+        .where(cm.TaskGroup.programme_id == programme_id)
+    )
+    return dict((await uow.session.execute(stmt)).all())
+
+
+async def _account_code_problems(
+    uow: UnitOfWork, lines: Sequence[LineInput], year: int
+) -> list[FieldProblem]:
+    wanted = {
+        (kind, code)
+        for line in lines
+        for kind, code in (
+            ("chapter", line.chapter),
+            ("loai_khoan", line.loai_khoan),
+            ("muc_tieu_muc", line.muc_tieu_muc),
+        )
+        if code is not None
+    }
+    if not wanted:
+        return []
+    stmt = select(m.AccountCode.kind, m.AccountCode.code).where(
+        m.AccountCode.valid_from_year <= year,
+        or_(m.AccountCode.valid_to_year.is_(None), m.AccountCode.valid_to_year >= year),
+    )
+    valid = {(kind, code) for kind, code in (await uow.session.execute(stmt)).all()}
+    return [
+        FieldProblem(
+            ("body", "lines", i, kind),
+            f"{code!r} is not a valid {kind} code in budget year {year}.",
+            "invalid_account_code",
+        )
+        for i, line in enumerate(lines)
+        for kind, code in (
+            ("chapter", line.chapter),
+            ("loai_khoan", line.loai_khoan),
+            ("muc_tieu_muc", line.muc_tieu_muc),
+        )
+        if code is not None and (kind, code) not in valid
+    ]
+
+
+def routing_day(budget_year: int) -> date:
+    """Routing follows the structure on the first day of the budget year."""
+    return date(budget_year, 1, 1)
+
+
+async def destinations(
+    uow: UnitOfWork, programme_id: uuid.UUID, budget_year: int
+) -> dict[str, uuid.UUID]:
+    """Role → the unit holding it on the routing day of the budget year."""
+    day = routing_day(budget_year)
+    stmt = select(cm.ProgrammeRole.role, cm.ProgrammeRole.unit_id).where(
+        cm.ProgrammeRole.programme_id == programme_id,
+        cm.ProgrammeRole.role.in_(
+            ["recurrent_estimate_recipient", "investment_estimate_recipient"]
+        ),
+        cm.ProgrammeRole.valid_from <= day,
+        or_(cm.ProgrammeRole.valid_to.is_(None), cm.ProgrammeRole.valid_to > day),
+    )
+    return dict((await uow.session.execute(stmt)).all())
+
+
+async def _change(
+    uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, expected_revision: int, *, own: bool
+) -> m.BudgetEstimate:
+    estimate = await _estimate(
+        uow, estimate_id, caller.unit_id if own else _scope(caller), for_update=True
+    )
+    if estimate.revision != expected_revision:
+        raise PreconditionFailed(
+            f"The estimate changed (revision {estimate.revision}).", code="stale_revision"
+        )
+    return estimate
+
+
+async def submit_estimate(
+    uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, *, expected_revision: int
+) -> EstimateView:
+    """Submit the estimate; each line records the destination the routing gives it now."""
+    caller.require(Permission.BUDGET_WRITE)
+    async with uow:
+        estimate = await _change(uow, caller, estimate_id, expected_revision, own=True)
+        status = next_status(estimate.status, Action.SUBMIT)
+        lines = await lines_of(uow, estimate.id)
+        if not lines:
+            raise Invalid("An estimate needs at least one line.", code="estimate_empty")
+        receivers = await destinations(uow, estimate.programme_id, estimate.budget_year)
+        for line in lines:
+            role = ROLE_RECEIVING[line.funding_source]
+            line.destination_unit_id = receivers.get(role) if role else None
+            if role is not None and line.destination_unit_id is None:
+                raise Conflict(
+                    f"No unit holds the {role} role on {routing_day(estimate.budget_year)}.",
+                    code="no_destination",
+                )
+        estimate.status = status
+        estimate.submitted_at = uow.now()
+        estimate.revision += 1
+        uow.audit.record(
+            caller,
+            "estimate.submitted",
+            "budget_estimate",
+            estimate.id,
+            after={"lines": len(lines)},
+        )
+        await uow.commit()
+    return EstimateView(estimate, lines)
+
+
+async def review_estimate(
+    uow: UnitOfWork,
+    reviewer: Caller,
+    estimate_id: uuid.UUID,
+    action: Literal[Action.ACCEPT, Action.RETURN],
+    *,
+    expected_revision: int,
+    reason: str | None = None,
+) -> EstimateView:
+    """Accept an estimate, or return it to its unit with the reason."""
+    reviewer.require(Permission.BUDGET_REVIEW)
+    async with uow:
+        estimate = await _change(uow, reviewer, estimate_id, expected_revision, own=False)
+        estimate.status = next_status(estimate.status, action)
+        if action == Action.ACCEPT:
+            estimate.accepted_at = uow.now()
+        else:
+            estimate.returned_reason = reason
+        estimate.revision += 1
+        uow.audit.record(
+            reviewer,
+            f"estimate.{estimate.status}",
+            "budget_estimate",
+            estimate.id,
+            after={"reason": reason},
+        )
+        result = EstimateView(estimate, await lines_of(uow, estimate.id))
+        await uow.commit()
+    return result
+
+
+# --- totals and dossiers -------------------------------------------------------------------
+
+
+_TOTALS = """
+SELECT l.funding_source, d.key AS destination, u.key AS unit, coalesce(g.number, 0) AS task_group,
+       sum(l.amount)::bigint AS amount, count(*) AS lines
+FROM estimate_line l
+JOIN budget_estimate e ON e.id = l.estimate_id
+JOIN org_unit u ON u.id = e.unit_id
+LEFT JOIN org_unit d ON d.id = l.destination_unit_id
+LEFT JOIN task t ON t.id = l.task_id
+LEFT JOIN task_group g ON g.id = t.group_id
+WHERE e.programme_id = :programme_id AND e.budget_year = :year AND e.status = 'accepted'
+GROUP BY l.funding_source, d.key, u.key, g.number
+ORDER BY l.funding_source, d.key NULLS LAST, u.key, task_group
+"""
+
+
+async def request_dossier_build(
+    uow: UnitOfWork, reviewer: Caller, programme_ref: str, budget_year: int
+) -> Any:
+    """Queue the job that builds the budget year's dossiers; return the job."""
+    reviewer.require(Permission.BUDGET_REVIEW)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        job = await uow.schedule(
+            JobName.BUILD_DOSSIERS,
+            {"programme_id": str(programme.id), "budget_year": budget_year},
+            dedup_key=f"dossiers:{programme.id}:{budget_year}",
+            requested_by=reviewer.client_id,
+        )
+        uow.audit.record(
+            reviewer, "dossiers.build_requested", "job", job.id, after={"budget_year": budget_year}
+        )
+        await uow.commit()
+    return job
+
+
+async def totals(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, budget_year: int
+) -> list[dict[str, Any]]:
+    """Accepted estimates totalled by funding source × destination × unit × task group;
+    other sources have no destination."""
+    caller.require(Permission.BUDGET_REVIEW)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        rows = await uow.session.execute(
+            text(_TOTALS), {"programme_id": programme.id, "year": budget_year}
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+class BuildDossiersArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    programme_id: uuid.UUID
+    budget_year: int
+
+
+async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, Any]:
+    """Build, per destination, a new dossier version of the accepted lines routed to it;
+    a destination whose lines did not change keeps its latest version."""
+    session = ctx.session
+    stmt = (
+        select(m.EstimateLine, m.BudgetEstimate, cm.OrgUnit)
+        .join(m.BudgetEstimate, m.BudgetEstimate.id == m.EstimateLine.estimate_id)
+        .join(cm.OrgUnit, cm.OrgUnit.id == m.BudgetEstimate.unit_id)
+        .where(
+            m.BudgetEstimate.programme_id == args.programme_id,
+            m.BudgetEstimate.budget_year == args.budget_year,
+            m.BudgetEstimate.status == "accepted",
+            m.EstimateLine.destination_unit_id.is_not(None),
+        )
+        .order_by(cm.OrgUnit.key, m.EstimateLine.position)
+    )
+    by_destination: dict[uuid.UUID, list[tuple[m.EstimateLine, cm.OrgUnit]]] = defaultdict(list)
+    for line, _, unit in (await session.execute(stmt)).all():
+        assert line.destination_unit_id is not None
+        by_destination[line.destination_unit_id].append((line, unit))
+    groups = {
+        t.id: g.number
+        for t, g in (
+            await session.execute(
+                select(cm.Task, cm.TaskGroup).join(
+                    cm.TaskGroup, cm.TaskGroup.id == cm.Task.group_id
+                )
+            )
+        ).all()
+    }
+    built = []
+    for destination, rows in sorted(by_destination.items(), key=lambda kv: str(kv[0])):
+        document = _dossier_document(rows, groups)
+        latest = (
+            await session.scalars(
+                select(m.Dossier)
+                .where(
+                    m.Dossier.programme_id == args.programme_id,
+                    m.Dossier.budget_year == args.budget_year,
+                    m.Dossier.destination_unit_id == destination,
+                )
+                .order_by(m.Dossier.version_no.desc())
+                .limit(1)
+            )
+        ).first()
+        if latest is not None and latest.document["fingerprint"] == document["fingerprint"]:
+            continue
+        dossier = m.Dossier(
+            programme_id=args.programme_id,
+            budget_year=args.budget_year,
+            destination_unit_id=destination,
+            version_no=(latest.version_no + 1) if latest else 1,
+            status="draft",
+            total=document["total"],
+            document=document,
+        )
+        session.add(dossier)
+        await session.flush()
+        built.append(str(dossier.id))
+    return {"built": built, "destinations": len(by_destination)}
+
+
+def _dossier_document(
+    rows: Sequence[tuple[m.EstimateLine, cm.OrgUnit]], groups: dict[uuid.UUID, int]
+) -> dict[str, Any]:
+    by_unit: dict[str, int] = defaultdict(int)
+    by_group: dict[str, int] = defaultdict(int)
+    by_source: dict[str, int] = defaultdict(int)
+    lines = []
+    for line, unit in rows:
+        group = str(groups[line.task_id]) if line.task_id in groups else "none"
+        by_unit[unit.key] += line.amount
+        by_group[group] += line.amount
+        by_source[line.funding_source] += line.amount
+        lines.append(
+            {
+                "line_id": str(line.id),
+                "unit": unit.key,
+                "task_group": group,
+                "activity": line.activity,
+                "amount": line.amount,
+                "funding_source": line.funding_source,
+                "chapter": line.chapter,
+                "loai_khoan": line.loai_khoan,
+                "muc_tieu_muc": line.muc_tieu_muc,
+            }
+        )
+    fingerprint = hashlib.sha256(
+        "|".join(f"{x['line_id']}:{x['amount']}" for x in lines).encode()
+    ).hexdigest()
+    return {
+        "total": sum(by_unit.values()),
+        "by_unit": dict(by_unit),
+        "by_task_group": dict(by_group),
+        "by_funding_source": dict(by_source),
+        "lines": lines,
+        "fingerprint": fingerprint,
+    }
+
+
+def _dossier_scope(caller: Caller) -> uuid.UUID | None:
+    return None if caller.sees_every_destination else caller.unit_id
+
+
+async def list_dossiers(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, budget_year: int
+) -> Sequence[DossierView]:
+    """Dossiers of a budget year; Finance and Planning and Investment see their own only."""
+    caller.require(Permission.DOSSIERS_READ)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        stmt = (
+            select(m.Dossier, cm.OrgUnit)
+            .join(cm.OrgUnit, cm.OrgUnit.id == m.Dossier.destination_unit_id)
+            .where(m.Dossier.programme_id == programme.id, m.Dossier.budget_year == budget_year)
+            .order_by(cm.OrgUnit.key, m.Dossier.version_no)
+        )
+        scope = _dossier_scope(caller)
+        if scope is not None:
+            stmt = stmt.where(m.Dossier.destination_unit_id == scope)
+        return [
+            DossierView(d, u, await allocated_per_line(uow, d.id))
+            for d, u in (await uow.session.execute(stmt)).all()
+        ]
+
+
+async def _dossier(
+    uow: UnitOfWork, caller: Caller, dossier_id: uuid.UUID, *, for_update: bool = False
+) -> m.Dossier:
+    stmt = select(m.Dossier).where(m.Dossier.id == dossier_id)
+    scope = _dossier_scope(caller)
+    if scope is not None:
+        stmt = stmt.where(m.Dossier.destination_unit_id == scope)
+    if for_update:
+        stmt = stmt.with_for_update()
+    dossier = (
+        await uow.session.scalars(stmt, execution_options={"populate_existing": True})
+    ).one_or_none()
+    if dossier is None:
+        raise NotFound(f"Dossier {dossier_id} does not exist.", code="dossier_not_found")
+    return dossier
+
+
+@dataclass(frozen=True)
+class DossierView:
+    dossier: m.Dossier
+    destination: cm.OrgUnit
+    allocated: dict[uuid.UUID, int]
+
+
+async def _view(uow: UnitOfWork, dossier: m.Dossier) -> DossierView:
+    destination = await uow.session.get(cm.OrgUnit, dossier.destination_unit_id)
+    assert destination is not None
+    return DossierView(dossier, destination, await allocated_per_line(uow, dossier.id))
+
+
+async def get_dossier(uow: UnitOfWork, caller: Caller, dossier_id: uuid.UUID) -> DossierView:
+    """A dossier, if addressed to the caller's unit (or the caller reviews or audits)."""
+    caller.require(Permission.DOSSIERS_READ)
+    async with uow:
+        return await _view(uow, await _dossier(uow, caller, dossier_id))
+
+
+async def send_dossier(uow: UnitOfWork, reviewer: Caller, dossier_id: uuid.UUID) -> DossierView:
+    """DOST sends a built dossier to its destination."""
+    reviewer.require(Permission.BUDGET_REVIEW)
+    async with uow:
+        dossier = await _dossier(uow, reviewer, dossier_id, for_update=True)
+        if dossier.status != "draft":
+            raise Conflict(
+                f"A {dossier.status} dossier cannot be sent again.", code="dossier_not_draft"
+            )
+        dossier.status, dossier.sent_at = "sent", uow.now()
+        uow.audit.record(reviewer, "dossier.sent", "budget_dossier", dossier.id)
+        view = await _view(uow, dossier)
+        await uow.commit()
+    return view
+
+
+async def acknowledge_dossier(
+    uow: UnitOfWork, caller: Caller, dossier_id: uuid.UUID, allocations: dict[str, int]
+) -> DossierView:
+    """The destination acknowledges a sent dossier and records what it allocates per line."""
+    caller.require(Permission.ALLOCATIONS_WRITE)
+    async with uow:
+        dossier = await _dossier(uow, caller, dossier_id, for_update=True)
+        if dossier.status != "sent":
+            raise Conflict(
+                f"A {dossier.status} dossier cannot be acknowledged.", code="dossier_not_sent"
+            )
+        known = {line["line_id"]: line["amount"] for line in dossier.document["lines"]}
+        problems = [
+            FieldProblem(("body", "allocations", line_id), "Not a line of this dossier.")
+            for line_id in allocations
+            if line_id not in known
+        ]
+        problems += [
+            FieldProblem(("body", "allocations", line_id), "Whole đồng from 0 to 10^15.")
+            for line_id, amount in allocations.items()
+            if isinstance(amount, bool)
+            or not isinstance(amount, int)
+            or not 0 <= amount <= m.MAX_AMOUNT
+        ]
+        if problems:
+            raise Invalid(
+                "Some allocations are invalid.", code="invalid_allocations", fields=problems
+            )
+        rows = [
+            m.Allocation(
+                dossier_id=dossier.id,
+                line_id=uuid.UUID(line_id),
+                amount=amount,
+                recorded_by=caller.client_id,
+            )
+            for line_id, amount in allocations.items()
+        ]
+        uow.session.add_all(rows)
+        dossier.status, dossier.acknowledged_at = "acknowledged", uow.now()
+        dossier.acknowledged_by = caller.client_id
+        await uow.session.flush()
+        uow.audit.record(
+            caller,
+            "dossier.acknowledged",
+            "budget_dossier",
+            dossier.id,
+            after={"allocations": len(rows), "allocated": sum(r.amount for r in rows)},
+        )
+        view = await _view(uow, dossier)
+        await uow.commit()
+    return view
+
+
+async def allocated_per_line(uow: UnitOfWork, dossier_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    stmt = (
+        select(m.Allocation.line_id, func.sum(m.Allocation.amount))
+        .where(m.Allocation.dossier_id == dossier_id)
+        .group_by(m.Allocation.line_id)
+    )
+    return {line: int(total) for line, total in (await uow.session.execute(stmt)).all()}
