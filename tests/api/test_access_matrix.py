@@ -91,6 +91,7 @@ QUERIES = {
     "/v1/programmes/{programme}/timeliness": {"year": "2021"},
     "/v1/programmes/{programme}/budget-totals": {"budget_year": "2021"},
     "/v1/programmes/{programme}/budget-dossiers": {"budget_year": "2021"},
+    "/v1/programmes/{programme}/budget-follow-up": {"budget_year": "2021"},
 }
 UPLOAD = ("POST", "/v1/reports/{report_id}/indicator-values/import")
 
@@ -104,6 +105,8 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
         return 404  # addressed to Finance, not to the caller's unit
     if (method, path) in CONFLICTS_WITH_DRAFT_DOSSIER:
         return 409
+    if "{allocation_id}" in path:
+        return 404  # the sample dossier allocates nothing yet
     unit_owned = (
         "{report_id}" in path
         or "{estimate_id}" in path
@@ -194,6 +197,10 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
         ("POST", "/v1/programmes/{programme}/budget-dossiers/builds"): {"budget_year": 2021},
         ("POST", "/v1/budget-dossiers/{dossier_id}/sending"): None,
         ("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement"): {"allocations": {}},
+        ("POST", "/v1/budget-allocations/{allocation_id}/spending"): {
+            "amount": 1000,
+            "spent_on": "2021-05-01",
+        },
     }
     if (method, path) in bodies:
         return bodies[(method, path)]
@@ -211,6 +218,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         report_id=samples.report[unit],
         estimate_id=samples.estimate[unit],
         dossier_id=samples.dossier,
+        allocation_id=uuid.UUID(int=1),
         version_no=1,
         key="bk-annual",
         code="yearly_jump",

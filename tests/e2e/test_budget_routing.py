@@ -262,9 +262,33 @@ async def test_estimates_are_routed_by_the_rules_of_their_budget_year(
     )
     assert acknowledged.status_code == 200, acknowledged.text
     assert acknowledged.json()["status"] == "acknowledged"
-    assert acknowledged.json()["allocated"] == {
-        first_line["line_id"]: first_line["amount"] - 1_000_000
-    }
+    [allocation] = acknowledged.json()["allocations"]
+    assert (allocation["line_id"], allocation["amount"]) == (
+        first_line["line_id"],
+        first_line["amount"] - 1_000_000,
+    )
+
+    # The unit spends against the allocation; the follow-up shows estimate → allocation → spent.
+    spender = office[f"reporter-{first_line['unit']}"]
+    spent = await anonymous.post(
+        f"/v1/budget-allocations/{allocation['id']}/spending",
+        json={"amount": 40_000_000, "spent_on": "2024-06-30", "note": "Tập huấn ISO"},
+        headers=spender,
+    )
+    assert spent.status_code == 201, spent.text
+    too_much = await anonymous.post(
+        f"/v1/budget-allocations/{allocation['id']}/spending",
+        json={"amount": allocation["amount"], "spent_on": "2024-07-30"},
+        headers=spender,
+    )
+    assert_problem(too_much, 409, "allocation_exceeded")
+    follow = (
+        await anonymous.get(f"{BK}/budget-follow-up?budget_year=2024", headers=spender)
+    ).json()["items"]
+    assert {row["unit"] for row in follow} == {first_line["unit"]}
+    row = next(r for r in follow if r["task"] == "t-3-1")
+    assert (row["allocated"], row["spent"]) == (allocation["amount"], 40_000_000)
+    assert row["estimated"] == first_line["amount"]
 
 
 def resources_admin(resources: Resources) -> str:

@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -559,7 +559,7 @@ async def list_dossiers(
         if scope is not None:
             stmt = stmt.where(m.Dossier.destination_unit_id == scope)
         return [
-            DossierView(d, u, await allocated_per_line(uow, d.id))
+            DossierView(d, u, await allocations_of(uow, d.id))
             for d, u in (await uow.session.execute(stmt)).all()
         ]
 
@@ -585,13 +585,13 @@ async def _dossier(
 class DossierView:
     dossier: m.Dossier
     destination: cm.OrgUnit
-    allocated: dict[uuid.UUID, int]
+    allocations: Sequence[m.Allocation]
 
 
 async def _view(uow: UnitOfWork, dossier: m.Dossier) -> DossierView:
     destination = await uow.session.get(cm.OrgUnit, dossier.destination_unit_id)
     assert destination is not None
-    return DossierView(dossier, destination, await allocated_per_line(uow, dossier.id))
+    return DossierView(dossier, destination, await allocations_of(uow, dossier.id))
 
 
 async def get_dossier(uow: UnitOfWork, caller: Caller, dossier_id: uuid.UUID) -> DossierView:
@@ -670,10 +670,103 @@ async def acknowledge_dossier(
     return view
 
 
-async def allocated_per_line(uow: UnitOfWork, dossier_id: uuid.UUID) -> dict[uuid.UUID, int]:
-    stmt = (
-        select(m.Allocation.line_id, func.sum(m.Allocation.amount))
-        .where(m.Allocation.dossier_id == dossier_id)
-        .group_by(m.Allocation.line_id)
-    )
-    return {line: int(total) for line, total in (await uow.session.execute(stmt)).all()}
+async def allocations_of(uow: UnitOfWork, dossier_id: uuid.UUID) -> Sequence[m.Allocation]:
+    stmt = select(m.Allocation).where(m.Allocation.dossier_id == dossier_id)
+    return (await uow.session.scalars(stmt)).all()
+
+
+# --- spending and follow-up ----------------------------------------------------------------
+
+
+async def record_spending(
+    uow: UnitOfWork,
+    caller: Caller,
+    allocation_id: uuid.UUID,
+    *,
+    amount: int,
+    spent_on: date,
+    note: str,
+) -> m.Spending:
+    """The unit that estimated a line records money spent against its allocation."""
+    caller.require(Permission.BUDGET_WRITE)
+    async with uow:
+        stmt = (
+            select(m.Allocation, m.BudgetEstimate)
+            .join(m.EstimateLine, m.EstimateLine.id == m.Allocation.line_id)
+            .join(m.BudgetEstimate, m.BudgetEstimate.id == m.EstimateLine.estimate_id)
+            .where(m.Allocation.id == allocation_id, m.BudgetEstimate.unit_id == caller.unit_id)
+            .with_for_update(of=m.Allocation)
+        )
+        found = (await uow.session.execute(stmt)).first()
+        if found is None:
+            raise NotFound(
+                f"Allocation {allocation_id} does not exist.", code="allocation_not_found"
+            )
+        allocation, estimate = found
+        if spent_on.year != estimate.budget_year:
+            raise Invalid(
+                f"Spending of budget year {estimate.budget_year} happens in that year.",
+                code="spending_outside_year",
+                fields=[
+                    FieldProblem(("body", "spent_on"), f"Must fall in {estimate.budget_year}.")
+                ],
+            )
+        spent = await uow.session.scalar(
+            select(func.coalesce(func.sum(m.Spending.amount), 0)).where(
+                m.Spending.allocation_id == allocation.id
+            )
+        )
+        if int(spent or 0) + amount > allocation.amount:
+            raise Conflict(
+                f"Spending would exceed the allocation ({allocation.amount} đồng, "
+                f"{spent} spent already).",
+                code="allocation_exceeded",
+                fields=[FieldProblem(("body", "amount"), "More than what is left.")],
+            )
+        spending = m.Spending(
+            allocation_id=allocation.id,
+            amount=amount,
+            spent_on=datetime.combine(spent_on, time(), tzinfo=UTC),
+            note=note,
+            recorded_by=caller.client_id,
+        )
+        uow.session.add(spending)
+        await uow.session.flush()
+        uow.audit.record(
+            caller, "spending.recorded", "budget_spending", spending.id, after=snapshot(spending)
+        )
+        await uow.commit()
+    return spending
+
+
+_FOLLOW_UP = """
+SELECT t.key AS task, u.key AS unit,
+       sum(l.amount)::bigint AS estimated,
+       coalesce(sum(a.amount), 0)::bigint AS allocated,
+       coalesce(sum(s.spent), 0)::bigint AS spent
+FROM estimate_line l
+JOIN budget_estimate e ON e.id = l.estimate_id
+JOIN org_unit u ON u.id = e.unit_id
+LEFT JOIN task t ON t.id = l.task_id
+LEFT JOIN budget_allocation a ON a.line_id = l.id
+LEFT JOIN (SELECT allocation_id, sum(amount) AS spent FROM budget_spending GROUP BY allocation_id) s
+       ON s.allocation_id = a.id
+WHERE e.programme_id = :programme_id AND e.budget_year = :year AND e.status = 'accepted'
+  AND (CAST(:unit_id AS uuid) IS NULL OR e.unit_id = CAST(:unit_id AS uuid))
+GROUP BY t.key, u.key
+ORDER BY t.key NULLS LAST, u.key
+"""
+
+
+async def follow_up(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, budget_year: int
+) -> list[dict[str, Any]]:
+    """Estimate → allocation → spending per task and unit (a unit sees its own lines)."""
+    caller.require(Permission.BUDGET_READ)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        rows = await uow.session.execute(
+            text(_FOLLOW_UP),
+            {"programme_id": programme.id, "year": budget_year, "unit_id": _scope(caller)},
+        )
+        return [dict(row._mapping) for row in rows]

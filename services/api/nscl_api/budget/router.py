@@ -26,6 +26,7 @@ from nscl_domain.budget import service as budget
 from nscl_domain.budget.service import DossierView, EstimateView, LineInput
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from nscl_domain.reports.workflow import Action
+from nscl_domain.types import IsoDate
 
 router = APIRouter(tags=["budget"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
@@ -108,6 +109,12 @@ class BuildRequest(RequestModel):
     budget_year: int = Field(ge=2000, le=2100)
 
 
+class AllocationRead(BaseModel):
+    id: uuid.UUID = Field(description="Record spending against this id.")
+    line_id: uuid.UUID
+    amount: int
+
+
 class DossierRead(BaseModel):
     """A dossier: frozen totals by unit, task group and funding source, and its lines."""
 
@@ -121,7 +128,7 @@ class DossierRead(BaseModel):
     built_at: datetime
     sent_at: datetime | None
     acknowledged_at: datetime | None
-    allocated: dict[str, int] = Field(default_factory=dict, description="Line id → đồng.")
+    allocations: list[AllocationRead] = Field(default_factory=list)
 
 
 class Acknowledgement(RequestModel):
@@ -141,7 +148,9 @@ def _dossier(view: DossierView) -> DossierRead:
         built_at=d.built_at,
         sent_at=d.sent_at,
         acknowledged_at=d.acknowledged_at,
-        allocated={str(line): amount for line, amount in view.allocated.items()},
+        allocations=[
+            AllocationRead(id=a.id, line_id=a.line_id, amount=a.amount) for a in view.allocations
+        ],
     )
 
 
@@ -349,3 +358,58 @@ async def acknowledge_dossier(
 ) -> DossierRead:
     """The destination acknowledges the dossier and records the allocation per line."""
     return _dossier(await budget.acknowledge_dossier(uow, caller, dossier_id, body.allocations))
+
+
+class SpendingCreate(RequestModel):
+    amount: int = Field(gt=0, le=10**15, strict=True, description="Whole đồng.")
+    spent_on: IsoDate
+    note: str = Field(default="", max_length=2000)
+
+
+class SpendingRead(BaseModel):
+    id: uuid.UUID
+    allocation_id: uuid.UUID
+    amount: int
+    spent_on: datetime
+    note: str
+
+
+class FollowUpRow(BaseModel):
+    """Where the money of a task stands: estimated, allocated, spent (whole đồng)."""
+
+    task: str | None
+    unit: str
+    estimated: int
+    allocated: int
+    spent: int
+
+
+@router.post(
+    "/v1/budget-allocations/{allocation_id}/spending",
+    status_code=201,
+    operation_id="recordSpending",
+    summary="Record spending against an allocation",
+    responses=responses(NotFound, Conflict, Invalid),
+)
+async def record_spending(
+    allocation_id: uuid.UUID, body: SpendingCreate, uow: UowDep, caller: BudgetWriter
+) -> SpendingRead:
+    """Record money spent by the unit against what was allocated to its line."""
+    spending = await budget.record_spending(
+        uow, caller, allocation_id, amount=body.amount, spent_on=body.spent_on, note=body.note
+    )
+    return SpendingRead.model_validate(spending, from_attributes=True)
+
+
+@router.get(
+    "/v1/programmes/{programme}/budget-follow-up",
+    operation_id="getBudgetFollowUp",
+    summary="Estimate, allocation and spending per task",
+    responses=responses(NotFound),
+)
+async def budget_follow_up(
+    programme: str, budget_year: Year, uow: UowDep, caller: BudgetReader
+) -> Page[FollowUpRow]:
+    """Follow each task's money from estimate to allocation to spending."""
+    rows = await budget.follow_up(uow, caller, programme, budget_year)
+    return Page[FollowUpRow](items=[FollowUpRow.model_validate(r) for r in rows])
