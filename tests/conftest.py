@@ -54,6 +54,9 @@ TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
 # Reporting tables: emptied after tests that commit reports (frozen rows refuse DELETE).
 REPORTING_TABLES = (
     "job",
+    "plan_version",
+    "plan_change_request",
+    "plan",
     "budget_spending",
     "budget_allocation",
     "budget_dossier",

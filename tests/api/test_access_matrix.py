@@ -25,6 +25,7 @@ from nscl_domain.clock import utcnow
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs.registry import JobContext
+from nscl_domain.plans import service as plans
 from nscl_domain.reports import service as reports
 from nscl_domain.reports.workflow import Action
 from nscl_domain.rollups import service as rollups
@@ -75,6 +76,8 @@ class Samples:
     open_obligation: dict[str, str]  # a 2022 obligation without a report, per unit
     estimate: dict[str, str]  # a submitted 2021 budget estimate per unit
     dossier: str  # a built 2021 dossier, addressed to Finance
+    plan: dict[str, str]  # a submitted 2021–2025 plan per unit
+    change_request: dict[str, str]  # a proposed change to an accepted 2021 plan per unit
 
 
 # Sample reports are submitted: these transitions conflict with that state, as they should.
@@ -84,6 +87,9 @@ CONFLICTS_WITH_SUBMITTED = {
     ("POST", "/v1/reports/{report_id}/correction"),
     ("PUT", "/v1/budget-estimates/{estimate_id}/lines"),
     ("POST", "/v1/budget-estimates/{estimate_id}/submission"),
+    ("PUT", "/v1/plans/{plan_id}/content"),
+    ("POST", "/v1/plans/{plan_id}/submission"),
+    ("POST", "/v1/plans/{plan_id}/change-requests"),  # changes are asked of accepted plans
 }
 # The sample dossier is a draft addressed to Finance: the callers' unit is not Finance.
 CONFLICTS_WITH_DRAFT_DOSSIER = {("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement")}
@@ -110,10 +116,12 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
     unit_owned = (
         "{report_id}" in path
         or "{estimate_id}" in path
+        or "{plan_id}" in path
+        or "{request_id}" in path
         or (method, path) == ("POST", "/v1/reports")
     )
     # Writers act for their own unit only; readers see others only with read_all.
-    writes = bool(scopes & {"reports.write", "budget.write"})
+    writes = bool(scopes & {"reports.write", "budget.write", "plans.write"})
     if unit_owned and side == "other" and (writes or "reports.read_all" not in granted):
         return 404
     if (method, path) in CONFLICTS_WITH_SUBMITTED:
@@ -127,6 +135,9 @@ LINE = {
     "amount": 150_000_000,
     "funding_source": "recurrent_science",
 }
+
+
+PLAN = {"activities": [{"task": "t-3-1", "title": "Hỗ trợ áp dụng ISO 9001"}]}
 
 
 def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
@@ -197,6 +208,17 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
         ("POST", "/v1/programmes/{programme}/budget-dossiers/builds"): {"budget_year": 2021},
         ("POST", "/v1/budget-dossiers/{dossier_id}/sending"): None,
         ("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement"): {"allocations": {}},
+        ("POST", "/v1/programmes/{programme}/plans"): {"kind": "annual", "start_year": 2022},
+        ("PUT", "/v1/plans/{plan_id}/content"): {"content": PLAN},
+        ("POST", "/v1/plans/{plan_id}/submission"): None,
+        ("POST", "/v1/plans/{plan_id}/acceptance"): None,
+        ("POST", "/v1/plans/{plan_id}/return"): {"reason": "Bổ sung hoạt động"},
+        ("POST", "/v1/plans/{plan_id}/change-requests"): {"reason": "Điều chỉnh", "content": PLAN},
+        ("POST", "/v1/plan-change-requests/{request_id}/decision"): {
+            "decision": "approve",
+            "note": "Đồng ý",
+        },
+        ("POST", "/v1/plan-change-requests/{request_id}/withdrawal"): None,
         ("POST", "/v1/budget-allocations/{allocation_id}/spending"): {
             "amount": 1000,
             "spent_on": "2021-05-01",
@@ -217,6 +239,8 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         role_id=samples.reporting_role[unit],
         report_id=samples.report[unit],
         estimate_id=samples.estimate[unit],
+        plan_id=samples.plan[unit],
+        request_id=samples.change_request[unit],
         dossier_id=samples.dossier,
         allocation_id=uuid.UUID(int=1),
         version_no=1,
@@ -282,6 +306,23 @@ async def samples(
     await budget.review_estimate(
         uow(), SYSTEM, uuid.UUID(estimates["bk-ba-be"]), Action.ACCEPT, expected_revision=3
     )
+    submitted_plans, change_requests = {}, {}
+    for unit in UNITS.values():
+        reporter = await reporter_of(sessionmaker, unit)
+        for kind, year in (("five_year", 2021), ("annual", 2021)):
+            plan = (
+                await plans.create_plan(uow(), reporter, "bac-kan-nscl", kind=kind, start_year=year)
+            ).plan
+            await plans.write_content(uow(), reporter, plan.id, PLAN, expected_revision=1)
+            await plans.submit_plan(uow(), reporter, plan.id, expected_revision=2)
+            if kind == "five_year":
+                submitted_plans[unit] = str(plan.id)
+                continue
+            await plans.review_plan(uow(), SYSTEM, plan.id, Action.ACCEPT, expected_revision=3)
+            request = await plans.propose_change(
+                uow(), reporter, plan.id, reason="Điều chỉnh", raw=PLAN
+            )
+            change_requests[unit] = str(request.id)
     async with sessionmaker() as session:
         programme_id = await session.scalar(
             text("SELECT id FROM programme WHERE key = 'bac-kan-nscl'")
@@ -304,6 +345,8 @@ async def samples(
         open_obligation=open_obligations,
         estimate=estimates,
         dossier=built["built"][0],
+        plan=submitted_plans,
+        change_request=change_requests,
     )
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))
@@ -324,7 +367,7 @@ async def call(
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     # The samples' revisions once submitted: a report's second, an estimate's third.
-    headers["If-Match"] = '"3"' if "{estimate_id}" in path else '"2"'
+    headers["If-Match"] = '"2"' if "{report_id}" in path else '"3"'
     if (method, path) == UPLOAD:
         headers["Content-Type"] = "text/csv"
         return await http.request(

@@ -119,6 +119,9 @@ async def file_estimate(
         headers={**me, "If-Match": created.headers["etag"]},
     )
     assert lined.status_code == 200, lined.text
+    assert [line["task"] for line in lined.json()["lines"]] == [
+        line["task"] for line in lines_for(index, year)
+    ]
     submitted = await http.post(
         f"/v1/budget-estimates/{estimate_id}/submission",
         headers={**me, "If-Match": lined.headers["etag"]},

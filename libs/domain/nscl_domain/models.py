@@ -6,6 +6,7 @@ from nscl_domain.catalogue import models as catalogue
 from nscl_domain.db import Base
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
+from nscl_domain.plans import models as plans
 from nscl_domain.reports import models as reports
 from nscl_domain.rollups.models import RollupRun
 
@@ -20,5 +21,6 @@ __all__ = [
     "budget",
     "catalogue",
     "metadata",
+    "plans",
     "reports",
 ]

@@ -59,6 +59,9 @@ DossiersReader = Annotated[Caller, Security(authorize, scopes=[Permission.DOSSIE
 AllocationsWriter = Annotated[
     Caller, Security(authorize, scopes=[Permission.ALLOCATIONS_WRITE.value])
 ]
+PlansReader = Annotated[Caller, Security(authorize, scopes=[Permission.PLANS_READ.value])]
+PlansWriter = Annotated[Caller, Security(authorize, scopes=[Permission.PLANS_WRITE.value])]
+PlansReviewer = Annotated[Caller, Security(authorize, scopes=[Permission.PLANS_REVIEW.value])]
 RollupsReader = Annotated[Caller, Security(authorize, scopes=[Permission.ROLLUPS_READ.value])]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 RegistryDep = Annotated[JobRegistry, Depends(get_registry)]

@@ -22,6 +22,7 @@ from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
 from nscl_api.jobs.router import router as jobs_router
 from nscl_api.middleware import BodySizeLimitMiddleware
+from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
@@ -63,6 +64,11 @@ TAGS = [
         "name": "reporting",
         "description": "Obligations, ad hoc requests, reports and their versions, review, "
         "spreadsheet import, timeliness.",
+    },
+    {
+        "name": "plans",
+        "description": "Five-year and annual plans of the reporting units, reviewed as reports "
+        "are; change requests to accepted plans and DOST's decisions, kept as versions.",
     },
     {
         "name": "budget",
@@ -110,6 +116,7 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
         programmes_router,
         periods_router,
         reports_router,
+        plans_router,
         budget_router,
         rollups_router,
         jobs_router,

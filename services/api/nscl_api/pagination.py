@@ -7,13 +7,16 @@ import binascii
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from nscl_domain.errors import FieldProblem, Invalid
 
 T = TypeVar("T")
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=200, description="A next_cursor, unchanged.")]
 
 
 class Page(BaseModel, Generic[T]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 def _iso_datetime(value: Any) -> Any:
@@ -64,3 +64,9 @@ class RequestModel(BaseModel):
     @classmethod
     def _storable(cls, value: Any) -> Any:
         return _check_storable(value)
+
+
+class Reason(RequestModel):
+    """Why a submission is returned or corrected: kept with it."""
+
+    reason: str = Field(min_length=3, max_length=5000)

@@ -18,11 +18,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from nscl_domain.catalogue.models import Task
 from nscl_domain.db import Base, new_id
 
 FUNDING_SOURCES = (
@@ -106,6 +108,9 @@ class EstimateLine(Base):
     muc_tieu_muc: Mapped[str | None] = mapped_column(String(20))
     # Decided by the routing in force for the budget year, when submitted; never rewritten.
     destination_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
+    task_key: Mapped[str | None] = column_property(
+        select(Task.key).where(Task.id == task_id).correlate_except(Task).scalar_subquery()
+    )
 
 
 class Dossier(Base):

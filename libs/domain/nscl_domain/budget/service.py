@@ -92,6 +92,8 @@ async def lines_of(uow: UnitOfWork, estimate_id: uuid.UUID) -> Sequence[m.Estima
         select(m.EstimateLine)
         .where(m.EstimateLine.estimate_id == estimate_id)
         .order_by(m.EstimateLine.position)
+        # Lines just written are in the session without their task key: load it afresh.
+        .execution_options(populate_existing=True)
     )
     return (await uow.session.scalars(stmt)).all()
 
@@ -344,8 +346,11 @@ async def submit_estimate(
             estimate.id,
             after={"lines": len(lines)},
         )
+        await uow.session.flush()
+        # Reloaded after the flush, which expires the lines' computed task keys.
+        result = EstimateView(estimate, await lines_of(uow, estimate.id))
         await uow.commit()
-    return EstimateView(estimate, lines)
+    return result
 
 
 async def review_estimate(

@@ -42,6 +42,9 @@ class Permission(StrEnum):
     BUDGET_REVIEW = "budget.review"
     DOSSIERS_READ = "dossiers.read"
     ALLOCATIONS_WRITE = "allocations.write"
+    PLANS_READ = "plans.read"
+    PLANS_WRITE = "plans.write"
+    PLANS_REVIEW = "plans.review"
 
 
 _EVERYONE = {Permission.CATALOGUE_READ, Permission.ROLLUPS_READ}
@@ -63,6 +66,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REPORTS_WRITE,
             Permission.BUDGET_READ,
             Permission.BUDGET_WRITE,
+            Permission.PLANS_READ,
+            Permission.PLANS_WRITE,
         }
     ),
     Role.REVIEWER: frozenset(
@@ -73,6 +78,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.BUDGET_READ,
             Permission.BUDGET_REVIEW,
             Permission.DOSSIERS_READ,
+            Permission.PLANS_READ,
+            Permission.PLANS_REVIEW,
         }
     ),
     # Finance and Planning and Investment read what is routed to them, and allocate it.
@@ -88,6 +95,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REPORTS_READ_ALL,
             Permission.BUDGET_READ,
             Permission.DOSSIERS_READ,
+            Permission.PLANS_READ,
         }
     ),
     Role.OPERATOR: frozenset(_EVERYONE | {Permission.JOBS_READ, Permission.JOBS_RUN}),

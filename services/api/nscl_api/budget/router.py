@@ -21,7 +21,7 @@ from nscl_api.deps import (
 from nscl_api.errors import responses
 from nscl_api.jobs.schemas import JobRead
 from nscl_api.pagination import Page
-from nscl_api.types import RequestModel
+from nscl_api.types import Reason, RequestModel
 from nscl_domain.budget import service as budget
 from nscl_domain.budget.service import DossierView, EstimateView, LineInput
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
@@ -79,7 +79,7 @@ class EstimateRead(BaseModel):
                     id=line.id,
                     position=line.position,
                     destination_unit_id=line.destination_unit_id,
-                    task=None,
+                    task=line.task_key,
                     activity=line.activity,
                     amount=line.amount,
                     funding_source=line.funding_source,  # type: ignore[arg-type]
@@ -90,10 +90,6 @@ class EstimateRead(BaseModel):
                 for line in view.lines
             ],
         )
-
-
-class ReturnReason(RequestModel):
-    reason: str = Field(min_length=3, max_length=5000)
 
 
 class TotalRow(BaseModel):
@@ -262,7 +258,7 @@ async def accept_estimate(
 )
 async def return_estimate(
     estimate_id: uuid.UUID,
-    body: ReturnReason,
+    body: Reason,
     uow: UowDep,
     reviewer: BudgetReviewer,
     response: Response,

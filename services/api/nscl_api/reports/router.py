@@ -18,7 +18,7 @@ from nscl_api.deps import (
     UowDep,
 )
 from nscl_api.errors import responses
-from nscl_api.pagination import Page, offset_of, offset_page
+from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
 from nscl_api.problems import problem_response
 from nscl_api.reports.schemas import (
     ImportOutcome,
@@ -26,7 +26,6 @@ from nscl_api.reports.schemas import (
     ObligationGenerated,
     ObligationGeneration,
     ObligationRead,
-    Reason,
     RegimeRead,
     RegimeUpdate,
     ReportCreate,
@@ -39,6 +38,7 @@ from nscl_api.reports.schemas import (
     TimelinessSummary,
     VersionRead,
 )
+from nscl_api.types import Reason
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from nscl_domain.reports import service as reports
 from nscl_domain.reports.content import ReportContent
@@ -53,8 +53,6 @@ router = APIRouter(tags=["reporting"])
 # Uploads are spreadsheets, not JSON: this router is spared the JSON-only rule.
 uploads_router = APIRouter(tags=["reporting"])
 
-Limit = Annotated[int, Query(ge=1, le=500)]
-Cursor = Annotated[str | None, Query(max_length=200)]
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
 
 

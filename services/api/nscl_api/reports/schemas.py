@@ -171,10 +171,6 @@ class ReportRead(BaseModel):
         )
 
 
-class Reason(RequestModel):
-    reason: str = Field(min_length=3, max_length=5000)
-
-
 class Warning_(BaseModel):
     code: str
     severity: Literal["error", "warning"]

@@ -1,0 +1,1 @@
+"""Plans: five-year and annual plans of reporting units, and requests to change them."""

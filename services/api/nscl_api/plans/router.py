@@ -1,0 +1,419 @@
+"""Plans of the reporting units, their review, history and change requests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
+
+from nscl_api.conditional import IfMatch, etag, expected_revision
+from nscl_api.deps import PlansReader, PlansReviewer, PlansWriter, UowDep
+from nscl_api.errors import responses
+from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
+from nscl_api.types import Reason, RequestModel
+from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from nscl_domain.plans import models as m
+from nscl_domain.plans import service as plans
+from nscl_domain.plans.content import PlanContent
+from nscl_domain.plans.service import Decision, PlanKind, PlanView
+from nscl_domain.reports.workflow import Action
+
+router = APIRouter(tags=["plans"])
+CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
+PlanStatus = Literal["draft", "submitted", "returned", "resubmitted", "accepted"]
+RequestStatus = Literal["proposed", "approved", "rejected", "withdrawn"]
+
+
+class PlanCreate(RequestModel):
+    kind: PlanKind
+    start_year: int = Field(
+        ge=2000, le=2100, description="Five-year: the first year of a phase; annual: the year."
+    )
+
+
+class PlanContentWrite(RequestModel):
+    content: PlanContent
+
+
+class PlannedTotal(BaseModel):
+    indicator: str
+    year: int
+    value: Decimal = Field(description="Combined over activities by the indicator's rule.")
+
+
+class PlanSummary(BaseModel):
+    id: uuid.UUID
+    unit: str
+    kind: PlanKind
+    start_year: int
+    end_year: int
+    status: PlanStatus
+    revision: int
+    accepted_version_no: int | None = Field(description="The version in force, once accepted.")
+    submitted_at: datetime | None
+    accepted_at: datetime | None
+
+    @classmethod
+    def of(cls, plan: m.Plan, unit: str) -> PlanSummary:
+        return cls(
+            id=plan.id,
+            unit=unit,
+            kind=plan.kind,  # type: ignore[arg-type]
+            start_year=plan.start_year,
+            end_year=plan.end_year,
+            status=plan.status,  # type: ignore[arg-type]
+            revision=plan.revision,
+            accepted_version_no=plan.accepted_version_no,
+            submitted_at=plan.submitted_at,
+            accepted_at=plan.accepted_at,
+        )
+
+
+class PlanRead(PlanSummary):
+    returned_reason: str | None
+    content: PlanContent
+    planned_outputs: list[PlannedTotal]
+
+    @classmethod
+    def of_view(cls, view: PlanView) -> PlanRead:
+        plan = view.plan
+        return cls(
+            **PlanSummary.of(plan, view.unit_key).model_dump(),
+            returned_reason=plan.returned_reason,
+            content=PlanContent.model_validate(plan.content),
+            planned_outputs=[
+                PlannedTotal(indicator=indicator, year=year, value=value)
+                for (indicator, year), value in view.planned.items()
+            ],
+        )
+
+
+class PlanVersionRead(BaseModel):
+    version_no: int
+    kind: Literal["submission", "resubmission", "change"]
+    change_request_id: uuid.UUID | None = Field(description="Set on versions made by a change.")
+    created_at: datetime
+    created_by: str
+    content: PlanContent
+
+
+class ChangeRequestCreate(RequestModel):
+    reason: str = Field(min_length=3, max_length=5000, description="Why the plan must change.")
+    content: PlanContent = Field(description="The plan as it would read after the change.")
+
+
+class ChangeDecision(RequestModel):
+    decision: Decision
+    note: str = Field(min_length=3, max_length=5000, description="DOST's reasoning, kept.")
+
+
+class ChangeRequestRead(BaseModel):
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    unit: str
+    status: RequestStatus
+    reason: str
+    base_version_no: int = Field(description="The version in force when it was proposed.")
+    proposed_by: str
+    proposed_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    resulting_version_no: int | None = Field(description="The version an approval made.")
+    proposed_content: PlanContent
+
+    @classmethod
+    def of(cls, request: m.PlanChangeRequest, unit: str) -> ChangeRequestRead:
+        return cls(
+            id=request.id,
+            plan_id=request.plan_id,
+            unit=unit,
+            status=request.status,  # type: ignore[arg-type]
+            reason=request.reason,
+            base_version_no=request.base_version_no,
+            proposed_by=request.proposed_by,
+            proposed_at=request.proposed_at,
+            decided_by=request.decided_by,
+            decided_at=request.decided_at,
+            decision_note=request.decision_note,
+            resulting_version_no=request.resulting_version_no,
+            proposed_content=PlanContent.model_validate(request.proposed_content),
+        )
+
+
+def _read(view: PlanView, response: Response) -> PlanRead:
+    response.headers["ETag"] = etag(view.plan.revision)
+    return PlanRead.of_view(view)
+
+
+@router.post(
+    "/v1/programmes/{programme}/plans",
+    status_code=201,
+    operation_id="createPlan",
+    summary="Open a plan",
+    responses=responses(NotFound, Conflict, Invalid),
+)
+async def create_plan(
+    programme: str, body: PlanCreate, uow: UowDep, caller: PlansWriter, response: Response
+) -> PlanRead:
+    """Open the unit's five-year plan for a phase, or its annual plan for a year."""
+    view = await plans.create_plan(
+        uow, caller, programme, kind=body.kind, start_year=body.start_year
+    )
+    response.headers["Location"] = f"/v1/plans/{view.plan.id}"
+    return _read(view, response)
+
+
+@router.get(
+    "/v1/programmes/{programme}/plans",
+    operation_id="listPlans",
+    summary="List plans",
+    responses=responses(NotFound, Invalid),
+)
+async def list_plans(
+    programme: str,
+    uow: UowDep,
+    caller: PlansReader,
+    kind: PlanKind | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="Plans covering it.")] = None,
+    status: PlanStatus | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[PlanSummary]:
+    """Plans of the programme; a reporting unit sees only its own."""
+    offset = offset_of(cursor)
+    rows = await plans.list_plans(
+        uow, caller, programme, kind=kind, year=year, status=status, offset=offset, limit=limit
+    )
+    items, next_cursor = offset_page(rows, offset, limit)
+    return Page[PlanSummary](
+        items=[PlanSummary.of(plan, unit) for plan, unit in items], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/v1/plans/{plan_id}",
+    operation_id="getPlan",
+    summary="Get a plan",
+    responses=responses(NotFound),
+)
+async def get_plan(
+    plan_id: uuid.UUID, uow: UowDep, caller: PlansReader, response: Response
+) -> PlanRead:
+    """The plan's working content, its planned outputs per indicator and year, its status."""
+    return _read(await plans.get_plan(uow, caller, plan_id), response)
+
+
+@router.put(
+    "/v1/plans/{plan_id}/content",
+    operation_id="writePlanContent",
+    summary="Write the plan's content",
+    responses=CHANGE_ERRORS,
+)
+async def write_content(
+    plan_id: uuid.UUID,
+    body: PlanContentWrite,
+    uow: UowDep,
+    caller: PlansWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PlanRead:
+    """Replace the activities of a draft or returned plan (tasks and indicators checked)."""
+    view = await plans.write_content(
+        uow,
+        caller,
+        plan_id,
+        body.content.model_dump(mode="json"),
+        expected_revision=expected_revision(if_match),
+    )
+    return _read(view, response)
+
+
+@router.post(
+    "/v1/plans/{plan_id}/submission",
+    operation_id="submitPlan",
+    summary="Submit the plan",
+    responses=CHANGE_ERRORS,
+)
+async def submit_plan(
+    plan_id: uuid.UUID,
+    uow: UowDep,
+    caller: PlansWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PlanRead:
+    """Freeze the content as a version and send it to DOST."""
+    view = await plans.submit_plan(
+        uow, caller, plan_id, expected_revision=expected_revision(if_match)
+    )
+    return _read(view, response)
+
+
+@router.post(
+    "/v1/plans/{plan_id}/acceptance",
+    operation_id="acceptPlan",
+    summary="Accept the plan",
+    responses=CHANGE_ERRORS,
+)
+async def accept_plan(
+    plan_id: uuid.UUID,
+    uow: UowDep,
+    reviewer: PlansReviewer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PlanRead:
+    """Accept a submitted plan: its last version comes into force."""
+    view = await plans.review_plan(
+        uow, reviewer, plan_id, Action.ACCEPT, expected_revision=expected_revision(if_match)
+    )
+    return _read(view, response)
+
+
+@router.post(
+    "/v1/plans/{plan_id}/return",
+    operation_id="returnPlan",
+    summary="Return the plan",
+    responses=CHANGE_ERRORS,
+)
+async def return_plan(
+    plan_id: uuid.UUID,
+    body: Reason,
+    uow: UowDep,
+    reviewer: PlansReviewer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PlanRead:
+    """Return a submitted plan to its unit with the reason."""
+    view = await plans.review_plan(
+        uow,
+        reviewer,
+        plan_id,
+        Action.RETURN,
+        expected_revision=expected_revision(if_match),
+        reason=body.reason,
+    )
+    return _read(view, response)
+
+
+def _version(version: m.PlanVersion) -> PlanVersionRead:
+    return PlanVersionRead(
+        version_no=version.version_no,
+        kind=version.kind,  # type: ignore[arg-type]
+        change_request_id=version.change_request_id,
+        created_at=version.created_at,
+        created_by=version.created_by,
+        content=PlanContent.model_validate(version.content),
+    )
+
+
+@router.get(
+    "/v1/plans/{plan_id}/versions",
+    operation_id="listPlanVersions",
+    summary="The plan's history",
+    responses=responses(NotFound),
+)
+async def list_versions(
+    plan_id: uuid.UUID, uow: UowDep, caller: PlansReader
+) -> Page[PlanVersionRead]:
+    """Every submission and every approved change, oldest first; each is frozen."""
+    versions = await plans.list_versions(uow, caller, plan_id)
+    return Page[PlanVersionRead](items=[_version(v) for v in versions])
+
+
+@router.get(
+    "/v1/plans/{plan_id}/versions/{version_no}",
+    operation_id="getPlanVersion",
+    summary="Get a version of the plan",
+    responses=responses(NotFound),
+)
+async def get_version(
+    plan_id: uuid.UUID,
+    version_no: Annotated[int, Path(ge=1, le=1_000_000)],
+    uow: UowDep,
+    caller: PlansReader,
+) -> PlanVersionRead:
+    """One frozen version as it was submitted or changed."""
+    return _version(await plans.get_version(uow, caller, plan_id, version_no))
+
+
+@router.post(
+    "/v1/plans/{plan_id}/change-requests",
+    status_code=201,
+    operation_id="proposePlanChange",
+    summary="Propose a change to an accepted plan",
+    responses=responses(NotFound, Conflict, Invalid),
+)
+async def propose_change(
+    plan_id: uuid.UUID,
+    body: ChangeRequestCreate,
+    uow: UowDep,
+    caller: PlansWriter,
+    response: Response,
+) -> ChangeRequestRead:
+    """The unit proposes the plan as it should read, and why; DOST decides."""
+    request = await plans.propose_change(
+        uow, caller, plan_id, reason=body.reason, raw=body.content.model_dump(mode="json")
+    )
+    response.headers["Location"] = f"/v1/plan-change-requests/{request.id}"
+    return ChangeRequestRead.of(request, caller.unit_key)
+
+
+@router.get(
+    "/v1/programmes/{programme}/plan-change-requests",
+    operation_id="listPlanChangeRequests",
+    summary="List change requests",
+    responses=responses(NotFound, Invalid),
+)
+async def list_change_requests(
+    programme: str,
+    uow: UowDep,
+    caller: PlansReader,
+    plan_id: uuid.UUID | None = None,
+    status: RequestStatus | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[ChangeRequestRead]:
+    """Change requests, newest first: DOST consolidates every unit's; a unit sees its own."""
+    offset = offset_of(cursor)
+    rows = await plans.list_change_requests(
+        uow, caller, programme, plan_id=plan_id, status=status, offset=offset, limit=limit
+    )
+    items, next_cursor = offset_page(rows, offset, limit)
+    return Page[ChangeRequestRead](
+        items=[ChangeRequestRead.of(r, unit) for r, _, unit in items], next_cursor=next_cursor
+    )
+
+
+@router.post(
+    "/v1/plan-change-requests/{request_id}/decision",
+    operation_id="decidePlanChange",
+    summary="Approve or reject a change request",
+    responses=responses(NotFound, Conflict, Invalid),
+)
+async def decide_change(
+    request_id: uuid.UUID, body: ChangeDecision, uow: UowDep, reviewer: PlansReviewer
+) -> ChangeRequestRead:
+    """Approve (the proposal becomes the plan's next version) or reject; the note is kept."""
+    request, plan = await plans.decide_change(
+        uow, reviewer, request_id, decision=body.decision, note=body.note
+    )
+    view = await plans.get_plan(uow, reviewer, plan.id)
+    return ChangeRequestRead.of(request, view.unit_key)
+
+
+@router.post(
+    "/v1/plan-change-requests/{request_id}/withdrawal",
+    operation_id="withdrawPlanChange",
+    summary="Withdraw a change request",
+    responses=responses(NotFound, Conflict),
+)
+async def withdraw_change(
+    request_id: uuid.UUID, uow: UowDep, caller: PlansWriter
+) -> ChangeRequestRead:
+    """The unit takes back a request DOST has not decided on."""
+    request = await plans.withdraw_change(uow, caller, request_id)
+    return ChangeRequestRead.of(request, caller.unit_key)
