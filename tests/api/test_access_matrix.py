@@ -98,6 +98,7 @@ QUERIES = {
     "/v1/programmes/{programme}/budget-totals": {"budget_year": "2021"},
     "/v1/programmes/{programme}/budget-dossiers": {"budget_year": "2021"},
     "/v1/programmes/{programme}/budget-follow-up": {"budget_year": "2021"},
+    "/v1/rollups/{programme}/{year}/provenance": {"indicator": "training-courses"},
 }
 UPLOAD = ("POST", "/v1/reports/{report_id}/indicator-values/import")
 
@@ -176,6 +177,8 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "extended_to_year": 2022,
         },
         ("POST", "/v1/jobs"): {"name": "jobs.prune"},
+        ("POST", "/v1/jobs/{job_id}/cancellation"): None,
+        ("POST", "/v1/rollups"): {"programme": "bac-kan-nscl", "year": 2021},
         ("PATCH", "/v1/programmes/{programme}/reporting-regimes/{key}"): {
             "due_month": 11,
             "due_day": 30,
@@ -245,6 +248,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         allocation_id=uuid.UUID(int=1),
         version_no=1,
         key="bk-annual",
+        phase="bk-2021-2025",
         code="yearly_jump",
         year=2021,
     )

@@ -503,11 +503,20 @@ class TestRollupsFollowAcceptance:
         assert second == {"run_id": first["run_id"], "unchanged": True}
         rollup = await desk.http.get("/v1/rollups/bac-kan-nscl/2024", headers=desk.reporter)
         totals = {
-            (t["indicator"], t["disaggregation"]): t["value"] for t in rollup.json()["totals"]
+            (t["indicator"], t["disaggregation"]): t["value"]
+            for t in rollup.json()["indicators"]
+            if t["breakdown"] == ""
         }
         assert totals[("training-courses", "")] == "3.0000"
         assert totals[("experts-certified", "certification_level=national")] == "1.0000"
-        assert rollup.json()["sources"][0]["unit_key"] == OWN_UNIT
+        assert rollup.json()["sources"] == 1
+        behind = await desk.http.get(
+            "/v1/rollups/bac-kan-nscl/2024/provenance",
+            params={"indicator": "training-courses"},
+            headers=desk.reporter,
+        )
+        [contribution] = behind.json()["items"]
+        assert (contribution["unit"], contribution["value"]) == (OWN_UNIT, "3.0000")
         unchanged = await desk.http.get(
             "/v1/rollups/bac-kan-nscl/2024",
             headers={**desk.reporter, "If-None-Match": rollup.headers["etag"]},

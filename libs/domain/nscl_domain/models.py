@@ -8,7 +8,7 @@ from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
 from nscl_domain.plans import models as plans
 from nscl_domain.reports import models as reports
-from nscl_domain.rollups.models import RollupRun
+from nscl_domain.rollups import models as rollups
 
 metadata = Base.metadata
 
@@ -16,11 +16,11 @@ __all__ = [
     "ApiClient",
     "AuditEvent",
     "Job",
-    "RollupRun",
     "SigningKey",
     "budget",
     "catalogue",
     "metadata",
     "plans",
     "reports",
+    "rollups",
 ]

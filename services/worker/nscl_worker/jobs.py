@@ -43,14 +43,21 @@ async def sweep_outbox(ctx: JobCtx) -> int:
 
 async def schedule_nightly_prune(ctx: JobCtx) -> str:
     """Record the nightly clean-up of old finished jobs in the outbox."""
+    return await _schedule_nightly(ctx, JobName.PRUNE_JOBS, {"older_than_days": 30})
+
+
+async def schedule_nightly_rollups(ctx: JobCtx) -> str:
+    """Record the nightly rebuild of every rollup whose inputs changed (catalogue edits,
+    budget movements) in the outbox; changes to reports refresh their year at once."""
+    return await _schedule_nightly(ctx, JobName.REBUILD_ROLLUPS, {})
+
+
+async def _schedule_nightly(ctx: JobCtx, name: JobName, args: dict[str, Any]) -> str:
     deps = _deps(ctx)
     uow = deps.new_uow()
     async with uow:
         job = await uow.schedule(
-            JobName.PRUNE_JOBS,
-            {"older_than_days": 30},
-            dedup_key="nightly",
-            requested_by="schedule",
+            name, args, dedup_key=f"nightly:{name.value}", requested_by="schedule"
         )
         await uow.commit()
     return str(job.id)

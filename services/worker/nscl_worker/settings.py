@@ -15,7 +15,7 @@ from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.schema import SchemaOutOfDate, schema_state
 from nscl_domain.settings import Settings
 from nscl_worker.deps import WorkerDeps
-from nscl_worker.jobs import run_job, schedule_nightly_prune, sweep_outbox
+from nscl_worker.jobs import run_job, schedule_nightly_prune, schedule_nightly_rollups, sweep_outbox
 from nscl_worker.queue import RUN_JOB, ArqJobQueue
 
 
@@ -44,6 +44,7 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
             sweep_outbox, run_at_startup=True, unique=True, **_every(settings.outbox_sweep_seconds)
         ),
         cron(schedule_nightly_prune, hour=2, minute=15, second=0),
+        cron(schedule_nightly_rollups, hour=1, minute=30, second=0),
     ]
 
 

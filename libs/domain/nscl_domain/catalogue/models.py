@@ -160,6 +160,8 @@ class Indicator(Base):
     aggregation_across_time: Mapped[str] = mapped_column(String(20))
     disaggregations: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     derived_from: Mapped[str | None] = mapped_column(String(50))
+    # A provincial indicator counts towards this indicator of the national programme.
+    national_indicator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("indicator.id"))
 
 
 class Target(Base):

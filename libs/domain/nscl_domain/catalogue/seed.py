@@ -155,24 +155,31 @@ async def load_seed(session: AsyncSession, path: Path = SEED_FILE) -> dict[str, 
             for r in seed["roles"]
         ],
     )
-    indicators = await _upsert(
-        session,
-        m.Indicator,
-        [
-            {
-                "key": i["key"],
-                "programme_id": programmes[i["programme"]],
-                "name_vi": i["name_vi"],
-                "name_en": i["name_en"],
-                "unit": i["unit"],
-                "aggregation_across_units": i["aggregation_across_units"],
-                "aggregation_across_time": i["aggregation_across_time"],
-                "disaggregations": i.get("disaggregations") or [],
-                "derived_from": i.get("derived_from"),
-            }
-            for i in seed["indicators"]
-        ],
-    )
+    # National indicators first: a provincial one names the national one it counts towards.
+    indicators: dict[str, uuid.UUID] = {}
+    for maps_to_national in (False, True):
+        indicators |= await _upsert(
+            session,
+            m.Indicator,
+            [
+                {
+                    "key": i["key"],
+                    "programme_id": programmes[i["programme"]],
+                    "name_vi": i["name_vi"],
+                    "name_en": i["name_en"],
+                    "unit": i["unit"],
+                    "aggregation_across_units": i["aggregation_across_units"],
+                    "aggregation_across_time": i["aggregation_across_time"],
+                    "disaggregations": i.get("disaggregations") or [],
+                    "derived_from": i.get("derived_from"),
+                    "national_indicator_id": indicators[i["national_indicator"]]
+                    if i.get("national_indicator")
+                    else None,
+                }
+                for i in seed["indicators"]
+                if bool(i.get("national_indicator")) == maps_to_national
+            ],
+        )
     await _upsert(
         session,
         m.Target,

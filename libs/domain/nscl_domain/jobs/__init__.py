@@ -18,6 +18,7 @@ class JobName(StrEnum):
 
     PRUNE_JOBS = "jobs.prune"
     REFRESH_ROLLUP = "rollups.refresh"
+    REBUILD_ROLLUPS = "rollups.rebuild"
     BUILD_DOSSIERS = "budget.build_dossiers"
 
 

@@ -60,3 +60,17 @@ class Job(Base):
     @property
     def job_status(self) -> JobStatus:
         return JobStatus(self.status)
+
+
+class JobProgress(Base):
+    """How far a running job has come, written by the job outside its own transaction.
+
+    A table of its own, without a foreign key: the running job holds its row of ``job``
+    locked, and a write to that row (or a key check against it) would wait for the job.
+    """
+
+    __tablename__ = "job_progress"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

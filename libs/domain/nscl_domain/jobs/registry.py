@@ -11,15 +11,22 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+ProgressReporter = Callable[[dict[str, Any]], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler gets: the transaction its effects belong to, the job and the time."""
+    """What a handler gets: the transaction its effects belong to, the job and the time.
+
+    ``report_progress`` writes to the job row outside that transaction, so the job resource
+    shows how far a long job has come while it runs.
+    """
 
     session: AsyncSession
     job_id: uuid.UUID
     attempt: int
     now: datetime
+    report_progress: ProgressReporter | None = None
 
 
 Handler = Callable[[JobContext, Any], Awaitable[dict[str, Any]]]

@@ -9,15 +9,17 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nscl_domain.budget import service as budget
 from nscl_domain.clock import Clock, utcnow
-from nscl_domain.errors import FieldProblem, Invalid, NotFound
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName, JobQueue, JobStatus, RetryLater
-from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry
+from nscl_domain.jobs.models import Job, JobProgress
+from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry, ProgressReporter
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.rollups import service as rollups
 from nscl_domain.uow import UnitOfWork
@@ -54,7 +56,14 @@ DEFAULT_REGISTRY: JobRegistry = {
         name=JobName.REFRESH_ROLLUP,
         args_model=rollups.RefreshRollupArgs,
         handler=rollups.refresh,
-        description="Recompute a programme-year's rollup from its accepted reports.",
+        description="Recompute a programme-year's rollup: the cells changes touch, or all.",
+        operator_may_schedule=True,
+    ),
+    JobName.REBUILD_ROLLUPS: JobKind(
+        name=JobName.REBUILD_ROLLUPS,
+        args_model=rollups.RebuildRollupsArgs,
+        handler=rollups.rebuild,
+        description="Recompute every programme-year whose inputs changed (nightly).",
         operator_may_schedule=True,
     ),
     JobName.PRUNE_JOBS: JobKind(
@@ -116,6 +125,34 @@ async def get(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
     return job
 
 
+async def progress_of(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> dict[str, Any] | None:
+    """What a running job last said of its progress (None until it says something)."""
+    caller.require(Permission.JOBS_READ)
+    async with uow:
+        return await uow.session.scalar(
+            select(JobProgress.progress).where(JobProgress.job_id == job_id)
+        )
+
+
+async def cancel(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
+    """Cancel a job that has not started; the worker skips it when the queue delivers it."""
+    caller.require(Permission.JOBS_RUN)
+    async with uow:
+        job = await uow.jobs.lock(job_id)
+        if job is None:
+            raise NotFound(f"Job {job_id} does not exist.", code="job_not_found")
+        if job.status != JobStatus.PENDING.value:
+            raise Conflict(
+                f"A {job.status} job cannot be cancelled; only pending ones can.",
+                code="job_not_cancellable",
+            )
+        job.status = JobStatus.CANCELLED.value
+        job.finished_at = uow.now()
+        uow.audit.record(caller, "job.cancelled", "job", job.id, after={"name": job.name})
+        await uow.commit()
+    return job
+
+
 async def list_jobs(
     uow: UnitOfWork,
     caller: Caller,
@@ -171,9 +208,14 @@ async def run_attempt(
             if job is None or job.status != JobStatus.RUNNING.value:
                 # Another delivery of the same job finished it while this one waited.
                 return job.result if job is not None else None
-            result = await kind.handler(
-                JobContext(session=session, job_id=job_id, attempt=job.attempts, now=now), args
+            context = JobContext(
+                session=session,
+                job_id=job_id,
+                attempt=job.attempts,
+                now=now,
+                report_progress=_progress_writer(sessionmaker, job_id),
             )
+            result = await kind.handler(context, args)
             job.status = JobStatus.SUCCEEDED.value
             job.result = result
             job.error = None
@@ -186,6 +228,25 @@ async def run_attempt(
     except Exception as exc:
         await _record_failure(sessionmaker, claimed, exc, clock)
         return None
+
+
+def _progress_writer(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+) -> ProgressReporter:
+    async def write(progress: dict[str, Any]) -> None:
+        # Its own short transaction: readers see progress before the job's work commits.
+        async with sessionmaker() as session:
+            await session.execute(
+                insert(JobProgress)
+                .values(job_id=job_id, progress=progress)
+                .on_conflict_do_update(
+                    index_elements=[JobProgress.job_id],
+                    set_={"progress": progress, "updated_at": func.now()},
+                )
+            )
+            await session.commit()
+
+    return write
 
 
 async def _record_failure(

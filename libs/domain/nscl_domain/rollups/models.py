@@ -1,28 +1,89 @@
-"""Published rollups: each run kept, with the fingerprint of the inputs it was computed from."""
+"""Rollups: every computed run kept with its inputs' fingerprint, its cells and its sources;
+a publication pointer per programme-year names the run readers see.
+
+Runs, cells and sources are insert-only (PostgreSQL refuses to change them). Publishing
+moves the pointer in the transaction that writes the run, so a reader sees the previous
+run or the new one whole, never a mix.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
 
+TOTAL = ""
+"""The breakdown of a cell over every unit; others read ``unit_kind=…`` or ``programme=…``."""
+
 
 class RollupRun(Base):
     __tablename__ = "rollup_run"
-    __table_args__ = (Index("ix_rollup_run_programme_id_year", "programme_id", "year"),)
+    __table_args__ = (
+        UniqueConstraint("programme_id", "year", "seq"),
+        CheckConstraint("kind IN ('full', 'incremental')", name="kind_known"),
+        CheckConstraint("level IN ('provincial', 'national')", name="level_known"),
+    )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
     year: Mapped[int]
-    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    # Hash of the accepted versions that went in: an unchanged input is not computed again.
+    seq: Mapped[int]
+    level: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    # Hash of what went in (accepted versions, budget state, the units' structure): a run
+    # whose inputs did not change is not computed again.
     fingerprint: Mapped[str] = mapped_column(String(64))
-    totals: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    job_id: Mapped[uuid.UUID | None]
+    sources: Mapped[int]
+    # Budget, task progress and timeliness of the year: small, read whole.
+    sections: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class RollupCell(Base):
+    """One aggregated figure: an indicator (and disaggregation) over a breakdown of units."""
+
+    __tablename__ = "rollup_cell"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rollup_run.id"), primary_key=True)
+    indicator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("indicator.id"), primary_key=True)
+    disaggregation: Mapped[str] = mapped_column(String(200), primary_key=True)
+    breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[Decimal] = mapped_column(Numeric(24, 4))
+    # What combines upwards exactly: sums and counts (for averages), extremes.
+    value_sum: Mapped[Decimal] = mapped_column(Numeric(24, 4))
+    value_count: Mapped[int]
+    value_min: Mapped[Decimal] = mapped_column(Numeric(20, 4))
+    value_max: Mapped[Decimal] = mapped_column(Numeric(20, 4))
+
+
+class RollupSource(Base):
+    """What a run was computed from: accepted report versions (provincial) or the
+    provincial runs published at the time (national), each with its breakdown."""
+
+    __tablename__ = "rollup_source"
+    __table_args__ = (Index("ix_rollup_source_source_id", "source_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rollup_run.id"), primary_key=True)
+    source_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
+    breakdown: Mapped[str] = mapped_column(String(200))
+
+
+class RollupPublication(Base):
+    """The run readers see for a programme-year."""
+
+    __tablename__ = "rollup_publication"
+
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rollup_run.id"))
+    published_at: Mapped[datetime]

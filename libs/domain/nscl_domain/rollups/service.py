@@ -1,103 +1,627 @@
-"""Rollups of accepted reports, computed in PostgreSQL and published as immutable runs."""
+"""Use cases of rollups: the refresh jobs (incremental, full, nightly rebuild, national) and
+what readers ask of published runs — a year, a phase against its targets, the runs kept,
+and the submission versions behind a figure."""
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
-from nscl_domain.errors import NotFound
+from nscl_domain.catalogue.targets import Achievement, TargetKind, TargetSpec, judge
+from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs import JobName
+from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext
-from nscl_domain.rollups.models import RollupRun
+from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.rollups import engine
+from nscl_domain.rollups.models import TOTAL, RollupRun
 from nscl_domain.uow import UnitOfWork
 
-# The accepted version of every periodic report of a programme-year: the rollup's inputs.
-_ACCEPTED = """
-SELECT v.id AS version_id, v.version_no, r.id AS report_id, u.key AS unit_key
-FROM report r
-JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
-JOIN reporting_obligation o ON o.id = r.obligation_id
-JOIN org_unit u ON u.id = o.unit_id
-WHERE o.programme_id = :programme_id AND o.year = :year AND o.regime_id IS NOT NULL
-ORDER BY v.id
-"""
-
-# One pass over the figures, each indicator aggregated across units by its own rule.
-_TOTALS = """
-SELECT i.key AS indicator, iv.disaggregation,
-       CASE i.aggregation_across_units
-            WHEN 'sum' THEN sum(iv.value)
-            WHEN 'minimum' THEN min(iv.value)
-            WHEN 'average' THEN avg(iv.value)
-            ELSE max(iv.value)
-       END AS value,
-       count(DISTINCT iv.unit_id) AS units
-FROM indicator_value iv
-JOIN indicator i ON i.id = iv.indicator_id
-WHERE iv.version_id = ANY(:version_ids)
-GROUP BY i.key, i.aggregation_across_units, iv.disaggregation
-ORDER BY i.key, iv.disaggregation
-"""
+# A burst of acceptances makes one national refresh.
+NATIONAL_DEBOUNCE = timedelta(seconds=30)
 
 
 class RefreshRollupArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     programme_id: uuid.UUID
-    year: int
+    year: int = Field(ge=2000, le=2100)
+    full: bool = Field(
+        default=False, description="Recompute every cell instead of those changes touch."
+    )
+
+
+class RebuildRollupsArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    programme_id: uuid.UUID | None = Field(
+        default=None, description="One programme; every provincial programme when absent."
+    )
+
+
+async def _lock(session: AsyncSession, programme_id: uuid.UUID, year: int) -> None:
+    # Two refreshes of one programme-year run one after the other, never interleaved.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"rollup:{programme_id}:{year}"},
+    )
+
+
+async def _programme(session: AsyncSession, programme_id: uuid.UUID) -> cm.Programme:
+    programme = await session.get(cm.Programme, programme_id)
+    if programme is None:
+        raise NotFound(f"Programme {programme_id} does not exist.", code="programme_not_found")
+    return programme
 
 
 async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
-    """Recompute a programme-year's rollup; a no-op when its accepted inputs did not change."""
+    """Recompute a programme-year: only the cells that changed sources touch, or all of them
+    (``full``, or when nothing was published yet). A no-op when the inputs did not change."""
     session = ctx.session
-    params = {"programme_id": args.programme_id, "year": args.year}
-    sources = [dict(row._mapping) for row in await session.execute(text(_ACCEPTED), params)]
-    fingerprint = hashlib.sha256(
-        ",".join(str(s["version_id"]) for s in sources).encode()
-    ).hexdigest()
-    latest = await _latest(session, args.programme_id, args.year)
-    if latest is not None and latest.fingerprint == fingerprint:
-        return {"run_id": str(latest.id), "unchanged": True}
-    version_ids = [s["version_id"] for s in sources]
-    totals = [
-        {**row._mapping, "value": str(row.value)}
-        for row in await session.execute(text(_TOTALS), {"version_ids": version_ids})
-    ]
-    run = RollupRun(
-        programme_id=args.programme_id,
-        year=args.year,
-        fingerprint=fingerprint,
-        totals=totals,
-        sources=[{k: str(v) for k, v in s.items()} for s in sources],
-    )
-    session.add(run)
-    await session.flush()
-    return {"run_id": str(run.id), "unchanged": False, "sources": len(sources)}
+    programme = await _programme(session, args.programme_id)
+    if programme.level == "national":
+        return await refresh_national(ctx, args)
+    await _lock(session, args.programme_id, args.year)
+    key = (args.programme_id, args.year)
+    inputs = (await engine.provincial_inputs(session, [key]))[key]
+    previous = (await engine.published(session, [key])).get(key)
+    [*planned] = engine.plan_runs([inputs], {key: previous} if previous else {})
+    if not planned:
+        assert previous is not None
+        return {"run_id": str(previous.run_id), "unchanged": True}
+    [run] = planned
+    if previous is None or args.full:
+        await engine.compute_full(session, [run], job_id=ctx.job_id, now=ctx.now)
+        detail: dict[str, Any] = {"kind": "full"}
+    else:
+        counts = await engine.compute_incremental(
+            session, run, previous, job_id=ctx.job_id, now=ctx.now
+        )
+        detail = {"kind": "incremental", **counts}
+    await engine.publish(session, [run], ctx.now)
+    await _schedule_national(ctx, programme, [args.year])
+    return {"run_id": str(run.run_id), "unchanged": False, "sources": len(inputs.sources)} | detail
 
 
-async def _latest(session: AsyncSession, programme_id: uuid.UUID, year: int) -> RollupRun | None:
-    stmt = (
-        select(RollupRun)
-        .where(RollupRun.programme_id == programme_id, RollupRun.year == year)
-        .order_by(RollupRun.id.desc())
-        .limit(1)
-    )
-    result: RollupRun | None = (await session.scalars(stmt)).first()
-    return result
+async def refresh_national(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
+    """Combine the provincial runs published for the year into the national run."""
+    session = ctx.session
+    await _lock(session, args.programme_id, args.year)
+    inputs = await engine.national_inputs(session, args.programme_id, args.year)
+    key = (args.programme_id, args.year)
+    previous = await engine.published(session, [key])
+    planned = engine.plan_runs([inputs], previous)
+    if not planned:
+        return {"run_id": str(previous[key].run_id), "unchanged": True}
+    await engine.compute_national(session, planned[0], job_id=ctx.job_id, now=ctx.now)
+    await engine.publish(session, planned, ctx.now)
+    return {"run_id": str(planned[0].run_id), "unchanged": False, "provinces": len(inputs.sources)}
 
 
-async def latest_run(uow: UnitOfWork, caller: Caller, programme_ref: str, year: int) -> RollupRun:
-    """The latest published rollup of a programme-year."""
+async def _schedule_national(
+    ctx: JobContext, programme: cm.Programme, years: Sequence[int]
+) -> None:
+    if programme.parent_id is None:
+        return
+    repo = JobRepository(ctx.session)
+    for year in years:
+        await repo.add(
+            name=JobName.REFRESH_ROLLUP,
+            args={"programme_id": str(programme.parent_id), "year": year, "full": False},
+            dedup_key=f"rollup:{programme.parent_id}:{year}",
+            not_before=ctx.now + NATIONAL_DEBOUNCE,
+            max_attempts=5,
+            requested_by="rollups",
+        )
+
+
+async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
+    """Recompute every programme-year whose inputs changed, set-based, then the national
+    runs of the years that changed. The nightly schedule runs it."""
+    session = ctx.session
+    stmt = select(cm.Programme).where(cm.Programme.level != "national")
+    if args.programme_id is not None:
+        stmt = stmt.where(cm.Programme.id == args.programme_id)
+    programmes = (await session.scalars(stmt)).all()
+    keys = [(p.id, year) for p in programmes for year in range(p.start_year, p.end_year + 1)]
+    for programme_id, year in keys:
+        await _lock(session, programme_id, year)
+    await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
+    inputs = await engine.provincial_inputs(session, keys)
+    planned = engine.plan_runs(list(inputs.values()), await engine.published(session, keys))
+    await _progress(ctx, stage="cells", done=0, total=len(planned))
+    await engine.compute_full(session, planned, job_id=ctx.job_id, now=ctx.now)
+    await engine.publish(session, planned, ctx.now)
+    changed_years: dict[uuid.UUID, set[int]] = defaultdict(set)
+    for run in planned:
+        changed_years[run.inputs.programme_id].add(run.inputs.year)
+    for programme in programmes:
+        await _schedule_national(ctx, programme, sorted(changed_years[programme.id]))
+    await _progress(ctx, stage="published", done=len(planned), total=len(planned))
+    return {"programme_years": len(keys), "recomputed": len(planned)}
+
+
+async def _progress(ctx: JobContext, **progress: Any) -> None:
+    if ctx.report_progress is not None:
+        await ctx.report_progress(progress)
+
+
+async def request_refresh(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, year: int | None, *, full: bool
+) -> Job:
+    """Queue a refresh of one programme-year, or a rebuild of every year of the programme."""
+    caller.require(Permission.JOBS_RUN)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        if year is None:
+            job = await uow.schedule(
+                JobName.REBUILD_ROLLUPS,
+                {"programme_id": str(programme.id)},
+                dedup_key=f"rebuild:{programme.id}",
+                requested_by=caller.client_id,
+            )
+        else:
+            if not programme.start_year <= year <= programme.end_year:
+                raise Invalid(
+                    f"The programme runs {programme.start_year}–{programme.end_year}.",
+                    code="year_outside_programme",
+                    fields=[FieldProblem(("body", "year"), "Outside the programme.")],
+                )
+            job = await uow.schedule(
+                JobName.REFRESH_ROLLUP,
+                {"programme_id": str(programme.id), "year": year, "full": full},
+                requested_by=caller.client_id,
+            )
+        uow.audit.record(
+            caller, "rollup.requested", "job", job.id, after={"year": year, "full": full}
+        )
+        await uow.commit()
+    return job
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    indicator: str
+    disaggregation: str
+    breakdown: str
+    value: Decimal
+    contributors: int
+
+
+@dataclass(frozen=True)
+class TargetProgress:
+    key: str
+    indicator: str
+    phase: str
+    text_en: str
+    achievement: Achievement | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RollupView:
+    run: RollupRun
+    programme_key: str
+    published_at: Any
+    cells: list[Cell]
+    targets: list[TargetProgress]
+    sections: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Filters:
+    indicator: str | None = None
+    unit: str | None = None  # a unit whose subtree the figures are limited to
+    task_group: int | None = None
+
+
+async def _published_run(
+    session: AsyncSession, programme: cm.Programme, year: int
+) -> tuple[RollupRun, Any]:
+    found = (
+        await session.execute(
+            text(
+                "SELECT run_id, published_at FROM rollup_publication "
+                "WHERE programme_id = :programme_id AND year = :year"
+            ),
+            {"programme_id": programme.id, "year": year},
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(
+            f"No rollup of {programme.key} for {year} is published yet.", code="rollup_not_found"
+        )
+    run = await session.get(RollupRun, found.run_id)
+    assert run is not None
+    return run, found.published_at
+
+
+async def published_run_id(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, year: int
+) -> uuid.UUID:
+    """Just the published run's id: what an ETag check needs, in one indexed read."""
     caller.require(Permission.ROLLUPS_READ)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        run = await _latest(uow.session, programme.id, year)
-    if run is None:
-        raise NotFound(f"No rollup of {programme_ref} for {year} yet.", code="rollup_not_found")
-    return run
+        run, _ = await _published_run(uow.session, programme, year)
+        return run.id
+
+
+_CELLS_OF_RUN = """
+SELECT i.key AS indicator, c.disaggregation, c.breakdown, c.value, c.value_count
+FROM rollup_cell c JOIN indicator i ON i.id = c.indicator_id
+WHERE c.run_id = :run_id AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
+ORDER BY i.key, c.disaggregation, c.breakdown
+"""
+
+# Figures of a unit subtree, from the run's own sources: units below the breakdowns the
+# cells keep are aggregated on request.
+_CELLS_OF_SUBTREE = f"""
+WITH RECURSIVE subtree AS (
+  SELECT id FROM org_unit WHERE key = :unit
+  UNION ALL
+  SELECT u.id FROM org_unit u JOIN subtree s ON u.parent_id = s.id
+)
+SELECT i.key AS indicator, iv.disaggregation, '' AS breakdown,
+       {engine.VALUE_BY_RULE} AS value, count(*) AS value_count
+FROM rollup_source s
+JOIN subtree ON subtree.id = s.unit_id
+JOIN indicator_value iv ON iv.version_id = s.source_id
+JOIN indicator i ON i.id = iv.indicator_id
+WHERE s.run_id = :run_id AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
+GROUP BY i.key, i.aggregation_across_units, iv.disaggregation
+ORDER BY i.key, iv.disaggregation
+"""
+
+
+async def get_rollup(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, year: int, filters: Filters
+) -> RollupView:
+    """The published rollup of a programme-year, with its targets' achievement so far."""
+    caller.require(Permission.ROLLUPS_READ)
+    async with uow:
+        session = uow.session
+        programme = await programme_or_404(uow, programme_ref)
+        run, published_at = await _published_run(session, programme, year)
+        params = {"run_id": run.id, "indicator": filters.indicator, "unit": filters.unit}
+        if filters.unit is not None:
+            await _unit_or_404(session, filters.unit)
+        query = _CELLS_OF_SUBTREE if filters.unit is not None else _CELLS_OF_RUN
+        cells = [
+            Cell(r.indicator, r.disaggregation, r.breakdown, r.value, r.value_count)
+            for r in await session.execute(text(query), params)
+        ]
+        targets = await _targets(session, programme, year, filters.indicator)
+        return RollupView(
+            run=run,
+            programme_key=programme.key,
+            published_at=published_at,
+            cells=cells,
+            targets=targets,
+            sections=_filter_sections(run.sections, filters),
+        )
+
+
+async def _unit_or_404(session: AsyncSession, unit: str) -> None:
+    if await session.scalar(select(cm.OrgUnit.id).where(cm.OrgUnit.key == unit)) is None:
+        raise NotFound(f"Organisation unit {unit!r} does not exist.", code="unit_not_found")
+
+
+def _filter_sections(sections: dict[str, Any], filters: Filters) -> dict[str, Any]:
+    if filters.task_group is None:
+        return sections
+    return {
+        **sections,
+        "budget": [r for r in sections.get("budget", []) if r["task_group"] == filters.task_group],
+        "tasks": [r for r in sections.get("tasks", []) if r["group"] == filters.task_group],
+    }
+
+
+def disaggregations_of(wanted: dict[str, Any] | None) -> list[str]:
+    """Canonical disaggregation strings a target covers ({"level": ["a", "b"]} → two)."""
+    if not wanted:
+        return [TOTAL]
+    dimensions = sorted(wanted)
+    choices = [v if isinstance(v, list) else [v] for v in (wanted[d] for d in dimensions)]
+    return [
+        ";".join(f"{d}={v}" for d, v in zip(dimensions, combo, strict=True))
+        for combo in itertools.product(*choices)
+    ]
+
+
+_YEARLY_TOTALS = """
+SELECT pub.year, c.disaggregation, c.value
+FROM rollup_publication pub
+JOIN rollup_cell c ON c.run_id = pub.run_id AND c.breakdown = ''
+WHERE pub.programme_id = :programme_id AND c.indicator_id = :indicator_id
+  AND pub.year BETWEEN :start AND :end
+"""
+
+
+async def _targets(
+    session: AsyncSession, programme: cm.Programme, as_of_year: int, indicator: str | None
+) -> list[TargetProgress]:
+    """Every target of the phases that contain the year, judged on the published years."""
+    stmt = (
+        select(cm.Target, cm.Indicator.key, cm.Phase)
+        .join(cm.Indicator, cm.Indicator.id == cm.Target.indicator_id)
+        .join(cm.Phase, cm.Phase.id == cm.Target.phase_id)
+        .where(
+            cm.Target.programme_id == programme.id,
+            cm.Phase.start_year <= as_of_year,
+            cm.Phase.end_year >= as_of_year,
+        )
+        .order_by(cm.Target.key)
+    )
+    if indicator is not None:
+        stmt = stmt.where(cm.Indicator.key == indicator)
+    progress = []
+    for target, indicator_key, phase in (await session.execute(stmt)).all():
+        wanted = set(disaggregations_of(target.disaggregation))
+        values: dict[int, Decimal] = defaultdict(Decimal)
+        rows = await session.execute(
+            text(_YEARLY_TOTALS),
+            {
+                "programme_id": programme.id,
+                "indicator_id": target.indicator_id,
+                # The year before the phase gives the first year its growth.
+                "start": phase.start_year - 1,
+                "end": as_of_year,
+            },
+        )
+        for row in rows:
+            if row.disaggregation in wanted:
+                values[row.year] += row.value
+        spec = TargetSpec(
+            kind=TargetKind(target.kind),
+            value=target.value,
+            min_pct=target.min_pct,
+            max_pct=target.max_pct,
+            phase_start=phase.start_year,
+            phase_end=phase.end_year,
+            approximate=target.approximate,
+        )
+        baseline: Decimal | None = None
+        if spec.kind is TargetKind.BASELINE_PERCENTAGE:
+            baseline = await _baseline_total(session, programme, target, wanted)
+            if baseline is None:
+                progress.append(
+                    TargetProgress(
+                        target.key, indicator_key, phase.key, target.text_en, None,
+                        "The baseline period has no published figures to compare with.",
+                    )
+                )  # fmt: skip
+                continue
+        progress.append(
+            TargetProgress(
+                key=target.key,
+                indicator=indicator_key,
+                phase=phase.key,
+                text_en=target.text_en,
+                achievement=judge(spec, dict(values), as_of_year, baseline),
+            )
+        )
+    return progress
+
+
+async def _baseline_total(
+    session: AsyncSession, programme: cm.Programme, target: cm.Target, wanted: set[str]
+) -> Decimal | None:
+    period = await session.get(cm.BaselinePeriod, target.baseline_period_id)
+    if period is None:
+        return None
+    rows = (
+        await session.execute(
+            text(_YEARLY_TOTALS),
+            {
+                "programme_id": programme.id,
+                "indicator_id": target.indicator_id,
+                "start": period.start_year,
+                "end": period.end_year,
+            },
+        )
+    ).all()
+    found = [row.value for row in rows if row.disaggregation in wanted]
+    return sum(found, Decimal(0)) if found else None
+
+
+async def list_runs(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, year: int
+) -> tuple[Sequence[RollupRun], uuid.UUID | None]:
+    """Every run of a programme-year, newest first, and which one is published."""
+    caller.require(Permission.ROLLUPS_READ)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        runs = (
+            await uow.session.scalars(
+                select(RollupRun)
+                .where(RollupRun.programme_id == programme.id, RollupRun.year == year)
+                .order_by(RollupRun.seq.desc())
+            )
+        ).all()
+        published_id = await uow.session.scalar(
+            text(
+                "SELECT run_id FROM rollup_publication "
+                "WHERE programme_id = :programme_id AND year = :year"
+            ),
+            {"programme_id": programme.id, "year": year},
+        )
+        return runs, published_id
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One submission (or provincial run) behind a figure, with what it contributed."""
+
+    source_id: uuid.UUID
+    kind: str  # "report_version" or "rollup_run"
+    unit: str | None
+    programme: str | None
+    report_id: uuid.UUID | None
+    version_no: int | None
+    value: Decimal
+
+
+_VERSION_PROVENANCE = """
+SELECT s.source_id, u.key AS unit, v.report_id, v.version_no, iv.value
+FROM rollup_source s
+JOIN indicator_value iv ON iv.version_id = s.source_id
+JOIN report_version v ON v.id = s.source_id
+JOIN org_unit u ON u.id = s.unit_id
+WHERE s.run_id = :run_id AND iv.indicator_id = :indicator_id
+  AND iv.disaggregation = :disaggregation
+  AND (:breakdown = '' OR s.breakdown = :breakdown)
+ORDER BY u.key
+"""
+
+_RUN_PROVENANCE = """
+SELECT s.source_id, p.key AS programme, c.value
+FROM rollup_source s
+JOIN rollup_run r ON r.id = s.source_id
+JOIN programme p ON p.id = r.programme_id
+JOIN rollup_cell c ON c.run_id = s.source_id AND c.breakdown = ''
+JOIN indicator i ON i.id = c.indicator_id AND i.national_indicator_id = :indicator_id
+WHERE s.run_id = :run_id AND c.disaggregation = :disaggregation
+  AND (:breakdown = '' OR s.breakdown = :breakdown)
+ORDER BY p.key
+"""
+
+
+async def provenance(
+    uow: UnitOfWork,
+    caller: Caller,
+    programme_ref: str,
+    year: int,
+    *,
+    indicator: str,
+    disaggregation: str,
+    breakdown: str,
+    run_id: uuid.UUID | None,
+) -> tuple[RollupRun, list[Contribution]]:
+    """The accepted versions (or, nationally, the provincial runs) behind one figure of the
+    published run, or of an earlier run when ``run_id`` names one."""
+    caller.require(Permission.ROLLUPS_READ)
+    async with uow:
+        session = uow.session
+        programme = await programme_or_404(uow, programme_ref)
+        if run_id is None:
+            run, _ = await _published_run(session, programme, year)
+        else:
+            found = await session.get(RollupRun, run_id)
+            if found is None or (found.programme_id, found.year) != (programme.id, year):
+                raise NotFound(f"Run {run_id} is not a run of that year.", code="run_not_found")
+            run = found
+        indicator_id = await session.scalar(
+            select(cm.Indicator.id).where(
+                cm.Indicator.key == indicator, cm.Indicator.programme_id == programme.id
+            )
+        )
+        if indicator_id is None:
+            raise NotFound(
+                f"No indicator {indicator!r} in {programme.key}.", code="indicator_not_found"
+            )
+        params = {
+            "run_id": run.id,
+            "indicator_id": indicator_id,
+            "disaggregation": disaggregation,
+            "breakdown": breakdown,
+        }
+        if run.level == "national":
+            contributions = [
+                Contribution(r.source_id, "rollup_run", None, r.programme, None, None, r.value)
+                for r in await session.execute(text(_RUN_PROVENANCE), params)
+            ]
+        else:
+            contributions = [
+                Contribution(
+                    r.source_id, "report_version", r.unit, None, r.report_id, r.version_no, r.value
+                )
+                for r in await session.execute(text(_VERSION_PROVENANCE), params)
+            ]
+        return run, contributions
+
+
+@dataclass(frozen=True)
+class PhaseView:
+    phase: cm.Phase
+    programme_key: str
+    years: dict[int, uuid.UUID]  # the published run of each year counted
+    cells: list[Cell]
+    targets: list[TargetProgress]
+
+
+_PHASE_CELLS = """
+SELECT i.key AS indicator, c.disaggregation, c.breakdown,
+       CASE i.aggregation_across_time
+            WHEN 'sum' THEN sum(c.value)
+            WHEN 'maximum' THEN max(c.value)
+            ELSE (array_agg(c.value ORDER BY pub.year DESC))[1]
+       END AS value,
+       sum(c.value_count) AS value_count
+FROM rollup_publication pub
+JOIN rollup_cell c ON c.run_id = pub.run_id
+JOIN indicator i ON i.id = c.indicator_id
+WHERE pub.programme_id = :programme_id AND pub.year BETWEEN :start AND :end
+  AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
+GROUP BY i.key, i.aggregation_across_time, c.disaggregation, c.breakdown
+ORDER BY i.key, c.disaggregation, c.breakdown
+"""
+
+
+async def get_phase(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, phase_key: str, indicator: str | None
+) -> PhaseView:
+    """A phase: each year's published cells combined by each indicator's rule across time
+    (a sum of flows, the latest level, the maximum), and its targets judged as of now."""
+    caller.require(Permission.ROLLUPS_READ)
+    async with uow:
+        session = uow.session
+        programme = await programme_or_404(uow, programme_ref)
+        phase = await session.scalar(
+            select(cm.Phase).where(cm.Phase.key == phase_key, cm.Phase.programme_id == programme.id)
+        )
+        if phase is None:
+            raise NotFound(f"No phase {phase_key!r} in {programme.key}.", code="phase_not_found")
+        rows = await session.execute(
+            text(
+                "SELECT year, run_id FROM rollup_publication WHERE programme_id = :p "
+                "AND year BETWEEN :start AND :end ORDER BY year"
+            ),
+            {"p": programme.id, "start": phase.start_year, "end": phase.end_year},
+        )
+        years: dict[int, uuid.UUID] = {row.year: row.run_id for row in rows}
+        if not years:
+            raise NotFound(f"No year of {phase_key} is published yet.", code="rollup_not_found")
+        cells = [
+            Cell(r.indicator, r.disaggregation, r.breakdown, r.value, r.value_count)
+            for r in await session.execute(
+                text(_PHASE_CELLS),
+                {
+                    "programme_id": programme.id,
+                    "start": phase.start_year,
+                    "end": phase.end_year,
+                    "indicator": indicator,
+                },
+            )
+        ]
+        as_of = max(years)
+        targets = [
+            t for t in await _targets(session, programme, as_of, indicator) if t.phase == phase.key
+        ]
+        return PhaseView(phase, programme.key, years, cells, targets)

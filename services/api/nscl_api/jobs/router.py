@@ -11,7 +11,7 @@ from nscl_api.deps import JobsReader, JobsRunner, RegistryDep, UowDep
 from nscl_api.errors import responses
 from nscl_api.jobs.schemas import JobCreate, JobRead
 from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
-from nscl_domain.errors import Invalid, NotFound
+from nscl_domain.errors import Conflict, Invalid, NotFound
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs import service as jobs
 
@@ -51,8 +51,20 @@ async def list_jobs(
     responses=responses(NotFound),
 )
 async def get_job(job_id: uuid.UUID, uow: UowDep, caller: JobsReader) -> JobRead:
-    """Show a job's status, attempts, timings, error and result."""
-    return JobRead.of(await jobs.get(uow, caller, job_id))
+    """Show a job's status, attempts, timings, progress, error and result."""
+    job = await jobs.get(uow, caller, job_id)
+    return JobRead.of(job, await jobs.progress_of(uow, caller, job_id))
+
+
+@router.post(
+    "/{job_id}/cancellation",
+    operation_id="cancelJob",
+    summary="Cancel a pending job",
+    responses=responses(NotFound, Conflict),
+)
+async def cancel_job(job_id: uuid.UUID, uow: UowDep, caller: JobsRunner) -> JobRead:
+    """Cancel a job that has not started (409 once it runs or has finished)."""
+    return JobRead.of(await jobs.cancel(uow, caller, job_id))
 
 
 @router.post(

@@ -37,9 +37,12 @@ class JobRead(BaseModel):
     duration_seconds: float | None = Field(description="Of the latest attempt, once finished.")
     error: str | None = Field(description="Error of the latest failed attempt.")
     result: dict[str, Any] | None
+    progress: dict[str, Any] | None = Field(
+        default=None, description="What a running job last said of how far it has come."
+    )
 
     @classmethod
-    def of(cls, job: Job) -> JobRead:
+    def of(cls, job: Job, progress: dict[str, Any] | None = None) -> JobRead:
         duration = (
             (job.finished_at - job.started_at).total_seconds()
             if job.finished_at and job.started_at
@@ -60,4 +63,5 @@ class JobRead(BaseModel):
             duration_seconds=duration,
             error=job.error,
             result=job.result,
+            progress=progress,
         )

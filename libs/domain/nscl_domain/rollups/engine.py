@@ -1,0 +1,465 @@
+"""Rollups computed set-based in PostgreSQL: GROUPING SETS over the accepted figures, written
+straight into the run's cells. Nothing but a handful of small rows reaches Python.
+
+A provincial run aggregates the accepted annual reports of a programme-year, each unit's
+figures counted in its own breakdown (``unit_kind=…``) and in the total (``""``). A
+national run combines the published provincial runs of its year through each provincial
+indicator's national indicator, by province (``programme=…``) and in total.
+
+Full computation handles any number of programme-years in one statement per step (the
+nightly rebuild); incremental computation copies the previous run's cells and recomputes
+only those the changed sources touch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nscl_domain.db import new_id
+
+# The accepted version of every annual report of the programme-years asked for; a unit's
+# breakdown is its kind in the organisation of that year (the unit row the obligation names).
+_SOURCES = """
+SELECT py.programme_id, py.year, v.id AS source_id, o.unit_id,
+       'unit_kind=' || u.kind AS breakdown
+FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
+JOIN reporting_obligation o ON o.programme_id = py.programme_id AND o.year = py.year
+JOIN reporting_regime g ON g.id = o.regime_id AND g.kind = 'annual'
+JOIN report r ON r.obligation_id = o.id AND r.accepted_version_no IS NOT NULL
+JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
+JOIN org_unit u ON u.id = o.unit_id
+"""
+
+# Everything else a run shows, digested: obligations and submissions (timeliness), budget
+# estimates, allocations and spending. A change to any of them changes the fingerprint.
+_DIGEST = """
+SELECT py.programme_id, py.year,
+  (SELECT md5(coalesce(string_agg(o.id::text || ':' || coalesce(r.status, '-') || ':'
+          || coalesce(r.first_submitted_at::text, '-'), ',' ORDER BY o.id), ''))
+     FROM reporting_obligation o LEFT JOIN report r ON r.obligation_id = o.id
+    WHERE o.programme_id = py.programme_id AND o.year = py.year) AS obligations,
+  (SELECT md5(coalesce(string_agg(e.id::text || ':' || e.revision, ',' ORDER BY e.id), ''))
+     FROM budget_estimate e
+    WHERE e.programme_id = py.programme_id AND e.budget_year = py.year
+      AND e.status = 'accepted') AS estimates,
+  (SELECT md5(coalesce(string_agg(a.id::text || ':' || a.amount || ':'
+          || coalesce((SELECT sum(s.amount) FROM budget_spending s
+                       WHERE s.allocation_id = a.id), 0),
+          ',' ORDER BY a.id), ''))
+     FROM budget_allocation a JOIN budget_dossier d ON d.id = a.dossier_id
+    WHERE d.programme_id = py.programme_id AND d.budget_year = py.year) AS money
+FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
+"""
+
+VALUE_BY_RULE = """
+CASE i.aggregation_across_units
+     WHEN 'sum' THEN sum(iv.value)
+     WHEN 'minimum' THEN min(iv.value)
+     WHEN 'average' THEN round(avg(iv.value), 4)
+     ELSE max(iv.value)
+END"""
+
+# Cells of runs from their sources: one pass, each unit in its breakdown and in the total.
+_CELLS = f"""
+INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,
+                         value, value_sum, value_count, value_min, value_max)
+SELECT run_id, indicator_id, disaggregation, breakdown, value, value_sum, value_count,
+       value_min, value_max
+FROM (
+  SELECT s.run_id, iv.indicator_id, iv.disaggregation,
+         CASE WHEN GROUPING(s.breakdown) = 1 THEN '' ELSE s.breakdown END AS breakdown,
+         {VALUE_BY_RULE} AS value,
+         sum(iv.value) AS value_sum, count(*) AS value_count,
+         min(iv.value) AS value_min, max(iv.value) AS value_max
+  FROM rollup_source s
+  JOIN indicator_value iv ON iv.version_id = s.source_id
+  JOIN indicator i ON i.id = iv.indicator_id
+  WHERE s.run_id = ANY(CAST(:run_ids AS uuid[])) {{only_keys}}
+  GROUP BY GROUPING SETS (
+    (s.run_id, iv.indicator_id, i.aggregation_across_units, iv.disaggregation, s.breakdown),
+    (s.run_id, iv.indicator_id, i.aggregation_across_units, iv.disaggregation)
+  )
+) AS computed
+{{only_breakdowns}}
+"""
+
+_TOUCHED_KEYS = """
+(iv.indicator_id, iv.disaggregation) IN (
+  SELECT * FROM unnest(CAST(:touched_indicators AS uuid[]),
+                       CAST(:touched_disaggregations AS text[])))
+"""
+
+_COPY_UNTOUCHED = """
+INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,
+                         value, value_sum, value_count, value_min, value_max)
+SELECT CAST(:run_id AS uuid), indicator_id, disaggregation, breakdown,
+       value, value_sum, value_count, value_min, value_max
+FROM rollup_cell c
+WHERE c.run_id = :previous_run_id
+  AND NOT (c.breakdown = ANY(CAST(:touched_breakdowns AS text[]))
+           AND (c.indicator_id, c.disaggregation) IN (
+             SELECT * FROM unnest(CAST(:touched_indicators AS uuid[]),
+                                  CAST(:touched_disaggregations AS text[]))))
+"""
+
+# Sections: small tables a reader takes whole, one JSON document per programme-year.
+_SECTIONS = """
+SELECT py.programme_id, py.year,
+  jsonb_build_object(
+    'budget', coalesce((
+      SELECT jsonb_agg(b ORDER BY b.funding_source, b.destination NULLS LAST, b.unit, b.task_group)
+      FROM (
+        SELECT l.funding_source, d.key AS destination, u.key AS unit,
+               coalesce(g.number, 0) AS task_group,
+               sum(l.amount)::bigint AS estimated,
+               coalesce(sum(a.amount), 0)::bigint AS allocated,
+               coalesce(sum(sp.spent), 0)::bigint AS spent
+        FROM budget_estimate e
+        JOIN estimate_line l ON l.estimate_id = e.id
+        JOIN org_unit u ON u.id = e.unit_id
+        LEFT JOIN org_unit d ON d.id = l.destination_unit_id
+        LEFT JOIN task t ON t.id = l.task_id
+        LEFT JOIN task_group g ON g.id = t.group_id
+        LEFT JOIN budget_allocation a ON a.line_id = l.id
+        LEFT JOIN (SELECT allocation_id, sum(amount) AS spent FROM budget_spending
+                   GROUP BY allocation_id) sp ON sp.allocation_id = a.id
+        WHERE e.programme_id = py.programme_id AND e.budget_year = py.year
+          AND e.status = 'accepted'
+        GROUP BY l.funding_source, d.key, u.key, g.number
+      ) b), '[]'::jsonb),
+    'tasks', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('unit', u.key, 'task', t.key, 'group', g.number,
+                                          'status', tp.status) ORDER BY u.key, t.key)
+      FROM report_version v
+      JOIN report r ON r.id = v.report_id AND v.version_no = r.accepted_version_no
+      JOIN reporting_obligation o ON o.id = r.obligation_id
+      JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
+      JOIN task_progress tp ON tp.version_id = v.id
+      JOIN task t ON t.id = tp.task_id
+      JOIN task_group g ON g.id = t.group_id
+      JOIN org_unit u ON u.id = o.unit_id
+      WHERE o.programme_id = py.programme_id AND o.year = py.year), '[]'::jsonb),
+    'timeliness', coalesce((
+      SELECT jsonb_agg(jsonb_build_object(
+               'unit', x.unit, 'due_date', x.due_date, 'submitted_on', x.submitted_on,
+               'status', CASE WHEN x.submitted_on IS NULL THEN 'missing'
+                              WHEN x.submitted_on <= x.due_date THEN 'on_time'
+                              ELSE 'late' END,
+               'accepted', x.accepted) ORDER BY x.unit)
+      FROM (
+        SELECT u.key AS unit, o.due_date,
+               (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS submitted_on,
+               r.accepted_version_no IS NOT NULL AS accepted
+        FROM reporting_obligation o
+        JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
+        JOIN org_unit u ON u.id = o.unit_id
+        LEFT JOIN report r ON r.obligation_id = o.id
+        WHERE o.programme_id = py.programme_id AND o.year = py.year
+      ) x), '[]'::jsonb)
+  ) AS sections
+FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
+"""
+
+
+@dataclass(frozen=True)
+class Source:
+    source_id: uuid.UUID
+    unit_id: uuid.UUID | None
+    breakdown: str
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a programme-year's run would be computed from, and its fingerprint."""
+
+    programme_id: uuid.UUID
+    year: int
+    sources: frozenset[Source]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Published:
+    run_id: uuid.UUID
+    seq: int
+    fingerprint: str
+
+
+def _fingerprint(sources: Sequence[Source], digest: Sequence[Any]) -> str:
+    hashed = hashlib.sha256()
+    for source in sorted(sources, key=lambda s: s.source_id):
+        hashed.update(f"{source.source_id}:{source.breakdown};".encode())
+    hashed.update("|".join(str(part) for part in digest).encode())
+    return hashed.hexdigest()
+
+
+async def provincial_inputs(
+    session: AsyncSession, programme_years: Sequence[tuple[uuid.UUID, int]]
+) -> dict[tuple[uuid.UUID, int], Inputs]:
+    """Sources and fingerprints of programme-years, in two set-based queries."""
+    params = _arrays(programme_years)
+    by_key: dict[tuple[uuid.UUID, int], list[Source]] = {key: [] for key in programme_years}
+    for row in await session.execute(text(_SOURCES), params):
+        by_key[(row.programme_id, row.year)].append(
+            Source(row.source_id, row.unit_id, row.breakdown)
+        )
+    digests = {
+        (row.programme_id, row.year): (row.obligations, row.estimates, row.money)
+        for row in await session.execute(text(_DIGEST), params)
+    }
+    return {
+        key: Inputs(key[0], key[1], frozenset(sources), _fingerprint(sources, digests[key]))
+        for key, sources in by_key.items()
+    }
+
+
+async def national_inputs(session: AsyncSession, programme_id: uuid.UUID, year: int) -> Inputs:
+    """The provincial runs published for the year, one per child programme."""
+    rows = await session.execute(
+        text(
+            "SELECT pub.run_id, 'programme=' || p.key AS breakdown FROM rollup_publication pub "
+            "JOIN programme p ON p.id = pub.programme_id "
+            "WHERE p.parent_id = :programme_id AND pub.year = :year"
+        ),
+        {"programme_id": programme_id, "year": year},
+    )
+    sources = [Source(row.run_id, None, row.breakdown) for row in rows]
+    return Inputs(programme_id, year, frozenset(sources), _fingerprint(sources, ()))
+
+
+async def published(
+    session: AsyncSession, programme_years: Sequence[tuple[uuid.UUID, int]]
+) -> dict[tuple[uuid.UUID, int], Published]:
+    rows = await session.execute(
+        text(
+            "SELECT pub.programme_id, pub.year, r.id, r.seq, r.fingerprint "
+            "FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) "
+            "  AS py(programme_id, year) "
+            "JOIN rollup_publication pub USING (programme_id, year) "
+            "JOIN rollup_run r ON r.id = pub.run_id"
+        ),
+        _arrays(programme_years),
+    )
+    return {
+        (row.programme_id, row.year): Published(row.id, row.seq, row.fingerprint) for row in rows
+    }
+
+
+def _arrays(programme_years: Sequence[tuple[uuid.UUID, int]]) -> dict[str, Any]:
+    return {
+        "programme_ids": [programme_id for programme_id, _ in programme_years],
+        "years": [year for _, year in programme_years],
+    }
+
+
+@dataclass(frozen=True)
+class NewRun:
+    inputs: Inputs
+    run_id: uuid.UUID
+    seq: int
+
+
+async def _insert_runs(
+    session: AsyncSession,
+    runs: Sequence[NewRun],
+    *,
+    level: str,
+    kind: str,
+    job_id: uuid.UUID | None,
+    now: datetime,
+    with_sections: bool,
+) -> None:
+    """Runs and their sources, set-based; provincial runs carry their sections."""
+    keys = [(run.inputs.programme_id, run.inputs.year) for run in runs]
+    await session.execute(
+        text(
+            "INSERT INTO rollup_run (id, programme_id, year, seq, level, kind, fingerprint, "
+            "computed_at, job_id, sources, sections) "
+            "SELECT r.id, r.programme_id, r.year, r.seq, :level, :kind, r.fingerprint, :now, "
+            "  :job_id, r.sources, coalesce(s.sections, '{}'::jsonb) "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:programme_ids AS uuid[]), "
+            "  CAST(:years AS int[]), CAST(:seqs AS int[]), CAST(:fingerprints AS text[]), "
+            "  CAST(:source_counts AS int[])) "
+            "  AS r(id, programme_id, year, seq, fingerprint, sources) "
+            + (
+                f"LEFT JOIN ({_SECTIONS}) s USING (programme_id, year)"
+                if with_sections
+                else "LEFT JOIN (SELECT NULL::uuid AS programme_id, NULL::int AS year, "
+                "NULL::jsonb AS sections) s USING (programme_id, year)"
+            )
+        ),
+        {
+            **_arrays(keys),
+            "ids": [run.run_id for run in runs],
+            "seqs": [run.seq for run in runs],
+            "fingerprints": [run.inputs.fingerprint for run in runs],
+            "source_counts": [len(run.inputs.sources) for run in runs],
+            "level": level,
+            "kind": kind,
+            "job_id": job_id,
+            "now": now,
+        },
+    )
+    run_ids, source_ids, unit_ids, breakdowns = [], [], [], []
+    for run in runs:
+        for source in run.inputs.sources:
+            run_ids.append(run.run_id)
+            source_ids.append(source.source_id)
+            unit_ids.append(source.unit_id)
+            breakdowns.append(source.breakdown)
+    await session.execute(
+        text(
+            "INSERT INTO rollup_source (run_id, source_id, unit_id, breakdown) "
+            "SELECT * FROM unnest(CAST(:run_ids AS uuid[]), CAST(:source_ids AS uuid[]), "
+            "CAST(:unit_ids AS uuid[]), CAST(:breakdowns AS text[]))"
+        ),
+        {
+            "run_ids": run_ids,
+            "source_ids": source_ids,
+            "unit_ids": unit_ids,
+            "breakdowns": breakdowns,
+        },
+    )
+
+
+async def publish(session: AsyncSession, runs: Sequence[NewRun], now: datetime) -> None:
+    """Point readers at the new runs, in the transaction that wrote them."""
+    await session.execute(
+        text(
+            "INSERT INTO rollup_publication (programme_id, year, run_id, published_at) "
+            "SELECT *, CAST(:now AS timestamptz) FROM unnest(CAST(:programme_ids AS uuid[]), "
+            "CAST(:years AS int[]), CAST(:run_ids AS uuid[])) "
+            "ON CONFLICT (programme_id, year) DO UPDATE "
+            "SET run_id = EXCLUDED.run_id, published_at = EXCLUDED.published_at"
+        ),
+        {
+            **_arrays([(run.inputs.programme_id, run.inputs.year) for run in runs]),
+            "run_ids": [run.run_id for run in runs],
+            "now": now,
+        },
+    )
+
+
+def plan_runs(
+    inputs: Sequence[Inputs], previous: dict[tuple[uuid.UUID, int], Published]
+) -> list[NewRun]:
+    """A new run for each programme-year whose fingerprint differs from the published one."""
+    planned = []
+    for item in inputs:
+        before = previous.get((item.programme_id, item.year))
+        if before is not None and before.fingerprint == item.fingerprint:
+            continue
+        planned.append(NewRun(item, new_id(), before.seq + 1 if before else 1))
+    return planned
+
+
+async def compute_full(
+    session: AsyncSession,
+    runs: Sequence[NewRun],
+    *,
+    job_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """Write provincial runs from scratch: sources, sections, then every cell in one pass."""
+    if not runs:
+        return
+    await _insert_runs(
+        session, runs, level="provincial", kind="full", job_id=job_id, now=now, with_sections=True
+    )
+    await session.execute(
+        text(_CELLS.format(only_keys="", only_breakdowns="")),
+        {"run_ids": [run.run_id for run in runs]},
+    )
+
+
+async def compute_incremental(
+    session: AsyncSession,
+    run: NewRun,
+    previous: Published,
+    *,
+    job_id: uuid.UUID | None,
+    now: datetime,
+) -> dict[str, int]:
+    """Write a provincial run from the previous one: cells the changed sources do not touch
+    are copied; the touched ones are recomputed from the new sources."""
+    old = {
+        Source(row.source_id, row.unit_id, row.breakdown)
+        for row in await session.execute(
+            text("SELECT source_id, unit_id, breakdown FROM rollup_source WHERE run_id = :run_id"),
+            {"run_id": previous.run_id},
+        )
+    }
+    changed = old ^ run.inputs.sources
+    touched_breakdowns = sorted({"", *(source.breakdown for source in changed)})
+    keys = (
+        await session.execute(
+            text(
+                "SELECT DISTINCT indicator_id, disaggregation FROM indicator_value "
+                "WHERE version_id = ANY(CAST(:version_ids AS uuid[]))"
+            ),
+            {"version_ids": list({source.source_id for source in changed})},
+        )
+    ).all()
+    await _insert_runs(
+        session, [run], level="provincial", kind="incremental", job_id=job_id, now=now,
+        with_sections=True,
+    )  # fmt: skip
+    touched = {
+        "run_id": run.run_id,
+        "previous_run_id": previous.run_id,
+        "touched_breakdowns": touched_breakdowns,
+        "touched_indicators": [key.indicator_id for key in keys],
+        "touched_disaggregations": [key.disaggregation for key in keys],
+    }
+    await session.execute(text(_COPY_UNTOUCHED), touched)
+    if keys:
+        await session.execute(
+            text(
+                _CELLS.format(
+                    only_keys="AND " + _TOUCHED_KEYS,
+                    only_breakdowns="WHERE breakdown = ANY(CAST(:touched_breakdowns AS text[]))",
+                )
+            ),
+            {**touched, "run_ids": [run.run_id]},
+        )
+    return {"changed_sources": len(changed), "touched_cells": len(keys) * len(touched_breakdowns)}
+
+
+_NATIONAL_CELLS = """
+INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,
+                         value, value_sum, value_count, value_min, value_max)
+SELECT CAST(:run_id AS uuid), n.id, c.disaggregation,
+       CASE WHEN GROUPING(s.breakdown) = 1 THEN '' ELSE s.breakdown END,
+       CASE n.aggregation_across_units
+            WHEN 'sum' THEN sum(c.value_sum)
+            WHEN 'minimum' THEN min(c.value_min)
+            WHEN 'average' THEN round(sum(c.value_sum) / sum(c.value_count), 4)
+            ELSE max(c.value_max)
+       END,
+       sum(c.value_sum), sum(c.value_count), min(c.value_min), max(c.value_max)
+FROM rollup_source s
+JOIN rollup_cell c ON c.run_id = s.source_id AND c.breakdown = ''
+JOIN indicator i ON i.id = c.indicator_id
+JOIN indicator n ON n.id = i.national_indicator_id
+WHERE s.run_id = :run_id
+GROUP BY GROUPING SETS ((n.id, n.aggregation_across_units, c.disaggregation, s.breakdown),
+                        (n.id, n.aggregation_across_units, c.disaggregation))
+"""
+
+
+async def compute_national(
+    session: AsyncSession, run: NewRun, *, job_id: uuid.UUID | None, now: datetime
+) -> None:
+    """A national run: the published provincial totals, combined by national indicator."""
+    await _insert_runs(
+        session, [run], level="national", kind="full", job_id=job_id, now=now, with_sections=False
+    )
+    await session.execute(text(_NATIONAL_CELLS), {"run_id": run.run_id})
