@@ -18,7 +18,9 @@ from nscl_domain.uow import UnitOfWork
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-def get_resources(request: Request) -> Resources:
+# Dependencies are coroutines even when they do no I/O: FastAPI runs plain functions in
+# its thread pool, a hand-off that costs more than the work and queues under load.
+async def get_resources(request: Request) -> Resources:
     resources = request.app.state.resources
     assert isinstance(resources, Resources)
     return resources
@@ -27,15 +29,15 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings(resources: ResourcesDep) -> Settings:
+async def get_settings(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
-def get_uow(resources: ResourcesDep) -> UnitOfWork:
+async def get_uow(resources: ResourcesDep) -> UnitOfWork:
     return resources.new_uow()
 
 
-def get_registry(resources: ResourcesDep) -> JobRegistry:
+async def get_registry(resources: ResourcesDep) -> JobRegistry:
     return resources.registry
 
 

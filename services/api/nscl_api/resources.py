@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nscl_api.auth.cache import CallerCache
 from nscl_api.auth.tokens import KeyRing
+from nscl_api.rollups.cache import RolledUpCache
 from nscl_domain import embedded, schema
 from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.clock import Clock, utcnow
@@ -47,6 +48,7 @@ class Resources:
     keys: KeyRing
     registry: JobRegistry = field(default_factory=lambda: DEFAULT_REGISTRY)
     callers: CallerCache = field(default_factory=CallerCache)
+    rollups: RolledUpCache = field(default_factory=RolledUpCache)
     clock: Clock = utcnow
     _keys_loaded_at: float = 0.0
 

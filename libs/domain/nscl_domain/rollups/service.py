@@ -50,6 +50,9 @@ class RebuildRollupsArgs(BaseModel):
     programme_id: uuid.UUID | None = Field(
         default=None, description="One programme; every provincial programme when absent."
     )
+    force: bool = Field(
+        default=False, description="Recompute even the programme-years whose inputs did not change."
+    )
 
 
 async def _lock(session: AsyncSession, programme_id: uuid.UUID, year: int) -> None:
@@ -141,7 +144,11 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         await _lock(session, programme_id, year)
     await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
     inputs = await engine.provincial_inputs(session, keys)
-    planned = engine.plan_runs(list(inputs.values()), await engine.published(session, keys))
+    previous = await engine.published(session, keys)
+    if args.force:
+        # Nothing counts as unchanged: every programme-year gets a new full run.
+        previous = {k: engine.Published(p.run_id, p.seq, "") for k, p in previous.items()}
+    planned = engine.plan_runs(list(inputs.values()), previous)
     await _progress(ctx, stage="cells", done=0, total=len(planned))
     await engine.compute_full(session, planned, job_id=ctx.job_id, now=ctx.now)
     await engine.publish(session, planned, ctx.now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import jwt
+from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -46,6 +48,11 @@ class KeyRing:
             assert isinstance(private, EllipticCurvePrivateKey)
             self._private[key.kid] = private
         self.public_jwks = [key.public_jwk for key in keys]
+        # A signature checked once need not be checked on every request: a verified token
+        # is remembered for a minute, never past its own expiry. A reloaded ring starts empty.
+        self._verified: TTLCache[str, tuple[VerifiedToken, float]] = TTLCache(
+            maxsize=20_000, ttl=60
+        )
 
     @property
     def kids(self) -> frozenset[str]:
@@ -76,6 +83,9 @@ class KeyRing:
 
     def verify(self, token: str) -> VerifiedToken:
         """Check signature, key, issuer, audience and lifetime; say which failed."""
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[1] > time.time():
+            return remembered[0]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -102,9 +112,11 @@ class KeyRing:
             raise _invalid("The bearer token's signature does not match.") from exc
         except jwt.PyJWTError as exc:
             raise _invalid(f"The bearer token is invalid: {exc}.") from exc
-        return VerifiedToken(
+        verified = VerifiedToken(
             client_id=str(claims["sub"]), scopes=tuple(str(claims["scope"]).split())
         )
+        self._verified[token] = (verified, float(claims["exp"]))
+        return verified
 
 
 def _invalid(detail: str, code: str = "invalid_token") -> Unauthenticated:

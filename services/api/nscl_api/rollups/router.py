@@ -7,16 +7,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from cachetools import LRUCache
 from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from nscl_api.deps import JobsRunner, RollupsReader, UowDep
+from nscl_api.deps import JobsRunner, ResourcesDep, RollupsReader, UowDep
 from nscl_api.errors import responses
 from nscl_api.jobs.schemas import JobRead
 from nscl_api.types import RequestModel
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.errors import Invalid, NotFound
+from nscl_domain.identity import Permission
 from nscl_domain.rollups import service as rollups
 from nscl_domain.rollups.service import Cell, Filters, TargetProgress
 
@@ -27,9 +27,6 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Unchanged since the ETag given."}
 }
 JSON = "application/json"
-
-# Published runs never change: a rendered body is good for as long as the run is published.
-_rendered: LRUCache[tuple[Any, ...], bytes] = LRUCache(maxsize=512)
 
 
 class CellRead(BaseModel):
@@ -213,6 +210,7 @@ async def get_rollup(
     year: Year,
     uow: UowDep,
     caller: RollupsReader,
+    resources: ResourcesDep,
     indicator: Annotated[str | None, Query(max_length=100)] = None,
     unit: Annotated[
         str | None, Query(max_length=100, description="Only this unit and those under it.")
@@ -221,12 +219,17 @@ async def get_rollup(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The published rollup; poll with If-None-Match to get 304 while it is unchanged."""
-    run_id = await rollups.published_run_id(uow, caller, programme, year)
+    caller.require(Permission.ROLLUPS_READ)
+    cache = resources.rollups
+    run_id = cache.published.get((programme, year))
+    if run_id is None:
+        run_id = await rollups.published_run_id(uow, caller, programme, year)
+        cache.published[(programme, year)] = run_id
     tag = _etag(run_id)
     if if_none_match == tag:
         return Response(status_code=304, headers={"ETag": tag})
     key = (run_id, indicator, unit, task_group)
-    body = _rendered.get(key)
+    body = cache.rendered.get(key)
     if body is None:
         filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
         view = await rollups.get_rollup(uow, caller, programme, year, filters)
@@ -256,7 +259,7 @@ async def get_rollup(
             .model_dump_json()
             .encode()
         )
-        _rendered[(view.run.id, indicator, unit, task_group)] = body
+        cache.rendered[(view.run.id, indicator, unit, task_group)] = body
     return Response(content=body, media_type=JSON, headers={"ETag": tag})
 
 

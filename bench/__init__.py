@@ -1,0 +1,1 @@
+"""Benchmarks: national-scale synthetic data generated in SQL, and HTTP load measurement."""

@@ -1,0 +1,276 @@
+"""HTTP load measurement: wrk when installed, an asyncio load generator otherwise.
+
+Also the baseline an endpoint is compared against, a FastAPI app whose only route runs
+``SELECT 1`` on a plain asyncpg pool, and ``serve`` to run any ASGI app factory under uvicorn
+in a subprocess, so the load generator does not share a process (or a GIL) with the server.
+
+    BENCH_DATABASE_URL=postgresql+asyncpg://…/db .venv/bin/python -m bench.http_load
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_SECONDS = 30.0
+POOL_SIZE = 10
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    tool: str  # "wrk" or "python"
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx/3xx responses and socket errors
+
+
+def measure(
+    url: str, *, connections: int = 50, seconds: int = 10, headers: dict[str, str] | None = None
+) -> LoadResult:
+    """Apply load to ``url`` from ``connections`` keep-alive connections for ``seconds``.
+
+    Uses wrk when it is on the PATH; otherwise an asyncio load generator, which saturates
+    one core long before wrk does, so figures of the two tools are not comparable. Call it
+    from synchronous code: the fallback runs its own event loop.
+    """
+    wrk = shutil.which("wrk")
+    if wrk is not None:
+        return _measure_with_wrk(wrk, url, connections, seconds, headers or {})
+    return asyncio.run(_measure_with_python(url, connections, seconds, headers or {}))
+
+
+def _measure_with_wrk(
+    wrk: str, url: str, connections: int, seconds: int, headers: dict[str, str]
+) -> LoadResult:
+    # wrk gives every thread at least one connection.
+    threads = min(2, connections)
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    completed = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+    )
+    return parse_wrk_output(completed.stdout)
+
+
+_DURATION_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_TOTALS = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m|h),")
+_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_BAD_STATUS = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+def _percentile_line(percent: int) -> re.Pattern[str]:
+    return re.compile(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+
+
+def parse_wrk_output(output: str) -> LoadResult:
+    """Read the figures of ``wrk --latency`` output; durations are converted to ms."""
+
+    def duration_ms(pattern: re.Pattern[str]) -> float:
+        found = pattern.search(output)
+        if found is None:
+            raise ValueError(f"wrk output lacks {pattern.pattern!r}:\n{output}")
+        return float(found.group(1)) * _DURATION_UNITS_MS[found.group(2)]
+
+    totals = _TOTALS.search(output)
+    rate = _RATE.search(output)
+    if totals is None or rate is None:
+        raise ValueError(f"wrk output lacks its totals:\n{output}")
+    # wrk prints these two lines only when there is something to count.
+    socket_errors = _SOCKET_ERRORS.search(output)
+    bad_status = _BAD_STATUS.search(output)
+    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    errors += int(bad_status.group(1)) if bad_status else 0
+    return LoadResult(
+        tool="wrk",
+        requests=int(totals.group(1)),
+        seconds=float(totals.group(2)) * _DURATION_UNITS_MS[totals.group(3)] / 1000,
+        rps=float(rate.group(1)),
+        p50_ms=duration_ms(_percentile_line(50)),
+        p99_ms=duration_ms(_percentile_line(99)),
+        errors=errors,
+    )
+
+
+async def _measure_with_python(
+    url: str, connections: int, seconds: int, headers: dict[str, str]
+) -> LoadResult:
+    latencies_ms: list[float] = []
+    errors = 0
+    # A client per worker: one httpx pool shared by dozens of tasks spends its time in the
+    # pool's own bookkeeping, and the figures would measure httpx rather than the server.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        # All built before the clock starts: each builds an SSL context, tens of ms of CPU
+        # that would otherwise stall the requests of the workers already running.
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(limits=limits, headers=headers, timeout=30.0)
+            )
+            for _ in range(connections)
+        ]
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                try:
+                    response = await client.get(url)
+                except httpx.TransportError:
+                    # As wrk counts socket errors: a failure, not a completed request.
+                    errors += 1
+                    continue
+                latencies_ms.append((time.perf_counter() - sent) * 1000)
+                # wrk's "Non-2xx or 3xx responses" counts every status from 400 up.
+                if response.status_code >= 400:
+                    errors += 1
+
+        await asyncio.gather(*(worker(client) for client in clients))
+        elapsed = time.perf_counter() - started
+    latencies_ms.sort()
+    return LoadResult(
+        tool="python",
+        requests=len(latencies_ms),
+        seconds=elapsed,
+        rps=len(latencies_ms) / elapsed,
+        p50_ms=_nearest_rank(latencies_ms, 50),
+        p99_ms=_nearest_rank(latencies_ms, 99),
+        errors=errors,
+    )
+
+
+def _nearest_rank(ordered: Sequence[float], percent: int) -> float:
+    if not ordered:
+        return float("nan")
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[rank - 1]
+
+
+def bare_select1_app(database_url: str) -> FastAPI:
+    """The baseline: FastAPI and a plain asyncpg pool, no ORM, no middleware, no auth."""
+    # asyncpg takes a libpq-style DSN, without SQLAlchemy's driver suffix.
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pools: list[asyncpg.Pool] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
+        pools.append(pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(lifespan=lifespan, openapi_url=None)
+
+    @app.get("/select1")
+    async def select1() -> dict[str, int]:
+        async with pools[0].acquire() as connection:
+            value: int = await connection.fetchval("SELECT 1")
+        return {"ok": value}
+
+    return app
+
+
+def select1_app_from_env() -> FastAPI:
+    """``bare_select1_app`` on the database named by BENCH_DATABASE_URL (for ``serve``)."""
+    return bare_select1_app(os.environ["BENCH_DATABASE_URL"])
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def serve(app_factory: str, *, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `uvicorn --factory <app_factory>` (e.g. "bench.http_load:select1_app_from_env")
+    on 127.0.0.1:<port> in a subprocess (one worker, --no-access-log, log level warning),
+    wait until it accepts connections (poll with a timeout of 30 s), yield the base URL,
+    and terminate it afterwards."""
+    # Otherwise the poll below would find the other server and measure it.
+    if _accepts_connections(port):
+        raise RuntimeError(f"Port {port} is already in use.")
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        app_factory,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        # So that "bench.…" factories import whatever the caller's working directory.
+        "--app-dir",
+        str(REPOSITORY_ROOT),
+    ]
+    server = subprocess.Popen(command, env={**os.environ, **(env or {})})
+    try:
+        # uvicorn binds its socket only once the lifespan startup has finished.
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not _accepts_connections(port):
+            if server.poll() is not None:
+                raise RuntimeError(f"{app_factory} exited with status {server.returncode}.")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{app_factory} did not listen on port {port} in time.")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Measure the select1 baseline on BENCH_DATABASE_URL (or --database-url)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("give --database-url or set BENCH_DATABASE_URL")
+    env = {"BENCH_DATABASE_URL": args.database_url}
+    with serve("bench.http_load:select1_app_from_env", port=args.port, env=env) as base_url:
+        result = measure(f"{base_url}/select1", connections=args.connections, seconds=args.seconds)
+    print(result)
+
+
+if __name__ == "__main__":
+    main()

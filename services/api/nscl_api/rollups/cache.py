@@ -1,0 +1,23 @@
+"""What readers of published rollups share within a process."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import LRUCache, TTLCache
+
+
+@dataclass
+class RolledUpCache:
+    """Published runs never change, so a rendered body is good for as long as its run is
+    published. Which run is published is read at most once a second per programme-year:
+    a new publication reaches every reader within a second, and always whole."""
+
+    published: TTLCache[tuple[str, int], uuid.UUID] = field(
+        default_factory=lambda: TTLCache(maxsize=4096, ttl=1.0)
+    )
+    rendered: LRUCache[tuple[Any, ...], bytes] = field(
+        default_factory=lambda: LRUCache(maxsize=512)
+    )
