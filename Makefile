@@ -45,7 +45,7 @@ openapi: install
 	$(BIN)/nscl openapi > openapi.json
 
 bench: install-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.rollups
 
 clean:
 	rm -rf $(VENV) .nscl .pytest_cache .mypy_cache .ruff_cache

@@ -67,27 +67,44 @@ CASE i.aggregation_across_units
      ELSE max(iv.value)
 END"""
 
-# Cells of runs from their sources: one pass, each unit in its breakdown and in the total.
+# Cells of runs from the accepted versions of their programme-years. The values are read
+# once, grouped by breakdown; GROUPING SETS then adds each total from those groups' sums,
+# counts and extremes. Each cell's value follows its indicator's rule across units.
 _CELLS = f"""
 INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,
                          value, value_sum, value_count, value_min, value_max)
-SELECT run_id, indicator_id, disaggregation, breakdown, value, value_sum, value_count,
-       value_min, value_max
-FROM (
-  SELECT s.run_id, iv.indicator_id, iv.disaggregation,
-         CASE WHEN GROUPING(s.breakdown) = 1 THEN '' ELSE s.breakdown END AS breakdown,
-         {VALUE_BY_RULE} AS value,
+WITH runs AS (
+  SELECT * FROM unnest(CAST(:run_ids AS uuid[]), CAST(:programme_ids AS uuid[]),
+                       CAST(:years AS int[])) AS r(run_id, programme_id, year)
+),
+by_breakdown AS (
+  SELECT runs.run_id, iv.indicator_id, iv.disaggregation, src.breakdown,
          sum(iv.value) AS value_sum, count(*) AS value_count,
          min(iv.value) AS value_min, max(iv.value) AS value_max
-  FROM rollup_source s
-  JOIN indicator_value iv ON iv.version_id = s.source_id
-  JOIN indicator i ON i.id = iv.indicator_id
-  WHERE s.run_id = ANY(CAST(:run_ids AS uuid[])) {{only_keys}}
-  GROUP BY GROUPING SETS (
-    (s.run_id, iv.indicator_id, i.aggregation_across_units, iv.disaggregation, s.breakdown),
-    (s.run_id, iv.indicator_id, i.aggregation_across_units, iv.disaggregation)
-  )
-) AS computed
+  FROM runs
+  JOIN ({_SOURCES}) src USING (programme_id, year)
+  JOIN indicator_value iv ON iv.version_id = src.source_id
+  WHERE TRUE {{only_keys}}
+  GROUP BY runs.run_id, iv.indicator_id, iv.disaggregation, src.breakdown
+),
+cells AS (
+  SELECT b.run_id, b.indicator_id, b.disaggregation,
+         CASE WHEN GROUPING(b.breakdown) = 1 THEN '' ELSE b.breakdown END AS breakdown,
+         sum(b.value_sum) AS value_sum, sum(b.value_count)::int AS value_count,
+         min(b.value_min) AS value_min, max(b.value_max) AS value_max
+  FROM by_breakdown b
+  GROUP BY GROUPING SETS ((b.run_id, b.indicator_id, b.disaggregation, b.breakdown),
+                          (b.run_id, b.indicator_id, b.disaggregation))
+)
+SELECT c.run_id, c.indicator_id, c.disaggregation, c.breakdown,
+       CASE i.aggregation_across_units
+            WHEN 'sum' THEN c.value_sum
+            WHEN 'minimum' THEN c.value_min
+            WHEN 'average' THEN round(c.value_sum / c.value_count, 4)
+            ELSE c.value_max
+       END,
+       c.value_sum, c.value_count, c.value_min, c.value_max
+FROM cells c JOIN indicator i ON i.id = c.indicator_id
 {{only_breakdowns}}
 """
 
@@ -110,62 +127,86 @@ WHERE c.run_id = :previous_run_id
                                   CAST(:touched_disaggregations AS text[]))))
 """
 
-# Sections: small tables a reader takes whole, one JSON document per programme-year.
+# Sections: tables a reader takes whole, one JSON document per programme-year. Each is one
+# grouped pass over all the programme-years asked for, then joined on the programme-year.
 _SECTIONS = """
+WITH py AS (
+  SELECT * FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[]))
+    AS py(programme_id, year)
+),
+budget_rows AS (
+  SELECT e.programme_id, e.budget_year AS year, l.funding_source, d.key AS destination,
+         u.key AS unit, coalesce(g.number, 0) AS task_group,
+         sum(l.amount)::bigint AS estimated,
+         coalesce(sum(a.amount), 0)::bigint AS allocated,
+         coalesce(sum(sp.spent), 0)::bigint AS spent
+  FROM py
+  JOIN budget_estimate e ON e.programme_id = py.programme_id AND e.budget_year = py.year
+                        AND e.status = 'accepted'
+  JOIN estimate_line l ON l.estimate_id = e.id
+  JOIN org_unit u ON u.id = e.unit_id
+  LEFT JOIN org_unit d ON d.id = l.destination_unit_id
+  LEFT JOIN task t ON t.id = l.task_id
+  LEFT JOIN task_group g ON g.id = t.group_id
+  LEFT JOIN budget_allocation a ON a.line_id = l.id
+  LEFT JOIN (SELECT allocation_id, sum(amount) AS spent FROM budget_spending
+             GROUP BY allocation_id) sp ON sp.allocation_id = a.id
+  GROUP BY e.programme_id, e.budget_year, l.funding_source, d.key, u.key, g.number
+),
+budget AS (
+  SELECT programme_id, year,
+         jsonb_agg(jsonb_build_object(
+           'funding_source', funding_source, 'destination', destination, 'unit', unit,
+           'task_group', task_group, 'estimated', estimated, 'allocated', allocated,
+           'spent', spent) ORDER BY funding_source, destination NULLS LAST, unit, task_group
+         ) AS rows
+  FROM budget_rows GROUP BY programme_id, year
+),
+annual AS (
+  SELECT o.id, o.programme_id, o.year, o.unit_id, o.due_date
+  FROM py
+  JOIN reporting_obligation o ON o.programme_id = py.programme_id AND o.year = py.year
+  JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
+),
+tasks AS (
+  SELECT a.programme_id, a.year,
+         jsonb_agg(jsonb_build_object('unit', u.key, 'task', t.key, 'group', g.number,
+                                      'status', tp.status) ORDER BY u.key, t.key) AS rows
+  FROM annual a
+  JOIN report r ON r.obligation_id = a.id
+  JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
+  JOIN task_progress tp ON tp.version_id = v.id
+  JOIN task t ON t.id = tp.task_id
+  JOIN task_group g ON g.id = t.group_id
+  JOIN org_unit u ON u.id = a.unit_id
+  GROUP BY a.programme_id, a.year
+),
+timeliness AS (
+  SELECT x.programme_id, x.year,
+         jsonb_agg(jsonb_build_object(
+           'unit', x.unit, 'due_date', x.due_date, 'submitted_on', x.submitted_on,
+           'status', CASE WHEN x.submitted_on IS NULL THEN 'missing'
+                          WHEN x.submitted_on <= x.due_date THEN 'on_time'
+                          ELSE 'late' END,
+           'accepted', x.accepted) ORDER BY x.unit) AS rows
+  FROM (
+    SELECT a.programme_id, a.year, u.key AS unit, a.due_date,
+           (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS submitted_on,
+           r.accepted_version_no IS NOT NULL AS accepted
+    FROM annual a
+    JOIN org_unit u ON u.id = a.unit_id
+    LEFT JOIN report r ON r.obligation_id = a.id
+  ) x
+  GROUP BY x.programme_id, x.year
+)
 SELECT py.programme_id, py.year,
-  jsonb_build_object(
-    'budget', coalesce((
-      SELECT jsonb_agg(b ORDER BY b.funding_source, b.destination NULLS LAST, b.unit, b.task_group)
-      FROM (
-        SELECT l.funding_source, d.key AS destination, u.key AS unit,
-               coalesce(g.number, 0) AS task_group,
-               sum(l.amount)::bigint AS estimated,
-               coalesce(sum(a.amount), 0)::bigint AS allocated,
-               coalesce(sum(sp.spent), 0)::bigint AS spent
-        FROM budget_estimate e
-        JOIN estimate_line l ON l.estimate_id = e.id
-        JOIN org_unit u ON u.id = e.unit_id
-        LEFT JOIN org_unit d ON d.id = l.destination_unit_id
-        LEFT JOIN task t ON t.id = l.task_id
-        LEFT JOIN task_group g ON g.id = t.group_id
-        LEFT JOIN budget_allocation a ON a.line_id = l.id
-        LEFT JOIN (SELECT allocation_id, sum(amount) AS spent FROM budget_spending
-                   GROUP BY allocation_id) sp ON sp.allocation_id = a.id
-        WHERE e.programme_id = py.programme_id AND e.budget_year = py.year
-          AND e.status = 'accepted'
-        GROUP BY l.funding_source, d.key, u.key, g.number
-      ) b), '[]'::jsonb),
-    'tasks', coalesce((
-      SELECT jsonb_agg(jsonb_build_object('unit', u.key, 'task', t.key, 'group', g.number,
-                                          'status', tp.status) ORDER BY u.key, t.key)
-      FROM report_version v
-      JOIN report r ON r.id = v.report_id AND v.version_no = r.accepted_version_no
-      JOIN reporting_obligation o ON o.id = r.obligation_id
-      JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
-      JOIN task_progress tp ON tp.version_id = v.id
-      JOIN task t ON t.id = tp.task_id
-      JOIN task_group g ON g.id = t.group_id
-      JOIN org_unit u ON u.id = o.unit_id
-      WHERE o.programme_id = py.programme_id AND o.year = py.year), '[]'::jsonb),
-    'timeliness', coalesce((
-      SELECT jsonb_agg(jsonb_build_object(
-               'unit', x.unit, 'due_date', x.due_date, 'submitted_on', x.submitted_on,
-               'status', CASE WHEN x.submitted_on IS NULL THEN 'missing'
-                              WHEN x.submitted_on <= x.due_date THEN 'on_time'
-                              ELSE 'late' END,
-               'accepted', x.accepted) ORDER BY x.unit)
-      FROM (
-        SELECT u.key AS unit, o.due_date,
-               (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS submitted_on,
-               r.accepted_version_no IS NOT NULL AS accepted
-        FROM reporting_obligation o
-        JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
-        JOIN org_unit u ON u.id = o.unit_id
-        LEFT JOIN report r ON r.obligation_id = o.id
-        WHERE o.programme_id = py.programme_id AND o.year = py.year
-      ) x), '[]'::jsonb)
-  ) AS sections
-FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
+       jsonb_build_object('budget', coalesce(budget.rows, '[]'::jsonb),
+                          'tasks', coalesce(tasks.rows, '[]'::jsonb),
+                          'timeliness', coalesce(timeliness.rows, '[]'::jsonb)) AS sections
+FROM py
+LEFT JOIN budget USING (programme_id, year)
+LEFT JOIN tasks USING (programme_id, year)
+LEFT JOIN timeliness USING (programme_id, year)
 """
 
 
@@ -178,12 +219,17 @@ class Source:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a programme-year's run would be computed from, and its fingerprint."""
+    """What a programme-year's run would be computed from, and its fingerprint.
+
+    ``sources`` is None when they were left in the database (full computation reads them
+    there); an incremental computation fetches them to compare with the previous run's.
+    """
 
     programme_id: uuid.UUID
     year: int
-    sources: frozenset[Source]
+    source_count: int
     fingerprint: str
+    sources: frozenset[Source] | None = None
 
 
 @dataclass(frozen=True)
@@ -201,24 +247,46 @@ def _fingerprint(sources: Sequence[Source], digest: Sequence[Any]) -> str:
     return hashed.hexdigest()
 
 
+# The sources of each programme-year digested where they are: only a count and a hash leave.
+_SOURCE_DIGEST = f"""
+SELECT py.programme_id, py.year, count(src.source_id) AS sources,
+       md5(coalesce(string_agg(src.source_id::text || ':' || src.breakdown, ','
+                               ORDER BY src.source_id), '')) AS digest
+FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
+LEFT JOIN ({_SOURCES}) src USING (programme_id, year)
+GROUP BY py.programme_id, py.year
+"""
+
+
 async def provincial_inputs(
-    session: AsyncSession, programme_years: Sequence[tuple[uuid.UUID, int]]
+    session: AsyncSession,
+    programme_years: Sequence[tuple[uuid.UUID, int]],
+    *,
+    with_sources: bool = False,
 ) -> dict[tuple[uuid.UUID, int], Inputs]:
-    """Sources and fingerprints of programme-years, in two set-based queries."""
+    """Fingerprints of programme-years (and their sources, if asked), set-based."""
     params = _arrays(programme_years)
-    by_key: dict[tuple[uuid.UUID, int], list[Source]] = {key: [] for key in programme_years}
-    for row in await session.execute(text(_SOURCES), params):
-        by_key[(row.programme_id, row.year)].append(
-            Source(row.source_id, row.unit_id, row.breakdown)
-        )
     digests = {
         (row.programme_id, row.year): (row.obligations, row.estimates, row.money)
         for row in await session.execute(text(_DIGEST), params)
     }
-    return {
-        key: Inputs(key[0], key[1], frozenset(sources), _fingerprint(sources, digests[key]))
-        for key, sources in by_key.items()
-    }
+    sources: dict[tuple[uuid.UUID, int], set[Source]] = {key: set() for key in programme_years}
+    if with_sources:
+        for row in await session.execute(text(_SOURCES), params):
+            sources[(row.programme_id, row.year)].add(
+                Source(row.source_id, row.unit_id, row.breakdown)
+            )
+    inputs = {}
+    for row in await session.execute(text(_SOURCE_DIGEST), params):
+        key = (row.programme_id, row.year)
+        inputs[key] = Inputs(
+            programme_id=row.programme_id,
+            year=row.year,
+            source_count=row.sources,
+            fingerprint=_fingerprint([], (row.digest, *digests[key])),
+            sources=frozenset(sources[key]) if with_sources else None,
+        )
+    return inputs
 
 
 async def national_inputs(session: AsyncSession, programme_id: uuid.UUID, year: int) -> Inputs:
@@ -232,7 +300,7 @@ async def national_inputs(session: AsyncSession, programme_id: uuid.UUID, year: 
         {"programme_id": programme_id, "year": year},
     )
     sources = [Source(row.run_id, None, row.breakdown) for row in rows]
-    return Inputs(programme_id, year, frozenset(sources), _fingerprint(sources, ()))
+    return Inputs(programme_id, year, len(sources), _fingerprint(sources, ()), frozenset(sources))
 
 
 async def published(
@@ -250,6 +318,13 @@ async def published(
     )
     return {
         (row.programme_id, row.year): Published(row.id, row.seq, row.fingerprint) for row in rows
+    }
+
+
+def _run_arrays(runs: Sequence[NewRun]) -> dict[str, Any]:
+    return {
+        **_arrays([(run.inputs.programme_id, run.inputs.year) for run in runs]),
+        "run_ids": [run.run_id for run in runs],
     }
 
 
@@ -301,33 +376,50 @@ async def _insert_runs(
             "ids": [run.run_id for run in runs],
             "seqs": [run.seq for run in runs],
             "fingerprints": [run.inputs.fingerprint for run in runs],
-            "source_counts": [len(run.inputs.sources) for run in runs],
+            "source_counts": [run.inputs.source_count for run in runs],
             "level": level,
             "kind": kind,
             "job_id": job_id,
             "now": now,
         },
     )
+    fetched = [run for run in runs if run.inputs.sources is not None]
+    left_in_place = [run for run in runs if run.inputs.sources is None]
+    if left_in_place:
+        await session.execute(
+            text(
+                "INSERT INTO rollup_source (run_id, source_id, unit_id, breakdown) "
+                "SELECT r.run_id, src.source_id, src.unit_id, src.breakdown "
+                "FROM unnest(CAST(:run_ids AS uuid[]), CAST(:programme_ids AS uuid[]), "
+                "  CAST(:years AS int[])) AS r(run_id, programme_id, year) "
+                f"JOIN ({_SOURCES}) src USING (programme_id, year)"
+            ),
+            {
+                **_arrays([(run.inputs.programme_id, run.inputs.year) for run in left_in_place]),
+                "run_ids": [run.run_id for run in left_in_place],
+            },
+        )
     run_ids, source_ids, unit_ids, breakdowns = [], [], [], []
-    for run in runs:
-        for source in run.inputs.sources:
+    for run in fetched:
+        for source in run.inputs.sources or ():
             run_ids.append(run.run_id)
             source_ids.append(source.source_id)
             unit_ids.append(source.unit_id)
             breakdowns.append(source.breakdown)
-    await session.execute(
-        text(
-            "INSERT INTO rollup_source (run_id, source_id, unit_id, breakdown) "
-            "SELECT * FROM unnest(CAST(:run_ids AS uuid[]), CAST(:source_ids AS uuid[]), "
-            "CAST(:unit_ids AS uuid[]), CAST(:breakdowns AS text[]))"
-        ),
-        {
-            "run_ids": run_ids,
-            "source_ids": source_ids,
-            "unit_ids": unit_ids,
-            "breakdowns": breakdowns,
-        },
-    )
+    if run_ids:
+        await session.execute(
+            text(
+                "INSERT INTO rollup_source (run_id, source_id, unit_id, breakdown) "
+                "SELECT * FROM unnest(CAST(:run_ids AS uuid[]), CAST(:source_ids AS uuid[]), "
+                "CAST(:unit_ids AS uuid[]), CAST(:breakdowns AS text[]))"
+            ),
+            {
+                "run_ids": run_ids,
+                "source_ids": source_ids,
+                "unit_ids": unit_ids,
+                "breakdowns": breakdowns,
+            },
+        )
 
 
 async def publish(session: AsyncSession, runs: Sequence[NewRun], now: datetime) -> None:
@@ -371,13 +463,12 @@ async def compute_full(
     """Write provincial runs from scratch: sources, sections, then every cell in one pass."""
     if not runs:
         return
+    # The values are sorted for grouping: in memory rather than in files on disk.
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
     await _insert_runs(
         session, runs, level="provincial", kind="full", job_id=job_id, now=now, with_sections=True
     )
-    await session.execute(
-        text(_CELLS.format(only_keys="", only_breakdowns="")),
-        {"run_ids": [run.run_id for run in runs]},
-    )
+    await session.execute(text(_CELLS.format(only_keys="", only_breakdowns="")), _run_arrays(runs))
 
 
 async def compute_incremental(
@@ -397,6 +488,7 @@ async def compute_incremental(
             {"run_id": previous.run_id},
         )
     }
+    assert run.inputs.sources is not None, "an incremental run compares its sources"
     changed = old ^ run.inputs.sources
     touched_breakdowns = sorted({"", *(source.breakdown for source in changed)})
     keys = (
@@ -425,10 +517,10 @@ async def compute_incremental(
             text(
                 _CELLS.format(
                     only_keys="AND " + _TOUCHED_KEYS,
-                    only_breakdowns="WHERE breakdown = ANY(CAST(:touched_breakdowns AS text[]))",
+                    only_breakdowns="WHERE c.breakdown = ANY(CAST(:touched_breakdowns AS text[]))",
                 )
             ),
-            {**touched, "run_ids": [run.run_id]},
+            {**touched, **_run_arrays([run])},
         )
     return {"changed_sources": len(changed), "touched_cells": len(keys) * len(touched_breakdowns)}
 

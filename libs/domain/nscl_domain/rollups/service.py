@@ -59,8 +59,12 @@ async def _lock(session: AsyncSession, programme_id: uuid.UUID, year: int) -> No
     # Two refreshes of one programme-year run one after the other, never interleaved.
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"rollup:{programme_id}:{year}"},
+        {"key": _lock_key(programme_id, year)},
     )
+
+
+def _lock_key(programme_id: uuid.UUID, year: int) -> str:
+    return f"rollup:{programme_id}:{year}"
 
 
 async def _programme(session: AsyncSession, programme_id: uuid.UUID) -> cm.Programme:
@@ -79,7 +83,7 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
         return await refresh_national(ctx, args)
     await _lock(session, args.programme_id, args.year)
     key = (args.programme_id, args.year)
-    inputs = (await engine.provincial_inputs(session, [key]))[key]
+    inputs = (await engine.provincial_inputs(session, [key], with_sources=True))[key]
     previous = (await engine.published(session, [key])).get(key)
     [*planned] = engine.plan_runs([inputs], {key: previous} if previous else {})
     if not planned:
@@ -95,8 +99,8 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
         )
         detail = {"kind": "incremental", **counts}
     await engine.publish(session, [run], ctx.now)
-    await _schedule_national(ctx, programme, [args.year])
-    return {"run_id": str(run.run_id), "unchanged": False, "sources": len(inputs.sources)} | detail
+    await _schedule_national(ctx, programme.parent_id, [args.year])
+    return {"run_id": str(run.run_id), "unchanged": False, "sources": inputs.source_count} | detail
 
 
 async def refresh_national(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
@@ -111,20 +115,20 @@ async def refresh_national(ctx: JobContext, args: RefreshRollupArgs) -> dict[str
         return {"run_id": str(previous[key].run_id), "unchanged": True}
     await engine.compute_national(session, planned[0], job_id=ctx.job_id, now=ctx.now)
     await engine.publish(session, planned, ctx.now)
-    return {"run_id": str(planned[0].run_id), "unchanged": False, "provinces": len(inputs.sources)}
+    return {"run_id": str(planned[0].run_id), "unchanged": False, "provinces": inputs.source_count}
 
 
 async def _schedule_national(
-    ctx: JobContext, programme: cm.Programme, years: Sequence[int]
+    ctx: JobContext, national_id: uuid.UUID | None, years: Sequence[int]
 ) -> None:
-    if programme.parent_id is None:
+    if national_id is None:
         return
     repo = JobRepository(ctx.session)
     for year in years:
         await repo.add(
             name=JobName.REFRESH_ROLLUP,
-            args={"programme_id": str(programme.parent_id), "year": year, "full": False},
-            dedup_key=f"rollup:{programme.parent_id}:{year}",
+            args={"programme_id": str(national_id), "year": year, "full": False},
+            dedup_key=f"rollup:{national_id}:{year}",
             not_before=ctx.now + NATIONAL_DEBOUNCE,
             max_attempts=5,
             requested_by="rollups",
@@ -140,8 +144,13 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         stmt = stmt.where(cm.Programme.id == args.programme_id)
     programmes = (await session.scalars(stmt)).all()
     keys = [(p.id, year) for p in programmes for year in range(p.start_year, p.end_year + 1)]
-    for programme_id, year in keys:
-        await _lock(session, programme_id, year)
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM unnest(CAST(:keys AS text[])) AS k"
+        ),
+        {"keys": [_lock_key(programme_id, year) for programme_id, year in keys]},
+    )
     await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
     inputs = await engine.provincial_inputs(session, keys)
     previous = await engine.published(session, keys)
@@ -152,11 +161,15 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
     await _progress(ctx, stage="cells", done=0, total=len(planned))
     await engine.compute_full(session, planned, job_id=ctx.job_id, now=ctx.now)
     await engine.publish(session, planned, ctx.now)
-    changed_years: dict[uuid.UUID, set[int]] = defaultdict(set)
+    # One national refresh per parent programme and changed year, however many provinces.
+    parents = {p.id: p.parent_id for p in programmes}
+    national_years: dict[uuid.UUID, set[int]] = defaultdict(set)
     for run in planned:
-        changed_years[run.inputs.programme_id].add(run.inputs.year)
-    for programme in programmes:
-        await _schedule_national(ctx, programme, sorted(changed_years[programme.id]))
+        parent = parents[run.inputs.programme_id]
+        if parent is not None:
+            national_years[parent].add(run.inputs.year)
+    for parent, years in national_years.items():
+        await _schedule_national(ctx, parent, sorted(years))
     await _progress(ctx, stage="published", done=len(planned), total=len(planned))
     return {"programme_years": len(keys), "recomputed": len(planned)}
 

@@ -72,12 +72,13 @@ async def authorize(
         if not await resources.reload_keys():
             raise
         verified = resources.keys.verify(token)
-    caller = resources.callers.get(verified.client_id, verified.scopes)
-    if caller is None:
-        caller = await identity.caller_for_token(
+    caller = await resources.callers.get_or_load(
+        verified.client_id,
+        verified.scopes,
+        lambda: identity.caller_for_token(
             resources.new_uow(), verified.client_id, verified.scopes, None
-        )
-        resources.callers.put(verified.client_id, verified.scopes, caller)
+        ),
+    )
     caller = dataclasses.replace(caller, request_id=correlation_id.get())
     for scope in security_scopes.scopes:
         caller.require(Permission(scope))

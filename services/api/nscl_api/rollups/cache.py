@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,3 +24,21 @@ class RolledUpCache:
     rendered: LRUCache[tuple[Any, ...], bytes] = field(
         default_factory=lambda: LRUCache(maxsize=512)
     )
+    _loading: defaultdict[tuple[str, int], asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
+
+    async def published_run(
+        self, key: tuple[str, int], load: Callable[[], Awaitable[uuid.UUID]]
+    ) -> uuid.UUID:
+        """The published run of a programme-year; when the entry lapses under load, one
+        request reads it again while the others wait for that answer."""
+        found = self.published.get(key)
+        if found is not None:
+            return found
+        async with self._loading[key]:
+            found = self.published.get(key)
+            if found is None:
+                found = await load()
+                self.published[key] = found
+        return found

@@ -221,10 +221,9 @@ async def get_rollup(
     """The published rollup; poll with If-None-Match to get 304 while it is unchanged."""
     caller.require(Permission.ROLLUPS_READ)
     cache = resources.rollups
-    run_id = cache.published.get((programme, year))
-    if run_id is None:
-        run_id = await rollups.published_run_id(uow, caller, programme, year)
-        cache.published[(programme, year)] = run_id
+    run_id = await cache.published_run(
+        (programme, year), lambda: rollups.published_run_id(uow, caller, programme, year)
+    )
     tag = _etag(run_id)
     if if_none_match == tag:
         return Response(status_code=304, headers={"ETag": tag})
