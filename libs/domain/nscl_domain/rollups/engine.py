@@ -247,6 +247,13 @@ def _fingerprint(sources: Sequence[Source], digest: Sequence[Any]) -> str:
     return hashed.hexdigest()
 
 
+def _source_digest(sources: set[Source]) -> str:
+    """What _SOURCE_DIGEST computes in PostgreSQL (uuids order as their bytes do)."""
+    ordered = sorted(sources, key=lambda source: source.source_id.bytes)
+    joined = ",".join(f"{source.source_id}:{source.breakdown}" for source in ordered)
+    return hashlib.md5(joined.encode(), usedforsecurity=False).hexdigest()
+
+
 # The sources of each programme-year digested where they are: only a count and a hash leave.
 _SOURCE_DIGEST = f"""
 SELECT py.programme_id, py.year, count(src.source_id) AS sources,
@@ -270,12 +277,23 @@ async def provincial_inputs(
         (row.programme_id, row.year): (row.obligations, row.estimates, row.money)
         for row in await session.execute(text(_DIGEST), params)
     }
-    sources: dict[tuple[uuid.UUID, int], set[Source]] = {key: set() for key in programme_years}
     if with_sources:
+        # The sources are wanted anyway: digest them here as PostgreSQL would.
+        sources: dict[tuple[uuid.UUID, int], set[Source]] = {k: set() for k in programme_years}
         for row in await session.execute(text(_SOURCES), params):
             sources[(row.programme_id, row.year)].add(
                 Source(row.source_id, row.unit_id, row.breakdown)
             )
+        return {
+            key: Inputs(
+                programme_id=key[0],
+                year=key[1],
+                source_count=len(found),
+                fingerprint=_fingerprint([], (_source_digest(found), *digests[key])),
+                sources=frozenset(found),
+            )
+            for key, found in sources.items()
+        }
     inputs = {}
     for row in await session.execute(text(_SOURCE_DIGEST), params):
         key = (row.programme_id, row.year)
@@ -284,7 +302,6 @@ async def provincial_inputs(
             year=row.year,
             source_count=row.sources,
             fingerprint=_fingerprint([], (row.digest, *digests[key])),
-            sources=frozenset(sources[key]) if with_sources else None,
         )
     return inputs
 
