@@ -1,0 +1,241 @@
+"""Rollups over HTTP: each year rolled up with its own organisation, a phase across the 2025
+restructuring without double counting, figures traced to their versions, the national level
+above the province, runs kept, refreshes requested and cancelled."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nscl_api.auth.tokens import KeyRing
+from nscl_api.resources import Resources
+from nscl_domain.jobs.registry import JobContext
+from nscl_domain.rollups import service as rollups
+from tests.api.test_problems import assert_problem
+from tests.conftest import mint_token
+
+BK = "bac-kan-nscl"
+
+
+async def accept(session: AsyncSession, unit: str, year: int, figures: dict[str, str]) -> None:
+    """An accepted annual report of ``unit`` for ``year`` (a new version if one exists)."""
+    params = {"unit": unit, "year": year}
+    obligation = await session.scalar(
+        text(
+            "SELECT o.id FROM reporting_obligation o JOIN org_unit u ON u.id = o.unit_id "
+            "WHERE u.key = :unit AND o.year = :year"
+        ),
+        params,
+    )
+    if obligation is None:
+        obligation = await session.scalar(
+            text(
+                "INSERT INTO reporting_obligation (id, programme_id, regime_id, unit_id, year, "
+                "due_date, cutoff_date) SELECT gen_random_uuid(), p.id, g.id, u.id, :year, "
+                ":due, :due FROM programme p, reporting_regime g, org_unit u "
+                "WHERE p.key = 'bac-kan-nscl' AND g.key = 'bk-annual' AND u.key = :unit "
+                "RETURNING id"
+            ),
+            {**params, "due": date(year, 11, 30)},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO report (id, obligation_id, unit_id, status, draft, "
+                "first_submitted_at) SELECT gen_random_uuid(), :o, unit_id, 'accepted', '{}', "
+                ":submitted FROM reporting_obligation WHERE id = :o"
+            ),
+            {"o": obligation, "submitted": datetime(year, 11, 20, tzinfo=UTC)},
+        )
+    report, unit_id, version_no = (
+        await session.execute(
+            text("SELECT id, unit_id, latest_version_no + 1 FROM report WHERE obligation_id = :o"),
+            {"o": obligation},
+        )
+    ).one()
+    version = await session.scalar(
+        text(
+            "INSERT INTO report_version (id, report_id, version_no, kind, content, warnings, "
+            "submitted_at, submitted_by) VALUES (gen_random_uuid(), :r, :n, 'submission', '{}', "
+            "'[]', now(), 'test') RETURNING id"
+        ),
+        {"r": report, "n": version_no},
+    )
+    for indicator, value in figures.items():
+        await session.execute(
+            text(
+                "INSERT INTO indicator_value (version_id, indicator_id, disaggregation, unit_id, "
+                "year, value, derived) SELECT :v, id, '', :u, :year, :value, false "
+                "FROM indicator WHERE key = :indicator"
+            ),
+            {
+                "v": version,
+                "u": unit_id,
+                "year": year,
+                "value": Decimal(value),
+                "indicator": indicator,
+            },
+        )
+    await session.execute(
+        text("UPDATE report SET accepted_version_no = :n, latest_version_no = :n WHERE id = :r"),
+        {"n": version_no, "r": report},
+    )
+
+
+async def refresh(session: AsyncSession, programme: str, year: int) -> dict[str, object]:
+    programme_id = await session.scalar(
+        text("SELECT id FROM programme WHERE key = :k"), {"k": programme}
+    )
+    context = JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=datetime.now(UTC))
+    return await rollups.refresh(
+        context, rollups.RefreshRollupArgs(programme_id=programme_id, year=year)
+    )
+
+
+def totals(body: dict[str, object]) -> dict[str, str]:
+    cells = body["indicators"]
+    assert isinstance(cells, list)
+    return {
+        c["indicator"]: c["value"]
+        for c in cells
+        if c["breakdown"] == "" and not c["disaggregation"]
+    }
+
+
+async def test_years_phases_provenance_and_the_national_level(
+    anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources
+) -> None:
+    viewer = {"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"}
+    async with resources.sessionmaker() as session:
+        # 2024: the Bắc Kạn departments and districts report; 2025: their successors do.
+        await accept(
+            session, "bk-doh", 2024, {"training-courses": "3", "enterprises-supported": "5"}
+        )
+        await accept(
+            session, "bk-na-ri", 2024, {"training-courses": "2", "enterprises-supported": "1"}
+        )
+        await accept(session, "tn-doh", 2025, {"training-courses": "4"})
+        for year in (2024, 2025):
+            assert (await refresh(session, BK, year))["kind"] == "full"
+        await refresh(session, "national-nscl", 2024)
+        await session.commit()
+
+    year_2024 = await anonymous.get(f"/v1/rollups/{BK}/2024", headers=viewer)
+    assert year_2024.status_code == 200, year_2024.text
+    assert totals(year_2024.json())["training-courses"] == "5.0000"
+    breakdowns = {
+        c["breakdown"]: c["value"]
+        for c in year_2024.json()["indicators"]
+        if c["indicator"] == "training-courses"
+    }
+    assert breakdowns == {
+        "": "5.0000",
+        "unit_kind=department": "3.0000",
+        "unit_kind=district_peoples_committee": "2.0000",
+    }
+    behind = await anonymous.get(
+        f"/v1/rollups/{BK}/2025/provenance",
+        params={"indicator": "training-courses"},
+        headers=viewer,
+    )
+    assert [(c["unit"], c["value"]) for c in behind.json()["items"]] == [("tn-doh", "4.0000")]
+
+    # The phase adds the years, each counted once, across the restructuring.
+    phase = await anonymous.get(f"/v1/rollups/{BK}/phases/bk-2021-2025", headers=viewer)
+    assert phase.status_code == 200, phase.text
+    assert totals(phase.json())["training-courses"] == "9.0000"
+    assert sorted(phase.json()["years"]) == ["2024", "2025"]
+
+    # A unit subtree: the district alone.
+    district = await anonymous.get(
+        f"/v1/rollups/{BK}/2024", params={"unit": "bk-na-ri"}, headers=viewer
+    )
+    assert totals(district.json())["training-courses"] == "2.0000"
+    assert_problem(
+        await anonymous.get(f"/v1/rollups/{BK}/2024", params={"unit": "nowhere"}, headers=viewer),
+        404,
+        "unit_not_found",
+    )
+
+    # The national rollup adds the province's figures to the national indicators.
+    national = await anonymous.get("/v1/rollups/national-nscl/2024", headers=viewer)
+    assert national.status_code == 200, national.text
+    assert national.json()["level"] == "national"
+    assert totals(national.json())["national-enterprises-supported"] == "6.0000"
+    provinces = await anonymous.get(
+        "/v1/rollups/national-nscl/2024/provenance",
+        params={"indicator": "national-enterprises-supported"},
+        headers=viewer,
+    )
+    [province] = provinces.json()["items"]
+    assert (province["kind"], province["programme"]) == ("rollup_run", BK)
+    assert province["source_id"] == year_2024.json()["run_id"]
+
+
+async def test_corrections_make_new_runs_and_the_old_ones_stay(
+    anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources
+) -> None:
+    viewer = {"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"}
+    async with resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2023, {"training-courses": "3"})
+        first = await refresh(session, BK, 2023)
+        await session.commit()
+    before = await anonymous.get(f"/v1/rollups/{BK}/2023", headers=viewer)
+    async with resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2023, {"training-courses": "8"})  # a correction
+        second = await refresh(session, BK, 2023)
+        await session.commit()
+    assert second["kind"] == "incremental"
+    resources.rollups.published.clear()  # what a second later would see
+    after = await anonymous.get(
+        f"/v1/rollups/{BK}/2023", headers={**viewer, "If-None-Match": before.headers["etag"]}
+    )
+    assert after.status_code == 200
+    assert totals(after.json())["training-courses"] == "8.0000"
+    runs = await anonymous.get(f"/v1/rollups/{BK}/2023/runs", headers=viewer)
+    assert [(r["run_id"], r["published"]) for r in runs.json()["items"]] == [
+        (second["run_id"], True),
+        (first["run_id"], False),
+    ]
+    old = await anonymous.get(
+        f"/v1/rollups/{BK}/2023/provenance",
+        params={"indicator": "training-courses", "run_id": first["run_id"]},
+        headers=viewer,
+    )
+    assert [c["value"] for c in old.json()["items"]] == ["3.0000"]
+    unchanged = await anonymous.get(
+        f"/v1/rollups/{BK}/2023", headers={**viewer, "If-None-Match": after.headers["etag"]}
+    )
+    assert unchanged.status_code == 304
+
+
+async def test_operators_request_a_refresh_and_cancel_it_before_it_runs(
+    anonymous: httpx.AsyncClient, keys: KeyRing
+) -> None:
+    operator = {"Authorization": f"Bearer {mint_token(keys, 'test-operator')}"}
+    requested = await anonymous.post(
+        "/v1/rollups", json={"programme": BK, "year": 2024, "full": True}, headers=operator
+    )
+    assert requested.status_code == 202, requested.text
+    job_url = requested.headers["location"]
+    assert (await anonymous.get(job_url, headers=operator)).json()["status"] == "pending"
+    cancelled = await anonymous.post(f"{job_url}/cancellation", headers=operator)
+    assert cancelled.json()["status"] == "cancelled"
+    assert_problem(
+        await anonymous.post(f"{job_url}/cancellation", headers=operator),
+        409,
+        "job_not_cancellable",
+    )
+    outside = await anonymous.post(
+        "/v1/rollups", json={"programme": BK, "year": 2035}, headers=operator
+    )
+    assert_problem(outside, 422, "year_outside_programme")
+    missing = await anonymous.get(
+        f"/v1/rollups/{BK}/2029",
+        headers={"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"},
+    )
+    assert_problem(missing, 404, "rollup_not_found")
