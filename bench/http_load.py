@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,16 +59,40 @@ def measure(
     return asyncio.run(_measure_with_python(url, connections, seconds, headers or {}))
 
 
+def server_cpus() -> set[int] | None:
+    """The server's cores: the first of the machine, when it has more than one."""
+    available = sorted(os.sched_getaffinity(0))
+    return {available[0]} if len(available) > 1 else None
+
+
+def load_cpus() -> set[int] | None:
+    """The load generator's cores: all but the server's, so it never takes the server's CPU."""
+    available = sorted(os.sched_getaffinity(0))
+    return set(available[1:]) if len(available) > 1 else None
+
+
+def _pinned_to(cpus: set[int] | None) -> Callable[[], None] | None:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def _measure_with_wrk(
     wrk: str, url: str, connections: int, seconds: int, headers: dict[str, str]
 ) -> LoadResult:
-    # wrk gives every thread at least one connection.
-    threads = min(2, connections)
+    cpus = load_cpus()
+    # wrk gives every thread at least one connection; one thread per core it may use.
+    threads = min(len(cpus) if cpus else 2, connections)
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     completed = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+        [*command, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+        preexec_fn=_pinned_to(cpus),
     )
     return parse_wrk_output(completed.stdout)
 
@@ -236,7 +260,9 @@ def serve(app_factory: str, *, port: int, env: dict[str, str] | None = None) -> 
         "--app-dir",
         str(REPOSITORY_ROOT),
     ]
-    server = subprocess.Popen(command, env={**os.environ, **(env or {})})
+    server = subprocess.Popen(
+        command, env={**os.environ, **(env or {})}, preexec_fn=_pinned_to(server_cpus())
+    )
     try:
         # uvicorn binds its socket only once the lifespan startup has finished.
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS

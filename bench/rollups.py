@@ -272,6 +272,10 @@ def report(figures: dict[str, Any], http: dict[str, http_load.LoadResult]) -> No
         f"({rollup.tool}, 50 connections): {share:.0%} of SELECT 1 "
         f"(≥ 60 %: {verdict[share >= 0.6]}; p99 ≤ 50 ms: {verdict[rollup.p99_ms <= 50]})"
     )
+    print(
+        f"   each server pinned to CPU {http_load.server_cpus()}, wrk to "
+        f"{http_load.load_cpus()}; PostgreSQL not pinned"
+    )
 
 
 def national_ms(figures: dict[str, Any]) -> float:

@@ -101,3 +101,9 @@ async def require_json_body(request: Request) -> None:
     raise HTTPException(
         415, f"The body must be application/json, not {media_type or 'unspecified'}."
     )
+
+
+async def check_v1_request(request: Request) -> None:
+    """Both checks of JSON routes as one dependency: each dependency is solved per request."""
+    await require_json_body(request)
+    await reject_unstorable_parameters(request)

@@ -16,7 +16,7 @@ from nscl_api.audit.router import router as audit_router
 from nscl_api.auth.router import router as auth_router
 from nscl_api.budget.router import router as budget_router
 from nscl_api.catalogue.router import periods_router, programmes_router, units_router
-from nscl_api.deps import reject_unstorable_parameters, require_json_body
+from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
 from nscl_api.jobs.router import router as jobs_router
@@ -113,7 +113,7 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
         app.state.resources = resources
     install_error_handlers(app)
     app.include_router(health_router)
-    v1_dependencies = [Depends(require_json_body), Depends(reject_unstorable_parameters)]
+    v1_dependencies = [Depends(check_v1_request)]
     # Routes are matched in order: the most polled (published rollups) are tried first.
     for router in (
         rollups_router,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from nscl_api.singleflight import SingleFlight
 from nscl_domain.identity import Caller
 
 
@@ -17,9 +16,7 @@ class CallerCache:
 
     ttl_seconds: float = 5.0
     _entries: dict[tuple[str, tuple[str, ...]], tuple[float, Caller]] = field(default_factory=dict)
-    _loading: defaultdict[tuple[str, tuple[str, ...]], asyncio.Lock] = field(
-        default_factory=lambda: defaultdict(asyncio.Lock)
-    )
+    _loads: SingleFlight[Caller] = field(default_factory=SingleFlight)
 
     def get(self, client_id: str, scopes: tuple[str, ...]) -> Caller | None:
         entry = self._entries.get((client_id, scopes))
@@ -40,11 +37,7 @@ class CallerCache:
         """The cached caller; when it lapses under load, one request loads it again while
         the client's other requests wait for that answer instead of all querying at once."""
         found = self.get(client_id, scopes)
-        if found is not None:
-            return found
-        async with self._loading[(client_id, scopes)]:
-            found = self.get(client_id, scopes)
-            if found is None:
-                found = await load()
-                self.put(client_id, scopes, found)
+        if found is None:
+            found = await self._loads.load((client_id, scopes), load)
+            self.put(client_id, scopes, found)
         return found

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache, TTLCache
+
+from nscl_api.singleflight import SingleFlight
 
 
 @dataclass
@@ -24,9 +24,7 @@ class RolledUpCache:
     rendered: LRUCache[tuple[Any, ...], bytes] = field(
         default_factory=lambda: LRUCache(maxsize=512)
     )
-    _loading: defaultdict[tuple[str, int], asyncio.Lock] = field(
-        default_factory=lambda: defaultdict(asyncio.Lock)
-    )
+    _loads: SingleFlight[uuid.UUID] = field(default_factory=SingleFlight)
 
     async def published_run(
         self, key: tuple[str, int], load: Callable[[], Awaitable[uuid.UUID]]
@@ -34,11 +32,7 @@ class RolledUpCache:
         """The published run of a programme-year; when the entry lapses under load, one
         request reads it again while the others wait for that answer."""
         found = self.published.get(key)
-        if found is not None:
-            return found
-        async with self._loading[key]:
-            found = self.published.get(key)
-            if found is None:
-                found = await load()
-                self.published[key] = found
+        if found is None:
+            found = await self._loads.load(key, load)
+            self.published[key] = found
         return found

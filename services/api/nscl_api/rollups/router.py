@@ -7,12 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from nscl_api.deps import JobsRunner, ResourcesDep, RollupsReader, UowDep
+from nscl_api.deps import JobsRunner, RollupsReader, UowDep
 from nscl_api.errors import responses
 from nscl_api.jobs.schemas import JobRead
+from nscl_api.resources import Resources
 from nscl_api.types import RequestModel
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.errors import Invalid, NotFound
@@ -208,9 +209,8 @@ def _etag(run_id: uuid.UUID) -> str:
 async def get_rollup(
     programme: str,
     year: Year,
-    uow: UowDep,
     caller: RollupsReader,
-    resources: ResourcesDep,
+    request: Request,
     indicator: Annotated[str | None, Query(max_length=100)] = None,
     unit: Annotated[
         str | None, Query(max_length=100, description="Only this unit and those under it.")
@@ -220,9 +220,12 @@ async def get_rollup(
 ) -> Response:
     """The published rollup; poll with If-None-Match to get 304 while it is unchanged."""
     caller.require(Permission.ROLLUPS_READ)
+    resources: Resources = request.app.state.resources
     cache = resources.rollups
+    # A unit of work only when the caches miss: most polls need no database at all.
     run_id = await cache.published_run(
-        (programme, year), lambda: rollups.published_run_id(uow, caller, programme, year)
+        (programme, year),
+        lambda: rollups.published_run_id(resources.new_uow(), caller, programme, year),
     )
     tag = _etag(run_id)
     if if_none_match == tag:
@@ -231,7 +234,7 @@ async def get_rollup(
     body = cache.rendered.get(key)
     if body is None:
         filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
-        view = await rollups.get_rollup(uow, caller, programme, year, filters)
+        view = await rollups.get_rollup(resources.new_uow(), caller, programme, year, filters)
         if view.run.id != run_id:  # published in between: render what is published now
             tag = _etag(view.run.id)
         run, sections = view.run, view.sections
