@@ -65,7 +65,6 @@ REPORTING_TABLES = (
     "job_progress",
     "rollup_publication",
     "rollup_cell",
-    "rollup_source",
     "rollup_run",
     "task_progress",
     "indicator_value",

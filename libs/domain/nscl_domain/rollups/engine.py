@@ -67,25 +67,21 @@ CASE i.aggregation_across_units
      ELSE max(iv.value)
 END"""
 
-# Cells of runs from the accepted versions of their programme-years. The values are read
-# once, grouped by breakdown; GROUPING SETS then adds each total from those groups' sums,
-# counts and extremes. Each cell's value follows its indicator's rule across units.
-_CELLS = f"""
+# Cells of runs from the sources kept on them. The values are read once, grouped by
+# breakdown; GROUPING SETS then adds each total from those groups' sums, counts and
+# extremes. Each cell's value follows its indicator's rule across units.
+_CELLS = """
 INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,
                          value, value_sum, value_count, value_min, value_max)
-WITH runs AS (
-  SELECT * FROM unnest(CAST(:run_ids AS uuid[]), CAST(:programme_ids AS uuid[]),
-                       CAST(:years AS int[])) AS r(run_id, programme_id, year)
-),
-by_breakdown AS (
-  SELECT runs.run_id, iv.indicator_id, iv.disaggregation, src.breakdown,
+WITH by_breakdown AS (
+  SELECT r.id AS run_id, iv.indicator_id, iv.disaggregation, src.breakdown,
          sum(iv.value) AS value_sum, count(*) AS value_count,
          min(iv.value) AS value_min, max(iv.value) AS value_max
-  FROM runs
-  JOIN ({_SOURCES}) src USING (programme_id, year)
+  FROM rollup_run r
+  CROSS JOIN LATERAL unnest(r.source_ids, r.source_breakdowns) AS src(source_id, breakdown)
   JOIN indicator_value iv ON iv.version_id = src.source_id
-  WHERE TRUE {{only_keys}}
-  GROUP BY runs.run_id, iv.indicator_id, iv.disaggregation, src.breakdown
+  WHERE r.id = ANY(CAST(:run_ids AS uuid[])) {only_keys}
+  GROUP BY r.id, iv.indicator_id, iv.disaggregation, src.breakdown
 ),
 cells AS (
   SELECT b.run_id, b.indicator_id, b.disaggregation,
@@ -105,7 +101,7 @@ SELECT c.run_id, c.indicator_id, c.disaggregation, c.breakdown,
        END,
        c.value_sum, c.value_count, c.value_min, c.value_max
 FROM cells c JOIN indicator i ON i.id = c.indicator_id
-{{only_breakdowns}}
+{only_breakdowns}
 """
 
 _TOUCHED_KEYS = """
@@ -155,7 +151,7 @@ budget_rows AS (
 ),
 budget AS (
   SELECT programme_id, year,
-         jsonb_agg(jsonb_build_object(
+         json_agg(json_build_object(
            'funding_source', funding_source, 'destination', destination, 'unit', unit,
            'task_group', task_group, 'estimated', estimated, 'allocated', allocated,
            'spent', spent) ORDER BY funding_source, destination NULLS LAST, unit, task_group
@@ -170,7 +166,7 @@ annual AS (
 ),
 tasks AS (
   SELECT a.programme_id, a.year,
-         jsonb_agg(jsonb_build_object('unit', u.key, 'task', t.key, 'group', g.number,
+         json_agg(json_build_object('unit', u.key, 'task', t.key, 'group', g.number,
                                       'status', tp.status) ORDER BY u.key, t.key) AS rows
   FROM annual a
   JOIN report r ON r.obligation_id = a.id
@@ -183,7 +179,7 @@ tasks AS (
 ),
 timeliness AS (
   SELECT x.programme_id, x.year,
-         jsonb_agg(jsonb_build_object(
+         json_agg(json_build_object(
            'unit', x.unit, 'due_date', x.due_date, 'submitted_on', x.submitted_on,
            'status', CASE WHEN x.submitted_on IS NULL THEN 'missing'
                           WHEN x.submitted_on <= x.due_date THEN 'on_time'
@@ -200,9 +196,9 @@ timeliness AS (
   GROUP BY x.programme_id, x.year
 )
 SELECT py.programme_id, py.year,
-       jsonb_build_object('budget', coalesce(budget.rows, '[]'::jsonb),
-                          'tasks', coalesce(tasks.rows, '[]'::jsonb),
-                          'timeliness', coalesce(timeliness.rows, '[]'::jsonb)) AS sections
+       json_build_object('budget', coalesce(budget.rows, '[]'::json),
+                          'tasks', coalesce(tasks.rows, '[]'::json),
+                          'timeliness', coalesce(timeliness.rows, '[]'::json)) AS sections
 FROM py
 LEFT JOIN budget USING (programme_id, year)
 LEFT JOIN tasks USING (programme_id, year)
@@ -248,21 +244,39 @@ def _fingerprint(sources: Sequence[Source], digest: Sequence[Any]) -> str:
 
 
 def _source_digest(sources: set[Source]) -> str:
-    """What _SOURCE_DIGEST computes in PostgreSQL (uuids order as their bytes do)."""
+    """What _BUILD_DIGEST computes in PostgreSQL (uuids order as their bytes do)."""
     ordered = sorted(sources, key=lambda source: source.source_id.bytes)
     joined = ",".join(f"{source.source_id}:{source.breakdown}" for source in ordered)
     return hashlib.md5(joined.encode(), usedforsecurity=False).hexdigest()
 
 
-# The sources of each programme-year digested where they are: only a count and a hash leave.
-_SOURCE_DIGEST = f"""
-SELECT py.programme_id, py.year, count(src.source_id) AS sources,
-       md5(coalesce(string_agg(src.source_id::text || ':' || src.breakdown, ','
-                               ORDER BY src.source_id), '')) AS digest
+# Sources of the programme-years a rebuild considers, read once into a table of the
+# transaction: the fingerprints, the runs' sources and then their cells all come from it.
+_COLLECT = f"""
+CREATE TEMP TABLE rollup_build ON COMMIT DROP AS
+SELECT programme_id, year, source_id, unit_id, breakdown FROM ({_SOURCES}) src
+"""
+
+_BUILD_DIGEST = """
+SELECT py.programme_id, py.year, count(b.source_id) AS sources,
+       md5(coalesce(string_agg(b.source_id::text || ':' || b.breakdown, ','
+                               ORDER BY b.source_id), '')) AS digest
 FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
-LEFT JOIN ({_SOURCES}) src USING (programme_id, year)
+LEFT JOIN rollup_build b USING (programme_id, year)
 GROUP BY py.programme_id, py.year
 """
+
+
+async def collect_sources(
+    session: AsyncSession, programme_years: Sequence[tuple[uuid.UUID, int]]
+) -> None:
+    """Read the sources of programme-years once, for provincial_inputs and compute_full."""
+    await session.execute(text(_COLLECT), _arrays(programme_years))
+    await session.execute(text("ANALYZE rollup_build"))
+
+
+async def drop_collected(session: AsyncSession) -> None:
+    await session.execute(text("DROP TABLE IF EXISTS rollup_build"))
 
 
 async def provincial_inputs(
@@ -271,7 +285,8 @@ async def provincial_inputs(
     *,
     with_sources: bool = False,
 ) -> dict[tuple[uuid.UUID, int], Inputs]:
-    """Fingerprints of programme-years (and their sources, if asked), set-based."""
+    """Fingerprints of programme-years, set-based: with their sources fetched, or from the
+    sources collect_sources read (a rebuild)."""
     params = _arrays(programme_years)
     digests = {
         (row.programme_id, row.year): (row.obligations, row.estimates, row.money)
@@ -295,7 +310,7 @@ async def provincial_inputs(
             for key, found in sources.items()
         }
     inputs = {}
-    for row in await session.execute(text(_SOURCE_DIGEST), params):
+    for row in await session.execute(text(_BUILD_DIGEST), params):
         key = (row.programme_id, row.year)
         inputs[key] = Inputs(
             programme_id=row.programme_id,
@@ -338,13 +353,6 @@ async def published(
     }
 
 
-def _run_arrays(runs: Sequence[NewRun]) -> dict[str, Any]:
-    return {
-        **_arrays([(run.inputs.programme_id, run.inputs.year) for run in runs]),
-        "run_ids": [run.run_id for run in runs],
-    }
-
-
 def _arrays(programme_years: Sequence[tuple[uuid.UUID, int]]) -> dict[str, Any]:
     return {
         "programme_ids": [programme_id for programme_id, _ in programme_years],
@@ -369,27 +377,51 @@ async def _insert_runs(
     now: datetime,
     with_sections: bool,
 ) -> None:
-    """Runs and their sources, set-based; provincial runs carry their sections."""
+    """Runs with their sources: fetched ones (a single run) or those collect_sources read."""
     keys = [(run.inputs.programme_id, run.inputs.year) for run in runs]
+    fetched = runs[0].inputs.sources if len(runs) == 1 else None
+    if fetched is not None:
+        ordered = sorted(fetched, key=lambda source: source.source_id.bytes)
+        sources_sql = (
+            "(SELECT CAST(:source_ids AS uuid[]) AS source_ids, "
+            "CAST(:source_units AS uuid[]) AS source_units, "
+            "CAST(:source_breakdowns AS text[]) AS source_breakdowns) b ON TRUE"
+        )
+        source_params: dict[str, Any] = {
+            "source_ids": [source.source_id for source in ordered],
+            "source_units": [source.unit_id for source in ordered],
+            "source_breakdowns": [source.breakdown for source in ordered],
+        }
+    else:
+        sources_sql = (
+            "(SELECT programme_id, year, array_agg(source_id ORDER BY source_id) AS source_ids, "
+            "array_agg(unit_id ORDER BY source_id) AS source_units, "
+            "array_agg(breakdown ORDER BY source_id) AS source_breakdowns "
+            "FROM rollup_build GROUP BY programme_id, year) b USING (programme_id, year)"
+        )
+        source_params = {}
+    sections_sql = (
+        f"LEFT JOIN ({_SECTIONS}) s USING (programme_id, year)"
+        if with_sections
+        else "LEFT JOIN (SELECT NULL::uuid AS programme_id, NULL::int AS year, "
+        "NULL::json AS sections) s USING (programme_id, year)"
+    )
     await session.execute(
         text(
             "INSERT INTO rollup_run (id, programme_id, year, seq, level, kind, fingerprint, "
-            "computed_at, job_id, sources, sections) "
+            "computed_at, job_id, sources, source_ids, source_units, source_breakdowns, sections) "
             "SELECT r.id, r.programme_id, r.year, r.seq, :level, :kind, r.fingerprint, :now, "
-            "  :job_id, r.sources, coalesce(s.sections, '{}'::jsonb) "
+            "  :job_id, r.sources, coalesce(b.source_ids, '{}'), coalesce(b.source_units, '{}'), "
+            "  coalesce(b.source_breakdowns, '{}'), coalesce(s.sections, '{}'::json) "
             "FROM unnest(CAST(:ids AS uuid[]), CAST(:programme_ids AS uuid[]), "
             "  CAST(:years AS int[]), CAST(:seqs AS int[]), CAST(:fingerprints AS text[]), "
             "  CAST(:source_counts AS int[])) "
             "  AS r(id, programme_id, year, seq, fingerprint, sources) "
-            + (
-                f"LEFT JOIN ({_SECTIONS}) s USING (programme_id, year)"
-                if with_sections
-                else "LEFT JOIN (SELECT NULL::uuid AS programme_id, NULL::int AS year, "
-                "NULL::jsonb AS sections) s USING (programme_id, year)"
-            )
+            f"LEFT JOIN {sources_sql} {sections_sql}"
         ),
         {
             **_arrays(keys),
+            **source_params,
             "ids": [run.run_id for run in runs],
             "seqs": [run.seq for run in runs],
             "fingerprints": [run.inputs.fingerprint for run in runs],
@@ -400,43 +432,6 @@ async def _insert_runs(
             "now": now,
         },
     )
-    fetched = [run for run in runs if run.inputs.sources is not None]
-    left_in_place = [run for run in runs if run.inputs.sources is None]
-    if left_in_place:
-        await session.execute(
-            text(
-                "INSERT INTO rollup_source (run_id, source_id, unit_id, breakdown) "
-                "SELECT r.run_id, src.source_id, src.unit_id, src.breakdown "
-                "FROM unnest(CAST(:run_ids AS uuid[]), CAST(:programme_ids AS uuid[]), "
-                "  CAST(:years AS int[])) AS r(run_id, programme_id, year) "
-                f"JOIN ({_SOURCES}) src USING (programme_id, year)"
-            ),
-            {
-                **_arrays([(run.inputs.programme_id, run.inputs.year) for run in left_in_place]),
-                "run_ids": [run.run_id for run in left_in_place],
-            },
-        )
-    run_ids, source_ids, unit_ids, breakdowns = [], [], [], []
-    for run in fetched:
-        for source in run.inputs.sources or ():
-            run_ids.append(run.run_id)
-            source_ids.append(source.source_id)
-            unit_ids.append(source.unit_id)
-            breakdowns.append(source.breakdown)
-    if run_ids:
-        await session.execute(
-            text(
-                "INSERT INTO rollup_source (run_id, source_id, unit_id, breakdown) "
-                "SELECT * FROM unnest(CAST(:run_ids AS uuid[]), CAST(:source_ids AS uuid[]), "
-                "CAST(:unit_ids AS uuid[]), CAST(:breakdowns AS text[]))"
-            ),
-            {
-                "run_ids": run_ids,
-                "source_ids": source_ids,
-                "unit_ids": unit_ids,
-                "breakdowns": breakdowns,
-            },
-        )
 
 
 async def publish(session: AsyncSession, runs: Sequence[NewRun], now: datetime) -> None:
@@ -480,12 +475,15 @@ async def compute_full(
     """Write provincial runs from scratch: sources, sections, then every cell in one pass."""
     if not runs:
         return
-    # The values are sorted for grouping: in memory rather than in files on disk.
+    # Room to group the values in memory (hashing) rather than sorting them through files.
     await session.execute(text("SET LOCAL work_mem = '64MB'"))
     await _insert_runs(
         session, runs, level="provincial", kind="full", job_id=job_id, now=now, with_sections=True
     )
-    await session.execute(text(_CELLS.format(only_keys="", only_breakdowns="")), _run_arrays(runs))
+    await session.execute(
+        text(_CELLS.format(only_keys="", only_breakdowns="")),
+        {"run_ids": [run.run_id for run in runs]},
+    )
 
 
 async def compute_incremental(
@@ -501,7 +499,11 @@ async def compute_incremental(
     old = {
         Source(row.source_id, row.unit_id, row.breakdown)
         for row in await session.execute(
-            text("SELECT source_id, unit_id, breakdown FROM rollup_source WHERE run_id = :run_id"),
+            text(
+                "SELECT s.source_id, s.unit_id, s.breakdown FROM rollup_run r, "
+                "unnest(r.source_ids, r.source_units, r.source_breakdowns) "
+                "AS s(source_id, unit_id, breakdown) WHERE r.id = :run_id"
+            ),
             {"run_id": previous.run_id},
         )
     }
@@ -537,7 +539,7 @@ async def compute_incremental(
                     only_breakdowns="WHERE c.breakdown = ANY(CAST(:touched_breakdowns AS text[]))",
                 )
             ),
-            {**touched, **_run_arrays([run])},
+            {**touched, "run_ids": [run.run_id]},
         )
     return {"changed_sources": len(changed), "touched_cells": len(keys) * len(touched_breakdowns)}
 
@@ -554,11 +556,12 @@ SELECT CAST(:run_id AS uuid), n.id, c.disaggregation,
             ELSE max(c.value_max)
        END,
        sum(c.value_sum), sum(c.value_count), min(c.value_min), max(c.value_max)
-FROM rollup_source s
+FROM rollup_run r
+CROSS JOIN LATERAL unnest(r.source_ids, r.source_breakdowns) AS s(source_id, breakdown)
 JOIN rollup_cell c ON c.run_id = s.source_id AND c.breakdown = ''
 JOIN indicator i ON i.id = c.indicator_id
 JOIN indicator n ON n.id = i.national_indicator_id
-WHERE s.run_id = :run_id
+WHERE r.id = :run_id
 GROUP BY GROUPING SETS ((n.id, n.aggregation_across_units, c.disaggregation, s.breakdown),
                         (n.id, n.aggregation_across_units, c.disaggregation))
 """

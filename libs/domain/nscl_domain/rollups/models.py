@@ -1,7 +1,7 @@
 """Rollups: every computed run kept with its inputs' fingerprint, its cells and its sources;
 a publication pointer per programme-year names the run readers see.
 
-Runs, cells and sources are insert-only (PostgreSQL refuses to change them). Publishing
+Runs and cells are insert-only (PostgreSQL refuses to change them). Publishing
 moves the pointer in the transaction that writes the run, so a reader sees the previous
 run or the new one whole, never a mix.
 """
@@ -13,8 +13,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
@@ -44,8 +54,15 @@ class RollupRun(Base):
     computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
     job_id: Mapped[uuid.UUID | None]
     sources: Mapped[int]
-    # Budget, task progress and timeliness of the year: small, read whole.
-    sections: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # What it was computed from: accepted report versions (provincial) or the provincial
+    # runs published at the time (national), each with its unit and breakdown. Kept on the
+    # run as parallel arrays: a rebuild writes one row per run, not one per source.
+    source_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    source_units: Mapped[list[uuid.UUID | None]] = mapped_column(ARRAY(Uuid))
+    source_breakdowns: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # Budget, task progress and timeliness of the year, read whole; JSON text, which
+    # PostgreSQL builds far faster than JSONB and nobody queries inside.
+    sections: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class RollupCell(Base):
@@ -53,8 +70,10 @@ class RollupCell(Base):
 
     __tablename__ = "rollup_cell"
 
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rollup_run.id"), primary_key=True)
-    indicator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("indicator.id"), primary_key=True)
+    # No foreign keys: cells are written only by the engine, in the statement that reads
+    # the run and the indicators they name, and per-row key checks doubled that write.
+    run_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    indicator_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     disaggregation: Mapped[str] = mapped_column(String(200), primary_key=True)
     breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[Decimal] = mapped_column(Numeric(24, 4))
@@ -63,19 +82,6 @@ class RollupCell(Base):
     value_count: Mapped[int]
     value_min: Mapped[Decimal] = mapped_column(Numeric(20, 4))
     value_max: Mapped[Decimal] = mapped_column(Numeric(20, 4))
-
-
-class RollupSource(Base):
-    """What a run was computed from: accepted report versions (provincial) or the
-    provincial runs published at the time (national), each with its breakdown."""
-
-    __tablename__ = "rollup_source"
-    __table_args__ = (Index("ix_rollup_source_source_id", "source_id"),)
-
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rollup_run.id"), primary_key=True)
-    source_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
-    breakdown: Mapped[str] = mapped_column(String(200))
 
 
 class RollupPublication(Base):

@@ -152,6 +152,7 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         {"keys": [_lock_key(programme_id, year) for programme_id, year in keys]},
     )
     await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
+    await engine.collect_sources(session, keys)
     inputs = await engine.provincial_inputs(session, keys)
     previous = await engine.published(session, keys)
     if args.force:
@@ -160,6 +161,7 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
     planned = engine.plan_runs(list(inputs.values()), previous)
     await _progress(ctx, stage="cells", done=0, total=len(planned))
     await engine.compute_full(session, planned, job_id=ctx.job_id, now=ctx.now)
+    await engine.drop_collected(session)
     await engine.publish(session, planned, ctx.now)
     # One national refresh per parent programme and changed year, however many provinces.
     parents = {p.id: p.parent_id for p in programmes}
@@ -300,11 +302,12 @@ WITH RECURSIVE subtree AS (
 )
 SELECT i.key AS indicator, iv.disaggregation, '' AS breakdown,
        {engine.VALUE_BY_RULE} AS value, count(*) AS value_count
-FROM rollup_source s
+FROM rollup_run r
+CROSS JOIN LATERAL unnest(r.source_ids, r.source_units) AS s(source_id, unit_id)
 JOIN subtree ON subtree.id = s.unit_id
 JOIN indicator_value iv ON iv.version_id = s.source_id
 JOIN indicator i ON i.id = iv.indicator_id
-WHERE s.run_id = :run_id AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
+WHERE r.id = :run_id AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
 GROUP BY i.key, i.aggregation_across_units, iv.disaggregation
 ORDER BY i.key, iv.disaggregation
 """
@@ -500,11 +503,13 @@ class Contribution:
 
 _VERSION_PROVENANCE = """
 SELECT s.source_id, u.key AS unit, v.report_id, v.version_no, iv.value
-FROM rollup_source s
+FROM rollup_run r
+CROSS JOIN LATERAL unnest(r.source_ids, r.source_units, r.source_breakdowns)
+  AS s(source_id, unit_id, breakdown)
 JOIN indicator_value iv ON iv.version_id = s.source_id
 JOIN report_version v ON v.id = s.source_id
 JOIN org_unit u ON u.id = s.unit_id
-WHERE s.run_id = :run_id AND iv.indicator_id = :indicator_id
+WHERE r.id = :run_id AND iv.indicator_id = :indicator_id
   AND iv.disaggregation = :disaggregation
   AND (:breakdown = '' OR s.breakdown = :breakdown)
 ORDER BY u.key
@@ -512,12 +517,14 @@ ORDER BY u.key
 
 _RUN_PROVENANCE = """
 SELECT s.source_id, p.key AS programme, c.value
-FROM rollup_source s
+FROM rollup_run national
+CROSS JOIN LATERAL unnest(national.source_ids, national.source_breakdowns)
+  AS s(source_id, breakdown)
 JOIN rollup_run r ON r.id = s.source_id
 JOIN programme p ON p.id = r.programme_id
 JOIN rollup_cell c ON c.run_id = s.source_id AND c.breakdown = ''
 JOIN indicator i ON i.id = c.indicator_id AND i.national_indicator_id = :indicator_id
-WHERE s.run_id = :run_id AND c.disaggregation = :disaggregation
+WHERE national.id = :run_id AND c.disaggregation = :disaggregation
   AND (:breakdown = '' OR s.breakdown = :breakdown)
 ORDER BY p.key
 """
