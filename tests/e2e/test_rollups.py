@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -14,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
+from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
+from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
 from nscl_domain.rollups import service as rollups
 from tests.api.test_problems import assert_problem
 from tests.conftest import mint_token
@@ -239,3 +242,53 @@ async def test_operators_request_a_refresh_and_cancel_it_before_it_runs(
         headers={"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"},
     )
     assert_problem(missing, 404, "rollup_not_found")
+
+
+async def test_the_nightly_rebuild_runs_as_the_worker_runs_it(
+    committed_resources: Resources,
+) -> None:
+    """Real commits: the rebuild computes sections on a second connection."""
+    async with committed_resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2024, {"training-courses": "3"})
+        await accept(session, "bk-ba-be", 2024, {"training-courses": "2"})
+        await session.commit()
+
+    async def rebuild() -> dict[str, Any]:
+        uow = committed_resources.new_uow()
+        async with uow:
+            job = await uow.schedule(JobName.REBUILD_ROLLUPS, {}, requested_by="test")
+            await uow.commit()
+        result = await run_attempt(committed_resources.sessionmaker, DEFAULT_REGISTRY, job.id)
+        assert result is not None, "the job failed"
+        async with committed_resources.sessionmaker() as session:
+            progress = await session.scalar(
+                text("SELECT progress FROM job_progress WHERE job_id = :id"), {"id": job.id}
+            )
+        assert progress["stage"] == "published"
+        return result
+
+    first = await rebuild()
+    assert first == {"programme_years": 10, "recomputed": 10}  # every year of the plan
+    async with committed_resources.sessionmaker() as session:
+        cell, sections = (
+            await session.execute(
+                text(
+                    "SELECT c.value, r.sections FROM rollup_publication p "
+                    "JOIN programme g ON g.id = p.programme_id AND g.key = 'bac-kan-nscl' "
+                    "JOIN rollup_run r ON r.id = p.run_id "
+                    "JOIN rollup_cell c ON c.run_id = r.id AND c.breakdown = '' "
+                    "JOIN indicator i ON i.id = c.indicator_id AND i.key = 'training-courses' "
+                    "WHERE p.year = 2024"
+                )
+            )
+        ).one()
+        national_jobs = await session.scalar(
+            text("SELECT count(*) FROM job WHERE name = 'rollups.refresh'")
+        )
+    assert cell == Decimal(5)
+    assert [(t["unit"], t["status"]) for t in sections["timeliness"]] == [
+        ("bk-ba-be", "on_time"),
+        ("bk-doh", "on_time"),
+    ]
+    assert national_jobs == 10  # one national refresh per changed year
+    assert await rebuild() == {"programme_years": 10, "recomputed": 0}

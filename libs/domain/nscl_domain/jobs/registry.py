@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 ProgressReporter = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -27,6 +27,8 @@ class JobContext:
     attempt: int
     now: datetime
     report_progress: ProgressReporter | None = None
+    # For work that may run on a second connection beside the job's own transaction.
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
 
 Handler = Callable[[JobContext, Any], Awaitable[dict[str, Any]]]

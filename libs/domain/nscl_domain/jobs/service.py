@@ -214,6 +214,7 @@ async def run_attempt(
                 attempt=job.attempts,
                 now=now,
                 report_progress=_progress_writer(sessionmaker, job_id),
+                sessionmaker=sessionmaker,
             )
             result = await kind.handler(context, args)
             job.status = JobStatus.SUCCEEDED.value

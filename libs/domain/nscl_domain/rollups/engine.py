@@ -13,9 +13,10 @@ only those the changed sources touch.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,7 +68,8 @@ CASE i.aggregation_across_units
      ELSE max(iv.value)
 END"""
 
-# Cells of runs from the sources kept on them. The values are read once, grouped by
+# Cells of runs from their sources: those kept on the runs, or (a rebuild) those it read
+# into rollup_build. The values are read once, grouped by
 # breakdown; GROUPING SETS then adds each total from those groups' sums, counts and
 # extremes. Each cell's value follows its indicator's rule across units.
 _CELLS = """
@@ -77,10 +79,9 @@ WITH by_breakdown AS (
   SELECT r.id AS run_id, iv.indicator_id, iv.disaggregation, src.breakdown,
          sum(iv.value) AS value_sum, count(*) AS value_count,
          min(iv.value) AS value_min, max(iv.value) AS value_max
-  FROM rollup_run r
-  CROSS JOIN LATERAL unnest(r.source_ids, r.source_breakdowns) AS src(source_id, breakdown)
+  FROM {sources}
   JOIN indicator_value iv ON iv.version_id = src.source_id
-  WHERE r.id = ANY(CAST(:run_ids AS uuid[])) {only_keys}
+  WHERE TRUE {only_keys}
   GROUP BY r.id, iv.indicator_id, iv.disaggregation, src.breakdown
 ),
 cells AS (
@@ -103,6 +104,13 @@ SELECT c.run_id, c.indicator_id, c.disaggregation, c.breakdown,
 FROM cells c JOIN indicator i ON i.id = c.indicator_id
 {only_breakdowns}
 """
+
+_FROM_RUNS = """rollup_run r
+  CROSS JOIN LATERAL unnest(r.source_ids, r.source_breakdowns) AS src(source_id, breakdown)
+  JOIN unnest(CAST(:run_ids AS uuid[])) AS wanted(id) ON wanted.id = r.id"""
+_FROM_BUILD = """unnest(CAST(:run_ids AS uuid[]), CAST(:programme_ids AS uuid[]),
+         CAST(:years AS int[])) AS r(id, programme_id, year)
+  JOIN rollup_build src USING (programme_id, year)"""
 
 _TOUCHED_KEYS = """
 (iv.indicator_id, iv.disaggregation) IN (
@@ -376,8 +384,10 @@ async def _insert_runs(
     job_id: uuid.UUID | None,
     now: datetime,
     with_sections: bool,
+    sections: dict[tuple[uuid.UUID, int], str] | None = None,
 ) -> None:
-    """Runs with their sources: fetched ones (a single run) or those collect_sources read."""
+    """Runs with their sources (fetched ones for a single run, or those collect_sources
+    read) and their sections (given, or computed in the statement)."""
     keys = [(run.inputs.programme_id, run.inputs.year) for run in runs]
     fetched = runs[0].inputs.sources if len(runs) == 1 else None
     if fetched is not None:
@@ -400,19 +410,27 @@ async def _insert_runs(
             "FROM rollup_build GROUP BY programme_id, year) b USING (programme_id, year)"
         )
         source_params = {}
-    sections_sql = (
-        f"LEFT JOIN ({_SECTIONS}) s USING (programme_id, year)"
-        if with_sections
-        else "LEFT JOIN (SELECT NULL::uuid AS programme_id, NULL::int AS year, "
-        "NULL::json AS sections) s USING (programme_id, year)"
-    )
+    if sections is not None:
+        sections_sql = (
+            "LEFT JOIN unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[]), "
+            "CAST(:sections AS text[])) AS s(programme_id, year, sections) "
+            "USING (programme_id, year)"
+        )
+        source_params["sections"] = [sections.get(key, "{}") for key in keys]
+    elif with_sections:
+        sections_sql = f"LEFT JOIN ({_SECTIONS}) s USING (programme_id, year)"
+    else:
+        sections_sql = (
+            "LEFT JOIN (SELECT NULL::uuid AS programme_id, NULL::int AS year, "
+            "NULL::text AS sections) s USING (programme_id, year)"
+        )
     await session.execute(
         text(
             "INSERT INTO rollup_run (id, programme_id, year, seq, level, kind, fingerprint, "
             "computed_at, job_id, sources, source_ids, source_units, source_breakdowns, sections) "
             "SELECT r.id, r.programme_id, r.year, r.seq, :level, :kind, r.fingerprint, :now, "
             "  :job_id, r.sources, coalesce(b.source_ids, '{}'), coalesce(b.source_units, '{}'), "
-            "  coalesce(b.source_breakdowns, '{}'), coalesce(s.sections, '{}'::json) "
+            "  coalesce(b.source_breakdowns, '{}'), CAST(coalesce(s.sections::text, '{}') AS json) "
             "FROM unnest(CAST(:ids AS uuid[]), CAST(:programme_ids AS uuid[]), "
             "  CAST(:years AS int[]), CAST(:seqs AS int[]), CAST(:fingerprints AS text[]), "
             "  CAST(:source_counts AS int[])) "
@@ -481,9 +499,55 @@ async def compute_full(
         session, runs, level="provincial", kind="full", job_id=job_id, now=now, with_sections=True
     )
     await session.execute(
-        text(_CELLS.format(only_keys="", only_breakdowns="")),
+        text(_CELLS.format(sources=_FROM_RUNS, only_keys="", only_breakdowns="")),
         {"run_ids": [run.run_id for run in runs]},
     )
+
+
+async def compute_full_concurrently(
+    session: AsyncSession,
+    another_session: Callable[[], AsyncSession],
+    runs: Sequence[NewRun],
+    *,
+    job_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """compute_full for a rebuild, after collect_sources: the cells are computed on this
+    connection while another builds the sections from the committed inputs they read, so
+    PostgreSQL works on both at once."""
+    if not runs:
+        return
+    keys = [(run.inputs.programme_id, run.inputs.year) for run in runs]
+
+    async def sections_elsewhere() -> dict[tuple[uuid.UUID, int], str]:
+        async with another_session() as other:
+            return await sections_of(other, keys)
+
+    sections = asyncio.create_task(sections_elsewhere())
+    try:
+        await session.execute(text("SET LOCAL work_mem = '64MB'"))
+        await session.execute(
+            text(_CELLS.format(sources=_FROM_BUILD, only_keys="", only_breakdowns="")),
+            {**_arrays(keys), "run_ids": [run.run_id for run in runs]},
+        )
+    finally:
+        built = await sections
+    await _insert_runs(
+        session, runs, level="provincial", kind="full", job_id=job_id, now=now,
+        with_sections=True, sections=built,
+    )  # fmt: skip
+
+
+async def sections_of(
+    session: AsyncSession, programme_years: Sequence[tuple[uuid.UUID, int]]
+) -> dict[tuple[uuid.UUID, int], str]:
+    """The sections of programme-years as JSON text, ready to store."""
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+    rows = await session.execute(
+        text(f"SELECT programme_id, year, sections::text AS sections FROM ({_SECTIONS}) s"),
+        _arrays(programme_years),
+    )
+    return {(row.programme_id, row.year): row.sections for row in rows}
 
 
 async def compute_incremental(
@@ -535,6 +599,7 @@ async def compute_incremental(
         await session.execute(
             text(
                 _CELLS.format(
+                    sources=_FROM_RUNS,
                     only_keys="AND " + _TOUCHED_KEYS,
                     only_breakdowns="WHERE c.breakdown = ANY(CAST(:touched_breakdowns AS text[]))",
                 )

@@ -160,7 +160,12 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         previous = {k: engine.Published(p.run_id, p.seq, "") for k, p in previous.items()}
     planned = engine.plan_runs(list(inputs.values()), previous)
     await _progress(ctx, stage="cells", done=0, total=len(planned))
-    await engine.compute_full(session, planned, job_id=ctx.job_id, now=ctx.now)
+    if ctx.sessionmaker is not None:
+        await engine.compute_full_concurrently(
+            session, ctx.sessionmaker, planned, job_id=ctx.job_id, now=ctx.now
+        )
+    else:
+        await engine.compute_full(session, planned, job_id=ctx.job_id, now=ctx.now)
     await engine.drop_collected(session)
     await engine.publish(session, planned, ctx.now)
     # One national refresh per parent programme and changed year, however many provinces.
