@@ -15,9 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
+from nscl_domain.budget import service as budget
+from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
+from nscl_domain.reports.workflow import Action
+from nscl_domain.rollups import engine
 from nscl_domain.rollups import service as rollups
 from tests.api.test_problems import assert_problem
 from tests.conftest import mint_token
@@ -130,6 +134,9 @@ async def test_years_phases_provenance_and_the_national_level(
     year_2024 = await anonymous.get(f"/v1/rollups/{BK}/2024", headers=viewer)
     assert year_2024.status_code == 200, year_2024.text
     assert totals(year_2024.json())["training-courses"] == "5.0000"
+    assert year_2024.json()["completeness"] == {
+        "obligations": 2, "submitted": 2, "accepted": 2, "on_time": 2, "late": 0, "missing": 0,
+    }  # fmt: skip
     breakdowns = {
         c["breakdown"]: c["value"]
         for c in year_2024.json()["indicators"]
@@ -292,3 +299,43 @@ async def test_the_nightly_rebuild_runs_as_the_worker_runs_it(
     ]
     assert national_jobs == 10  # one national refresh per changed year
     assert await rebuild() == {"programme_years": 10, "recomputed": 0}
+
+
+async def test_an_accepted_estimate_asks_for_its_year_to_be_rolled_up_again(
+    resources: Resources,
+) -> None:
+    async with resources.sessionmaker() as session:
+        unit_id, programme_id = (
+            await session.execute(
+                text(
+                    "SELECT u.id, p.id FROM org_unit u, programme p "
+                    "WHERE u.key = 'bk-doh' AND p.key = 'bac-kan-nscl'"
+                )
+            )
+        ).one()
+        key = (programme_id, 2024)
+        before = (await engine.provincial_inputs(session, [key], with_sources=True))[key]
+    roles = frozenset({Role.REPORTER})
+    reporter = Caller("estimates", unit_id, "bk-doh", roles, permissions_of(roles))
+    line = {"activity": "ISO 9001", "amount": 90_000_000, "funding_source": "recurrent_science"}
+    view = await budget.create_estimate(resources.new_uow(), reporter, BK, budget_year=2024)
+    await budget.replace_lines(
+        resources.new_uow(), reporter, view.estimate.id, [line], expected_revision=1
+    )
+    await budget.submit_estimate(
+        resources.new_uow(), reporter, view.estimate.id, expected_revision=2
+    )
+    await budget.review_estimate(
+        resources.new_uow(), SYSTEM, view.estimate.id, Action.ACCEPT, expected_revision=3
+    )
+    async with resources.sessionmaker() as session:
+        scheduled = (
+            await session.execute(
+                text("SELECT args, not_before FROM job WHERE dedup_key = :k"),
+                {"k": f"rollup:{programme_id}:2024"},
+            )
+        ).one()
+        after = (await engine.provincial_inputs(session, [key], with_sources=True))[key]
+    assert scheduled.args == {"programme_id": str(programme_id), "year": 2024}
+    assert scheduled.not_before is not None  # debounced
+    assert after.fingerprint != before.fingerprint  # so the refresh is not a no-op

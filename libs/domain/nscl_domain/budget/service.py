@@ -23,6 +23,7 @@ from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.reports.workflow import EDITABLE, Action, next_status
+from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.uow import UnitOfWork
 
 FundingSource = Literal[
@@ -379,6 +380,10 @@ async def review_estimate(
             estimate.id,
             after={"reason": reason},
         )
+        if action == Action.ACCEPT:
+            await refresh_later(
+                uow, estimate.programme_id, estimate.budget_year, requested_by="budget"
+            )
         result = EstimateView(estimate, await lines_of(uow, estimate.id))
         await uow.commit()
     return result
@@ -670,6 +675,7 @@ async def acknowledge_dossier(
             dossier.id,
             after={"allocations": len(rows), "allocated": sum(r.amount for r in rows)},
         )
+        await refresh_later(uow, dossier.programme_id, dossier.budget_year, requested_by="budget")
         view = await _view(uow, dossier)
         await uow.commit()
     return view
@@ -740,6 +746,9 @@ async def record_spending(
         uow.audit.record(
             caller, "spending.recorded", "budget_spending", spending.id, after=snapshot(spending)
         )
+        dossier = await uow.session.get(m.Dossier, allocation.dossier_id)
+        assert dossier is not None  # the allocation's foreign key
+        await refresh_later(uow, dossier.programme_id, dossier.budget_year, requested_by="budget")
         await uow.commit()
     return spending
 

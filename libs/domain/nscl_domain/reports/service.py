@@ -18,7 +18,6 @@ from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
 from nscl_domain.identity import Caller, Permission
-from nscl_domain.jobs import JobName
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import IndicatorEntry, ReportContent
 from nscl_domain.reports.importing import (
@@ -39,12 +38,12 @@ from nscl_domain.reports.rules import (
     run_checks,
 )
 from nscl_domain.reports.workflow import EDITABLE, Action, next_status
+from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.uow import UnitOfWork
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 # A burst of submissions makes one rollup job.
-ROLLUP_DEBOUNCE = timedelta(seconds=5)
 
 
 def _scope(caller: Caller) -> uuid.UUID | None:
@@ -609,13 +608,7 @@ async def _freeze_figures(
 
 
 async def _schedule_rollup(uow: UnitOfWork, obligation: m.Obligation) -> None:
-    await uow.schedule(
-        JobName.REFRESH_ROLLUP,
-        {"programme_id": str(obligation.programme_id), "year": obligation.year},
-        dedup_key=f"rollup:{obligation.programme_id}:{obligation.year}",
-        delay=ROLLUP_DEBOUNCE,
-        requested_by="reports",
-    )
+    await refresh_later(uow, obligation.programme_id, obligation.year, requested_by="reports")
 
 
 async def return_report(

@@ -123,6 +123,28 @@ class TimelinessRow(BaseModel):
     accepted: bool
 
 
+class Completeness(BaseModel):
+    """Who reported: the year's annual obligations, and how they stand."""
+
+    obligations: int
+    submitted: int
+    accepted: int
+    on_time: int
+    late: int
+    missing: int
+
+    @classmethod
+    def of(cls, rows: list[TimelinessRow]) -> Completeness:
+        return cls(
+            obligations=len(rows),
+            submitted=sum(1 for r in rows if r.submitted_on is not None),
+            accepted=sum(1 for r in rows if r.accepted),
+            on_time=sum(1 for r in rows if r.status == "on_time"),
+            late=sum(1 for r in rows if r.status == "late"),
+            missing=sum(1 for r in rows if r.status == "missing"),
+        )
+
+
 class RollupRead(BaseModel):
     """A published rollup: figures, targets, budget, task progress and timeliness."""
 
@@ -140,6 +162,7 @@ class RollupRead(BaseModel):
     targets: list[TargetRead]
     budget: list[BudgetRow]
     tasks: list[TaskRow]
+    completeness: Completeness
     timeliness: list[TimelinessRow]
 
 
@@ -238,6 +261,7 @@ async def get_rollup(
         if view.run.id != run_id:  # published in between: render what is published now
             tag = _etag(view.run.id)
         run, sections = view.run, view.sections
+        timeliness = [TimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
         body = (
             RollupRead(
                 programme=view.programme_key,
@@ -254,9 +278,8 @@ async def get_rollup(
                 targets=[TargetRead.of(t) for t in view.targets],
                 budget=[BudgetRow.model_validate(r) for r in sections.get("budget", [])],
                 tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
-                timeliness=[
-                    TimelinessRow.model_validate(r) for r in sections.get("timeliness", [])
-                ],
+                completeness=Completeness.of(timeliness),
+                timeliness=timeliness,
             )
             .model_dump_json()
             .encode()

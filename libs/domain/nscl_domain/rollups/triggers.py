@@ -1,0 +1,26 @@
+"""What changes a rollup asks for its refresh: a debounced job in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from nscl_domain.jobs import JobName
+from nscl_domain.uow import UnitOfWork
+
+# A burst of changes to one programme-year (a reviewer accepting a pile of reports, a
+# destination acknowledging a dossier line by line) makes one refresh.
+ROLLUP_DEBOUNCE = timedelta(seconds=5)
+
+
+async def refresh_later(
+    uow: UnitOfWork, programme_id: uuid.UUID, year: int, *, requested_by: str
+) -> None:
+    """Schedule the programme-year's refresh through the outbox, joining one pending."""
+    await uow.schedule(
+        JobName.REFRESH_ROLLUP,
+        {"programme_id": str(programme_id), "year": year},
+        dedup_key=f"rollup:{programme_id}:{year}",
+        delay=ROLLUP_DEBOUNCE,
+        requested_by=requested_by,
+    )
