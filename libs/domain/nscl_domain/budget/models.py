@@ -62,6 +62,8 @@ class BudgetEstimate(Base):
     __tablename__ = "budget_estimate"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "budget_year"),
+        # Totals, dossiers and rollups read a programme's estimates of one budget year.
+        Index("ix_budget_estimate_programme_id_budget_year", "programme_id", "budget_year"),
         CheckConstraint(
             "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
             name="status_known",
@@ -143,6 +145,7 @@ class Allocation(Base):
     __tablename__ = "budget_allocation"
     __table_args__ = (
         UniqueConstraint("dossier_id", "line_id"),
+        Index("ix_budget_allocation_line_id", "line_id"),  # a line's allocation, for follow-up
         CheckConstraint(f"amount >= 0 AND amount <= {MAX_AMOUNT}", name="amount_range"),
     )
 
