@@ -339,3 +339,33 @@ async def test_an_accepted_estimate_asks_for_its_year_to_be_rolled_up_again(
     assert scheduled.args == {"programme_id": str(programme_id), "year": 2024}
     assert scheduled.not_before is not None  # debounced
     assert after.fingerprint != before.fingerprint  # so the refresh is not a no-op
+
+
+async def test_a_year_reads_again_when_an_earlier_year_its_targets_count_changes(
+    anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources
+) -> None:
+    viewer = {"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"}
+
+    def experts(body: dict[str, Any]) -> str:
+        [target] = [t for t in body["targets"] if t["key"] == "bk-experts-2021-2025"]
+        return str(target["actual"])
+
+    async with resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2023, {"experts-certified": "2"})
+        await accept(session, "bk-doh", 2024, {"experts-certified": "3"})
+        for year in (2023, 2024):
+            await refresh(session, BK, year)
+        await session.commit()
+    before = await anonymous.get(f"/v1/rollups/{BK}/2024", headers=viewer)
+    assert experts(before.json()) == "5.0000"
+    async with resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2023, {"experts-certified": "6"})  # 2023 corrected
+        await refresh(session, BK, 2023)
+        await session.commit()
+    resources.rollups.published.clear()  # what a second later would see
+    after = await anonymous.get(
+        f"/v1/rollups/{BK}/2024", headers={**viewer, "If-None-Match": before.headers["etag"]}
+    )
+    assert after.status_code == 200  # 2024's own run is the same; its targets are not
+    assert after.json()["run_id"] == before.json()["run_id"]
+    assert experts(after.json()) == "9.0000"

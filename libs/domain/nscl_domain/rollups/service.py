@@ -279,15 +279,37 @@ async def _published_run(
     return run, found.published_at
 
 
-async def published_run_id(
+@dataclass(frozen=True)
+class PublishedState:
+    """The run published for a year, and a tag of every year's publication up to it: the
+    targets of a year are judged on the years before it, so their change changes it too."""
+
+    run_id: uuid.UUID
+    tag: str
+
+
+async def published_state(
     uow: UnitOfWork, caller: Caller, programme_ref: str, year: int
-) -> uuid.UUID:
-    """Just the published run's id: what an ETag check needs, in one indexed read."""
+) -> PublishedState:
+    """What an ETag needs, in one indexed read."""
     caller.require(Permission.ROLLUPS_READ)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        run, _ = await _published_run(uow.session, programme, year)
-        return run.id
+        found = (
+            await uow.session.execute(
+                text(
+                    "SELECT max(run_id::text) FILTER (WHERE year = :year) AS run_id, "
+                    "md5(string_agg(run_id::text, ',' ORDER BY year)) AS tag "
+                    "FROM rollup_publication WHERE programme_id = :programme_id AND year <= :year"
+                ),
+                {"programme_id": programme.id, "year": year},
+            )
+        ).one()
+    if found.run_id is None:
+        raise NotFound(
+            f"No rollup of {programme.key} for {year} is published yet.", code="rollup_not_found"
+        )
+    return PublishedState(uuid.UUID(found.run_id), found.tag)
 
 
 _CELLS_OF_RUN = """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,25 +9,27 @@ from typing import Any
 from cachetools import LRUCache, TTLCache
 
 from nscl_api.singleflight import SingleFlight
+from nscl_domain.rollups.service import PublishedState
 
 
 @dataclass
 class RolledUpCache:
-    """Published runs never change, so a rendered body is good for as long as its run is
-    published. Which run is published is read at most once a second per programme-year:
-    a new publication reaches every reader within a second, and always whole."""
+    """Published runs never change, so a rendered body is good for as long as its run (and
+    the earlier years its targets are judged on) stay published. What is published is read
+    at most once a second per programme-year: a new publication reaches every reader within
+    a second, and always whole."""
 
-    published: TTLCache[tuple[str, int], uuid.UUID] = field(
+    published: TTLCache[tuple[str, int], PublishedState] = field(
         default_factory=lambda: TTLCache(maxsize=4096, ttl=1.0)
     )
     rendered: LRUCache[tuple[Any, ...], bytes] = field(
         default_factory=lambda: LRUCache(maxsize=512)
     )
-    _loads: SingleFlight[uuid.UUID] = field(default_factory=SingleFlight)
+    _loads: SingleFlight[PublishedState] = field(default_factory=SingleFlight)
 
     async def published_run(
-        self, key: tuple[str, int], load: Callable[[], Awaitable[uuid.UUID]]
-    ) -> uuid.UUID:
+        self, key: tuple[str, int], load: Callable[[], Awaitable[PublishedState]]
+    ) -> PublishedState:
         """The published run of a programme-year; when the entry lapses under load, one
         request reads it again while the others wait for that answer."""
         found = self.published.get(key)

@@ -218,8 +218,8 @@ class RollupRequest(RequestModel):
     full: bool = Field(default=False, description="Recompute every cell of the year.")
 
 
-def _etag(run_id: uuid.UUID) -> str:
-    return f'"{run_id}"'
+def _etag(tag: str) -> str:
+    return f'"{tag}"'
 
 
 @router.get(
@@ -246,20 +246,22 @@ async def get_rollup(
     resources: Resources = request.app.state.resources
     cache = resources.rollups
     # A unit of work only when the caches miss: most polls need no database at all.
-    run_id = await cache.published_run(
+    state = await cache.published_run(
         (programme, year),
-        lambda: rollups.published_run_id(resources.new_uow(), caller, programme, year),
+        lambda: rollups.published_state(resources.new_uow(), caller, programme, year),
     )
-    tag = _etag(run_id)
+    tag = _etag(state.tag)
     if if_none_match == tag:
         return Response(status_code=304, headers={"ETag": tag})
-    key = (run_id, indicator, unit, task_group)
+    key = (state.tag, indicator, unit, task_group)
     body = cache.rendered.get(key)
     if body is None:
         filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
         view = await rollups.get_rollup(resources.new_uow(), caller, programme, year, filters)
-        if view.run.id != run_id:  # published in between: render what is published now
-            tag = _etag(view.run.id)
+        if view.run.id != state.run_id:  # published in between: tag what was rendered
+            state = await rollups.published_state(resources.new_uow(), caller, programme, year)
+            tag, key = _etag(state.tag), (state.tag, indicator, unit, task_group)
+        untagged = view.run.id != state.run_id  # and again: answer, but tag and keep nothing
         run, sections = view.run, view.sections
         timeliness = [TimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
         body = (
@@ -284,7 +286,9 @@ async def get_rollup(
             .model_dump_json()
             .encode()
         )
-        cache.rendered[(view.run.id, indicator, unit, task_group)] = body
+        if untagged:
+            return Response(content=body, media_type=JSON)
+        cache.rendered[key] = body
     return Response(content=body, media_type=JSON, headers={"ETag": tag})
 
 
