@@ -283,19 +283,31 @@ async def drop_collected(session: AsyncSession) -> None:
     await session.execute(text("DROP TABLE IF EXISTS rollup_build"))
 
 
+Digests = dict[tuple[uuid.UUID, int], tuple[str, str, str]]
+
+
+async def other_inputs_digests(
+    session: AsyncSession, programme_years: Sequence[tuple[uuid.UUID, int]]
+) -> Digests:
+    """The digests of what a run shows besides its figures: obligations, estimates, money."""
+    return {
+        (row.programme_id, row.year): (row.obligations, row.estimates, row.money)
+        for row in await session.execute(text(_DIGEST), _arrays(programme_years))
+    }
+
+
 async def provincial_inputs(
     session: AsyncSession,
     programme_years: Sequence[tuple[uuid.UUID, int]],
     *,
     with_sources: bool = False,
+    digests: Digests | None = None,
 ) -> dict[tuple[uuid.UUID, int], Inputs]:
     """Fingerprints of programme-years, set-based: with their sources fetched, or from the
-    sources collect_sources read (a rebuild)."""
+    sources collect_sources read (a rebuild, which may bring the other digests along)."""
     params = _arrays(programme_years)
-    digests = {
-        (row.programme_id, row.year): (row.obligations, row.estimates, row.money)
-        for row in await session.execute(text(_DIGEST), params)
-    }
+    if digests is None:
+        digests = await other_inputs_digests(session, programme_years)
     if with_sources:
         # The sources are wanted anyway: digest them here as PostgreSQL would.
         sources: dict[tuple[uuid.UUID, int], set[Source]] = {k: set() for k in programme_years}

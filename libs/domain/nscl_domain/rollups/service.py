@@ -4,6 +4,7 @@ and the submission versions behind a figure."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections import defaultdict
@@ -152,8 +153,8 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         {"keys": [_lock_key(programme_id, year) for programme_id, year in keys]},
     )
     await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
-    await engine.collect_sources(session, keys)
-    inputs = await engine.provincial_inputs(session, keys)
+    digests = await _collect_while_digesting(ctx, keys)
+    inputs = await engine.provincial_inputs(session, keys, digests=digests)
     previous = await engine.published(session, keys)
     if args.force:
         # Nothing counts as unchanged: every programme-year gets a new full run.
@@ -179,6 +180,28 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         await _schedule_national(ctx, parent, sorted(years))
     await _progress(ctx, stage="published", done=len(planned), total=len(planned))
     return {"programme_years": len(keys), "recomputed": len(planned)}
+
+
+async def _collect_while_digesting(
+    ctx: JobContext, keys: Sequence[tuple[uuid.UUID, int]]
+) -> engine.Digests | None:
+    """Read the sources on the job's connection while a second one digests the rest of the
+    inputs (they read only committed rows); without a second connection, one after another."""
+    if ctx.sessionmaker is None:
+        await engine.collect_sources(ctx.session, keys)
+        return None
+    sessionmaker = ctx.sessionmaker
+
+    async def digest_elsewhere() -> engine.Digests:
+        async with sessionmaker() as other:
+            return await engine.other_inputs_digests(other, keys)
+
+    pending = asyncio.create_task(digest_elsewhere())
+    try:
+        await engine.collect_sources(ctx.session, keys)
+    finally:
+        digests = await pending
+    return digests
 
 
 async def _progress(ctx: JobContext, **progress: Any) -> None:
