@@ -369,3 +369,44 @@ async def test_a_year_reads_again_when_an_earlier_year_its_targets_count_changes
     assert after.status_code == 200  # 2024's own run is the same; its targets are not
     assert after.json()["run_id"] == before.json()["run_id"]
     assert experts(after.json()) == "9.0000"
+
+
+async def test_the_year_sets_its_annual_plans_beside_what_was_achieved(
+    anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources
+) -> None:
+    reporter = {"Authorization": f"Bearer {mint_token(keys, 'test-reporter')}"}
+    dost = {"Authorization": f"Bearer {mint_token(keys, 'test-reviewer')}"}
+    created = await anonymous.post(
+        f"/v1/programmes/{BK}/plans", json={"kind": "annual", "start_year": 2024}, headers=reporter
+    )
+    activity = {
+        "task": "t-3-1",
+        "title": "Đào tạo",
+        "planned_outputs": [{"indicator": "training-courses", "year": 2024, "value": "4"}],
+    }
+    written = await anonymous.put(
+        f"/v1/plans/{created.json()['id']}/content",
+        json={"content": {"activities": [activity]}},
+        headers={**reporter, "If-Match": created.headers["etag"]},
+    )
+    submitted = await anonymous.post(
+        f"/v1/plans/{created.json()['id']}/submission",
+        headers={**reporter, "If-Match": written.headers["etag"]},
+    )
+    accepted = await anonymous.post(
+        f"/v1/plans/{created.json()['id']}/acceptance",
+        headers={**dost, "If-Match": submitted.headers["etag"]},
+    )
+    assert accepted.status_code == 200, accepted.text
+    async with resources.sessionmaker() as session:
+        asked = await session.scalar(
+            text("SELECT count(*) FROM job WHERE requested_by = 'plans' AND args->>'year' = '2024'")
+        )
+        assert asked == 1  # the acceptance asked for the year's refresh
+        await accept(session, "bk-doh", 2024, {"training-courses": "3"})
+        await refresh(session, BK, 2024)
+        await session.commit()
+    rollup = await anonymous.get(f"/v1/rollups/{BK}/2024", headers=reporter)
+    assert rollup.json()["plan_progress"] == [
+        {"indicator": "training-courses", "planned": "4", "actual": "3.0000", "ratio_pct": "75.00"}
+    ]

@@ -21,6 +21,7 @@ from nscl_domain.identity import Caller, Permission
 from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
 from nscl_domain.reports.workflow import EDITABLE, Action, next_status
+from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.uow import UnitOfWork
 
 PlanKind = Literal["five_year", "annual"]
@@ -352,6 +353,7 @@ async def review_plan(
         if action == Action.ACCEPT:
             plan.accepted_at = uow.now()
             plan.accepted_version_no = await _latest_version_no(uow, plan.id)
+            await _refresh_rollup(uow, plan)
         else:
             plan.returned_reason = reason
         plan.revision += 1
@@ -362,6 +364,12 @@ async def review_plan(
         view = await _view(uow, plan)
         await uow.commit()
     return view
+
+
+async def _refresh_rollup(uow: UnitOfWork, plan: m.Plan) -> None:
+    # The year's rollup sets its annual plans' outputs beside what was achieved.
+    if plan.kind == "annual":
+        await refresh_later(uow, plan.programme_id, plan.start_year, requested_by="plans")
 
 
 async def list_versions(
@@ -507,6 +515,7 @@ async def decide_change(
             plan.accepted_at = now
             plan.revision += 1
             request.resulting_version_no = version.version_no
+            await _refresh_rollup(uow, plan)
         request.status = "approved" if decision == "approve" else "rejected"
         request.decided_by = reviewer.client_id
         request.decided_at = now

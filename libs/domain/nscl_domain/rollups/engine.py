@@ -40,7 +40,7 @@ JOIN org_unit u ON u.id = o.unit_id
 """
 
 # Everything else a run shows, digested: obligations and submissions (timeliness), budget
-# estimates, allocations and spending. A change to any of them changes the fingerprint.
+# estimates, allocations and spending, annual plans. Any change changes the fingerprint.
 _DIGEST = """
 SELECT py.programme_id, py.year,
   (SELECT md5(coalesce(string_agg(o.id::text || ':' || coalesce(r.status, '-') || ':'
@@ -56,7 +56,12 @@ SELECT py.programme_id, py.year,
                        WHERE s.allocation_id = a.id), 0),
           ',' ORDER BY a.id), ''))
      FROM budget_allocation a JOIN budget_dossier d ON d.id = a.dossier_id
-    WHERE d.programme_id = py.programme_id AND d.budget_year = py.year) AS money
+    WHERE d.programme_id = py.programme_id AND d.budget_year = py.year) AS money,
+  (SELECT md5(coalesce(string_agg(pl.id::text || ':' || pl.accepted_version_no, ','
+                                  ORDER BY pl.id), ''))
+     FROM plan pl
+    WHERE pl.programme_id = py.programme_id AND pl.kind = 'annual' AND pl.start_year = py.year
+      AND pl.status = 'accepted') AS plans
 FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
 """
 
@@ -198,15 +203,42 @@ timeliness AS (
     LEFT JOIN report r ON r.obligation_id = a.id
   ) x
   GROUP BY x.programme_id, x.year
+),
+-- What the accepted annual plans of the year set out, per indicator, combined across
+-- activities and units by the indicator's rule.
+planned AS (
+  SELECT x.programme_id, x.year,
+         json_agg(json_build_object('indicator', x.indicator, 'planned', x.planned)
+                  ORDER BY x.indicator) AS rows
+  FROM (
+    SELECT pl.programme_id, py.year, i.key AS indicator,
+           CASE i.aggregation_across_units
+                WHEN 'sum' THEN sum((o ->> 'value')::numeric)
+                WHEN 'minimum' THEN min((o ->> 'value')::numeric)
+                WHEN 'average' THEN round(avg((o ->> 'value')::numeric), 4)
+                ELSE max((o ->> 'value')::numeric)
+           END AS planned
+    FROM py
+    JOIN plan pl ON pl.programme_id = py.programme_id AND pl.kind = 'annual'
+                AND pl.start_year = py.year AND pl.status = 'accepted'
+    CROSS JOIN LATERAL jsonb_array_elements(pl.content -> 'activities') AS a
+    CROSS JOIN LATERAL jsonb_array_elements(a -> 'planned_outputs') AS o
+    JOIN indicator i ON i.programme_id = pl.programme_id AND i.key = o ->> 'indicator'
+    WHERE (o ->> 'year')::int = py.year
+    GROUP BY pl.programme_id, py.year, i.key, i.aggregation_across_units
+  ) x
+  GROUP BY x.programme_id, x.year
 )
 SELECT py.programme_id, py.year,
        json_build_object('budget', coalesce(budget.rows, '[]'::json),
                           'tasks', coalesce(tasks.rows, '[]'::json),
-                          'timeliness', coalesce(timeliness.rows, '[]'::json)) AS sections
+                          'timeliness', coalesce(timeliness.rows, '[]'::json),
+                          'planned', coalesce(planned.rows, '[]'::json)) AS sections
 FROM py
 LEFT JOIN budget USING (programme_id, year)
 LEFT JOIN tasks USING (programme_id, year)
 LEFT JOIN timeliness USING (programme_id, year)
+LEFT JOIN planned USING (programme_id, year)
 """
 
 
@@ -283,15 +315,16 @@ async def drop_collected(session: AsyncSession) -> None:
     await session.execute(text("DROP TABLE IF EXISTS rollup_build"))
 
 
-Digests = dict[tuple[uuid.UUID, int], tuple[str, str, str]]
+Digests = dict[tuple[uuid.UUID, int], tuple[str, ...]]
 
 
 async def other_inputs_digests(
     session: AsyncSession, programme_years: Sequence[tuple[uuid.UUID, int]]
 ) -> Digests:
-    """The digests of what a run shows besides its figures: obligations, estimates, money."""
+    """The digests of what a run shows besides its figures: obligations, estimates, money,
+    plans."""
     return {
-        (row.programme_id, row.year): (row.obligations, row.estimates, row.money)
+        (row.programme_id, row.year): (row.obligations, row.estimates, row.money, row.plans)
         for row in await session.execute(text(_DIGEST), _arrays(programme_years))
     }
 

@@ -123,6 +123,31 @@ class TimelinessRow(BaseModel):
     accepted: bool
 
 
+class PlanProgressRow(BaseModel):
+    """An indicator's planned output for the year (accepted annual plans) beside its actual."""
+
+    indicator: str
+    planned: Decimal
+    actual: Decimal | None = Field(description="The rollup's total; null: nothing reported.")
+    ratio_pct: Decimal | None = Field(description="actual / planned × 100, to 2 places.")
+
+    @classmethod
+    def rows(cls, planned: list[dict[str, Any]], cells: list[Cell]) -> list[PlanProgressRow]:
+        actual = {c.indicator: c.value for c in cells if c.breakdown == "" and not c.disaggregation}
+        result = []
+        for row in planned:
+            target, done = Decimal(str(row["planned"])), actual.get(row["indicator"])
+            ratio = (
+                (done * 100 / target).quantize(Decimal("0.01"))
+                if done is not None and target
+                else None
+            )
+            result.append(
+                cls(indicator=row["indicator"], planned=target, actual=done, ratio_pct=ratio)
+            )
+        return result
+
+
 class Completeness(BaseModel):
     """Who reported: the year's annual obligations, and how they stand."""
 
@@ -162,6 +187,9 @@ class RollupRead(BaseModel):
     targets: list[TargetRead]
     budget: list[BudgetRow]
     tasks: list[TaskRow]
+    plan_progress: list[PlanProgressRow] = Field(
+        description="Planned outputs of the year's accepted annual plans beside the actuals."
+    )
     completeness: Completeness
     timeliness: list[TimelinessRow]
 
@@ -280,6 +308,7 @@ async def get_rollup(
                 targets=[TargetRead.of(t) for t in view.targets],
                 budget=[BudgetRow.model_validate(r) for r in sections.get("budget", [])],
                 tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
+                plan_progress=PlanProgressRow.rows(sections.get("planned", []), view.cells),
                 completeness=Completeness.of(timeliness),
                 timeliness=timeliness,
             )
