@@ -262,6 +262,7 @@ class Inputs:
     source_count: int
     fingerprint: str
     sources: frozenset[Source] | None = None
+    other_inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ class Published:
     run_id: uuid.UUID
     seq: int
     fingerprint: str
+    other_inputs: str = ""
 
 
 def _fingerprint(sources: Sequence[Source], digest: Sequence[Any]) -> str:
@@ -355,6 +357,7 @@ async def provincial_inputs(
                 source_count=len(found),
                 fingerprint=_fingerprint([], (_source_digest(found), *digests[key])),
                 sources=frozenset(found),
+                other_inputs="|".join(digests[key]),
             )
             for key, found in sources.items()
         }
@@ -366,6 +369,7 @@ async def provincial_inputs(
             year=row.year,
             source_count=row.sources,
             fingerprint=_fingerprint([], (row.digest, *digests[key])),
+            other_inputs="|".join(digests[key]),
         )
     return inputs
 
@@ -389,7 +393,7 @@ async def published(
 ) -> dict[tuple[uuid.UUID, int], Published]:
     rows = await session.execute(
         text(
-            "SELECT pub.programme_id, pub.year, r.id, r.seq, r.fingerprint "
+            "SELECT pub.programme_id, pub.year, r.id, r.seq, r.fingerprint, r.other_inputs "
             "FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) "
             "  AS py(programme_id, year) "
             "JOIN rollup_publication pub USING (programme_id, year) "
@@ -398,7 +402,8 @@ async def published(
         _arrays(programme_years),
     )
     return {
-        (row.programme_id, row.year): Published(row.id, row.seq, row.fingerprint) for row in rows
+        (row.programme_id, row.year): Published(row.id, row.seq, row.fingerprint, row.other_inputs)
+        for row in rows
     }
 
 
@@ -468,14 +473,16 @@ async def _insert_runs(
     await session.execute(
         text(
             "INSERT INTO rollup_run (id, programme_id, year, seq, level, kind, fingerprint, "
-            "computed_at, job_id, sources, source_ids, source_units, source_breakdowns, sections) "
-            "SELECT r.id, r.programme_id, r.year, r.seq, :level, :kind, r.fingerprint, :now, "
+            "other_inputs, computed_at, job_id, sources, source_ids, source_units, "
+            "source_breakdowns, sections) "
+            "SELECT r.id, r.programme_id, r.year, r.seq, :level, :kind, r.fingerprint, "
+            "  r.other_inputs, :now, "
             "  :job_id, r.sources, coalesce(b.source_ids, '{}'), coalesce(b.source_units, '{}'), "
             "  coalesce(b.source_breakdowns, '{}'), CAST(coalesce(s.sections::text, '{}') AS json) "
             "FROM unnest(CAST(:ids AS uuid[]), CAST(:programme_ids AS uuid[]), "
             "  CAST(:years AS int[]), CAST(:seqs AS int[]), CAST(:fingerprints AS text[]), "
-            "  CAST(:source_counts AS int[])) "
-            "  AS r(id, programme_id, year, seq, fingerprint, sources) "
+            "  CAST(:source_counts AS int[]), CAST(:other_inputs AS text[])) "
+            "  AS r(id, programme_id, year, seq, fingerprint, sources, other_inputs) "
             f"LEFT JOIN {sources_sql} {sections_sql}"
         ),
         {
@@ -485,6 +492,7 @@ async def _insert_runs(
             "seqs": [run.seq for run in runs],
             "fingerprints": [run.inputs.fingerprint for run in runs],
             "source_counts": [run.inputs.source_count for run in runs],
+            "other_inputs": [run.inputs.other_inputs for run in runs],
             "level": level,
             "kind": kind,
             "job_id": job_id,
@@ -624,9 +632,22 @@ async def compute_incremental(
             {"version_ids": list({source.source_id for source in changed})},
         )
     ).all()
+    kept = None
+    if previous.other_inputs and previous.other_inputs == run.inputs.other_inputs:
+        # Nothing but figures changed: keep the sections, and redo the task matrix, which
+        # comes from the accepted versions.
+        kept = await session.scalar(
+            text(_SECTIONS_KEPT),
+            {
+                "previous_run_id": previous.run_id,
+                "programme_id": run.inputs.programme_id,
+                "year": run.inputs.year,
+            },
+        )
     await _insert_runs(
         session, [run], level="provincial", kind="incremental", job_id=job_id, now=now,
         with_sections=True,
+        sections={(run.inputs.programme_id, run.inputs.year): kept} if kept else None,
     )  # fmt: skip
     touched = {
         "run_id": run.run_id,
@@ -652,6 +673,26 @@ async def compute_incremental(
         "touched_breakdowns": len(touched_breakdowns),
     }
 
+
+_SECTIONS_KEPT = """
+SELECT json_build_object(
+         'budget', prev.sections -> 'budget',
+         'tasks', coalesce((
+           SELECT json_agg(json_build_object('unit', u.key, 'task', t.key, 'group', g.number,
+                                             'status', tp.status) ORDER BY u.key, t.key)
+           FROM reporting_obligation o
+           JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
+           JOIN report r ON r.obligation_id = o.id
+           JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
+           JOIN task_progress tp ON tp.version_id = v.id
+           JOIN task t ON t.id = tp.task_id
+           JOIN task_group g ON g.id = t.group_id
+           JOIN org_unit u ON u.id = o.unit_id
+           WHERE o.programme_id = :programme_id AND o.year = :year), '[]'::json),
+         'timeliness', prev.sections -> 'timeliness',
+         'planned', prev.sections -> 'planned')::text
+FROM rollup_run prev WHERE prev.id = :previous_run_id
+"""
 
 _NATIONAL_CELLS = """
 INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,

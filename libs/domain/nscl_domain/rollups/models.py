@@ -51,6 +51,9 @@ class RollupRun(Base):
     # Hash of what went in (accepted versions, budget state, the units' structure): a run
     # whose inputs did not change is not computed again.
     fingerprint: Mapped[str] = mapped_column(String(64))
+    # The digests of what the run shows besides its figures (obligations, estimates, money,
+    # plans): while they stand, a refresh keeps the sections built from them.
+    other_inputs: Mapped[str] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
     job_id: Mapped[uuid.UUID | None]
     sources: Mapped[int]
