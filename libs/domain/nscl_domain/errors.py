@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 
 @dataclass(frozen=True)
 class FieldProblem:
@@ -13,6 +15,11 @@ class FieldProblem:
     location: tuple[str | int, ...]
     message: str
     code: str = "invalid"
+
+    @classmethod
+    def all_of(cls, exc: ValidationError, at: tuple[str | int, ...]) -> list[FieldProblem]:
+        """Every error of a pydantic validation, placed under ``at`` in the request."""
+        return [cls((*at, *err["loc"]), err["msg"], err["type"]) for err in exc.errors()]
 
 
 @dataclass

@@ -68,10 +68,6 @@ class LineInput(BaseModel):
     muc_tieu_muc: str | None = Field(default=None, max_length=20, description="Mục–Tiểu mục.")
 
 
-def _scope(caller: Caller) -> uuid.UUID | None:
-    return None if caller.sees_every_unit else caller.unit_id
-
-
 async def _estimate(
     uow: UnitOfWork, estimate_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
 ) -> m.BudgetEstimate:
@@ -152,7 +148,7 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
     """An estimate with its lines, if the caller's unit may see it."""
     caller.require(Permission.BUDGET_READ)
     async with uow:
-        estimate = await _estimate(uow, estimate_id, _scope(caller))
+        estimate = await _estimate(uow, estimate_id, caller.read_scope)
         return EstimateView(estimate, await lines_of(uow, estimate.id))
 
 
@@ -164,10 +160,7 @@ def parse_lines(raw: Sequence[dict[str, Any]]) -> list[LineInput]:
         try:
             parsed.append(LineInput.model_validate(item))
         except ValidationError as exc:
-            problems += [
-                FieldProblem(("body", "lines", index, *err["loc"]), err["msg"], err["type"])
-                for err in exc.errors()
-            ]
+            problems += FieldProblem.all_of(exc, ("body", "lines", index))
     if problems:
         raise Invalid(
             f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
@@ -308,7 +301,7 @@ async def _change(
     uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, expected_revision: int, *, own: bool
 ) -> m.BudgetEstimate:
     estimate = await _estimate(
-        uow, estimate_id, caller.unit_id if own else _scope(caller), for_update=True
+        uow, estimate_id, caller.unit_id if own else caller.read_scope, for_update=True
     )
     if estimate.revision != expected_revision:
         raise PreconditionFailed(
@@ -781,6 +774,6 @@ async def follow_up(
         programme = await programme_or_404(uow, programme_ref)
         rows = await uow.session.execute(
             text(_FOLLOW_UP),
-            {"programme_id": programme.id, "year": budget_year, "unit_id": _scope(caller)},
+            {"programme_id": programme.id, "year": budget_year, "unit_id": caller.read_scope},
         )
         return [dict(row._mapping) for row in rows]

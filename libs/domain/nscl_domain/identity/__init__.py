@@ -133,6 +133,11 @@ class Caller:
         """Reviewers and auditors read every unit's reports; others only their own unit's."""
         return Permission.REPORTS_READ_ALL in self.scopes
 
+    @property
+    def read_scope(self) -> uuid.UUID | None:
+        """The unit whose objects the caller may read; None when it reads every unit's."""
+        return None if self.sees_every_unit else self.unit_id
+
     def require(self, permission: Permission) -> None:
         """Raise Forbidden unless the caller's token grants ``permission``."""
         if not self.can(permission):

@@ -99,10 +99,7 @@ async def schedule(
         raise Invalid(
             f"Invalid arguments for job {name!r}.",
             code="invalid_job_args",
-            fields=[
-                FieldProblem(("body", "args", *err["loc"]), err["msg"], err["type"])
-                for err in exc.errors()
-            ],
+            fields=FieldProblem.all_of(exc, ("body", "args")),
         ) from exc
     async with uow:
         job = await uow.schedule(

@@ -28,10 +28,6 @@ PlanKind = Literal["five_year", "annual"]
 Decision = Literal["approve", "reject"]
 
 
-def _scope(caller: Caller) -> uuid.UUID | None:
-    return None if caller.sees_every_unit else caller.unit_id
-
-
 @dataclass(frozen=True)
 class PlanView:
     plan: m.Plan
@@ -59,7 +55,7 @@ async def _plan(
 async def _for_change(
     uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, expected_revision: int, *, own: bool
 ) -> m.Plan:
-    plan = await _plan(uow, plan_id, caller.unit_id if own else _scope(caller), for_update=True)
+    plan = await _plan(uow, plan_id, caller.unit_id if own else caller.read_scope, for_update=True)
     if plan.revision != expected_revision:
         raise PreconditionFailed(
             f"The plan changed (revision {plan.revision}).", code="stale_revision"
@@ -154,7 +150,7 @@ async def get_plan(uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID) -> PlanV
     """A plan with its planned outputs, if the caller's unit may see it."""
     caller.require(Permission.PLANS_READ)
     async with uow:
-        return await _view(uow, await _plan(uow, plan_id, _scope(caller)))
+        return await _view(uow, await _plan(uow, plan_id, caller.read_scope))
 
 
 async def list_plans(
@@ -180,7 +176,7 @@ async def list_plans(
             .offset(offset)
             .limit(limit + 1)
         )
-        scope = _scope(caller)
+        scope = caller.read_scope
         if scope is not None:
             stmt = stmt.where(m.Plan.unit_id == scope)
         if kind is not None:
@@ -199,9 +195,7 @@ def parse_content(raw: dict[str, Any], *, at: tuple[str, ...] = ("body", "conten
         raise Invalid(
             f"The plan content is invalid in {exc.error_count()} place(s).",
             code="invalid_content",
-            fields=[
-                FieldProblem((*at, *err["loc"]), err["msg"], err["type"]) for err in exc.errors()
-            ],
+            fields=FieldProblem.all_of(exc, at),
         ) from exc
 
 
@@ -378,7 +372,7 @@ async def list_versions(
     """The plan's history: every submission and every approved change, oldest first."""
     caller.require(Permission.PLANS_READ)
     async with uow:
-        await _plan(uow, plan_id, _scope(caller))
+        await _plan(uow, plan_id, caller.read_scope)
         stmt = (
             select(m.PlanVersion)
             .where(m.PlanVersion.plan_id == plan_id)
@@ -392,7 +386,7 @@ async def get_version(
 ) -> m.PlanVersion:
     caller.require(Permission.PLANS_READ)
     async with uow:
-        await _plan(uow, plan_id, _scope(caller))
+        await _plan(uow, plan_id, caller.read_scope)
         version = await uow.session.scalar(
             select(m.PlanVersion).where(
                 m.PlanVersion.plan_id == plan_id, m.PlanVersion.version_no == version_no
@@ -567,7 +561,7 @@ async def list_change_requests(
             .offset(offset)
             .limit(limit + 1)
         )
-        scope = _scope(caller)
+        scope = caller.read_scope
         if scope is not None:
             stmt = stmt.where(m.Plan.unit_id == scope)
         if plan_id is not None:

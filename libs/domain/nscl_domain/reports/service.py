@@ -46,10 +46,6 @@ LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 # A burst of submissions makes one rollup job.
 
 
-def _scope(caller: Caller) -> uuid.UUID | None:
-    return None if caller.sees_every_unit else caller.unit_id
-
-
 # --- regimes, rules and obligations ----------------------------------------------------
 
 
@@ -326,7 +322,7 @@ async def list_obligations(
             year=year,
             regime_key=regime,
             request_id=request_id,
-            unit_scope=_scope(caller),
+            unit_scope=caller.read_scope,
             offset=offset,
             limit=limit,
         )
@@ -406,7 +402,7 @@ async def _replay(
 async def _report_for_change(
     uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, expected_revision: int, *, own_unit: bool
 ) -> m.Report:
-    scope = caller.unit_id if own_unit else _scope(caller)
+    scope = caller.unit_id if own_unit else caller.read_scope
     report = await uow.reports.report(report_id, scope, for_update=True)
     if report is None:
         raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
@@ -422,7 +418,7 @@ async def get_report(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> m
     """A report, if the caller's unit may see it."""
     caller.require(Permission.REPORTS_READ)
     async with uow:
-        report = await uow.reports.report(report_id, _scope(caller))
+        report = await uow.reports.report(report_id, caller.read_scope)
     if report is None:
         raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
     return report
@@ -463,10 +459,7 @@ def _parse_content(content: dict[str, Any]) -> ReportContent:
         raise Invalid(
             f"The report content is invalid in {exc.error_count()} place(s).",
             code="invalid_content",
-            fields=[
-                FieldProblem(("body", "content", *err["loc"]), err["msg"], err["type"])
-                for err in exc.errors()
-            ],
+            fields=FieldProblem.all_of(exc, ("body", "content")),
         ) from exc
 
 
@@ -729,7 +722,7 @@ async def timeliness(
     today = local_day(uow.now())
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        rows = await uow.reports.timeliness(programme.id, year, regime, _scope(caller))
+        rows = await uow.reports.timeliness(programme.id, year, regime, caller.read_scope)
     result = []
     for obligation, unit, report, _, _ in rows:
         state, days = judge_timeliness(obligation, report, today)
