@@ -29,8 +29,15 @@ from tests.conftest import mint_token
 BK = "bac-kan-nscl"
 
 
-async def accept(session: AsyncSession, unit: str, year: int, figures: dict[str, str]) -> None:
-    """An accepted annual report of ``unit`` for ``year`` (a new version if one exists)."""
+async def accept(
+    session: AsyncSession,
+    unit: str,
+    year: int,
+    figures: dict[str, str],
+    tasks: dict[str, str] | None = None,
+) -> None:
+    """An accepted annual report of ``unit`` for ``year`` (a new version if one exists),
+    with its figures and the status of its tasks."""
     params = {"unit": unit, "year": year}
     obligation = await session.scalar(
         text(
@@ -72,6 +79,14 @@ async def accept(session: AsyncSession, unit: str, year: int, figures: dict[str,
         ),
         {"r": report, "n": version_no},
     )
+    for task, status in (tasks or {}).items():
+        await session.execute(
+            text(
+                "INSERT INTO task_progress (version_id, task_id, status, narrative) "
+                "SELECT :v, id, :status, '' FROM task WHERE key = :task"
+            ),
+            {"v": version, "status": status, "task": task},
+        )
     for indicator, value in figures.items():
         await session.execute(
             text(
@@ -191,12 +206,13 @@ async def test_corrections_make_new_runs_and_the_old_ones_stay(
 ) -> None:
     viewer = {"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"}
     async with resources.sessionmaker() as session:
-        await accept(session, "bk-doh", 2023, {"training-courses": "3"})
+        await accept(session, "bk-doh", 2023, {"training-courses": "3"}, {"t-3-1": "in_progress"})
         first = await refresh(session, BK, 2023)
         await session.commit()
     before = await anonymous.get(f"/v1/rollups/{BK}/2023", headers=viewer)
     async with resources.sessionmaker() as session:
-        await accept(session, "bk-doh", 2023, {"training-courses": "8"})  # a correction
+        # A correction: new figures and task statuses, the same obligations and budget.
+        await accept(session, "bk-doh", 2023, {"training-courses": "8"}, {"t-3-1": "completed"})
         second = await refresh(session, BK, 2023)
         await session.commit()
     assert second["kind"] == "incremental"
@@ -206,6 +222,14 @@ async def test_corrections_make_new_runs_and_the_old_ones_stay(
     )
     assert after.status_code == 200
     assert totals(after.json())["training-courses"] == "8.0000"
+    assert [(t["unit"], t["task"], t["status"]) for t in before.json()["tasks"]] == [
+        ("bk-doh", "t-3-1", "in_progress")
+    ]
+    # The task matrix follows the correction even though the other sections were kept.
+    assert after.json()["tasks"] == [
+        {"unit": "bk-doh", "task": "t-3-1", "group": 3, "status": "completed"}
+    ]
+    assert after.json()["timeliness"] == before.json()["timeliness"]
     runs = await anonymous.get(f"/v1/rollups/{BK}/2023/runs", headers=viewer)
     assert [(r["run_id"], r["published"]) for r in runs.json()["items"]] == [
         (second["run_id"], True),

@@ -65,28 +65,46 @@ SELECT py.programme_id, py.year,
 FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
 """
 
-VALUE_BY_RULE = """
-CASE i.aggregation_across_units
-     WHEN 'sum' THEN sum(iv.value)
-     WHEN 'minimum' THEN min(iv.value)
-     WHEN 'average' THEN round(avg(iv.value), 4)
-     ELSE max(iv.value)
-END"""
+
+def by_rule(rule: str, *, total: str, least: str, mean: str, most: str) -> str:
+    """SQL for the statistic an indicator's rule across units asks for, given each one's
+    expression; a "latest" level across units reads as the highest."""
+    return (
+        f"CASE {rule} WHEN 'sum' THEN {total} WHEN 'minimum' THEN {least} "
+        f"WHEN 'average' THEN {mean} ELSE {most} END"
+    )
+
+
+VALUE_BY_RULE = by_rule(
+    "i.aggregation_across_units",
+    total="sum(iv.value)",
+    least="min(iv.value)",
+    mean="round(avg(iv.value), 4)",
+    most="max(iv.value)",
+)
+
+_CELL_VALUE = by_rule(
+    "i.aggregation_across_units",
+    total="c.value_sum",
+    least="c.value_min",
+    mean="round(c.value_sum / c.value_count, 4)",
+    most="c.value_max",
+)
 
 # Cells of runs from their sources: those kept on the runs, or (a rebuild) those it read
 # into rollup_build. The values are read once, grouped by
 # breakdown; GROUPING SETS then adds each total from those groups' sums, counts and
 # extremes. Each cell's value follows its indicator's rule across units.
-_CELLS = """
+_CELLS = f"""
 INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,
                          value, value_sum, value_count, value_min, value_max)
 WITH by_breakdown AS (
   SELECT r.id AS run_id, iv.indicator_id, iv.disaggregation, src.breakdown,
          sum(iv.value) AS value_sum, count(*) AS value_count,
          min(iv.value) AS value_min, max(iv.value) AS value_max
-  FROM {sources}
+  FROM {{sources}}
   JOIN indicator_value iv ON iv.version_id = src.source_id
-  WHERE TRUE {only_keys}
+  WHERE TRUE {{only_keys}}
   GROUP BY r.id, iv.indicator_id, iv.disaggregation, src.breakdown
 ),
 cells AS (
@@ -99,15 +117,10 @@ cells AS (
                           (b.run_id, b.indicator_id, b.disaggregation))
 )
 SELECT c.run_id, c.indicator_id, c.disaggregation, c.breakdown,
-       CASE i.aggregation_across_units
-            WHEN 'sum' THEN c.value_sum
-            WHEN 'minimum' THEN c.value_min
-            WHEN 'average' THEN round(c.value_sum / c.value_count, 4)
-            ELSE c.value_max
-       END,
+       {_CELL_VALUE},
        c.value_sum, c.value_count, c.value_min, c.value_max
 FROM cells c JOIN indicator i ON i.id = c.indicator_id
-{only_breakdowns}
+{{only_breakdowns}}
 """
 
 _FROM_RUNS = """rollup_run r
@@ -132,13 +145,44 @@ WHERE c.run_id = :previous_run_id
            AND c.indicator_id = ANY(CAST(:touched_indicators AS uuid[])))
 """
 
-# Sections: tables a reader takes whole, one JSON document per programme-year. Each is one
-# grouped pass over all the programme-years asked for, then joined on the programme-year.
-_SECTIONS = """
-WITH py AS (
+_PLANNED_VALUE = by_rule(
+    "i.aggregation_across_units",
+    total="sum((o ->> 'value')::numeric)",
+    least="min((o ->> 'value')::numeric)",
+    mean="round(avg((o ->> 'value')::numeric), 4)",
+    most="max((o ->> 'value')::numeric)",
+)
+
+# The programme-years asked for, their annual obligations, and the task matrix the accepted
+# versions report: common to the sections and to the sections a refresh keeps.
+_PY = """py AS (
   SELECT * FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[]))
     AS py(programme_id, year)
-),
+)"""
+_ANNUAL = """annual AS (
+  SELECT o.id, o.programme_id, o.year, o.unit_id, o.due_date
+  FROM py
+  JOIN reporting_obligation o ON o.programme_id = py.programme_id AND o.year = py.year
+  JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
+)"""
+_TASKS = """tasks AS (
+  SELECT a.programme_id, a.year,
+         json_agg(json_build_object('unit', u.key, 'task', t.key, 'group', g.number,
+                                      'status', tp.status) ORDER BY u.key, t.key) AS rows
+  FROM annual a
+  JOIN report r ON r.obligation_id = a.id
+  JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
+  JOIN task_progress tp ON tp.version_id = v.id
+  JOIN task t ON t.id = tp.task_id
+  JOIN task_group g ON g.id = t.group_id
+  JOIN org_unit u ON u.id = a.unit_id
+  GROUP BY a.programme_id, a.year
+)"""
+
+# Sections: tables a reader takes whole, one JSON document per programme-year. Each is one
+# grouped pass over all the programme-years asked for, then joined on the programme-year.
+_SECTIONS = f"""
+WITH {_PY},
 budget_rows AS (
   SELECT e.programme_id, e.budget_year AS year, l.funding_source, d.key AS destination,
          u.key AS unit, coalesce(g.number, 0) AS task_group,
@@ -167,25 +211,8 @@ budget AS (
          ) AS rows
   FROM budget_rows GROUP BY programme_id, year
 ),
-annual AS (
-  SELECT o.id, o.programme_id, o.year, o.unit_id, o.due_date
-  FROM py
-  JOIN reporting_obligation o ON o.programme_id = py.programme_id AND o.year = py.year
-  JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
-),
-tasks AS (
-  SELECT a.programme_id, a.year,
-         json_agg(json_build_object('unit', u.key, 'task', t.key, 'group', g.number,
-                                      'status', tp.status) ORDER BY u.key, t.key) AS rows
-  FROM annual a
-  JOIN report r ON r.obligation_id = a.id
-  JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
-  JOIN task_progress tp ON tp.version_id = v.id
-  JOIN task t ON t.id = tp.task_id
-  JOIN task_group g ON g.id = t.group_id
-  JOIN org_unit u ON u.id = a.unit_id
-  GROUP BY a.programme_id, a.year
-),
+{_ANNUAL},
+{_TASKS},
 timeliness AS (
   SELECT x.programme_id, x.year,
          json_agg(json_build_object(
@@ -212,12 +239,7 @@ planned AS (
                   ORDER BY x.indicator) AS rows
   FROM (
     SELECT pl.programme_id, py.year, i.key AS indicator,
-           CASE i.aggregation_across_units
-                WHEN 'sum' THEN sum((o ->> 'value')::numeric)
-                WHEN 'minimum' THEN min((o ->> 'value')::numeric)
-                WHEN 'average' THEN round(avg((o ->> 'value')::numeric), 4)
-                ELSE max((o ->> 'value')::numeric)
-           END AS planned
+           {_PLANNED_VALUE} AS planned
     FROM py
     JOIN plan pl ON pl.programme_id = py.programme_id AND pl.kind = 'annual'
                 AND pl.start_year = py.year AND pl.status = 'accepted'
@@ -640,8 +662,7 @@ async def compute_incremental(
             text(_SECTIONS_KEPT),
             {
                 "previous_run_id": previous.run_id,
-                "programme_id": run.inputs.programme_id,
-                "year": run.inputs.year,
+                **_arrays([(run.inputs.programme_id, run.inputs.year)]),
             },
         )
     await _insert_runs(
@@ -674,37 +695,30 @@ async def compute_incremental(
     }
 
 
-_SECTIONS_KEPT = """
-SELECT json_build_object(
-         'budget', prev.sections -> 'budget',
-         'tasks', coalesce((
-           SELECT json_agg(json_build_object('unit', u.key, 'task', t.key, 'group', g.number,
-                                             'status', tp.status) ORDER BY u.key, t.key)
-           FROM reporting_obligation o
-           JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
-           JOIN report r ON r.obligation_id = o.id
-           JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
-           JOIN task_progress tp ON tp.version_id = v.id
-           JOIN task t ON t.id = tp.task_id
-           JOIN task_group g ON g.id = t.group_id
-           JOIN org_unit u ON u.id = o.unit_id
-           WHERE o.programme_id = :programme_id AND o.year = :year), '[]'::json),
-         'timeliness', prev.sections -> 'timeliness',
-         'planned', prev.sections -> 'planned')::text
-FROM rollup_run prev WHERE prev.id = :previous_run_id
+_SECTIONS_KEPT = f"""
+WITH {_PY}, {_ANNUAL}, {_TASKS}
+SELECT json_build_object('budget', prev.sections -> 'budget',
+                         'tasks', coalesce(tasks.rows, '[]'::json),
+                         'timeliness', prev.sections -> 'timeliness',
+                         'planned', prev.sections -> 'planned')::text
+FROM rollup_run prev LEFT JOIN tasks ON TRUE
+WHERE prev.id = :previous_run_id
 """
 
-_NATIONAL_CELLS = """
+_NATIONAL_VALUE = by_rule(
+    "n.aggregation_across_units",
+    total="sum(c.value_sum)",
+    least="min(c.value_min)",
+    mean="round(sum(c.value_sum) / sum(c.value_count), 4)",
+    most="max(c.value_max)",
+)
+
+_NATIONAL_CELLS = f"""
 INSERT INTO rollup_cell (run_id, indicator_id, disaggregation, breakdown,
                          value, value_sum, value_count, value_min, value_max)
 SELECT CAST(:run_id AS uuid), n.id, c.disaggregation,
        CASE WHEN GROUPING(s.breakdown) = 1 THEN '' ELSE s.breakdown END,
-       CASE n.aggregation_across_units
-            WHEN 'sum' THEN sum(c.value_sum)
-            WHEN 'minimum' THEN min(c.value_min)
-            WHEN 'average' THEN round(sum(c.value_sum) / sum(c.value_count), 4)
-            ELSE max(c.value_max)
-       END,
+       {_NATIONAL_VALUE},
        sum(c.value_sum), sum(c.value_count), min(c.value_min), max(c.value_max)
 FROM rollup_run r
 CROSS JOIN LATERAL unnest(r.source_ids, r.source_breakdowns) AS s(source_id, breakdown)
