@@ -5,6 +5,7 @@ and the submission versions behind a figure."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import uuid
 from collections import defaultdict
@@ -29,6 +30,7 @@ from nscl_domain.jobs.registry import JobContext
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.rollups import engine
 from nscl_domain.rollups.models import TOTAL, RollupRun
+from nscl_domain.rollups.triggers import refresh_args, refresh_key
 from nscl_domain.uow import UnitOfWork
 
 # A burst of acceptances makes one national refresh.
@@ -56,16 +58,15 @@ class RebuildRollupsArgs(BaseModel):
     )
 
 
-async def _lock(session: AsyncSession, programme_id: uuid.UUID, year: int) -> None:
+async def _lock(session: AsyncSession, keys: Sequence[tuple[uuid.UUID, int]]) -> None:
     # Two refreshes of one programme-year run one after the other, never interleaved.
     await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": _lock_key(programme_id, year)},
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM unnest(CAST(:keys AS text[])) AS k"
+        ),
+        {"keys": [refresh_key(programme_id, year) for programme_id, year in keys]},
     )
-
-
-def _lock_key(programme_id: uuid.UUID, year: int) -> str:
-    return f"rollup:{programme_id}:{year}"
 
 
 async def _programme(session: AsyncSession, programme_id: uuid.UUID) -> cm.Programme:
@@ -82,11 +83,12 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     programme = await _programme(session, args.programme_id)
     if programme.level == "national":
         return await refresh_national(ctx, args)
-    await _lock(session, args.programme_id, args.year)
     key = (args.programme_id, args.year)
+    await _lock(session, [key])
     inputs = (await engine.provincial_inputs(session, [key], with_sources=True))[key]
-    previous = (await engine.published(session, [key])).get(key)
-    [*planned] = engine.plan_runs([inputs], {key: previous} if previous else {})
+    published = await engine.published(session, [key])
+    previous = published.get(key)
+    planned = engine.plan_runs([inputs], published)
     if not planned:
         assert previous is not None
         return {"run_id": str(previous.run_id), "unchanged": True}
@@ -107,9 +109,9 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
 async def refresh_national(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     """Combine the provincial runs published for the year into the national run."""
     session = ctx.session
-    await _lock(session, args.programme_id, args.year)
-    inputs = await engine.national_inputs(session, args.programme_id, args.year)
     key = (args.programme_id, args.year)
+    await _lock(session, [key])
+    inputs = await engine.national_inputs(session, args.programme_id, args.year)
     previous = await engine.published(session, [key])
     planned = engine.plan_runs([inputs], previous)
     if not planned:
@@ -128,8 +130,8 @@ async def _schedule_national(
     for year in years:
         await repo.add(
             name=JobName.REFRESH_ROLLUP,
-            args={"programme_id": str(national_id), "year": year, "full": False},
-            dedup_key=f"rollup:{national_id}:{year}",
+            args=refresh_args(national_id, year),
+            dedup_key=refresh_key(national_id, year),
             not_before=ctx.now + NATIONAL_DEBOUNCE,
             max_attempts=5,
             requested_by="rollups",
@@ -145,20 +147,14 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         stmt = stmt.where(cm.Programme.id == args.programme_id)
     programmes = (await session.scalars(stmt)).all()
     keys = [(p.id, year) for p in programmes for year in range(p.start_year, p.end_year + 1)]
-    await session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-            "FROM unnest(CAST(:keys AS text[])) AS k"
-        ),
-        {"keys": [_lock_key(programme_id, year) for programme_id, year in keys]},
-    )
+    await _lock(session, keys)
     await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
     digests = await _collect_while_digesting(ctx, keys)
     inputs = await engine.provincial_inputs(session, keys, digests=digests)
     previous = await engine.published(session, keys)
     if args.force:
         # Nothing counts as unchanged: every programme-year gets a new full run.
-        previous = {k: engine.Published(p.run_id, p.seq, "") for k, p in previous.items()}
+        previous = {k: dataclasses.replace(p, fingerprint="") for k, p in previous.items()}
     planned = engine.plan_runs(list(inputs.values()), previous)
     await _progress(ctx, stage="cells", done=0, total=len(planned))
     if ctx.sessionmaker is not None:
@@ -294,12 +290,16 @@ async def _published_run(
         )
     ).one_or_none()
     if found is None:
-        raise NotFound(
-            f"No rollup of {programme.key} for {year} is published yet.", code="rollup_not_found"
-        )
+        raise _not_published(programme, year)
     run = await session.get(RollupRun, found.run_id)
     assert run is not None
     return run, found.published_at
+
+
+def _not_published(programme: cm.Programme, year: int) -> NotFound:
+    return NotFound(
+        f"No rollup of {programme.key} for {year} is published yet.", code="rollup_not_found"
+    )
 
 
 @dataclass(frozen=True)
@@ -329,9 +329,7 @@ async def published_state(
             )
         ).one()
     if found.run_id is None:
-        raise NotFound(
-            f"No rollup of {programme.key} for {year} is published yet.", code="rollup_not_found"
-        )
+        raise _not_published(programme, year)
     return PublishedState(uuid.UUID(found.run_id), found.tag)
 
 

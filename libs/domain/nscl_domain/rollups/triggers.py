@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from nscl_domain.jobs import JobName
 from nscl_domain.uow import UnitOfWork
@@ -13,14 +14,23 @@ from nscl_domain.uow import UnitOfWork
 ROLLUP_DEBOUNCE = timedelta(seconds=5)
 
 
+def refresh_args(programme_id: uuid.UUID, year: int) -> dict[str, Any]:
+    return {"programme_id": str(programme_id), "year": year}
+
+
+def refresh_key(programme_id: uuid.UUID, year: int) -> str:
+    """Names a programme-year's refresh: its pending job joins others, its runs queue."""
+    return f"rollup:{programme_id}:{year}"
+
+
 async def refresh_later(
     uow: UnitOfWork, programme_id: uuid.UUID, year: int, *, requested_by: str
 ) -> None:
     """Schedule the programme-year's refresh through the outbox, joining one pending."""
     await uow.schedule(
         JobName.REFRESH_ROLLUP,
-        {"programme_id": str(programme_id), "year": year},
-        dedup_key=f"rollup:{programme_id}:{year}",
+        refresh_args(programme_id, year),
+        dedup_key=refresh_key(programme_id, year),
         delay=ROLLUP_DEBOUNCE,
         requested_by=requested_by,
     )

@@ -19,7 +19,7 @@ from nscl_api.deps import (
     UowDep,
 )
 from nscl_api.errors import responses
-from nscl_api.jobs.schemas import JobRead
+from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.pagination import Page
 from nscl_api.types import Reason, RequestModel
 from nscl_domain.budget import service as budget
@@ -296,7 +296,7 @@ async def budget_totals(
     status_code=202,
     operation_id="buildBudgetDossiers",
     summary="Build the year's dossiers",
-    responses=responses(NotFound),
+    responses={**responses(NotFound), **JOB_QUEUED},
 )
 async def build_dossiers(
     programme: str, body: BuildRequest, uow: UowDep, reviewer: BudgetReviewer, response: Response

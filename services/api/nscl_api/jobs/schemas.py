@@ -12,6 +12,15 @@ from nscl_api.types import RequestModel
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs.models import Job
 
+# The answer of a route that queues a job: 202, and where to watch the job.
+JOB_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "headers": {
+            "Location": {"description": "The job resource to watch.", "schema": {"type": "string"}}
+        }
+    }
+}
+
 
 class JobCreate(RequestModel):
     """An operator's request to run a maintenance job."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from nscl_api.deps import JobsRunner, RollupsReader, UowDep
 from nscl_api.errors import responses
-from nscl_api.jobs.schemas import JobRead
+from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.resources import Resources
 from nscl_api.types import RequestModel
 from nscl_domain.catalogue.targets import Achievement
@@ -421,17 +421,7 @@ async def get_phase(
     status_code=202,
     operation_id="requestRollup",
     summary="Recompute rollups",
-    responses={
-        **responses(NotFound, Invalid),
-        202: {
-            "headers": {
-                "Location": {
-                    "description": "The job resource to watch.",
-                    "schema": {"type": "string"},
-                }
-            }
-        },
-    },
+    responses={**responses(NotFound, Invalid), **JOB_QUEUED},
 )
 async def request_rollup(
     body: RollupRequest, uow: UowDep, caller: JobsRunner, response: Response
