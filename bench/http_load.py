@@ -233,9 +233,12 @@ def _accepts_connections(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def serve(app_factory: str, *, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `uvicorn --factory <app_factory>` (e.g. "bench.http_load:select1_app_from_env")
-    on 127.0.0.1:<port> in a subprocess (one worker, --no-access-log, log level warning),
+def serve(
+    app: str, *, port: int, env: dict[str, str] | None = None, factory: bool = True
+) -> Iterator[str]:
+    """Run `uvicorn [--factory] <app>` (e.g. "bench.http_load:select1_app_from_env", or an
+    application object such as "nscl_api.asgi:app" with ``factory=False``) on
+    127.0.0.1:<port> in a subprocess (one worker, --no-access-log, log level warning),
     wait until it accepts connections (poll with a timeout of 30 s), yield the base URL,
     and terminate it afterwards."""
     # Otherwise the poll below would find the other server and measure it.
@@ -245,8 +248,8 @@ def serve(app_factory: str, *, port: int, env: dict[str, str] | None = None) -> 
         sys.executable,
         "-m",
         "uvicorn",
-        "--factory",
-        app_factory,
+        *(["--factory"] if factory else []),
+        app,
         "--host",
         "127.0.0.1",
         "--port",
@@ -268,9 +271,9 @@ def serve(app_factory: str, *, port: int, env: dict[str, str] | None = None) -> 
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not _accepts_connections(port):
             if server.poll() is not None:
-                raise RuntimeError(f"{app_factory} exited with status {server.returncode}.")
+                raise RuntimeError(f"{app} exited with status {server.returncode}.")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{app_factory} did not listen on port {port} in time.")
+                raise TimeoutError(f"{app} did not listen on port {port} in time.")
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -32,21 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench import datagen, http_load
-from nscl_api.main import add_request_id, create_app
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM
 from nscl_domain.identity import service as identity
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
-from nscl_domain.logs import configure_logging
 from nscl_domain.rollups import service as rollups
-from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -86,13 +82,6 @@ async def drop_database() -> None:
 def nscl(*args: str) -> None:
     env = {**os.environ, "NSCL_DATABASE_URL": database_url(), "NSCL_LOG_LEVEL": "WARNING"}
     subprocess.run([NSCL, *args], check=True, env=env, stdout=subprocess.DEVNULL)
-
-
-def nscl_app_from_env() -> FastAPI:
-    """The product's API as deployed (settings and logging as in nscl_api.asgi), for uvicorn."""
-    settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json, extra_processors=[add_request_id])
-    return create_app(settings)
 
 
 async def schedule(engine: AsyncEngine, name: str, args: dict[str, Any]) -> uuid.UUID:
@@ -201,7 +190,8 @@ def http_figures(
         "BENCH_DATABASE_URL": database_url(),
     }
     with (
-        http_load.serve("bench.rollups:nscl_app_from_env", port=8731, env=env) as product,
+        # The product as deployed: its own entry point, settings and logging.
+        http_load.serve("nscl_api.asgi:app", port=8731, env=env, factory=False) as product,
         http_load.serve("bench.http_load:select1_app_from_env", port=8732, env=env) as bare,
     ):
         token = asyncio.run(token_for_viewer(product))
