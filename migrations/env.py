@@ -19,12 +19,14 @@ def _database_url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return str(url)
-    configured = Settings().database_url
+    # The schema's owner migrates; the service role (NSCL_DATABASE_URL) owns nothing.
+    configured = Settings().owner_database_url
     if configured is None:
         raise SystemExit(
-            "set NSCL_DATABASE_URL (or use `nscl db upgrade`, which knows the embedded default)"
+            "set NSCL_MIGRATION_DATABASE_URL (or use `nscl db upgrade`, which knows the "
+            "embedded default and grants the service role afterwards)"
         )
-    return str(configured)
+    return configured
 
 
 def _run(connection: Connection) -> None:

@@ -43,6 +43,9 @@ REDIS_HOST, REDIS_PORT = os.environ.get("NSCL_TEST_REDIS_HOST", "127.0.0.1"), 63
 # Databases of this test run only: two runs on one machine never touch each other's data.
 TEST_DB = f"nscl_test_{os.getpid()}"
 FUZZ_DB = f"nscl_fuzz_{os.getpid()}"
+# The app connects as a role that owns nothing, granted as `nscl db upgrade` grants it; the
+# harness (migrations, seed, cleanup of committed tables) works as the superuser.
+SERVICE_ROLE = f"nscl_app_{os.getpid()}"
 OWN_UNIT, OTHER_UNIT = "bk-doh", "bk-cho-don"
 # One client per role in a reporting department, the same in a district, and one with all.
 TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
@@ -96,6 +99,10 @@ class Services:
     def database_url(self, name: str) -> str:
         return self.server_url.format(db=name)
 
+    def role_url(self, name: str, role: str) -> str:
+        """The URL of database ``name`` for ``role`` (the test servers trust local logins)."""
+        return embedded.service_url(self.database_url(name), role)
+
 
 def _admin_execute(services: Services, *statements: str) -> None:
     async def run() -> None:
@@ -148,8 +155,16 @@ def database_url(services: Services) -> Iterator[str]:
     url = recreate_database(services, TEST_DB)
     schema.upgrade(url)
     SEEDED_SECRETS[url] = asyncio.run(seed_database(url))
+    schema.grant(url, SERVICE_ROLE, create_role=True)
     yield url
     drop_database(services, TEST_DB)
+    _admin_execute(services, f'DROP ROLE IF EXISTS "{SERVICE_ROLE}"')
+
+
+@pytest.fixture(scope="session")
+def service_database_url(services: Services, database_url: str) -> str:
+    """The test database's URL for the service role (what NSCL_DATABASE_URL names)."""
+    return services.role_url(TEST_DB, SERVICE_ROLE)
 
 
 async def seed_database(url: str) -> dict[str, str]:
@@ -176,9 +191,9 @@ async def seed_database(url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def settings(services: Services, database_url: str) -> Settings:
+def settings(services: Services, database_url: str, service_database_url: str) -> Settings:
     return Settings(
-        database_url=database_url,  # type: ignore[arg-type]  # validated from str
+        database_url=service_database_url,  # type: ignore[arg-type]  # validated from str
         redis_url=services.redis_url,  # type: ignore[arg-type]
         environment="test",
         log_json=False,
@@ -199,6 +214,14 @@ SEEDED_SECRETS: dict[str, dict[str, str]] = {}
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(str(settings.database_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def owner_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The superuser's engine: for housekeeping the service role may not do (TRUNCATE)."""
+    engine = create_engine(database_url, pooled=False)
     yield engine
     await engine.dispose()
 
@@ -266,7 +289,11 @@ async def resources(
 
 @pytest.fixture
 async def committed_resources(
-    settings: Settings, engine: AsyncEngine, redis: ArqRedis, keys: KeyRing
+    settings: Settings,
+    engine: AsyncEngine,
+    owner_engine: AsyncEngine,
+    redis: ArqRedis,
+    keys: KeyRing,
 ) -> AsyncIterator[Resources]:
     """Resources whose commits are real (for tests of concurrency and of the worker).
 
@@ -283,7 +310,7 @@ async def committed_resources(
         sessionmaker=create_sessionmaker(engine),
         redis=redis,
     )
-    async with engine.begin() as conn:
+    async with owner_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(COMMITTED_TABLES)}"))
     await redis.delete(settings.queue_name)
 

@@ -256,7 +256,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
 
 @pytest.fixture(scope="module")
 async def samples(
-    engine: AsyncEngine, settings: Settings, redis: ArqRedis
+    engine: AsyncEngine, owner_engine: AsyncEngine, settings: Settings, redis: ArqRedis
 ) -> AsyncIterator[Samples]:
     """Committed once for the module (the cells roll their own changes back): a job, and per
     unit a submitted 2021 report, a 2022 obligation without a report, a 2021 rollup."""
@@ -352,7 +352,7 @@ async def samples(
         plan=submitted_plans,
         change_request=change_requests,
     )
-    async with engine.begin() as conn:
+    async with owner_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))
 
 

@@ -60,12 +60,14 @@ REGISTRY: JobRegistry = {
 
 
 @pytest.fixture
-async def effects(engine: AsyncEngine) -> AsyncIterator[None]:
-    async with engine.begin() as conn:
+async def effects(owner_engine: AsyncEngine) -> AsyncIterator[None]:
+    # The service role creates no tables: the owner does, and its default privileges let
+    # the worker write to it.
+    async with owner_engine.begin() as conn:
         await conn.execute(text(f"CREATE TABLE IF NOT EXISTS {EFFECT_TABLE} (job_id uuid)"))
         await conn.execute(text(f"TRUNCATE {EFFECT_TABLE}"))
     yield
-    async with engine.begin() as conn:
+    async with owner_engine.begin() as conn:
         await conn.execute(text(f"DROP TABLE IF EXISTS {EFFECT_TABLE}"))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from nscl_domain.db import create_engine
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -75,3 +79,150 @@ class SchemaOutOfDate(RuntimeError):
             "run `nscl db upgrade`"
         )
         self.state = state
+
+
+# --- Database roles -------------------------------------------------------------------------
+#
+# Two roles share a database. The owner (the migration role) owns the schema, its tables,
+# triggers and functions, and runs the migrations. The service role (the API and the worker)
+# owns nothing and is not a superuser, so it can neither disable the triggers that keep the
+# audit trail append-only and submitted rows frozen (`ALTER TABLE ... DISABLE TRIGGER` needs
+# ownership, `session_replication_role` a superuser) nor drop or replace them.
+
+SERVICE_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+# Tables the service may read and append to, never change: privileges bind it even where a
+# trigger would not (TRUNCATE, a disabled trigger).
+APPEND_ONLY_TABLES = ("audit_event",)
+# Tables the service only reads (`/ready` and the worker compare the schema's revision).
+READ_ONLY_TABLES = ("alembic_version",)
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ServiceRoleError(RuntimeError):
+    """The service role is missing, or could bypass what the schema protects."""
+
+
+def role_identifier(role: str) -> str:
+    """Return ``role`` quoted for SQL; refuse names that are not plain lower-case identifiers."""
+    if not _ROLE_NAME.fullmatch(role):
+        raise ServiceRoleError(f"role name {role!r}: use lower-case letters, digits and _")
+    return f'"{role}"'
+
+
+def grant_statements(role: str) -> list[str]:
+    """The statements that give ``role`` what the service needs on the current schema.
+
+    The default privileges are those of the role that runs them (the owner), so tables,
+    sequences and functions that later migrations create are granted too; a later
+    append-only table must revoke UPDATE and DELETE in its own migration (or be added to
+    APPEND_ONLY_TABLES).
+    """
+    r = role_identifier(role)
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {r}",
+        f"GRANT {SERVICE_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {r}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}",
+        f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {r}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+        f"GRANT {SERVICE_TABLE_PRIVILEGES} ON TABLES TO {r}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {r}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT EXECUTE ON FUNCTIONS TO {r}",
+    ]
+    for table in APPEND_ONLY_TABLES:
+        statements.append(
+            f"DO $$ BEGIN IF to_regclass('public.{table}') IS NOT NULL THEN "
+            f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON public.{table} FROM {r}; "
+            "END IF; END $$"
+        )
+    for table in READ_ONLY_TABLES:
+        statements.append(
+            f"DO $$ BEGIN IF to_regclass('public.{table}') IS NOT NULL THEN "
+            f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER "
+            f"ON public.{table} FROM {r}; END IF; END $$"
+        )
+    return statements
+
+
+async def grant_service_role(conn: AsyncConnection, role: str) -> None:
+    """Grant ``role`` the service's privileges (idempotent); run it as the schema's owner.
+
+    Refuses a role that is missing, a superuser, or owns anything in the schema: such a
+    role could switch the audit trail's triggers off.
+    """
+    found = (
+        await conn.execute(
+            text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :role"),
+            {"role": role},
+        )
+    ).first()
+    if found is None:
+        raise ServiceRoleError(
+            f"role {role} does not exist: create it (CREATE ROLE {role} LOGIN PASSWORD ...) "
+            "as in deploy/postgres-init.sh"
+        )
+    if found.rolsuper:
+        raise ServiceRoleError(f"role {role} is a superuser: the service must not be one")
+    owned = await service_role_owns(conn, role)
+    if owned:
+        raise ServiceRoleError(
+            f"role {role} owns {', '.join(owned)}: the service must own nothing "
+            "(run migrations as another role)"
+        )
+    for statement in grant_statements(role):
+        await conn.execute(text(statement))
+
+
+async def service_role_owns(conn: AsyncConnection, role: str) -> list[str]:
+    """Name the relations and functions of the public schema that ``role`` owns."""
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = :role "
+            "UNION ALL SELECT p.proname FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = :role "
+            "UNION ALL SELECT 'schema public' FROM pg_namespace "
+            "WHERE nspname = 'public' AND pg_get_userbyid(nspowner) = :role "
+            "ORDER BY 1"
+        ),
+        {"role": role},
+    )
+    return list(rows.scalars())
+
+
+async def ensure_login_role(conn: AsyncConnection, role: str) -> None:
+    """Create ``role`` as a plain LOGIN role if it is absent (needs CREATEROLE or superuser).
+
+    Only the embedded default and the tests do this; elsewhere the database's administrator
+    creates the role with its password (deploy/postgres-init.sh).
+    """
+    r = role_identifier(role)
+    await conn.execute(
+        text(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+            f"CREATE ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "NOBYPASSRLS; END IF; END $$"
+        )
+    )
+
+
+async def grant_role(owner_url: str, role: str, *, create_role: bool = False) -> None:
+    """Connect as the owner and grant ``role`` the service's privileges.
+
+    ``create_role`` first creates it as a LOGIN role without a password (the embedded
+    default and the tests: their PostgreSQL trusts local connections).
+    """
+    engine = create_engine(owner_url, pooled=False)
+    try:
+        async with engine.begin() as conn:
+            if create_role:
+                await ensure_login_role(conn, role)
+            await grant_service_role(conn, role)
+    finally:
+        await engine.dispose()
+
+
+def grant(owner_url: str, role: str, *, create_role: bool = False) -> None:
+    """`grant_role`, synchronous: call it outside a running event loop."""
+    asyncio.run(grant_role(owner_url, role, create_role=create_role))

@@ -17,8 +17,17 @@ class Settings(BaseSettings):
     database_url: PostgresDsn | None = Field(
         default=None,
         description=(
-            "PostgreSQL URL (postgresql+asyncpg://user@host:port/db). "
+            "PostgreSQL URL (postgresql+asyncpg://user@host:port/db) of the service role "
+            "the API and the worker connect as: it owns nothing in the schema. "
             "Unset: an embedded PostgreSQL is started under `data_dir`."
+        ),
+    )
+    migration_database_url: PostgresDsn | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL of the role that owns the schema; `nscl db upgrade` migrates as "
+            "it and grants the service role (the user of `database_url`) its privileges. "
+            "Give it to the migration job only. Unset: migrations run as `database_url`."
         ),
     )
     redis_url: RedisDsn | None = Field(
@@ -79,5 +88,24 @@ class Settings(BaseSettings):
         return self.database_url is None
 
     @property
+    def owner_database_url(self) -> str | None:
+        """The URL migrations run as: the owner's, else the service's (one role for both)."""
+        url = self.migration_database_url or self.database_url
+        return None if url is None else str(url)
+
+    @property
+    def service_role(self) -> str | None:
+        """The role the service connects as, when migrations run as a different one."""
+        if self.database_url is None or self.migration_database_url is None:
+            return None
+        service = _user_of(self.database_url)
+        return service if service and service != _user_of(self.migration_database_url) else None
+
+    @property
     def uses_embedded_redis(self) -> bool:
         return self.redis_url is None
+
+
+def _user_of(url: PostgresDsn) -> str | None:
+    hosts = url.hosts()
+    return hosts[0]["username"] if hosts else None

@@ -43,6 +43,34 @@ def _database_url(settings: Settings) -> str:
     return start_postgres(settings.data_dir)
 
 
+def _migration_url(settings: Settings) -> str:
+    """The schema owner's URL: NSCL_MIGRATION_DATABASE_URL, else NSCL_DATABASE_URL."""
+    owner = settings.owner_database_url
+    if owner is not None:
+        return owner
+    from nscl_domain.embedded import start_postgres
+
+    return start_postgres(settings.data_dir)
+
+
+def _grant_service_role(settings: Settings, owner_url: str, role: str | None) -> None:
+    from nscl_domain import embedded, schema
+
+    if role is not None:
+        schema.grant(owner_url, role)
+    elif settings.uses_embedded_database:
+        schema.grant(owner_url, embedded.SERVICE_ROLE, create_role=True)
+    else:
+        typer.echo(
+            "warning: NSCL_MIGRATION_DATABASE_URL is not set (or names the same user as "
+            "NSCL_DATABASE_URL): the service connects as the schema's owner, which can "
+            "switch off the triggers that keep the audit trail append-only",
+            err=True,
+        )
+        return
+    typer.echo(f"granted the service role {role or embedded.SERVICE_ROLE}", err=True)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -101,10 +129,34 @@ def worker(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Migrate the database up to REVISION (default: the newest)."""
+    """Migrate up to REVISION (default: the newest) as the owner, then grant the service role."""
     from nscl_domain import schema
 
-    schema.upgrade(_database_url(_settings()), revision)
+    settings = _settings()
+    owner_url = _migration_url(settings)
+    schema.upgrade(owner_url, revision)
+    try:
+        _grant_service_role(settings, owner_url, settings.service_role)
+    except schema.ServiceRoleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@db_app.command("grant")
+def db_grant(
+    role: Annotated[
+        str | None, typer.Argument(help="Default: the user of NSCL_DATABASE_URL.")
+    ] = None,
+) -> None:
+    """Grant the service role what it needs, and no more (safe to run again)."""
+    from nscl_domain import schema
+
+    settings = _settings()
+    try:
+        _grant_service_role(settings, _migration_url(settings), role or settings.service_role)
+    except schema.ServiceRoleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @db_app.command("downgrade")
@@ -112,7 +164,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1, or base"
     """Migrate the database down to REVISION."""
     from nscl_domain import schema
 
-    schema.downgrade(_database_url(_settings()), revision)
+    schema.downgrade(_migration_url(_settings()), revision)
 
 
 @db_app.command("current")
@@ -121,7 +173,7 @@ def db_current() -> None:
     from nscl_domain.db import create_engine
     from nscl_domain.schema import schema_state
 
-    url = _database_url(_settings())
+    url = _migration_url(_settings())
 
     async def main() -> None:
         engine = create_engine(url, pooled=False)

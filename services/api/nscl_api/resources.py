@@ -74,11 +74,16 @@ class Resources:
 
 
 async def resolve_database_url(settings: Settings) -> str:
-    """Return the configured database, or start the embedded one, migrate and seed it."""
+    """Return the configured database, or start the embedded one, migrate and seed it.
+
+    The embedded server's superuser migrates and seeds; the service gets the URL of a
+    role that owns nothing (``embedded.SERVICE_ROLE``), as in production.
+    """
     if settings.database_url is not None:
         return str(settings.database_url)
     url = await asyncio.to_thread(embedded.start_postgres, settings.data_dir)
     await asyncio.to_thread(schema.upgrade, url)
+    await schema.grant_role(url, embedded.SERVICE_ROLE, create_role=True)
     if settings.seed_on_start:
         engine = create_engine(url, pooled=False)
         try:
@@ -89,7 +94,7 @@ async def resolve_database_url(settings: Settings) -> str:
             await bootstrap_dev_client(sessionmaker, settings.data_dir)
         finally:
             await engine.dispose()
-    return url
+    return embedded.service_url(url)
 
 
 DEV_CLIENT_ID = "dev-admin"
