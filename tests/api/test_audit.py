@@ -97,7 +97,7 @@ class TestAppendOnly:
         before = await db_connection.scalar(text("SELECT count(*) FROM audit_event"))
         # The service role is refused by its privileges; the owner by the trigger
         # (tests/security/test_audit_role.py tries both, and the owner's ways around).
-        with pytest.raises(DBAPIError, match="permission denied|audit_event is append-only"):
+        with pytest.raises(DBAPIError, match=r"permission denied|audit_event is append-only"):
             async with db_connection.begin_nested():
                 await db_connection.execute(text(statement))
         after = await db_connection.scalar(text("SELECT count(*) FROM audit_event"))

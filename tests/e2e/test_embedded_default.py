@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -13,6 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+
+from nscl_domain import embedded, schema
+from nscl_domain.db import create_engine
 
 
 def _free_port() -> int:
@@ -120,3 +125,41 @@ def test_in_process_worker_runs_jobs(embedded_service: str, bearer: dict[str, st
         time.sleep(0.2)
     assert job["status"] == "succeeded", job
     assert job["result"]["deleted"] == 0
+
+
+def test_service_connects_as_a_role_that_owns_nothing(
+    embedded_service: str, data_dir: Path
+) -> None:
+    """The API and its worker hold connections as nscl_app; the superuser only migrated."""
+    assert httpx.get(f"{embedded_service}/ready").json()["checks"]["schema"] == "ok"
+    superuser_url = (
+        f"postgresql+asyncpg://postgres@/postgres?host={(data_dir / 'postgres').resolve()}"
+    )
+
+    async def inspect() -> tuple[set[str], bool, list[str]]:
+        engine = create_engine(superuser_url, pooled=False)
+        async with engine.connect() as conn:
+            users = set(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT usename FROM pg_stat_activity WHERE datname = 'postgres' "
+                            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                        )
+                    )
+                ).scalars()
+            )
+            superuser = bool(
+                await conn.scalar(
+                    text("SELECT rolsuper FROM pg_roles WHERE rolname = :r"),
+                    {"r": embedded.SERVICE_ROLE},
+                )
+            )
+            owned = await schema.service_role_owns(conn, embedded.SERVICE_ROLE)
+        await engine.dispose()
+        return users, superuser, owned
+
+    users, superuser, owned = asyncio.run(inspect())
+    assert users == {embedded.SERVICE_ROLE}
+    assert not superuser
+    assert owned == []
