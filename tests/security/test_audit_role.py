@@ -328,3 +328,11 @@ def test_grant_refuses_a_superuser_at_the_console(database_url: str) -> None:
     )
     assert granted.exit_code == 1
     assert "superuser" in granted.output
+
+
+async def test_the_service_says_when_its_role_could_bypass_the_trail(roles: Roles) -> None:
+    for url, risky in ((roles.service_url, False), (roles.owner_url, True)):
+        engine = create_engine(url, pooled=False)
+        async with engine.connect() as conn:
+            assert bool(await schema.connected_role_risks(conn)) is risky
+        await engine.dispose()

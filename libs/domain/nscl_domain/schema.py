@@ -191,6 +191,18 @@ async def service_role_owns(conn: AsyncConnection, role: str) -> list[str]:
     return list(rows.scalars())
 
 
+async def connected_role_risks(conn: AsyncConnection) -> list[str]:
+    """Say why the connection's role could bypass the audit trail's triggers (empty: it cannot)."""
+    role = str(await conn.scalar(text("SELECT current_user")))
+    risks = []
+    if await conn.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")):
+        risks.append(f"{role} is a superuser")
+    owned = await service_role_owns(conn, role)
+    if owned:
+        risks.append(f"{role} owns {len(owned)} objects of the schema (e.g. {owned[0]})")
+    return risks
+
+
 async def ensure_login_role(conn: AsyncConnection, role: str) -> None:
     """Create ``role`` as a plain LOGIN role if it is absent (needs CREATEROLE or superuser).
 

@@ -146,6 +146,14 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     )
     redis = await connect_redis(settings)
     sessionmaker = create_sessionmaker(engine)
+    async with engine.connect() as conn:
+        risks = await schema.connected_role_risks(conn)
+    if risks:
+        log.warning(
+            "database.service_role_can_bypass_audit",
+            risks=risks,
+            hint="connect as a role that owns nothing; see NSCL_MIGRATION_DATABASE_URL",
+        )
     keys = await identity.ensure_signing_key(UnitOfWork(sessionmaker))
     resources = Resources(
         settings=settings,
