@@ -424,7 +424,10 @@ async def test_the_year_sets_its_annual_plans_beside_what_was_achieved(
     assert accepted.status_code == 200, accepted.text
     async with resources.sessionmaker() as session:
         asked = await session.scalar(
-            text("SELECT count(*) FROM job WHERE requested_by = 'plans' AND args->>'year' = '2024'")
+            text(
+                "SELECT count(*) FROM job WHERE name = 'rollups.refresh' "
+                "AND requested_by = 'test-reviewer' AND args->>'year' = '2024'"
+            )
         )
         assert asked == 1  # the acceptance asked for the year's refresh
         await accept(session, "bk-doh", 2024, {"training-courses": "3"})

@@ -6,13 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.audit.models import AuditEvent
-from nscl_domain.identity import Caller
 
 # Never copied into the trail.
 _SECRET_COLUMNS = frozenset({"secret_hash", "private_pem", "search_text"})
@@ -38,13 +37,26 @@ def snapshot(row: object) -> dict[str, Any]:
     }
 
 
+class Actor(Protocol):
+    """Who an event is about: a caller, or the client a job acts for."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def unit_id(self) -> uuid.UUID | None: ...
+    @property
+    def unit_key(self) -> str | None: ...
+    @property
+    def request_id(self) -> str | None: ...
+
+
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     def record(
         self,
-        caller: Caller,
+        caller: Actor,
         action: str,
         object_type: str,
         object_id: object,

@@ -13,15 +13,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.budget import models as m
+from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
-from nscl_domain.jobs.registry import JobContext
+from nscl_domain.jobs.registry import JobContext, Location, requester_of
 from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.uow import UnitOfWork
@@ -112,12 +114,7 @@ async def create_estimate(
     caller.require(Permission.BUDGET_WRITE)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        if not programme.start_year <= budget_year <= programme.end_year:
-            raise Invalid(
-                f"The programme runs {programme.start_year}–{programme.end_year}.",
-                code="year_outside_programme",
-                fields=[FieldProblem(("body", "budget_year"), "Outside the programme.")],
-            )
+        check_budget_year(programme, budget_year, ("body", "budget_year"))
         exists = await uow.session.scalar(
             select(m.BudgetEstimate.id).where(
                 m.BudgetEstimate.programme_id == programme.id,
@@ -148,7 +145,7 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
     """An estimate with its lines, if the caller's unit may see it."""
     caller.require(Permission.BUDGET_READ)
     async with uow:
-        estimate = await _estimate(uow, estimate_id, caller.read_scope)
+        estimate = await _estimate(uow, estimate_id, budget_visibility(caller).estimate_scope)
         return EstimateView(estimate, await lines_of(uow, estimate.id))
 
 
@@ -300,9 +297,8 @@ async def destinations(
 async def _change(
     uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, expected_revision: int, *, own: bool
 ) -> m.BudgetEstimate:
-    estimate = await _estimate(
-        uow, estimate_id, caller.unit_id if own else caller.read_scope, for_update=True
-    )
+    scope = caller.unit_id if own else budget_visibility(caller).estimate_scope
+    estimate = await _estimate(uow, estimate_id, scope, for_update=True)
     if estimate.revision != expected_revision:
         raise PreconditionFailed(
             f"The estimate changed (revision {estimate.revision}).", code="stale_revision"
@@ -375,7 +371,7 @@ async def review_estimate(
         )
         if action == Action.ACCEPT:
             await refresh_later(
-                uow, estimate.programme_id, estimate.budget_year, requested_by="budget"
+                uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
             )
         result = EstimateView(estimate, await lines_of(uow, estimate.id))
         await uow.commit()
@@ -407,9 +403,11 @@ async def request_dossier_build(
     reviewer.require(Permission.BUDGET_REVIEW)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
+        args = BuildDossiersArgs(programme_id=programme.id, budget_year=budget_year)
+        await check_dossier_build(uow.session, args, ("body",))
         job = await uow.schedule(
             JobName.BUILD_DOSSIERS,
-            {"programme_id": str(programme.id), "budget_year": budget_year},
+            args.model_dump(mode="json"),
             dedup_key=f"dossiers:{programme.id}:{budget_year}",
             requested_by=reviewer.client_id,
         )
@@ -426,19 +424,44 @@ async def totals(
     """Accepted estimates totalled by funding source × destination × unit × task group;
     other sources have no destination."""
     caller.require(Permission.BUDGET_REVIEW)
+    visibility = budget_visibility(caller)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
         rows = await uow.session.execute(
             text(_TOTALS), {"programme_id": programme.id, "year": budget_year}
         )
-        return [dict(row._mapping) for row in rows]
+        return [
+            dict(row._mapping) for row in rows if visibility.shows_row(row.unit, row.destination)
+        ]
 
 
 class BuildDossiersArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     programme_id: uuid.UUID
-    budget_year: int
+    budget_year: int = Field(ge=2000, le=2100)
+
+
+def check_budget_year(programme: cm.Programme, budget_year: int, at: Location) -> None:
+    """Budgets are estimated, routed and built only for the years the programme runs."""
+    if not programme.start_year <= budget_year <= programme.end_year:
+        raise Invalid(
+            f"The programme runs {programme.start_year}–{programme.end_year}.",
+            code="year_outside_programme",
+            fields=[FieldProblem(at, "Outside the programme.")],
+        )
+
+
+async def check_dossier_build(session: AsyncSession, args: BuildDossiersArgs, at: Location) -> None:
+    """The programme exists and runs in the budget year (the validator of the build job)."""
+    programme = await session.get(cm.Programme, args.programme_id)
+    if programme is None:
+        raise Invalid(
+            f"Programme {args.programme_id} does not exist.",
+            code="unknown_programme",
+            fields=[FieldProblem((*at, "programme_id"), "No such programme.")],
+        )
+    check_budget_year(programme, args.budget_year, (*at, "budget_year"))
 
 
 async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, Any]:
@@ -472,6 +495,8 @@ async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, 
         ).all()
     }
     built = []
+    actor = await requester_of(ctx)
+    audit = AuditRepository(session)
     for destination, rows in sorted(by_destination.items(), key=lambda kv: str(kv[0])):
         document = _dossier_document(rows, groups)
         latest = (
@@ -499,6 +524,22 @@ async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, 
         )
         session.add(dossier)
         await session.flush()
+        audit.record(
+            actor,
+            "dossier.built",
+            "budget_dossier",
+            dossier.id,
+            after={
+                "job_id": str(ctx.job_id),
+                "requested_by": actor.client_id,
+                "programme_id": str(args.programme_id),
+                "budget_year": args.budget_year,
+                "destination_unit_id": str(destination),
+                "version_no": dossier.version_no,
+                "total": dossier.total,
+                "fingerprint": document["fingerprint"],
+            },
+        )
         built.append(str(dossier.id))
     return {"built": built, "destinations": len(by_destination)}
 
@@ -542,7 +583,7 @@ def _dossier_document(
 
 
 def _dossier_scope(caller: Caller) -> uuid.UUID | None:
-    return None if caller.sees_every_destination else caller.unit_id
+    return budget_visibility(caller).destination_scope
 
 
 async def list_dossiers(
@@ -668,7 +709,9 @@ async def acknowledge_dossier(
             dossier.id,
             after={"allocations": len(rows), "allocated": sum(r.amount for r in rows)},
         )
-        await refresh_later(uow, dossier.programme_id, dossier.budget_year, requested_by="budget")
+        await refresh_later(
+            uow, dossier.programme_id, dossier.budget_year, requested_by=caller.client_id
+        )
         view = await _view(uow, dossier)
         await uow.commit()
     return view
@@ -741,7 +784,9 @@ async def record_spending(
         )
         dossier = await uow.session.get(m.Dossier, allocation.dossier_id)
         assert dossier is not None  # the allocation's foreign key
-        await refresh_later(uow, dossier.programme_id, dossier.budget_year, requested_by="budget")
+        await refresh_later(
+            uow, dossier.programme_id, dossier.budget_year, requested_by=caller.client_id
+        )
         await uow.commit()
     return spending
 
@@ -774,6 +819,10 @@ async def follow_up(
         programme = await programme_or_404(uow, programme_ref)
         rows = await uow.session.execute(
             text(_FOLLOW_UP),
-            {"programme_id": programme.id, "year": budget_year, "unit_id": caller.read_scope},
+            {
+                "programme_id": programme.id,
+                "year": budget_year,
+                "unit_id": budget_visibility(caller).estimate_scope,
+            },
         )
         return [dict(row._mapping) for row in rows]

@@ -123,12 +123,6 @@ class Caller:
         return permission in self.scopes
 
     @property
-    def sees_every_destination(self) -> bool:
-        """The lead department and auditors read every dossier; Finance and Planning and
-        Investment only those addressed to their own unit."""
-        return Permission.BUDGET_REVIEW in self.scopes or Permission.AUDIT_READ in self.scopes
-
-    @property
     def sees_every_unit(self) -> bool:
         """Reviewers and auditors read every unit's reports; others only their own unit's."""
         return Permission.REPORTS_READ_ALL in self.scopes

@@ -51,3 +51,13 @@ class RetryLater(Exception):
         super().__init__(reason)
         self.delay_seconds = delay_seconds
         self.reason = reason
+
+
+class PermanentJobError(Exception):
+    """A job attempt failed in a way no retry can mend (its programme no longer exists, its
+    arguments break a rule): the job fails at once, whatever attempts it had left."""
+
+    def __init__(self, reason: str, *, code: str = "job_invalid") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code

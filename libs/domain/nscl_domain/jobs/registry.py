@@ -11,6 +11,11 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nscl_domain.errors import DomainError
+from nscl_domain.identity import SYSTEM
+from nscl_domain.jobs import PermanentJobError
+from nscl_domain.jobs.models import Job
+
 ProgressReporter = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -32,17 +37,73 @@ class JobContext:
 
 
 Handler = Callable[[JobContext, Any], Awaitable[dict[str, Any]]]
+Location = tuple[str | int, ...]
+Validator = Callable[[AsyncSession, Any, Location], Awaitable[None]]
+"""Check parsed arguments against the database (the programme exists, the year is within
+its period); raise a DomainError naming fields under the location given."""
 
 
 @dataclass(frozen=True)
 class JobKind:
-    """A kind of job. ``operator_may_schedule``: may be started over the API by operators."""
+    """A kind of job. ``operator_may_schedule``: may be started over the API by operators.
+
+    ``validate`` is the one check of a job's arguments beyond their shape: scheduling runs
+    it (the generic job route and the dedicated routes alike) and so does every attempt,
+    where a failure is permanent.
+    """
 
     name: str
     args_model: type[BaseModel]
     handler: Handler
     description: str
     operator_may_schedule: bool = False
+    validate: Validator | None = None
+
+    async def check(self, session: AsyncSession, args: Any, at: Location) -> None:
+        """Run the kind's validator, if it has one."""
+        if self.validate is not None:
+            await self.validate(session, args, at)
+
+    async def run(self, ctx: JobContext, args: Any) -> dict[str, Any]:
+        """Check the arguments in the job's transaction, then run the handler; arguments
+        that no longer hold (the programme was deleted) fail the job without a retry."""
+        try:
+            await self.check(ctx.session, args, ("args",))
+        except DomainError as exc:
+            raise PermanentJobError(exc.detail, code=exc.code) from exc
+        return await self.handler(ctx, args)
 
 
 JobRegistry = Mapping[str, JobKind]
+
+
+@dataclass(frozen=True)
+class JobActor:
+    """The client a job acts for, as its audit events name it: whoever asked for the job
+    (or made the change that scheduled it), or "system" for the schedule."""
+
+    client_id: str
+    unit_id: uuid.UUID | None = None
+    unit_key: str | None = None
+    request_id: str | None = None
+
+    @property
+    def is_system(self) -> bool:
+        return self.client_id == SYSTEM.client_id
+
+
+# Requesters that name no client: the nightly schedule, jobs written without a requester.
+_SCHEDULERS = frozenset({"schedule", SYSTEM.client_id})
+
+
+def actor_named(requested_by: str | None) -> JobActor:
+    """The actor a job's ``requested_by`` names."""
+    if requested_by is None or requested_by in _SCHEDULERS:
+        return JobActor(SYSTEM.client_id, SYSTEM.unit_id, SYSTEM.unit_key)
+    return JobActor(requested_by)
+
+
+async def requester_of(ctx: JobContext) -> JobActor:
+    """Who asked for the running job, read from its row (which the attempt holds locked)."""
+    job = await ctx.session.get(Job, ctx.job_id)
+    return actor_named(job.requested_by if job is not None else None)

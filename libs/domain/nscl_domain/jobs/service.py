@@ -17,7 +17,7 @@ from nscl_domain.budget import service as budget
 from nscl_domain.clock import Clock, utcnow
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
-from nscl_domain.jobs import JobName, JobQueue, JobStatus, RetryLater
+from nscl_domain.jobs import JobName, JobQueue, JobStatus, PermanentJobError, RetryLater
 from nscl_domain.jobs.models import Job, JobProgress
 from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry, ProgressReporter
 from nscl_domain.jobs.repository import JobRepository
@@ -50,12 +50,14 @@ DEFAULT_REGISTRY: JobRegistry = {
         name=JobName.BUILD_DOSSIERS,
         args_model=budget.BuildDossiersArgs,
         handler=budget.build_dossiers,
+        validate=budget.check_dossier_build,
         description="Build the budget year's dossiers for Finance and Planning and Investment.",
     ),
     JobName.REFRESH_ROLLUP: JobKind(
         name=JobName.REFRESH_ROLLUP,
         args_model=rollups.RefreshRollupArgs,
         handler=rollups.refresh,
+        validate=rollups.check_refresh,
         description="Recompute a programme-year's rollup: the cells changes touch, or all.",
         operator_may_schedule=True,
     ),
@@ -63,6 +65,7 @@ DEFAULT_REGISTRY: JobRegistry = {
         name=JobName.REBUILD_ROLLUPS,
         args_model=rollups.RebuildRollupsArgs,
         handler=rollups.rebuild,
+        validate=rollups.check_rebuild,
         description="Recompute every programme-year whose inputs changed (nightly).",
         operator_may_schedule=True,
     ),
@@ -102,6 +105,8 @@ async def schedule(
             fields=FieldProblem.all_of(exc, ("body", "args")),
         ) from exc
     async with uow:
+        # The same check the job's own route makes, and every attempt makes again.
+        await kind.check(uow.session, parsed, ("body", "args"))
         job = await uow.schedule(
             name, parsed.model_dump(mode="json"), requested_by=caller.client_id
         )
@@ -213,7 +218,7 @@ async def run_attempt(
                 report_progress=_progress_writer(sessionmaker, job_id),
                 sessionmaker=sessionmaker,
             )
-            result = await kind.handler(context, args)
+            result = await kind.run(context, args)
             job.status = JobStatus.SUCCEEDED.value
             job.result = result
             job.error = None
@@ -258,7 +263,9 @@ async def _record_failure(
         if isinstance(exc, RetryLater)
         else min(MAX_RETRY_DELAY_SECONDS, 2.0**claimed.attempts)
     )
-    retryable = claimed.attempts < claimed.max_attempts and not isinstance(exc, LookupError)
+    retryable = claimed.attempts < claimed.max_attempts and not isinstance(
+        exc, LookupError | PermanentJobError | ValidationError
+    )
     message = f"{type(exc).__name__}: {exc}"[:4000]
     async with sessionmaker() as session:
         job = await JobRepository(session).lock(claimed.id)

@@ -347,7 +347,7 @@ async def review_plan(
         if action == Action.ACCEPT:
             plan.accepted_at = uow.now()
             plan.accepted_version_no = await _latest_version_no(uow, plan.id)
-            await _refresh_rollup(uow, plan)
+            await _refresh_rollup(uow, reviewer, plan)
         else:
             plan.returned_reason = reason
         plan.revision += 1
@@ -360,10 +360,10 @@ async def review_plan(
     return view
 
 
-async def _refresh_rollup(uow: UnitOfWork, plan: m.Plan) -> None:
+async def _refresh_rollup(uow: UnitOfWork, actor: Caller, plan: m.Plan) -> None:
     # The year's rollup sets its annual plans' outputs beside what was achieved.
     if plan.kind == "annual":
-        await refresh_later(uow, plan.programme_id, plan.start_year, requested_by="plans")
+        await refresh_later(uow, plan.programme_id, plan.start_year, requested_by=actor.client_id)
 
 
 async def list_versions(
@@ -509,7 +509,7 @@ async def decide_change(
             plan.accepted_at = now
             plan.revision += 1
             request.resulting_version_no = version.version_no
-            await _refresh_rollup(uow, plan)
+            await _refresh_rollup(uow, reviewer, plan)
         request.status = "approved" if decision == "approve" else "rejected"
         request.decided_by = reviewer.client_id
         request.decided_at = now

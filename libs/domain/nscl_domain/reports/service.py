@@ -546,7 +546,7 @@ async def submit(
         report.returned_reason = None
         report.revision += 1
         report.updated_at = now
-        await _schedule_rollup(uow, obligation)
+        await _schedule_rollup(uow, caller, obligation)
         uow.audit.record(
             caller,
             "report.submitted",
@@ -600,8 +600,9 @@ async def _freeze_figures(
     )
 
 
-async def _schedule_rollup(uow: UnitOfWork, obligation: m.Obligation) -> None:
-    await refresh_later(uow, obligation.programme_id, obligation.year, requested_by="reports")
+async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligation) -> None:
+    # The refresh acts for whoever changed the report: its publication is audited as theirs.
+    await refresh_later(uow, obligation.programme_id, obligation.year, requested_by=actor.client_id)
 
 
 async def return_report(
@@ -637,7 +638,7 @@ async def accept(
         report.revision += 1
         report.updated_at = uow.now()
         obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
-        await _schedule_rollup(uow, obligation)
+        await _schedule_rollup(uow, reviewer, obligation)
         uow.audit.record(
             reviewer,
             "report.accepted",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.catalogue.targets import Achievement, TargetKind, TargetSpec, judge
@@ -26,7 +27,7 @@ from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobContext
+from nscl_domain.jobs.registry import JobActor, JobContext, Location, requester_of
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.rollups import engine
 from nscl_domain.rollups.models import TOTAL, RollupRun
@@ -76,6 +77,42 @@ async def _programme(session: AsyncSession, programme_id: uuid.UUID) -> cm.Progr
     return programme
 
 
+async def _known_programme(
+    session: AsyncSession, programme_id: uuid.UUID, at: Location
+) -> cm.Programme:
+    programme = await session.get(cm.Programme, programme_id)
+    if programme is None:
+        raise Invalid(
+            f"Programme {programme_id} does not exist.",
+            code="unknown_programme",
+            fields=[FieldProblem((*at, "programme_id"), "No such programme.")],
+        )
+    return programme
+
+
+def check_year(programme: cm.Programme, year: int, at: Location) -> None:
+    """A rollup exists only for the years the programme runs: a run for any other year
+    would be published, frozen, and never read."""
+    if not programme.start_year <= year <= programme.end_year:
+        raise Invalid(
+            f"The programme runs {programme.start_year}–{programme.end_year}.",
+            code="year_outside_programme",
+            fields=[FieldProblem(at, "Outside the programme.")],
+        )
+
+
+async def check_refresh(session: AsyncSession, args: RefreshRollupArgs, at: Location) -> None:
+    """The programme exists and runs in the year (the validator of ``rollups.refresh``)."""
+    programme = await _known_programme(session, args.programme_id, at)
+    check_year(programme, args.year, (*at, "year"))
+
+
+async def check_rebuild(session: AsyncSession, args: RebuildRollupsArgs, at: Location) -> None:
+    """The programme named, if any, exists (the validator of ``rollups.rebuild``)."""
+    if args.programme_id is not None:
+        await _known_programme(session, args.programme_id, at)
+
+
 async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     """Recompute a programme-year: only the cells that changed sources touch, or all of them
     (``full``, or when nothing was published yet). A no-op when the inputs did not change."""
@@ -102,7 +139,9 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
         )
         detail = {"kind": "incremental", **counts}
     await engine.publish(session, [run], ctx.now)
-    await _schedule_national(ctx, programme.parent_id, [args.year])
+    actor = await requester_of(ctx)
+    _audit_published(ctx, actor, [run], {programme.id: programme.key})
+    await _schedule_national(ctx, actor, programme.parent_id, [args.year])
     return {"run_id": str(run.run_id), "unchanged": False, "sources": inputs.source_count} | detail
 
 
@@ -118,11 +157,38 @@ async def refresh_national(ctx: JobContext, args: RefreshRollupArgs) -> dict[str
         return {"run_id": str(previous[key].run_id), "unchanged": True}
     await engine.compute_national(session, planned[0], job_id=ctx.job_id, now=ctx.now)
     await engine.publish(session, planned, ctx.now)
+    programme = await _programme(session, args.programme_id)
+    _audit_published(ctx, await requester_of(ctx), planned, {programme.id: programme.key})
     return {"run_id": str(planned[0].run_id), "unchanged": False, "provinces": inputs.source_count}
 
 
+def _audit_published(
+    ctx: JobContext,
+    actor: JobActor,
+    runs: Sequence[engine.NewRun],
+    programme_keys: dict[uuid.UUID, str],
+) -> None:
+    """One event per run published, in the transaction that publishes it."""
+    audit = AuditRepository(ctx.session)
+    for run in runs:
+        audit.record(
+            actor,
+            "rollup.published",
+            "rollup_run",
+            run.run_id,
+            after={
+                "job_id": str(ctx.job_id),
+                "requested_by": actor.client_id,
+                "programme": programme_keys[run.inputs.programme_id],
+                "year": run.inputs.year,
+                "seq": run.seq,
+                "fingerprint": run.inputs.fingerprint,
+            },
+        )
+
+
 async def _schedule_national(
-    ctx: JobContext, national_id: uuid.UUID | None, years: Sequence[int]
+    ctx: JobContext, actor: JobActor, national_id: uuid.UUID | None, years: Sequence[int]
 ) -> None:
     if national_id is None:
         return
@@ -134,7 +200,8 @@ async def _schedule_national(
             dedup_key=refresh_key(national_id, year),
             not_before=ctx.now + NATIONAL_DEBOUNCE,
             max_attempts=5,
-            requested_by="rollups",
+            # The national run follows from the provincial change: the same client asked.
+            requested_by=actor.client_id,
         )
 
 
@@ -165,6 +232,8 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         await engine.compute_full(session, planned, job_id=ctx.job_id, now=ctx.now)
     await engine.drop_collected(session)
     await engine.publish(session, planned, ctx.now)
+    actor = await requester_of(ctx)
+    _audit_published(ctx, actor, planned, {p.id: p.key for p in programmes})
     # One national refresh per parent programme and changed year, however many provinces.
     parents = {p.id: p.parent_id for p in programmes}
     national_years: dict[uuid.UUID, set[int]] = defaultdict(set)
@@ -173,7 +242,7 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         if parent is not None:
             national_years[parent].add(run.inputs.year)
     for parent, years in national_years.items():
-        await _schedule_national(ctx, parent, sorted(years))
+        await _schedule_national(ctx, actor, parent, sorted(years))
     await _progress(ctx, stage="published", done=len(planned), total=len(planned))
     return {"programme_years": len(keys), "recomputed": len(planned)}
 
@@ -212,23 +281,23 @@ async def request_refresh(
     caller.require(Permission.JOBS_RUN)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
+        # The checks of the generic job route, on the same arguments.
+        args: RefreshRollupArgs | RebuildRollupsArgs
         if year is None:
+            args = RebuildRollupsArgs(programme_id=programme.id)
+            await check_rebuild(uow.session, args, ("body",))
             job = await uow.schedule(
                 JobName.REBUILD_ROLLUPS,
-                {"programme_id": str(programme.id)},
+                args.model_dump(mode="json", exclude_defaults=True),
                 dedup_key=f"rebuild:{programme.id}",
                 requested_by=caller.client_id,
             )
         else:
-            if not programme.start_year <= year <= programme.end_year:
-                raise Invalid(
-                    f"The programme runs {programme.start_year}–{programme.end_year}.",
-                    code="year_outside_programme",
-                    fields=[FieldProblem(("body", "year"), "Outside the programme.")],
-                )
+            args = RefreshRollupArgs(programme_id=programme.id, year=year, full=full)
+            await check_refresh(uow.session, args, ("body",))
             job = await uow.schedule(
                 JobName.REFRESH_ROLLUP,
-                {"programme_id": str(programme.id), "year": year, "full": full},
+                args.model_dump(mode="json"),
                 requested_by=caller.client_id,
             )
         uow.audit.record(
@@ -402,6 +471,23 @@ def _filter_sections(sections: dict[str, Any], filters: Filters) -> dict[str, An
         "budget": [r for r in sections.get("budget", []) if r["task_group"] == filters.task_group],
         "tasks": [r for r in sections.get("tasks", []) if r["group"] == filters.task_group],
     }
+
+
+_MONEY = ("estimated", "allocated", "spent")
+
+
+def budget_totals(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The budget section summed over units and task groups, by funding source ×
+    destination: the grain every reader of the rollup sees."""
+    totals: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["funding_source"], row["destination"])
+        total = totals.setdefault(
+            key, {"funding_source": key[0], "destination": key[1], **dict.fromkeys(_MONEY, 0)}
+        )
+        for money in _MONEY:
+            total[money] += row[money]
+    return [totals[k] for k in sorted(totals, key=lambda k: (k[0], k[1] is None, k[1] or ""))]
 
 
 def disaggregations_of(wanted: dict[str, Any] | None) -> list[str]:

@@ -296,7 +296,7 @@ async def budget_totals(
     status_code=202,
     operation_id="buildBudgetDossiers",
     summary="Build the year's dossiers",
-    responses={**responses(NotFound), **JOB_QUEUED},
+    responses={**responses(NotFound, Invalid), **JOB_QUEUED},
 )
 async def build_dossiers(
     programme: str, body: BuildRequest, uow: UowDep, reviewer: BudgetReviewer, response: Response

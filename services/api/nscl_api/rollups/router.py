@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from nscl_api.errors import responses
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.resources import Resources
 from nscl_api.types import RequestModel
+from nscl_domain.budget.visibility import BudgetVisibility, budget_visibility
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.errors import Invalid, NotFound
 from nscl_domain.identity import Permission
@@ -98,7 +100,19 @@ class TargetRead(BaseModel):
         )
 
 
+class BudgetTotalRow(BaseModel):
+    """Accepted estimates of a funding source going to a destination, summed over units."""
+
+    funding_source: str
+    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
+    estimated: int = Field(description="Whole đồng, accepted estimates.")
+    allocated: int
+    spent: int
+
+
 class BudgetRow(BaseModel):
+    """One unit's money for a funding source, destination and task group."""
+
     funding_source: str
     destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
     unit: str
@@ -185,7 +199,14 @@ class RollupRead(BaseModel):
     sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
     indicators: list[CellRead]
     targets: list[TargetRead]
-    budget: list[BudgetRow]
+    budget_totals: list[BudgetTotalRow] = Field(
+        description="By funding source × destination, over every unit: shown to every reader."
+    )
+    budget: list[BudgetRow] = Field(
+        description="Per-unit rows the caller may see: every unit's for budget reviewers and "
+        "auditors, the caller's own unit's for a unit that estimates, those routed to the "
+        "caller's unit for Finance and Planning and Investment, none for others."
+    )
     tasks: list[TaskRow]
     plan_progress: list[PlanProgressRow] = Field(
         description="Planned outputs of the year's accepted annual plans beside the actuals."
@@ -246,8 +267,10 @@ class RollupRequest(RequestModel):
     full: bool = Field(default=False, description="Recompute every cell of the year.")
 
 
-def _etag(tag: str) -> str:
-    return f'"{tag}"'
+def _etag(tag: str, visibility: BudgetVisibility) -> str:
+    # Each class of budget visibility gets its own representation, so its own tag.
+    variant = hashlib.sha256("/".join(visibility.cache_class).encode()).hexdigest()[:12]
+    return f'"{tag}-{variant}"'
 
 
 @router.get(
@@ -278,47 +301,67 @@ async def get_rollup(
         (programme, year),
         lambda: rollups.published_state(resources.new_uow(), caller, programme, year),
     )
-    tag = _etag(state.tag)
+    visibility = budget_visibility(caller)
+    tag = _etag(state.tag, visibility)
     if if_none_match == tag:
         return Response(status_code=304, headers={"ETag": tag})
     key = (state.tag, indicator, unit, task_group)
-    body = cache.rendered.get(key)
+    body = cache.rendered.get((*key, visibility.cache_class))
     if body is None:
-        filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
-        view = await rollups.get_rollup(resources.new_uow(), caller, programme, year, filters)
-        if view.run.id != state.run_id:  # published in between: tag what was rendered
-            state = await rollups.published_state(resources.new_uow(), caller, programme, year)
-            tag, key = _etag(state.tag), (state.tag, indicator, unit, task_group)
-        untagged = view.run.id != state.run_id  # and again: answer, but tag and keep nothing
-        run, sections = view.run, view.sections
-        timeliness = [TimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
+        whole: RollupRead | None = cache.views.get(key)
+        untagged = False
+        if whole is None:
+            filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
+            view = await rollups.get_rollup(resources.new_uow(), caller, programme, year, filters)
+            if view.run.id != state.run_id:  # published in between: tag what was rendered
+                state = await rollups.published_state(resources.new_uow(), caller, programme, year)
+                tag, key = _etag(state.tag, visibility), (state.tag, indicator, unit, task_group)
+            untagged = view.run.id != state.run_id  # and again: answer, but tag and keep nothing
+            whole = _whole(view)
+            if not untagged:
+                cache.views[key] = whole
         body = (
-            RollupRead(
-                programme=view.programme_key,
-                year=run.year,
-                run_id=run.id,
-                seq=run.seq,
-                level=run.level,  # type: ignore[arg-type]
-                kind=run.kind,  # type: ignore[arg-type]
-                fingerprint=run.fingerprint,
-                computed_at=run.computed_at,
-                published_at=view.published_at,
-                sources=run.sources,
-                indicators=[CellRead.of(c) for c in view.cells],
-                targets=[TargetRead.of(t) for t in view.targets],
-                budget=[BudgetRow.model_validate(r) for r in sections.get("budget", [])],
-                tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
-                plan_progress=PlanProgressRow.rows(sections.get("planned", []), view.cells),
-                completeness=Completeness.of(timeliness),
-                timeliness=timeliness,
+            whole.model_copy(
+                update={
+                    "budget": [
+                        r for r in whole.budget if visibility.shows_row(r.unit, r.destination)
+                    ]
+                }
             )
             .model_dump_json()
             .encode()
         )
         if untagged:
             return Response(content=body, media_type=JSON)
-        cache.rendered[key] = body
+        cache.rendered[(*key, visibility.cache_class)] = body
     return Response(content=body, media_type=JSON, headers={"ETag": tag})
+
+
+def _whole(view: rollups.RollupView) -> RollupRead:
+    """The rollup with every unit's budget rows: the budget policy filters it per reader."""
+    run, sections = view.run, view.sections
+    timeliness = [TimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
+    budget = sections.get("budget", [])
+    return RollupRead(
+        programme=view.programme_key,
+        year=run.year,
+        run_id=run.id,
+        seq=run.seq,
+        level=run.level,  # type: ignore[arg-type]
+        kind=run.kind,  # type: ignore[arg-type]
+        fingerprint=run.fingerprint,
+        computed_at=run.computed_at,
+        published_at=view.published_at,
+        sources=run.sources,
+        indicators=[CellRead.of(c) for c in view.cells],
+        targets=[TargetRead.of(t) for t in view.targets],
+        budget_totals=[BudgetTotalRow.model_validate(r) for r in rollups.budget_totals(budget)],
+        budget=[BudgetRow.model_validate(r) for r in budget],
+        tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
+        plan_progress=PlanProgressRow.rows(sections.get("planned", []), view.cells),
+        completeness=Completeness.of(timeliness),
+        timeliness=timeliness,
+    )
 
 
 @router.get(
