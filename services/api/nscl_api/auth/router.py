@@ -70,10 +70,17 @@ _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     503: {"description": "temporarily_unavailable: secret checks are all busy; see Retry-After."},
 }
-for _entry in _OAUTH_ERRORS.values():
+for _status, _entry in _OAUTH_ERRORS.items():
     _entry["content"] = {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
     }
+    if _status in (429, 503):
+        _entry["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
 
 
 @router.post(
