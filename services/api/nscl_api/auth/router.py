@@ -148,6 +148,9 @@ async def issue_token(
         # The secret was right: only the scope asked for was not.
         await guard.succeeded(admitted)
         return _oauth_error(400, "invalid_scope", exc.detail)
+    except BaseException:
+        await guard.undecided(admitted)
+        raise
     await guard.succeeded(admitted)
     issued = resources.keys.issue(grant, now=utcnow(), ttl_seconds=settings.token_ttl_seconds)
     log.info("auth.token_issued", client_id=client_id, scope=issued.scope)
