@@ -200,6 +200,8 @@ def settings(services: Services, database_url: str, service_database_url: str) -
         queue_name="nscl:test:jobs",
         seed_on_start=False,
         outbox_grace_seconds=0,
+        # Token-request limits of this run only: other runs on the shared Redis keep theirs.
+        auth_redis_prefix=f"nscl:test:{os.getpid()}:auth",
     )
 
 

@@ -17,6 +17,7 @@ from nscl_domain.clock import utcnow
 from nscl_domain.identity import SYSTEM, Permission, Role
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import Grant
+from nscl_domain.settings import Settings
 from tests.api.test_problems import assert_problem
 from tests.conftest import mint_token
 
@@ -31,8 +32,13 @@ async def token_request(
 
 
 @pytest.fixture(autouse=True)
-async def _forget_failures(redis: ArqRedis) -> None:
-    for key in await redis.keys("nscl:auth-failures:*"):
+async def _forget_failures(redis: ArqRedis, settings: Settings) -> None:
+    await forget_token_limits(redis, settings)
+
+
+async def forget_token_limits(redis: ArqRedis, settings: Settings) -> None:
+    """Start a test with no failures, hold-offs or usual addresses remembered."""
+    async for key in redis.scan_iter(match=f"{settings.auth_redis_prefix}:*"):
         await redis.delete(key)
 
 
@@ -127,7 +133,7 @@ class TestTokenEndpoint:
         response = await anonymous.post(TOKEN_URL, json={"grant_type": "client_credentials"})
         assert_problem(response, 400, "invalid_request")
 
-    async def test_repeated_failures_hold_the_client_off(
+    async def test_repeated_failures_hold_the_client_off_at_that_address(
         self, anonymous: httpx.AsyncClient, client_secrets: dict[str, str]
     ) -> None:
         for _ in range(5):

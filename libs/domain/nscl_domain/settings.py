@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PostgresDsn, RedisDsn
+from pydantic import Field, IPvAnyNetwork, PostgresDsn, RedisDsn
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,10 +74,80 @@ class Settings(BaseSettings):
         description="How long a verified caller is reused; a disabled client is refused after it.",
     )
     auth_failures_limit: int = Field(
-        default=5, ge=1, description="Failed token requests per client before it is held off."
+        default=5,
+        ge=1,
+        description=(
+            "Failed token requests for one client from one address before that address is "
+            "held off for that client (other addresses are not)."
+        ),
     )
     auth_failures_window_seconds: int = Field(
-        default=300, ge=1, description="Window of auth_failures_limit, and how long it holds off."
+        default=900, ge=1, description="How long failed token requests are remembered."
+    )
+    auth_backoff_base_seconds: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Hold-off after auth_failures_limit failures; each further failure doubles it."
+        ),
+    )
+    auth_backoff_max_seconds: int = Field(
+        default=300, ge=1, description="Longest hold-off of a client at one address."
+    )
+    auth_address_failures_limit: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Failed (or unfinished) token requests from one address, whatever the client id, "
+            "within auth_failures_window_seconds before the address is held off."
+        ),
+    )
+    auth_usual_address_days: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "How long an address a client succeeded from counts as its usual one: from there "
+            "the address and global limits do not hold it off."
+        ),
+    )
+    token_rate_limit: int = Field(
+        default=300,
+        ge=1,
+        description=(
+            "Token requests per token_rate_window_seconds across all callers (not counting "
+            "clients at their usual address)."
+        ),
+    )
+    token_rate_window_seconds: int = Field(
+        default=60, ge=1, le=3600, description="Window of token_rate_limit."
+    )
+    auth_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Secret checks (Argon2) run at once in threads, per process.",
+    )
+    auth_hash_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a token request waits for a free secret check before a 503.",
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is "
+            "believed (JSON list). Empty: the socket peer is the caller's address."
+        ),
+    )
+    auth_redis_prefix: str = Field(
+        default="nscl:auth", description="Prefix of the Redis keys of token-request limits."
+    )
+    key_ring_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often a process checks for rotated or retired signing keys.",
     )
     seed_on_start: bool = Field(
         default=True, description="Load the built-in Bắc Kạn plan when the embedded default starts."

@@ -26,7 +26,9 @@ IdempotencyKey = Annotated[
         description="Unique per intended creation: a repeated request returns the first result.",
     ),
 ]
-_ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
+# If-Match compares strongly (RFC 9110 §13.1.1): a weak tag names no exact revision, and
+# neither does "*"; both are refused.
+_ETAG = re.compile(r'^"(\d{1,18})"$')
 
 
 def etag(revision: int) -> str:
@@ -34,10 +36,15 @@ def etag(revision: int) -> str:
 
 
 def expected_revision(if_match: str | None) -> int:
-    """The revision an If-Match names; 428 without one, 412 when it names none."""
+    """The revision a strong If-Match names; 428 without one, 412 when it names none."""
     if if_match is None:
         raise HTTPException(428, "Send If-Match with the report's ETag to change it.")
     found = _ETAG.match(if_match.strip())
+    if found is None and if_match.strip().startswith("W/"):
+        raise PreconditionFailed(
+            f"If-Match {if_match!r} is a weak ETag; send the strong ETag as read.",
+            code="stale_revision",
+        )
     if found is None:
         raise PreconditionFailed(
             f"If-Match {if_match!r} is not an ETag of this report.", code="stale_revision"

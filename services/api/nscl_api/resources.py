@@ -24,6 +24,7 @@ from nscl_domain.clock import Clock, utcnow
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.identity import SYSTEM, Role
 from nscl_domain.identity import service as identity
+from nscl_domain.identity.service import SecretChecker
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.settings import Settings
@@ -35,6 +36,8 @@ from nscl_worker.settings import build_worker
 
 log = structlog.get_logger(__name__)
 
+# A token naming a key this process does not know reloads the ring at most this often
+# (a key rotated in elsewhere, before the poll sees it); the poll does the rest.
 KEY_RELOAD_INTERVAL_SECONDS = 10.0
 
 
@@ -49,16 +52,49 @@ class Resources:
     registry: JobRegistry = field(default_factory=lambda: DEFAULT_REGISTRY)
     callers: CallerCache = field(default_factory=CallerCache)
     rollups: RolledUpCache = field(default_factory=RolledUpCache)
+    secrets: SecretChecker = field(default_factory=SecretChecker)
     clock: Clock = utcnow
     _keys_loaded_at: float = 0.0
+    _keys_version: tuple[object, ...] | None = None
 
     async def reload_keys(self) -> bool:
-        """Reload the keys in force (a new key was rotated in elsewhere); throttled."""
+        """Reload the keys in force (a token names a key unknown here); throttled."""
         if time.monotonic() - self._keys_loaded_at < KEY_RELOAD_INTERVAL_SECONDS:
             return False
         self._keys_loaded_at = time.monotonic()
-        self.keys = KeyRing(await identity.signing_keys(self.new_uow()))
+        await self._load_keys()
         return True
+
+    async def refresh_keys(self) -> bool:
+        """Reload the key ring if a key was added or retired anywhere; say whether it was."""
+        version = await identity.signing_key_version(self.new_uow())
+        if version == self._keys_version:
+            return False
+        await self._load_keys(version)
+        return True
+
+    async def _load_keys(self, version: tuple[object, ...] | None = None) -> None:
+        # The version is read before the keys: a change between the two reads makes the
+        # next poll load again rather than be missed.
+        if version is None:
+            version = await identity.signing_key_version(self.new_uow())
+        keys = await identity.signing_keys(self.new_uow())
+        # A new ring also starts with an empty cache of verified tokens, so tokens of a
+        # retired key stop being accepted at once.
+        self.keys = KeyRing(keys, max_lifetime_seconds=self.settings.token_ttl_seconds)
+        self._keys_version = version
+        log.info("keys.loaded", kids=sorted(self.keys.kids))
+
+    async def watch_keys(self) -> None:
+        """Poll the key table for the life of the process, so every process sees a rotation
+        or a retirement within ``key_ring_poll_seconds``."""
+        while True:
+            await asyncio.sleep(self.settings.key_ring_poll_seconds)
+            try:
+                await self.refresh_keys()
+            except Exception:
+                # A database hiccup must not end the watch; the next poll tries again.
+                log.warning("keys.poll_failed", exc_info=True)
 
     @property
     def queue(self) -> ArqJobQueue:
@@ -154,18 +190,24 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             risks=risks,
             hint="connect as a role that owns nothing; see NSCL_MIGRATION_DATABASE_URL",
         )
-    keys = await identity.ensure_signing_key(UnitOfWork(sessionmaker))
+    await identity.ensure_signing_key(UnitOfWork(sessionmaker))
     resources = Resources(
         settings=settings,
         database_url=database_url,
         engine=engine,
         sessionmaker=sessionmaker,
         redis=redis,
-        keys=KeyRing(keys),
+        keys=KeyRing([]),
         callers=CallerCache(settings.auth_cache_seconds),
+        secrets=SecretChecker(
+            concurrency=settings.auth_hash_concurrency,
+            wait_seconds=settings.auth_hash_wait_seconds,
+        ),
     )
+    await resources.refresh_keys()
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
+    key_watch = asyncio.create_task(resources.watch_keys(), name="nscl-key-watch")
     try:
         if settings.uses_embedded_redis:
             worker = build_worker(
@@ -185,6 +227,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             log.info("worker.in_process", redis="in-memory")
         yield resources
     finally:
+        key_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await key_watch
         if worker is not None and worker_task is not None:
             await worker.close()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue.models import OrgUnit
@@ -50,6 +50,16 @@ class IdentityRepository:
             .order_by(SigningKey.created_at.desc(), SigningKey.kid)
         )
         return (await self.session.scalars(stmt)).all()
+
+    async def signing_key_version(self) -> tuple[object, ...]:
+        """Counts of keys and of retired keys, and the latest change: cheap to poll."""
+        stmt = select(
+            func.count(),
+            func.count(SigningKey.retired_at),
+            func.max(SigningKey.created_at),
+            func.max(SigningKey.retired_at),
+        )
+        return tuple((await self.session.execute(stmt)).one())
 
     async def signing_key(self, kid: str) -> SigningKey | None:
         return await self.session.get(SigningKey, kid, with_for_update=True)

@@ -6,10 +6,12 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
@@ -18,13 +20,19 @@ from jwt.algorithms import ECAlgorithm
 
 from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue.models import OrgUnit
-from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, Unauthenticated
+from nscl_domain.errors import (
+    Conflict,
+    FieldProblem,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from nscl_domain.identity import SYSTEM, Caller, Permission, Role, permissions_of
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.uow import UnitOfWork
 
 _hasher = PasswordHasher()
-# Verifying an unknown client costs as much as a known one: no timing oracle.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,99}$")
 ALGORITHM = "ES256"
@@ -142,18 +150,68 @@ async def list_clients(uow: UnitOfWork) -> Sequence[ClientView]:
         return [ClientView(c, u) for c, u in await uow.identity.clients()]
 
 
+def _argon2_matches(stored_hash: str, secret: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass
+class SecretChecker:
+    """Checks secrets in worker threads, a bounded number at once, so the event loop stays free.
+
+    Argon2 costs tens of milliseconds of CPU by design (and releases the GIL). Callers at an
+    address they are known at use a lane of their own, so a flood of strangers cannot keep
+    them waiting; a check that finds no free thread within ``wait_seconds`` is refused as
+    busy instead of queueing without bound.
+    """
+
+    concurrency: int = 2
+    wait_seconds: float = 2.0
+    matches: Callable[[str, str], bool] = _argon2_matches
+    _lanes: dict[bool, anyio.CapacityLimiter] = field(default_factory=dict)
+
+    def _lane(self, known: bool) -> anyio.CapacityLimiter:
+        # Made on first use: a limiter belongs to the event loop that runs it.
+        if known not in self._lanes:
+            self._lanes[known] = anyio.CapacityLimiter(self.concurrency)
+        return self._lanes[known]
+
+    async def check(self, stored_hash: str, secret: str, *, known: bool = False) -> bool:
+        """Whether ``secret`` matches ``stored_hash``; Unavailable when every thread is busy."""
+        lane = self._lane(known)
+        try:
+            with anyio.fail_after(self.wait_seconds):
+                await lane.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                "Too many token requests are being checked; retry in a moment.", code="busy"
+            ) from None
+        try:
+            return await anyio.to_thread.run_sync(self.matches, stored_hash, secret)
+        finally:
+            lane.release()
+
+
 async def authenticate(
-    uow: UnitOfWork, client_id: str, secret: str, requested: Sequence[str] | None
+    uow: UnitOfWork,
+    client_id: str,
+    secret: str,
+    requested: Sequence[str] | None,
+    *,
+    checker: SecretChecker,
+    known: bool = False,
 ) -> Grant:
-    """Check a client's secret; grant the scopes asked for (all its roles allow, by default)."""
+    """Check a client's secret; grant the scopes asked for (all its roles allow, by default).
+
+    ``known`` says the caller is at an address this client succeeded from before.
+    """
     async with uow:
         found = await uow.identity.client(client_id)
+    # Verifying an unknown client costs as much as a known one: no timing oracle.
     stored_hash = found[0].secret_hash if found else _DUMMY_HASH
-    try:
-        _hasher.verify(stored_hash, secret)
-        verified = found is not None
-    except (VerificationError, InvalidHashError):
-        verified = False
+    verified = await checker.check(stored_hash, secret, known=known) and found is not None
     if not verified or found is None:
         raise Unauthenticated("Unknown client or wrong secret.", code="invalid_client")
     client, unit = found
@@ -221,6 +279,12 @@ def _new_key() -> SigningKey:
     return SigningKey(kid=kid, algorithm=ALGORITHM, private_pem=pem, public_jwk=jwk)
 
 
+async def signing_key_version(uow: UnitOfWork) -> tuple[object, ...]:
+    """A cheap fingerprint of the key table: it changes whenever a key is added or retired."""
+    async with uow:
+        return await uow.identity.signing_key_version()
+
+
 async def signing_keys(uow: UnitOfWork) -> Sequence[SigningKey]:
     """Keys in force, newest (the signer) first."""
     async with uow:
@@ -249,12 +313,18 @@ async def rotate_signing_key(uow: UnitOfWork, actor: Caller) -> SigningKey:
 
 
 async def retire_signing_key(uow: UnitOfWork, actor: Caller, kid: str) -> SigningKey:
-    """Stop accepting tokens signed by ``kid`` (after its tokens have expired)."""
+    """Stop accepting tokens signed by ``kid``, in every process within seconds."""
     actor.require(Permission.CLIENTS_MANAGE)
     async with uow:
         key = await uow.identity.signing_key(kid)
         if key is None or key.retired_at is not None:
             raise NotFound(f"No signing key {kid!r} in force.", code="signing_key_not_found")
+        if [k.kid for k in await uow.identity.signing_keys()] == [kid]:
+            # With no key in force no token could be issued or verified.
+            raise Conflict(
+                f"Signing key {kid!r} is the only one in force; rotate in a new key first.",
+                code="last_signing_key",
+            )
         key.retired_at = uow.now()
         uow.audit.record(actor, "signing_key.retired", "signing_key", kid)
         await uow.commit()

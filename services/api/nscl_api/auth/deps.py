@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
+from nscl_api.auth.tokens import UnknownSigningKey
 from nscl_api.resources import Resources
 from nscl_domain.errors import Unauthenticated
 from nscl_domain.identity import Caller, Permission
@@ -67,8 +68,10 @@ async def authorize(
     token = _bearer(authorization)
     try:
         verified = resources.keys.verify(token)
-    except Unauthenticated:
-        # A key rotated in by another instance: reload once, then judge again.
+    except UnknownSigningKey:
+        # Perhaps a key rotated in elsewhere a moment ago, before this process's poll saw
+        # it: reload (throttled), then judge again. Retired keys need no such path: the
+        # poll drops them.
         if not await resources.reload_keys():
             raise
         verified = resources.keys.verify(token)

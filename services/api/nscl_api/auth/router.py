@@ -12,10 +12,11 @@ from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
+from nscl_api.auth.guard import HeldOff, TokenGuard, client_address
 from nscl_api.deps import ResourcesDep
 from nscl_api.problems import problem_response
 from nscl_domain.clock import utcnow
-from nscl_domain.errors import Invalid, Unauthenticated
+from nscl_domain.errors import Invalid, Unauthenticated, Unavailable
 from nscl_domain.identity import service as identity
 
 log = structlog.get_logger(__name__)
@@ -63,12 +64,23 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid_request, unsupported_grant_type or invalid_scope."},
     401: {"description": "invalid_client: unknown or disabled client, or wrong secret."},
-    429: {"description": "Too many failed attempts for this client; see Retry-After."},
+    429: {
+        "description": "too_many_attempts (this client from this address, or this address) "
+        "or rate_limited (the endpoint); see Retry-After."
+    },
+    503: {"description": "temporarily_unavailable: secret checks are all busy; see Retry-After."},
 }
-for _entry in _OAUTH_ERRORS.values():
+for _status, _entry in _OAUTH_ERRORS.items():
     _entry["content"] = {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
     }
+    if _status in (429, 503):
+        _entry["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
 
 
 @router.post(
@@ -100,36 +112,46 @@ async def issue_token(
         return _oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported.")
 
     settings = resources.settings
-    failures_key = f"nscl:auth-failures:{client_id}"
-    failures = int(await resources.redis.get(failures_key) or 0)
-    if failures >= settings.auth_failures_limit:
-        retry_after = max(1, int(await resources.redis.ttl(failures_key)))
-        log.warning("auth.held_off", client_id=client_id, failures=failures)
+    address = client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        settings.trusted_proxies,
+    )
+    guard = TokenGuard(resources.redis, settings)
+    admitted = await guard.admit(client_id, address)
+    if isinstance(admitted, HeldOff):
+        log.warning("auth.held_off", client_id=client_id, client_host=address, code=admitted.code)
         return _oauth_error(
             429,
-            "too_many_attempts",
-            f"Too many failed attempts for this client; retry in {retry_after} s.",
-            **{"Retry-After": str(retry_after)},
+            admitted.code,
+            f"{admitted.detail} Retry in {admitted.retry_after} s.",
+            **{"Retry-After": str(admitted.retry_after)},
         )
     try:
         grant = await identity.authenticate(
-            resources.new_uow(), client_id, client_secret, scope.split() if scope else None
+            resources.new_uow(),
+            client_id,
+            client_secret,
+            scope.split() if scope else None,
+            checker=resources.secrets,
+            known=admitted.usual,
         )
+    except Unavailable as exc:
+        await guard.undecided(admitted)
+        log.warning("auth.busy", client_id=client_id, client_host=address)
+        return _oauth_error(503, "temporarily_unavailable", exc.detail, **{"Retry-After": "1"})
     except Unauthenticated as exc:
-        async with resources.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(failures_key)
-            pipe.expire(failures_key, settings.auth_failures_window_seconds)
-            await pipe.execute()
-        log.warning(
-            "auth.failed",
-            client_id=client_id,
-            reason=exc.detail,
-            client_host=request.client.host if request.client else None,
-        )
+        await guard.failed(admitted)
+        log.warning("auth.failed", client_id=client_id, reason=exc.detail, client_host=address)
         return _oauth_error(401, "invalid_client", exc.detail, **{"WWW-Authenticate": "Basic"})
     except Invalid as exc:
+        # The secret was right: only the scope asked for was not.
+        await guard.succeeded(admitted)
         return _oauth_error(400, "invalid_scope", exc.detail)
-    await resources.redis.delete(failures_key)
+    except BaseException:
+        await guard.undecided(admitted)
+        raise
+    await guard.succeeded(admitted)
     issued = resources.keys.issue(grant, now=utcnow(), ttl_seconds=settings.token_ttl_seconds)
     log.info("auth.token_issued", client_id=client_id, scope=issued.scope)
     return JSONResponse(

@@ -14,12 +14,19 @@ from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from nscl_domain.errors import Unauthenticated
+from nscl_domain.errors import Unauthenticated, Unavailable
 from nscl_domain.identity.models import SigningKey
 from nscl_domain.identity.service import ALGORITHM, Grant
+from nscl_domain.settings import Settings
 
 ISSUER = "nscl"
 AUDIENCE = "nscl-api"
+LEEWAY_SECONDS = 5
+DEFAULT_MAX_LIFETIME = int(Settings.model_fields["token_ttl_seconds"].default)
+
+
+class UnknownSigningKey(Unauthenticated):
+    """The token names a key this process does not hold (perhaps one rotated in elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +43,17 @@ class VerifiedToken:
 
 
 class KeyRing:
-    """The keys in force: the newest signs, all verify. Reloaded when an unknown kid appears."""
+    """The keys in force: the newest signs, all verify. Replaced whole when the keys change.
 
-    def __init__(self, keys: Sequence[SigningKey]) -> None:
-        if not keys:
-            raise ValueError("no signing key in force")
-        self._signer_kid = keys[0].kid
+    A token is accepted only if its lifetime (``exp - iat``) is no longer than this service
+    issues (``max_lifetime_seconds``): a leaked or forged long-lived token is worthless.
+    """
+
+    def __init__(
+        self, keys: Sequence[SigningKey], *, max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME
+    ) -> None:
+        self._signer_kid = keys[0].kid if keys else None
+        self.max_lifetime_seconds = max_lifetime_seconds
         self._private: dict[str, EllipticCurvePrivateKey] = {}
         for key in keys:
             private = load_pem_private_key(key.private_pem.encode(), password=None)
@@ -49,7 +61,8 @@ class KeyRing:
             self._private[key.kid] = private
         self.public_jwks = [key.public_jwk for key in keys]
         # A signature checked once need not be checked on every request: a verified token
-        # is remembered for a minute, never past its own expiry. A reloaded ring starts empty.
+        # is remembered for a minute, never past its own expiry. A reloaded ring starts empty,
+        # so a retired key's tokens are forgotten with it.
         self._verified: TTLCache[str, tuple[VerifiedToken, float]] = TTLCache(
             maxsize=20_000, ttl=60
         )
@@ -59,6 +72,9 @@ class KeyRing:
         return frozenset(self._private)
 
     def issue(self, grant: Grant, *, now: datetime, ttl_seconds: int) -> IssuedToken:
+        """Sign a token for ``grant`` with the newest key in force."""
+        if self._signer_kid is None:
+            raise Unavailable("No signing key is in force.", code="no_signing_key")
         issued_at = int(now.timestamp())
         scope = " ".join(sorted(grant.scopes))
         claims: dict[str, Any] = {
@@ -95,7 +111,9 @@ class KeyRing:
             raise _invalid("The bearer token is not signed the way this service signs.")
         private = self._private.get(kid)
         if private is None:
-            raise _invalid("The bearer token is signed by an unknown key.")
+            raise UnknownSigningKey(
+                "The bearer token is signed by an unknown key.", code="invalid_token"
+            )
         try:
             claims = jwt.decode(
                 token,
@@ -104,7 +122,7 @@ class KeyRing:
                 audience=AUDIENCE,
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "scope"]},
-                leeway=5,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError as exc:
             raise _invalid("The bearer token has expired.", code="token_expired") from exc
@@ -112,6 +130,13 @@ class KeyRing:
             raise _invalid("The bearer token's signature does not match.") from exc
         except jwt.PyJWTError as exc:
             raise _invalid(f"The bearer token is invalid: {exc}.") from exc
+        issued_at, expires = claims["iat"], claims["exp"]
+        if not isinstance(issued_at, int | float) or not isinstance(expires, int | float):
+            raise _invalid("The bearer token's iat and exp must be numbers.")
+        if issued_at > time.time() + LEEWAY_SECONDS:
+            raise _invalid("The bearer token is issued in the future.")
+        if expires - issued_at > self.max_lifetime_seconds + LEEWAY_SECONDS:
+            raise _invalid("The bearer token lives longer than this service's tokens do.")
         verified = VerifiedToken(
             client_id=str(claims["sub"]), scopes=tuple(str(claims["scope"]).split())
         )
