@@ -246,6 +246,11 @@ class RollupRequest(RequestModel):
     full: bool = Field(default=False, description="Recompute every cell of the year.")
 
 
+# Polled with If-None-Match: a client's own cache may keep a copy to revalidate, no shared
+# cache may (the default for private answers, no-store, would forbid keeping the copy).
+REVALIDATE = "private, no-cache"
+
+
 def _etag(tag: str) -> str:
     return f'"{tag}"'
 
@@ -280,7 +285,7 @@ async def get_rollup(
     )
     tag = _etag(state.tag)
     if if_none_match == tag:
-        return Response(status_code=304, headers={"ETag": tag})
+        return Response(status_code=304, headers={"ETag": tag, "Cache-Control": REVALIDATE})
     key = (state.tag, indicator, unit, task_group)
     body = cache.rendered.get(key)
     if body is None:
@@ -318,7 +323,9 @@ async def get_rollup(
         if untagged:
             return Response(content=body, media_type=JSON)
         cache.rendered[key] = body
-    return Response(content=body, media_type=JSON, headers={"ETag": tag})
+    return Response(
+        content=body, media_type=JSON, headers={"ETag": tag, "Cache-Control": REVALIDATE}
+    )
 
 
 @router.get(
