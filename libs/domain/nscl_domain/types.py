@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+
+from nscl_domain.text import clean_text, clean_texts
+
+STORED: dict[str, Any] = {"stored": True}
+"""Validation context for content read back from the database: checked when written, and
+read without the input checks so a rule tightened later cannot make old rows unreadable."""
 
 
 def _iso_date(value: Any) -> Any:
@@ -18,3 +24,57 @@ def _iso_date(value: Any) -> Any:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def _iso_datetime(value: Any) -> Any:
+    # As for dates: 0.5 is not a time on the wire, and a time without an offset is ambiguous.
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _reject_time(value)
+    else:
+        return _reject_time(value)
+    if parsed.tzinfo is None:
+        return _reject_time(value)
+    try:
+        # Stored and compared in UTC: 9999-12-31T23:59-14:00 is a valid string whose UTC
+        # instant is past year 9999, which neither Python nor the database driver can hold.
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{value!r} is outside the times this API stores "
+            "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"
+        ) from None
+    return parsed
+
+
+def _reject_time(value: Any) -> Any:
+    raise ValueError(f"expected an ISO 8601 time with an offset (…T…Z), got {value!r}")
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
+class InputModel(BaseModel):
+    """Base of every model that reads input, in the domain and in the API's request bodies:
+    unknown fields refused, text trimmed, in NFC, and free of characters that cannot be
+    stored (NUL, control characters but tab and line breaks, DEL, unpaired surrogates)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.context is not None and info.context.get("stored"):
+            return value
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, dict | list | tuple):
+            return clean_texts(value)
+        if isinstance(value, BaseModel) and not isinstance(value, InputModel):
+            # A nested model of another kind: checked, though not rewritten.
+            clean_texts(value.model_dump())
+        return value

@@ -21,7 +21,7 @@ from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
 from nscl_api.jobs.router import router as jobs_router
 from nscl_api.metrics import instrument
-from nscl_api.middleware import BodySizeLimitMiddleware
+from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
 from nscl_api.reports.router import router as reports_router
@@ -135,6 +135,11 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    # Outermost, so the answers of the other middleware (413, 400) carry the headers too.
+    docs_paths = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    app.add_middleware(
+        SecurityHeadersMiddleware, docs_paths=frozenset(p for p in docs_paths if p is not None)
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -65,3 +65,56 @@ class BodySizeLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Swagger UI and ReDoc are pages FastAPI serves with assets from jsDelivr (ReDoc's fonts from
+# Google) and a short inline script that starts them; nothing else may load or frame them.
+DOCS_CSP = (
+    "default-src 'none'; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; worker-src blob:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """Add the headers every answer carries: no MIME sniffing, no referrer, a content policy,
+    and ``Cache-Control: no-store`` on private answers (every /v1 path needs a bearer token
+    or is the token endpoint) unless the route chose its own caching.
+
+    A raw ASGI wrapper of ``send``: the published rollups are polled hard, and this adds a
+    few header tuples, not a request object and a response copy."""
+
+    def __init__(
+        self, app: ASGIApp, *, docs_paths: frozenset[str], private_prefix: str = "/v1/"
+    ) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+        self.private_prefix = private_prefix
+        common = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+        self._json = [*common, (b"content-security-policy", JSON_CSP.encode())]
+        self._docs = [*common, (b"content-security-policy", DOCS_CSP.encode())]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        extra = self._docs if path in self.docs_paths else self._json
+        private = path.startswith(self.private_prefix)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in extra if header[0] not in present]
+                if private and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

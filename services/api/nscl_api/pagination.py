@@ -13,10 +13,16 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from nscl_domain.errors import FieldProblem, Invalid
+from nscl_domain.text import unacceptable
 
 T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=200, description="A next_cursor, unchanged.")]
+
+MAX_OFFSET = 1_000_000
+"""Deepest offset a cursor may carry: offset cursors page short collections (a programme's
+indicators, a year's obligations), far below it."""
+MAX_KEY_LENGTH = 200
 
 
 class Page(BaseModel, Generic[T]):
@@ -70,7 +76,9 @@ def after_key_of(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     after = decode_cursor(cursor).get("after")
-    if not isinstance(after, str):
+    # Keys are short printable strings; anything else was not issued here and would only
+    # reach the database to fail there.
+    if not isinstance(after, str) or len(after) > MAX_KEY_LENGTH or unacceptable(after):
         raise bad_cursor()
     return after
 
@@ -80,7 +88,8 @@ def offset_of(cursor: str | None) -> int:
     if cursor is None:
         return 0
     offset = decode_cursor(cursor).get("offset")
-    if not isinstance(offset, int) or offset < 0:
+    # A bool is an int to Python, and an offset past BIGINT is a database error, not a page.
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
         raise bad_cursor()
     return offset
 

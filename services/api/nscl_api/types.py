@@ -2,68 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from pydantic import Field
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from nscl_domain.text import UNACCEPTABLE_TEXT_MESSAGE, unacceptable
+from nscl_domain.types import InputModel, IsoDateTime
 
-
-def _iso_datetime(value: Any) -> Any:
-    # As for dates: 0.5 is not a time on the wire, and a time without an offset is ambiguous.
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and "T" in value:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return _reject_time(value)
-    else:
-        return _reject_time(value)
-    if parsed.tzinfo is None:
-        return _reject_time(value)
-    return parsed
-
-
-def _reject_time(value: Any) -> Any:
-    raise ValueError(f"expected an ISO 8601 time with an offset (…T…Z), got {value!r}")
-
-
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+__all__ = [
+    "UNSTORABLE_MESSAGE",
+    "IsoDateTime",
+    "Reason",
+    "RequestModel",
+    "unstorable",
+]
 
 
 def unstorable(text: str) -> bool:
-    """True when PostgreSQL cannot store the text: NUL, or a UTF-16 surrogate half."""
-    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+    """True when no text field accepts ``text`` (NUL, control characters, lone surrogates)."""
+    return unacceptable(text)
 
 
-UNSTORABLE_MESSAGE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
+UNSTORABLE_MESSAGE = UNACCEPTABLE_TEXT_MESSAGE
 
 
-def _check_storable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        _check_storable(value.model_dump())
-    elif isinstance(value, str):
-        if unstorable(value):
-            raise ValueError(UNSTORABLE_MESSAGE)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_storable(key)
-            _check_storable(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_storable(item)
-    return value
-
-
-class RequestModel(BaseModel):
-    """Base of request bodies: unknown fields refused, text NFC-safe and storable."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable(cls, value: Any) -> Any:
-        return _check_storable(value)
+class RequestModel(InputModel):
+    """Base of request bodies: the domain's input rules (unknown fields refused, text NFC
+    and storable), so an API schema and a domain content model check text alike."""
 
 
 class Reason(RequestModel):

@@ -26,6 +26,7 @@ from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext, Location, requester_of
 from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
 
 FundingSource = Literal[
@@ -56,10 +57,8 @@ Amount = Annotated[
 ]
 
 
-class LineInput(BaseModel):
+class LineInput(InputModel):
     """One line of an estimate as a unit writes it."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     task: str | None = Field(default=None, max_length=100, description="Programme task key.")
     activity: str = Field(min_length=1, max_length=2000)

@@ -7,7 +7,9 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from nscl_domain.types import InputModel
 
 IntegratedProgramme = Literal[
     "new_rural_development",
@@ -22,11 +24,7 @@ Nông thôn mới, Giảm nghèo bền vững, Phát triển KT-XH vùng đồng
 Mỗi xã một sản phẩm (OCOP), Chuyển đổi số; any other is named in ``detail``."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Integration(_Strict):
+class Integration(InputModel):
     programme: IntegratedProgramme
     detail: str = Field(default="", max_length=500, description="Name it when 'other'.")
 
@@ -37,13 +35,13 @@ class Integration(_Strict):
         return self
 
 
-class PlannedOutput(_Strict):
+class PlannedOutput(InputModel):
     indicator: str = Field(max_length=100, description="Indicator key.")
     year: int = Field(ge=2000, le=2100)
     value: Decimal = Field(ge=0, max_digits=20, decimal_places=4)
 
 
-class Activity(_Strict):
+class Activity(InputModel):
     task: str | None = Field(default=None, max_length=100, description="Programme task key.")
     title: str = Field(min_length=1, max_length=2000)
     key_products: list[str] = Field(
@@ -61,7 +59,7 @@ class Activity(_Strict):
         return self
 
 
-class PlanContent(_Strict):
+class PlanContent(InputModel):
     focal_agency: str = Field(
         default="", max_length=500, description="The agency the unit designated to run it."
     )

@@ -22,6 +22,7 @@ from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
 from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
 
 PlanKind = Literal["five_year", "annual"]
@@ -74,7 +75,7 @@ async def _view(uow: UnitOfWork, plan: m.Plan) -> PlanView:
             )
         ).all()
     )
-    content = PlanContent.model_validate(plan.content)
+    content = PlanContent.model_validate(plan.content, context=STORED)
     return PlanView(plan, unit_key or "", planned_totals(content, rules))
 
 
@@ -306,7 +307,7 @@ async def submit_plan(
     async with uow:
         plan = await _for_change(uow, caller, plan_id, expected_revision, own=True)
         status = next_status(plan.status, Action.SUBMIT)
-        content = PlanContent.model_validate(plan.content)
+        content = PlanContent.model_validate(plan.content, context=STORED)
         if not content.activities:
             raise Invalid("A plan needs at least one activity.", code="plan_empty")
         await _check_against_catalogue(uow, plan, content, ("body", "content"))

@@ -6,11 +6,11 @@ from collections import Counter
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from stdnum.exceptions import ValidationError as TaxCodeError
 from stdnum.vn import mst
 
-from nscl_domain.types import IsoDate
+from nscl_domain.types import InputModel, IsoDate
 
 Solution = Literal[
     "iso_9001",
@@ -31,11 +31,7 @@ CertificationLevel = Literal["national", "regional", "international"]
 TaskStatus = Literal["not_started", "in_progress", "completed", "suspended"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class IndicatorEntry(_Strict):
+class IndicatorEntry(InputModel):
     indicator: str = Field(max_length=100, description="Indicator key.")
     disaggregation: dict[str, str] = Field(
         default_factory=dict, description='e.g. {"trainee_group": "manager"}; {} is the total.'
@@ -43,13 +39,13 @@ class IndicatorEntry(_Strict):
     value: Decimal = Field(max_digits=20, decimal_places=4)
 
 
-class TaskProgressEntry(_Strict):
+class TaskProgressEntry(InputModel):
     task: str = Field(max_length=100, description="Task key of the programme.")
     status: TaskStatus
     narrative: str = Field(default="", max_length=20_000)
 
 
-class Narrative(_Strict):
+class Narrative(InputModel):
     """The sections of a Vietnamese report."""
 
     results: str = Field(default="", max_length=50_000, description="Kết quả đạt được.")
@@ -58,7 +54,7 @@ class Narrative(_Strict):
     proposals: str = Field(default="", max_length=50_000, description="Đề xuất, kiến nghị.")
 
 
-class SupportedEnterprise(_Strict):
+class SupportedEnterprise(InputModel):
     """An enterprise the unit supported, and what came of it."""
 
     tax_code: str = Field(
@@ -79,14 +75,14 @@ class SupportedEnterprise(_Strict):
             raise ValueError(f"{value!r} is not a valid Vietnamese tax code") from exc
 
 
-class CertifiedExpert(_Strict):
+class CertifiedExpert(InputModel):
     full_name: str = Field(min_length=1, max_length=200)
     level: CertificationLevel
     certified_on: IsoDate
     organisation: str = Field(default="", max_length=300)
 
 
-class ReportContent(_Strict):
+class ReportContent(InputModel):
     """The whole of a report; a draft holds it as it is being written."""
 
     indicator_values: list[IndicatorEntry] = Field(default_factory=list, max_length=5000)

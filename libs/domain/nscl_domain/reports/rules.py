@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nscl_domain.errors import FieldProblem, Invalid
 from nscl_domain.reports.content import ReportContent, derived_figures, disaggregation_key
 
 Severity = Literal["error", "warning"]
@@ -42,6 +45,63 @@ DEFAULT_RULES: tuple[RuleSetting, ...] = (
     RuleSetting("yearly_jump", "warning", True, "A figure more than `factor` times, or less than 1/`factor` of, the unit's accepted figure for the previous year.", {"factor": 3}),
     RuleSetting("unanswered_question", "warning", True, "A question of an ad hoc request is left unanswered."),
 )  # fmt: skip
+
+
+class RuleParams(BaseModel):
+    """Parameters of a rule: none unless the rule's own model names some. Strict, so a
+    boolean is not taken for a number, and closed, so a misspelt key is an error."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class YearlyJumpParams(RuleParams):
+    factor: float = Field(
+        default=3,
+        gt=1,
+        le=1000,
+        allow_inf_nan=False,
+        description="How many times the previous year's figure a figure may be, either way.",
+    )
+
+
+RULE_PARAMS: dict[str, type[RuleParams]] = {"yearly_jump": YearlyJumpParams}
+"""The parameter model of each rule by code; a rule not listed takes no parameters."""
+
+
+def params_model(code: str) -> type[RuleParams]:
+    """The model of the parameters rule ``code`` takes."""
+    return RULE_PARAMS.get(code, RuleParams)
+
+
+def validate_params(code: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check parameters given for rule ``code``; return the ones given, typed."""
+    try:
+        parsed = params_model(code).model_validate(dict(params))
+    except ValidationError as exc:
+        raise Invalid(
+            f"The parameters of {code!r} are invalid in {exc.error_count()} place(s).",
+            code="invalid_rule_params",
+            fields=FieldProblem.all_of(exc, ("body", "params")),
+        ) from exc
+    # The numbers as given (20 stays 20, not 20.0): the model has checked them.
+    return {name: params[name] for name in parsed.model_fields_set}
+
+
+def effective_params(setting: RuleSetting) -> RuleParams:
+    """The parameters a check runs with: stored ones that fit the rule, defaults for the rest.
+
+    Rows written before parameters were typed may hold keys or values the rule no longer
+    takes; a submission is checked with the defaults for those rather than failing."""
+    model = params_model(setting.code)
+    kept = {}
+    for name, value in setting.params.items():
+        if name in model.model_fields:
+            try:
+                model.model_validate({name: value})
+            except ValidationError:
+                continue
+            kept[name] = value
+    return model.model_validate(kept)
 
 
 @dataclass(frozen=True)
@@ -227,7 +287,8 @@ def _check_iso_14001(c: ReportContent, ctx: CheckContext, r: RuleSetting) -> lis
 
 
 def _check_jump(c: ReportContent, ctx: CheckContext, r: RuleSetting) -> list[Finding]:
-    factor = Decimal(str(r.params.get("factor", 3)))
+    params = effective_params(r)
+    factor = Decimal(str(params.factor if isinstance(params, YearlyJumpParams) else 3))
     found = []
     for (key, parts), value in sorted(final_figures(c, ctx.indicators).items()):
         before = ctx.previous_year.get((key, parts))

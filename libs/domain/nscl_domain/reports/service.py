@@ -36,9 +36,11 @@ from nscl_domain.reports.rules import (
     RuleSetting,
     final_figures,
     run_checks,
+    validate_params,
 )
 from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
@@ -139,14 +141,8 @@ async def update_rule(
     defaults = {r.code: r for r in DEFAULT_RULES}
     if code not in defaults:
         raise NotFound(f"No validation rule {code!r}.", code="rule_not_found")
-    if params is not None and "factor" in params:
-        factor = params["factor"]
-        if not isinstance(factor, int | float) or isinstance(factor, bool) or factor <= 1:
-            raise Invalid(
-                "The factor must be a number above 1.",
-                code="invalid_rule_params",
-                fields=[FieldProblem(("body", "params", "factor"), "Must be above 1.")],
-            )
+    if params is not None:
+        params = validate_params(code, params)
     async with uow:
         row = await uow.reports.rule_for_update(code)
         if row is None:
@@ -796,7 +792,7 @@ async def import_values(
                 f"A {report.status} report cannot be edited until it is returned or corrected.",
                 code="report_not_editable",
             )
-        draft = ReportContent.model_validate(report.draft)
+        draft = ReportContent.model_validate(report.draft, context=STORED)
         draft.indicator_values = [
             IndicatorEntry(
                 indicator=v.indicator_key, disaggregation=dict(v.disaggregation), value=v.value

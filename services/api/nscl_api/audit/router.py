@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field
 from nscl_api.deps import AuditReader, UowDep
 from nscl_api.errors import responses
 from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
-from nscl_api.types import IsoDateTime
 from nscl_domain.audit import service as audit
 from nscl_domain.audit.models import AuditEvent
 from nscl_domain.errors import Forbidden, Invalid
+from nscl_domain.types import IsoDateTime
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])
 

@@ -21,6 +21,7 @@ from nscl_domain.plans import service as plans
 from nscl_domain.plans.content import PlanContent
 from nscl_domain.plans.service import Decision, PlanKind, PlanView
 from nscl_domain.reports.workflow import Action
+from nscl_domain.types import STORED
 
 router = APIRouter(tags=["plans"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
@@ -84,7 +85,7 @@ class PlanRead(PlanSummary):
         return cls(
             **PlanSummary.of(plan, view.unit_key).model_dump(),
             returned_reason=plan.returned_reason,
-            content=PlanContent.model_validate(plan.content),
+            content=PlanContent.model_validate(plan.content, context=STORED),
             planned_outputs=[
                 PlannedTotal(indicator=indicator, year=year, value=value)
                 for (indicator, year), value in view.planned.items()
@@ -141,7 +142,7 @@ class ChangeRequestRead(BaseModel):
             decided_at=request.decided_at,
             decision_note=request.decision_note,
             resulting_version_no=request.resulting_version_no,
-            proposed_content=PlanContent.model_validate(request.proposed_content),
+            proposed_content=PlanContent.model_validate(request.proposed_content, context=STORED),
         )
 
 
@@ -306,7 +307,7 @@ def _version(version: m.PlanVersion) -> PlanVersionRead:
         change_request_id=version.change_request_id,
         created_at=version.created_at,
         created_by=version.created_by,
-        content=PlanContent.model_validate(version.content),
+        content=PlanContent.model_validate(version.content, context=STORED),
     )
 
 

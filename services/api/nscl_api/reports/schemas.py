@@ -14,7 +14,7 @@ from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.rules import RuleSetting
 from nscl_domain.reports.service import ObligationView, Timeliness
-from nscl_domain.types import IsoDate
+from nscl_domain.types import STORED, IsoDate
 
 ReportStatus = Literal["draft", "submitted", "returned", "resubmitted", "accepted"]
 
@@ -65,7 +65,15 @@ class RuleRead(BaseModel):
 class RuleUpdate(RequestModel):
     severity: Literal["error", "warning"] | None = None
     enabled: bool | None = None
-    params: dict[str, float | int | str] | None = Field(default=None, examples=[{"factor": 4}])
+    # Typed per rule by the domain (the rule is named by the path, so the body cannot say
+    # which model applies): values pass through untouched, so `true` is not read as 1.
+    params: dict[str, Any] | None = Field(
+        default=None,
+        max_length=20,
+        description="Only the parameters the rule takes: `yearly_jump` takes `factor`, a "
+        "number above 1 (at most 1000); the other rules take none.",
+        examples=[{"factor": 4}],
+    )
 
 
 class ObligationGeneration(RequestModel):
@@ -160,7 +168,7 @@ class ReportRead(BaseModel):
             obligation_id=r.obligation_id,
             status=r.status,  # type: ignore[arg-type]
             revision=r.revision,
-            draft=ReportContent.model_validate(r.draft),
+            draft=ReportContent.model_validate(r.draft, context=STORED),
             latest_version_no=r.latest_version_no,
             accepted_version_no=r.accepted_version_no,
             returned_reason=r.returned_reason,
@@ -198,7 +206,7 @@ class VersionRead(BaseModel):
             submitted_at=v.submitted_at,
             submitted_by=v.submitted_by,
             warnings=[Warning_.model_validate(w) for w in v.warnings],
-            content=ReportContent.model_validate(v.content),
+            content=ReportContent.model_validate(v.content, context=STORED),
         )
 
 

@@ -267,6 +267,11 @@ class RollupRequest(RequestModel):
     full: bool = Field(default=False, description="Recompute every cell of the year.")
 
 
+# Polled with If-None-Match: a client's own cache may keep a copy to revalidate, no shared
+# cache may (the default for private answers, no-store, would forbid keeping the copy).
+REVALIDATE = "private, no-cache"
+
+
 def _etag(tag: str, visibility: BudgetVisibility) -> str:
     # Each class of budget visibility gets its own representation, so its own tag.
     variant = hashlib.sha256("/".join(visibility.cache_class).encode()).hexdigest()[:12]
@@ -304,7 +309,7 @@ async def get_rollup(
     visibility = budget_visibility(caller)
     tag = _etag(state.tag, visibility)
     if if_none_match == tag:
-        return Response(status_code=304, headers={"ETag": tag})
+        return Response(status_code=304, headers={"ETag": tag, "Cache-Control": REVALIDATE})
     key = (state.tag, indicator, unit, task_group)
     body = cache.rendered.get((*key, visibility.cache_class))
     if body is None:
@@ -334,7 +339,9 @@ async def get_rollup(
         if untagged:
             return Response(content=body, media_type=JSON)
         cache.rendered[(*key, visibility.cache_class)] = body
-    return Response(content=body, media_type=JSON, headers={"ETag": tag})
+    return Response(
+        content=body, media_type=JSON, headers={"ETag": tag, "Cache-Control": REVALIDATE}
+    )
 
 
 def _whole(view: rollups.RollupView) -> RollupRead:
