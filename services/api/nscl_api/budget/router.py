@@ -26,7 +26,7 @@ from nscl_domain.budget import service as budget
 from nscl_domain.budget.service import DossierView, EstimateView, LineInput
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from nscl_domain.reports.workflow import Action
-from nscl_domain.types import IsoDate
+from nscl_domain.types import STORED, IsoDate
 
 router = APIRouter(tags=["budget"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
@@ -74,18 +74,22 @@ class EstimateRead(BaseModel):
             returned_reason=e.returned_reason,
             submitted_at=e.submitted_at,
             accepted_at=e.accepted_at,
+            # Stored lines were checked when written: reading them back checks nothing again.
             lines=[
-                LineRead(
-                    id=line.id,
-                    position=line.position,
-                    destination_unit_id=line.destination_unit_id,
-                    task=line.task_key,
-                    activity=line.activity,
-                    amount=line.amount,
-                    funding_source=line.funding_source,  # type: ignore[arg-type]
-                    chapter=line.chapter,
-                    loai_khoan=line.loai_khoan,
-                    muc_tieu_muc=line.muc_tieu_muc,
+                LineRead.model_validate(
+                    {
+                        "id": line.id,
+                        "position": line.position,
+                        "destination_unit_id": line.destination_unit_id,
+                        "task": line.task_key,
+                        "activity": line.activity,
+                        "amount": line.amount,
+                        "funding_source": line.funding_source,
+                        "chapter": line.chapter,
+                        "loai_khoan": line.loai_khoan,
+                        "muc_tieu_muc": line.muc_tieu_muc,
+                    },
+                    context=STORED,
                 )
                 for line in view.lines
             ],
