@@ -19,6 +19,7 @@ from nscl_api.catalogue.router import periods_router, programmes_router, units_r
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
+from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
 from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware
@@ -112,6 +113,7 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     if resources is not None:
         app.state.resources = resources
     install_error_handlers(app)
+    install_idempotency(app)
     app.include_router(health_router)
     v1_dependencies = [Depends(check_v1_request)]
     # Routes are matched in order: the most polled (published rollups) are tried first.
