@@ -165,12 +165,26 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     body_errors = responses(400, 413, 415)
     auth_errors = responses(401, 403)
-    for path_item in document.get("paths", {}).values():
+    # Every /v1 operation needs the database: during an outage it answers 503.
+    outage_errors = responses(503)
+    # A repeated Idempotency-Key: 409 while the first request runs, 422 for another request.
+    idempotency_errors = responses(409, 422)
+    retry_after = {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer"},
+        }
+    }
+    for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
             responses_ = operation.setdefault("responses", {})
             added = {**body_errors} if "requestBody" in operation else {}
             if operation.get("security"):
                 added |= auth_errors
+            if path.startswith("/v1/"):
+                added |= outage_errors
+            if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
+                added |= idempotency_errors
             for status, entry in added.items():
                 responses_.setdefault(
                     str(status),
@@ -179,6 +193,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
                     },
                 )
+            if "503" in responses_ and path.startswith("/v1/"):
+                responses_["503"].setdefault("headers", retry_after)
             if "422" in responses_:
                 responses_["422"] = {
                     "description": "The input is invalid; `errors` lists every field.",
