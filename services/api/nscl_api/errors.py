@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from types import TracebackType
 from typing import Any
 
@@ -206,6 +207,27 @@ def _frames_modules(tb: TracebackType | None) -> list[str]:
     return modules
 
 
+_CONNECTION_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+    errno.EADDRNOTAVAIL,
+    errno.EPIPE,
+}
+
+
+def _is_connection_oserror(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if not isinstance(exc, OSError):
+        return False
+    # asyncio reports a connect that failed on every address as one OSError without errno.
+    return exc.errno in _CONNECTION_ERRNOS or str(exc).startswith("Multiple exceptions:")
+
+
 def outage_of(exc: BaseException) -> str | None:
     """Which dependency's outage the exception shows (``database``/``queue``), or None."""
     seen: set[int] = set()
@@ -225,6 +247,11 @@ def outage_of(exc: BaseException) -> str | None:
                 if root in ("asyncpg", "sqlalchemy"):
                     return "database"
             if isinstance(current, sa_exc.DBAPIError | sa_exc.TimeoutError | asyncpg.PostgresError):
+                return "database"
+            # No library frame left (an exception shared by the waiters of one load keeps
+            # only the waiter's frames): redis-py wraps every socket error in its own
+            # classes, so a bare connection error can only be the database's.
+            if _is_connection_oserror(current):
                 return "database"
         current = current.__cause__ or current.__context__
     return None
