@@ -1,16 +1,17 @@
-"""The API through a database outage, on a real server with a private PostgreSQL.
+"""The API through database and Redis outages, on a real server with private servers.
 
-The machine's PostgreSQL is shared and never stopped: this module starts its own (initdb
-in a temporary directory, as the ``postgres`` user, since PostgreSQL refuses to run as
-root), serves the API from it with uvicorn on loopback, stops it while requests arrive,
-and starts it again. Every request must get an answer — 503 with Retry-After while the
-database is down, never a 500 or a dropped connection — and the first request after the
-restart must succeed.
+The machine's PostgreSQL and Redis are shared and never stopped: this module starts its
+own (initdb in a temporary directory, as the ``postgres`` user, since PostgreSQL refuses
+to run as root; a redis-server on a free port), serves the API from them with uvicorn on
+loopback, stops one while requests arrive, and starts it again. Every request must get an
+answer — 503 with Retry-After while what it needs is down, never a 500 or a dropped
+connection — and the first request after the database's restart must succeed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -93,13 +94,66 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 
 @dataclass
+class PrivateRedis:
+    """A Redis of this module only (the machine's is shared and never stopped)."""
+
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        options = [
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen(
+            ["redis-server", *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            time.sleep(0.05)
+        pytest.fail("the private Redis did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def private_redis() -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    server = PrivateRedis(_free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
 class Served:
     base_url: str
     secrets: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def served(private_postgres: PrivatePostgres) -> Iterator[Served]:
+def served(private_postgres: PrivatePostgres, private_redis: PrivateRedis) -> Iterator[Served]:
     """The API under uvicorn on loopback, migrated and seeded on the private database."""
     schema.upgrade(private_postgres.url)
     secrets = asyncio.run(seed_database(private_postgres.url))
@@ -110,7 +164,7 @@ def served(private_postgres: PrivatePostgres) -> Iterator[Served]:
             str(ROOT / part) for part in ("libs/domain", "services/api", "services/worker")
         ),
         "NSCL_DATABASE_URL": private_postgres.url,
-        "NSCL_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "NSCL_REDIS_URL": private_redis.url,
         "NSCL_QUEUE_NAME": f"nscl:outage-test:{os.getpid()}",
         "NSCL_SEED_ON_START": "false",
         "NSCL_ENVIRONMENT": "test",
@@ -217,3 +271,62 @@ async def test_a_database_outage_answers_503_and_recovery_is_immediate(
 
         after = await http.get("/v1/jobs", headers=headers)
         assert after.status_code == 200, after.text
+
+
+async def test_a_redis_outage_answers_503_where_redis_is_needed(
+    served: Served, private_redis: PrivateRedis
+) -> None:
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as http:
+        token = await _token(http, served.secrets)
+        headers = {"Authorization": f"Bearer {token}"}
+
+        private_redis.stop()
+        try:
+            # Issuing a token counts failed attempts in Redis: it cannot answer without it.
+            refused = await asyncio.gather(
+                *(
+                    http.post(
+                        "/v1/oauth/token",
+                        data={
+                            "grant_type": "client_credentials",
+                            "client_id": "test-all",
+                            "client_secret": served.secrets["test-all"],
+                        },
+                    )
+                    for _ in range(10)
+                )
+            )
+            # Reads need only the database; a job waits in the outbox for the queue.
+            reads = await asyncio.gather(
+                *(http.get("/v1/jobs", headers=headers) for _ in range(10))
+            )
+            queued = await http.post("/v1/jobs", json={"name": "jobs.prune"}, headers=headers)
+        finally:
+            private_redis.start()
+
+        for answer in refused:
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["code"] == "queue_unavailable"
+            assert int(answer.headers["retry-after"]) > 0
+        assert {r.status_code for r in reads} == {200}
+        assert queued.status_code == 202, queued.text
+
+        # The pool's connections died with the server: the first use finds out and
+        # reconnects; within a few attempts tokens are issued again.
+        recovered = []
+        for _ in range(3):
+            recovered.append(
+                (
+                    await http.post(
+                        "/v1/oauth/token",
+                        data={
+                            "grant_type": "client_credentials",
+                            "client_id": "test-all",
+                            "client_secret": served.secrets["test-all"],
+                        },
+                    )
+                ).status_code
+            )
+            if recovered[-1] == 200:
+                break
+        assert recovered[-1] == 200, recovered
