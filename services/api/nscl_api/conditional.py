@@ -23,7 +23,9 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=8,
         max_length=200,
-        description="Unique per intended creation: a repeated request returns the first result.",
+        description="Unique per intended creation: a repeated request gets the first answer "
+        "again (with `Idempotent-Replayed: true`); the same key for another request is "
+        "refused with 422, and 409 `request_in_progress` asks to retry while the first runs.",
     ),
 ]
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
