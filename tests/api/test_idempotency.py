@@ -4,6 +4,7 @@ reused for another request is refused, a failed first request leaves the key fre
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 
@@ -12,8 +13,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from nscl_api import idempotency
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
+from nscl_domain import idempotency as stored
 from tests.api.test_problems import assert_problem
 from tests.conftest import OWN_UNIT, mint_token
 
@@ -71,6 +74,68 @@ class TestConcurrentRetries:
                 {"o": uuid.UUID(obligation)},
             )
         assert reports == 1
+
+
+class TestAKeyInUse:
+    async def test_a_retry_while_the_first_runs_is_asked_to_come_back(
+        self,
+        anonymous: httpx.AsyncClient,
+        keys: KeyRing,
+        resources: Resources,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.2)
+        obligation = await obligation_of_own_unit(anonymous, keys, 2024)
+        body = json.dumps({"obligation_id": obligation}).encode()
+        key = "in-progress-0000001"
+        # The first request with the key holds it (still running, as far as anyone knows).
+        fingerprint = idempotency.request_fingerprint("POST", "/v1/reports", "", body)
+        claimed = await stored.claim(resources.sessionmaker, "test-reporter", key, fingerprint)
+        assert isinstance(claimed, stored.Claimed)
+
+        retry = await anonymous.post(
+            "/v1/reports",
+            content=body,
+            headers={
+                **auth(keys, "test-reporter"),
+                "Idempotency-Key": key,
+                "Content-Type": "application/json",
+            },
+        )
+
+        assert_problem(retry, 409, "request_in_progress")
+        assert int(retry.headers["retry-after"]) > 0
+
+    async def test_an_abandoned_claim_is_taken_over_after_its_lease(
+        self, anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources
+    ) -> None:
+        obligation = await obligation_of_own_unit(anonymous, keys, 2024)
+        body = json.dumps({"obligation_id": obligation}).encode()
+        key = "abandoned-00000001"
+        fingerprint = idempotency.request_fingerprint("POST", "/v1/reports", "", body)
+        await stored.claim(resources.sessionmaker, "test-reporter", key, fingerprint)
+        async with resources.sessionmaker() as session:
+            await session.execute(
+                text(
+                    "UPDATE idempotency_key SET created_at = now() - CAST(:lease AS interval) "
+                    "WHERE key = :k"
+                ),
+                {"lease": stored.CLAIM_LEASE * 2, "k": key},
+            )
+            await session.commit()
+
+        retry = await anonymous.post(
+            "/v1/reports",
+            content=body,
+            headers={
+                **auth(keys, "test-reporter"),
+                "Idempotency-Key": key,
+                "Content-Type": "application/json",
+            },
+        )
+
+        assert retry.status_code == 201, retry.text
+        assert "idempotent-replayed" not in retry.headers
 
 
 class TestReuse:
@@ -142,6 +207,18 @@ CREATING_POSTS = [
     ("test-all", "/v1/jobs", {"name": "jobs.prune", "args": {"older_than_days": 7}}),
     ("test-operator", "/v1/rollups", {"programme": "bac-kan-nscl", "year": 2024}),
     ("test-reviewer", f"{BK}/budget-dossiers/builds", {"budget_year": 2025}),
+    (
+        "test-reviewer",
+        f"{BK}/reporting-requests",
+        {
+            "title_vi": "Báo cáo đột xuất về đào tạo",
+            "title_en": "Ad hoc report on training",
+            "year": 2024,
+            "due_date": "2024-08-15",
+            "units": [OWN_UNIT],
+            "indicators": ["training-courses"],
+        },
+    ),
 ]
 
 
@@ -161,7 +238,7 @@ class TestEveryCreatingPostReplays:
         again = await anonymous.post(path, json=body, headers=headers)
         assert again.status_code == first.status_code
         assert again.content == first.content
-        assert again.headers["location"] == first.headers["location"]
+        assert again.headers.get("location") == first.headers.get("location")
         assert again.headers["idempotent-replayed"] == "true"
         assert "idempotent-replayed" not in first.headers
         fresh = await anonymous.post(path, json=body, headers=auth(keys, client_id))

@@ -65,15 +65,14 @@ class _InProgress(Exception):
     pass
 
 
-async def _fingerprint(request: Request) -> str:
+def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     """What makes two requests the same: method, target and body (JSON compared by value)."""
-    raw = await request.body()
     try:
-        body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
-        body = raw
-    hashed = hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
-    hashed.update(body)
+        canonical = body
+    hashed = hashlib.sha256(f"{method} {path}?{query}\n".encode())
+    hashed.update(canonical)
     return hashed.hexdigest()
 
 
@@ -90,7 +89,9 @@ async def honour_idempotency_key(
         raise RuntimeError("IdempotencyMiddleware is not installed")
     resources = request.app.state.resources
     assert isinstance(resources, Resources)
-    fingerprint = await _fingerprint(request)
+    fingerprint = request_fingerprint(
+        request.method, request.url.path, request.url.query, await request.body()
+    )
     deadline = time.monotonic() + WAIT_SECONDS
     delay = 0.02
     while True:
