@@ -44,14 +44,33 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+# During an outage a request must fail fast (and answer 503) rather than hang: asyncpg
+# waits 60 s for a connection by default and the pool 30 s for a free one.
+CONNECT_TIMEOUT_SECONDS = 5.0
+POOL_TIMEOUT_SECONDS = 10.0
+
+
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, pooled: bool = True
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pooled: bool = True,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
 ) -> AsyncEngine:
     """Create the async engine; `pooled=False` opens a connection per checkout (CLI, tests)."""
+    connect_args = {"timeout": connect_timeout}
     if not pooled:
-        return create_async_engine(url, poolclass=NullPool)
+        return create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+    # pre-ping: connections pooled before a database restart are dead; the ping finds them
+    # at checkout and the pool replaces them, so the first request after recovery succeeds.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args=connect_args,
     )
 
 

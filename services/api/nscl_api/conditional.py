@@ -23,7 +23,9 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=8,
         max_length=200,
-        description="Unique per intended creation: a repeated request returns the first result.",
+        description="Unique per intended creation: a repeated request gets the first answer "
+        "again (with `Idempotent-Replayed: true`); the same key for another request is "
+        "refused with 422, and 409 `request_in_progress` asks to retry while the first runs.",
     ),
 ]
 # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag names no exact revision, and

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+from types import TracebackType
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import redis.exceptions
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -57,7 +62,7 @@ _DESCRIPTIONS = {
     415: "The request body is not JSON.",
     422: "The input is invalid; `errors` lists every field.",
     428: "The request must be conditional (If-Match).",
-    503: "A dependency is unavailable.",
+    503: "The database or the job queue is unreachable for now; retry after `Retry-After` seconds.",
 }
 
 
@@ -156,7 +161,132 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
     return problem_response(status, code, detail, instance=request.url.path)
 
 
+# Seconds a client should wait before retrying while a dependency is down: long enough not
+# to hammer a recovering server, short enough that a restart is barely noticed.
+OUTAGE_RETRY_AFTER = 5
+
+# The dependencies whose outage answers 503, and the code and words of each.
+_OUTAGES = {
+    "database": ("database_unavailable", "The database is unreachable; retry shortly."),
+    "queue": ("queue_unavailable", "The job queue is unreachable; retry shortly."),
+}
+
+# Exceptions that mean "could not reach the server", whoever raised them; which server is
+# told by the library that raised it (a refused connect surfaces as a bare OSError).
+_CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionRefusedError, ConnectionResetError, "Multiple exceptions: …"
+    TimeoutError,  # asyncpg's connect timeout (asyncio.TimeoutError is TimeoutError)
+    asyncpg.exceptions.PostgresConnectionError,  # includes CannotConnectNowError (shutdown)
+    asyncpg.exceptions.InterfaceError,  # "connection is closed" mid-request
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    sa_exc.TimeoutError,  # the pool's wait for a connection ran out
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+# Exception classes the handlers are registered on (the lookup walks each class's MRO).
+OUTAGE_EXCEPTIONS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresError,
+    asyncpg.exceptions.InterfaceError,
+    sa_exc.DBAPIError,
+    sa_exc.TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def _frames_modules(tb: TracebackType | None) -> list[str]:
+    modules = []
+    while tb is not None:
+        modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    return modules
+
+
+_CONNECTION_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+    errno.EADDRNOTAVAIL,
+    errno.EPIPE,
+}
+
+
+def _is_connection_oserror(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if not isinstance(exc, OSError):
+        return False
+    # asyncio reports a connect that failed on every address as one OSError without errno.
+    return exc.errno in _CONNECTION_ERRNOS or str(exc).startswith("Multiple exceptions:")
+
+
+def outage_of(exc: BaseException) -> str | None:
+    """Which dependency's outage the exception shows (``database``/``queue``), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return "queue"
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return "database"
+        if isinstance(current, _CONNECTION_FAILURES):
+            # The innermost library frame names the server that could not be reached.
+            for module in reversed(_frames_modules(current.__traceback__)):
+                root = module.split(".")[0]
+                if root in ("redis", "arq"):
+                    return "queue"
+                if root in ("asyncpg", "sqlalchemy"):
+                    return "database"
+            if isinstance(current, sa_exc.DBAPIError | sa_exc.TimeoutError | asyncpg.PostgresError):
+                return "database"
+            # No library frame left (an exception shared by the waiters of one load keeps
+            # only the waiter's frames): redis-py wraps every socket error in its own
+            # classes, so a bare connection error can only be the database's.
+            if _is_connection_oserror(current):
+                return "database"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def outage_response(dependency: str, path: str | None) -> Response:
+    """The 503 problem of an unreachable dependency, with Retry-After."""
+    code, detail = _OUTAGES[dependency]
+    return problem_response(
+        503,
+        code,
+        detail,
+        instance=path,
+        headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+    )
+
+
+async def _on_possible_outage(request: Request, exc: Exception) -> Response:
+    dependency = outage_of(exc)
+    if dependency is None:
+        return await _on_unexpected(request, exc)
+    log.warning(
+        "request.dependency_unavailable",
+        path=request.url.path,
+        dependency=dependency,
+        error=f"{type(exc).__name__}: {exc}",
+    )
+    return outage_response(dependency, request.url.path)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    dependency = outage_of(exc)
+    if dependency is not None:
+        # Wrapped in something unexpected (an exception group, a framework error).
+        return outage_response(dependency, request.url.path)
     log.exception("request.failed", path=request.url.path)
     return problem_response(
         500,
@@ -171,4 +301,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
+    for outage in OUTAGE_EXCEPTIONS:
+        app.add_exception_handler(outage, _on_possible_outage)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -19,6 +19,7 @@ from nscl_api.catalogue.router import periods_router, programmes_router, units_r
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
+from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
 from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -112,6 +113,7 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     if resources is not None:
         app.state.resources = resources
     install_error_handlers(app)
+    install_idempotency(app)
     app.include_router(health_router)
     v1_dependencies = [Depends(check_v1_request)]
     # Routes are matched in order: the most polled (published rollups) are tried first.
@@ -168,12 +170,26 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     body_errors = responses(400, 413, 415)
     auth_errors = responses(401, 403)
-    for path_item in document.get("paths", {}).values():
+    # Every /v1 operation needs the database: during an outage it answers 503.
+    outage_errors = responses(503)
+    # A repeated Idempotency-Key: 409 while the first request runs, 422 for another request.
+    idempotency_errors = responses(409, 422)
+    retry_after = {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer"},
+        }
+    }
+    for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
             responses_ = operation.setdefault("responses", {})
             added = {**body_errors} if "requestBody" in operation else {}
             if operation.get("security"):
                 added |= auth_errors
+            if path.startswith("/v1/"):
+                added |= outage_errors
+            if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
+                added |= idempotency_errors
             for status, entry in added.items():
                 responses_.setdefault(
                     str(status),
@@ -182,6 +198,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
                     },
                 )
+            if "503" in responses_ and path.startswith("/v1/"):
+                responses_["503"].setdefault("headers", retry_after)
             if "422" in responses_:
                 responses_["422"] = {
                     "description": "The input is invalid; `errors` lists every field.",

@@ -187,16 +187,3 @@ class ValidationRule(Base):
     enabled: Mapped[bool]
     description: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-
-
-class IdempotencyKey(Base):
-    """A client's Idempotency-Key and the object its first request created."""
-
-    __tablename__ = "idempotency_key"
-
-    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    object_type: Mapped[str] = mapped_column(String(50))
-    object_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -198,33 +198,6 @@ class ReportRepository:
         )
         return {(i, d): v for i, d, v in (await self.session.execute(stmt)).all()}
 
-    # --- idempotency ---------------------------------------------------------------------
-
-    async def remembered(self, client_id: str, key: str) -> m.IdempotencyKey | None:
-        """The key's record, waiting for a concurrent first use of it to commit."""
-        stmt = select(m.IdempotencyKey).where(
-            m.IdempotencyKey.client_id == client_id, m.IdempotencyKey.key == key
-        )
-        return (await self.session.scalars(stmt)).one_or_none()
-
-    async def remember(
-        self, client_id: str, key: str, fingerprint: str, object_type: str, object_id: uuid.UUID
-    ) -> bool:
-        """Record the key; False when a concurrent request recorded it first."""
-        stmt = (
-            insert(m.IdempotencyKey)
-            .values(
-                client_id=client_id,
-                key=key,
-                fingerprint=fingerprint,
-                object_type=object_type,
-                object_id=object_id,
-            )
-            .on_conflict_do_nothing()
-            .returning(m.IdempotencyKey.key)
-        )
-        return (await self.session.scalar(stmt)) is not None
-
     # --- timeliness ----------------------------------------------------------------------
 
     async def timeliness(

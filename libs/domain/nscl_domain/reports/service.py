@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -328,28 +326,14 @@ async def list_obligations(
 # --- reports -------------------------------------------------------------------------------
 
 
-def _fingerprint(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
 async def create_report(
     uow: UnitOfWork,
     caller: Caller,
     obligation_id: uuid.UUID,
-    *,
-    idempotency_key: str | None = None,
 ) -> tuple[m.Report, bool]:
-    """Open the draft of an obligation's report; return it and whether it was created now.
-
-    With an Idempotency-Key a repeated request returns the report the first one created.
-    """
+    """Open the draft of an obligation's report; return it and whether it was created now."""
     caller.require(Permission.REPORTS_WRITE)
-    fingerprint = _fingerprint({"obligation_id": str(obligation_id)})
     async with uow:
-        if idempotency_key is not None:
-            earlier = await uow.reports.remembered(caller.client_id, idempotency_key)
-            if earlier is not None:
-                return await _replay(uow, caller, earlier, fingerprint), False
         # Reporters open drafts for their own unit only, whatever else they may read.
         row = await uow.reports.obligation(obligation_id, caller.unit_id)
         if row is None:
@@ -367,32 +351,9 @@ async def create_report(
         )
         uow.reports.add(report)
         await uow.reports.flush()
-        if idempotency_key is not None and not await uow.reports.remember(
-            caller.client_id, idempotency_key, fingerprint, "report", report.id
-        ):
-            raise Conflict(
-                "A request with this Idempotency-Key is in progress.", code="idempotency_conflict"
-            )
         uow.audit.record(caller, "report.created", "report", report.id, after=snapshot(report))
         await uow.commit()
     return report, True
-
-
-async def _replay(
-    uow: UnitOfWork, caller: Caller, earlier: m.IdempotencyKey, fingerprint: str
-) -> m.Report:
-    if earlier.fingerprint != fingerprint:
-        raise Invalid(
-            "This Idempotency-Key was used for a different request.",
-            code="idempotency_key_reused",
-            fields=[
-                FieldProblem(("header", "idempotency-key"), "Use a new key for a new request.")
-            ],
-        )
-    report = await uow.reports.report(earlier.object_id, None)
-    if report is None:
-        raise NotFound("The report this key created no longer exists.", code="report_not_found")
-    return report
 
 
 async def _report_for_change(

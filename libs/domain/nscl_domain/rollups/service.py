@@ -23,6 +23,7 @@ from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.catalogue.targets import Achievement, TargetKind, TargetSpec, judge
+from nscl_domain.db import new_id
 from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
@@ -126,6 +127,9 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     published = await engine.published(session, [key])
     previous = published.get(key)
     planned = engine.plan_runs([inputs], published)
+    if not planned and args.full:
+        assert previous is not None
+        return await _recompute_unchanged(ctx, inputs, previous)
     if not planned:
         assert previous is not None
         return {"run_id": str(previous.run_id), "unchanged": True}
@@ -143,6 +147,64 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     _audit_published(ctx, actor, [run], {programme.id: programme.key})
     await _schedule_national(ctx, actor, programme.parent_id, [args.year])
     return {"run_id": str(run.run_id), "unchanged": False, "sources": inputs.source_count} | detail
+
+
+_CELL_COLUMNS = (
+    "indicator_id, disaggregation, breakdown, value, value_sum, value_count, value_min, value_max"
+)
+
+
+async def _same_result(session: AsyncSession, run_id: uuid.UUID, other_id: uuid.UUID) -> bool:
+    """Whether two runs hold the same cells and sections (set difference both ways)."""
+    same = await session.scalar(
+        text(
+            "SELECT NOT EXISTS ("
+            f"  (SELECT {_CELL_COLUMNS} FROM rollup_cell WHERE run_id = :a "
+            f"   EXCEPT SELECT {_CELL_COLUMNS} FROM rollup_cell WHERE run_id = :b) "
+            "  UNION ALL "
+            f"  (SELECT {_CELL_COLUMNS} FROM rollup_cell WHERE run_id = :b "
+            f"   EXCEPT SELECT {_CELL_COLUMNS} FROM rollup_cell WHERE run_id = :a)"
+            ") AND (SELECT a.sections::jsonb = b.sections::jsonb "
+            "       FROM rollup_run a, rollup_run b WHERE a.id = :a AND b.id = :b)"
+        ),
+        {"a": run_id, "b": other_id},
+    )
+    return bool(same)
+
+
+async def _recompute_unchanged(
+    ctx: JobContext, inputs: engine.Inputs, previous: engine.Published
+) -> dict[str, Any]:
+    """``full`` on unchanged inputs: recompute every cell anyway (a check that the published
+    figures still follow from their sources), and publish only if the result differs."""
+    session = ctx.session
+    run = engine.NewRun(inputs, new_id(), previous.seq + 1)
+    # Runs are frozen once written: an identical result is rolled back, not deleted.
+    attempt = await session.begin_nested()
+    await engine.compute_full(session, [run], job_id=ctx.job_id, now=ctx.now)
+    if await _same_result(session, run.run_id, previous.run_id):
+        await attempt.rollback()
+        return {
+            "run_id": str(previous.run_id),
+            "unchanged": True,
+            "recomputed": True,
+            "published": False,
+            "reason": "result identical to the published run",
+            "kind": "full",
+        }
+    await attempt.commit()
+    await engine.publish(session, [run], ctx.now)
+    programme = await _programme(session, inputs.programme_id)
+    await _schedule_national(ctx, programme.parent_id, [inputs.year])
+    return {
+        "run_id": str(run.run_id),
+        "unchanged": False,
+        "recomputed": True,
+        "published": True,
+        "reason": "result differs from the published run",
+        "sources": inputs.source_count,
+        "kind": "full",
+    }
 
 
 async def refresh_national(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from nscl_api.deps import (
     UowDep,
 )
 from nscl_api.errors import responses
+from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.pagination import Page
 from nscl_api.types import Reason, RequestModel
@@ -158,6 +159,7 @@ def _dossier(view: DossierView) -> DossierRead:
     "/v1/programmes/{programme}/budget-estimates",
     status_code=201,
     operation_id="createBudgetEstimate",
+    dependencies=[IDEMPOTENT],
     summary="Open a budget estimate",
     responses=responses(NotFound, Conflict, Invalid),
 )
@@ -299,6 +301,7 @@ async def budget_totals(
     "/v1/programmes/{programme}/budget-dossiers/builds",
     status_code=202,
     operation_id="buildBudgetDossiers",
+    dependencies=[IDEMPOTENT],
     summary="Build the year's dossiers",
     responses={**responses(NotFound, Invalid), **JOB_QUEUED},
 )
@@ -388,6 +391,7 @@ class FollowUpRow(BaseModel):
     "/v1/budget-allocations/{allocation_id}/spending",
     status_code=201,
     operation_id="recordSpending",
+    dependencies=[IDEMPOTENT],
     summary="Record spending against an allocation",
     responses=responses(NotFound, Conflict, Invalid),
 )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from nscl_api.deps import JobsReader, JobsRunner, RegistryDep, UowDep
 from nscl_api.errors import responses
+from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobCreate, JobRead
 from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
 from nscl_domain.errors import Conflict, Invalid, NotFound
@@ -71,6 +72,7 @@ async def cancel_job(job_id: uuid.UUID, uow: UowDep, caller: JobsRunner) -> JobR
     "",
     status_code=202,
     operation_id="createJob",
+    dependencies=[IDEMPOTENT],
     summary="Start a maintenance job",
     responses={**responses(Invalid), **JOB_QUEUED},
 )

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from nscl_api.conditional import IfMatch, etag, expected_revision
 from nscl_api.deps import PlansReader, PlansReviewer, PlansWriter, UowDep
 from nscl_api.errors import responses
+from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
 from nscl_api.types import Reason, RequestModel
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
@@ -155,6 +156,7 @@ def _read(view: PlanView, response: Response) -> PlanRead:
     "/v1/programmes/{programme}/plans",
     status_code=201,
     operation_id="createPlan",
+    dependencies=[IDEMPOTENT],
     summary="Open a plan",
     responses=responses(NotFound, Conflict, Invalid),
 )
@@ -345,6 +347,7 @@ async def get_version(
     "/v1/plans/{plan_id}/change-requests",
     status_code=201,
     operation_id="proposePlanChange",
+    dependencies=[IDEMPOTENT],
     summary="Propose a change to an accepted plan",
     responses=responses(NotFound, Conflict, Invalid),
 )

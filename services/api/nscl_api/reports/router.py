@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
 
-from nscl_api.conditional import IdempotencyKey, IfMatch, etag, expected_revision
+from nscl_api.conditional import IfMatch, etag, expected_revision
 from nscl_api.deps import (
     CatalogueReader,
     ReportsManager,
@@ -18,6 +18,7 @@ from nscl_api.deps import (
     UowDep,
 )
 from nscl_api.errors import responses
+from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
 from nscl_api.problems import problem_response
 from nscl_api.reports.schemas import (
@@ -154,6 +155,7 @@ async def list_obligations(
     "/v1/programmes/{programme}/reporting-requests",
     status_code=201,
     operation_id="createReportingRequest",
+    dependencies=[IDEMPOTENT],
     summary="Issue an ad hoc request",
     responses=responses(NotFound, Invalid),
 )
@@ -203,6 +205,7 @@ async def timeliness(
     "/v1/reports",
     status_code=201,
     operation_id="createReport",
+    dependencies=[IDEMPOTENT],
     summary="Open a report",
     responses=responses(NotFound, Conflict, Invalid),
 )
@@ -211,15 +214,10 @@ async def create_report(
     uow: UowDep,
     caller: ReportsWriter,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
 ) -> ReportRead:
     """Open the draft report of one of the unit's obligations (honours Idempotency-Key)."""
-    report, created = await reports.create_report(
-        uow, caller, body.obligation_id, idempotency_key=idempotency_key
-    )
+    report, _ = await reports.create_report(uow, caller, body.obligation_id)
     response.headers["Location"] = f"/v1/reports/{report.id}"
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
     _with_etag(response, report.revision)
     return ReportRead.of(report)
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from nscl_api.deps import JobsRunner, RollupsReader, UowDep
 from nscl_api.errors import responses
+from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.resources import Resources
 from nscl_api.types import RequestModel
@@ -470,6 +471,7 @@ async def get_phase(
     "",
     status_code=202,
     operation_id="requestRollup",
+    dependencies=[IDEMPOTENT],
     summary="Recompute rollups",
     responses={**responses(NotFound, Invalid), **JOB_QUEUED},
 )
