@@ -195,7 +195,9 @@ async def _recompute_unchanged(
     await attempt.commit()
     await engine.publish(session, [run], ctx.now)
     programme = await _programme(session, inputs.programme_id)
-    await _schedule_national(ctx, programme.parent_id, [inputs.year])
+    actor = await requester_of(ctx)
+    _audit_published(ctx, actor, [run], {programme.id: programme.key})
+    await _schedule_national(ctx, actor, programme.parent_id, [inputs.year])
     return {
         "run_id": str(run.run_id),
         "unchanged": False,
