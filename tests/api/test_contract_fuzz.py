@@ -22,7 +22,7 @@ import httpx
 import pytest
 import schemathesis
 import uvicorn
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from openpyxl import Workbook
 from schemathesis import checks
@@ -158,6 +158,11 @@ def test_chains_of_operations_conform_to_the_document(live_server: LiveServer) -
             max_examples=SCENARIOS,
             stateful_step_count=8,
             deadline=None,
+            # Each step changes the live server's data, so a failing chain cannot be replayed
+            # to shrink it: replaying draws differently and hides the failure behind
+            # FlakyStrategyDefinition. Report the first failing chain as it happened.
+            phases=[Phase.generate],
+            database=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
