@@ -26,6 +26,7 @@ from nscl_domain.identity import SYSTEM, Role
 from nscl_domain.identity import service as identity
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.jobs.service import DEFAULT_REGISTRY
+from nscl_domain.offload import ProcessPool
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 from nscl_worker.deps import WorkerDeps
@@ -49,6 +50,8 @@ class Resources:
     registry: JobRegistry = field(default_factory=lambda: DEFAULT_REGISTRY)
     callers: CallerCache = field(default_factory=CallerCache)
     rollups: RolledUpCache = field(default_factory=RolledUpCache)
+    # Uploads are parsed here, off the event loop; no process starts until the first upload.
+    parsers: ProcessPool = field(default_factory=lambda: upload_parsers(Settings.model_construct()))
     clock: Clock = utcnow
     _keys_loaded_at: float = 0.0
 
@@ -71,6 +74,17 @@ class Resources:
             clock=self.clock,
             job_max_attempts=self.settings.job_max_tries,
         )
+
+
+def upload_parsers(settings: Settings) -> ProcessPool:
+    """The pool of processes that parse uploaded spreadsheets, as the settings size it."""
+    # One second over the parse's own time limit: the parser stops itself and answers
+    # first; the kill is for a parse that cannot.
+    return ProcessPool(
+        settings.upload_parsers,
+        timeout_seconds=settings.upload_parse_seconds + 1,
+        wait_seconds=settings.upload_wait_seconds,
+    )
 
 
 async def resolve_database_url(settings: Settings) -> str:
@@ -150,6 +164,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         redis=redis,
         keys=KeyRing(keys),
         callers=CallerCache(settings.auth_cache_seconds),
+        parsers=upload_parsers(settings),
     )
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
@@ -172,6 +187,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             log.info("worker.in_process", redis="in-memory")
         yield resources
     finally:
+        resources.parsers.close()
         if worker is not None and worker_task is not None:
             await worker.close()
             with contextlib.suppress(asyncio.CancelledError):
