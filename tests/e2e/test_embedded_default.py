@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from bench.hostile_files import XLSX_MEDIA_TYPE, xfd_column_rows
 
 
 def _free_port() -> int:
@@ -120,3 +122,19 @@ def test_in_process_worker_runs_jobs(embedded_service: str, bearer: dict[str, st
         time.sleep(0.2)
     assert job["status"] == "succeeded", job
     assert job["result"]["deleted"] == 0
+
+
+def test_uploads_are_read_in_the_parser_processes(
+    embedded_service: str, bearer: dict[str, str]
+) -> None:
+    """`nscl serve` starts its parser processes on first use (spawned: its main is a script)."""
+    # The file is read before the report is looked up: any report id will do.
+    answer = httpx.post(
+        f"{embedded_service}/v1/reports/{uuid.uuid4()}/indicator-values/import",
+        content=xfd_column_rows(),
+        headers={**bearer, "Content-Type": XLSX_MEDIA_TYPE},
+        timeout=30,
+    )
+    assert answer.status_code == 413, answer.text
+    assert (answer.json()["code"], answer.json()["limit"]) == ("upload_too_many_columns", 100)
+    assert httpx.get(f"{embedded_service}/health").status_code == 200
