@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
 import time
 import zipfile
 from collections.abc import Callable
@@ -293,3 +295,12 @@ class TestTheParserPool:
             resources.parsers = shared
             with pytest.raises(WorkerLost):
                 await busy
+
+    async def test_an_idle_worker_killed_from_outside_is_replaced(self) -> None:
+        pool = ProcessPool(1, timeout_seconds=30, wait_seconds=30)
+        try:
+            pid = await pool.run(os.getpid)
+            os.kill(pid, signal.SIGKILL)
+            assert await pool.run(sum, [4, 5]) == 9
+        finally:
+            pool.close()

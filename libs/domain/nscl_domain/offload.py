@@ -7,15 +7,18 @@ process over its wall-time limit is killed.
 Each slot is a one-process executor, so killing one runaway worker breaks only its own
 executor, which is replaced; the other slots' work goes on. At most ``size`` functions run at
 once; a caller waits up to ``wait_seconds`` for a free slot, then gets :class:`PoolBusy`
-(the API answers 503 with Retry-After). Workers start on first use, with the ``spawn``
-method (forking a process that runs an event loop, a database pool and threads is unsafe)
-and at a lower CPU priority, so that the server's own process is scheduled first.
+(the API answers 503 with Retry-After). A call whose reused worker turns out to have died
+while idle runs once more on a new one (the functions are pure). Workers start on first
+use, with the ``spawn`` method (forking a process that runs an event loop, a database pool
+and threads is unsafe) and at a lower CPU priority, so that the server's own process is
+scheduled first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -82,18 +85,32 @@ class ProcessPool:
                 await slots.acquire()
         except TimeoutError:
             raise PoolBusy(retry_after=max(1, round(self.timeout_seconds))) from None
-        executor = self._idle.pop() if self._idle else self._new_executor()
-        self._busy.add(executor)
-        future = None
+        call = functools.partial(function, *args, **kwargs)
         try:
-            future = executor.submit(function, *args, **kwargs)
+            reused = bool(self._idle)
+            executor = self._idle.pop() if reused else self._new_executor()
             try:
-                async with asyncio.timeout(self.timeout_seconds):
-                    return await asyncio.wrap_future(future)
-            except TimeoutError:
-                raise WorkTimedOut(self.timeout_seconds) from None
-            except BrokenProcessPool as exc:
-                raise WorkerLost(str(exc)) from exc
+                return await self._run_on(executor, call)
+            except WorkerLost:
+                if not reused or self._closed:
+                    raise
+                # A worker that died while idle (killed from outside) fails the next call
+                # it is given; the function is pure, so it runs once more on a new worker.
+                return await self._run_on(self._new_executor(), call)
+        finally:
+            slots.release()
+
+    async def _run_on(self, executor: ProcessPoolExecutor, call: Callable[[], T]) -> T:
+        self._busy.add(executor)
+        future: Future[T] | None = None
+        try:
+            future = executor.submit(call)
+            async with asyncio.timeout(self.timeout_seconds):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            raise WorkTimedOut(self.timeout_seconds) from None
+        except BrokenProcessPool as exc:
+            raise WorkerLost(str(exc)) from exc
         finally:
             self._busy.discard(executor)
             # Only a worker that finished its call (with a result or an exception) is used
@@ -102,7 +119,6 @@ class ProcessPool:
                 self._idle.append(executor)
             else:
                 _kill(executor)
-            slots.release()
 
     def close(self) -> None:
         """Kill every worker, busy ones included; later calls to :meth:`run` fail."""

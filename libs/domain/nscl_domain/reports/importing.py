@@ -3,7 +3,10 @@
 Pure functions: no database, no web framework, every number a ``Decimal``.
 
 - :func:`read_rows` turns the file into ``(row number, {column: text})`` pairs, or raises
-  :class:`ImportFormatError` when it is not a readable table at all.
+  :class:`ImportFormatError` when it is not a readable table at all, and
+  :class:`ImportLimitError` as soon as what it has read (rows, columns, cells, shared
+  strings, inflated bytes, wall time) passes one of the :class:`UploadLimits`. It is
+  CPU-bound: the API runs it in a worker process (:mod:`nscl_domain.offload`).
 - :func:`check_rows` checks every row against the indicator catalogue and the obligation,
   and reports every problem it finds, so that a unit can fix the whole file in one go.
 - :func:`build_template_xlsx` and :func:`build_template_csv` write a file with one row per
