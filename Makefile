@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint types unit openapi migrate-check bench clean
+.PHONY: run test install install-dev lint types unit openapi migrate-check bench bench-hardening clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ openapi: install
 
 bench: install-dev
 	$(BIN)/python -m bench.rollups
+
+## /health latency at rest, during four worst-case uploads and during bad token requests.
+bench-hardening: install-dev
+	$(BIN)/python -m bench.hardening
 
 clean:
 	rm -rf $(VENV) .nscl .pytest_cache .mypy_cache .ruff_cache

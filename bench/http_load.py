@@ -234,13 +234,18 @@ def _accepts_connections(port: int) -> bool:
 
 @contextlib.contextmanager
 def serve(
-    app: str, *, port: int, env: dict[str, str] | None = None, factory: bool = True
+    app: str,
+    *,
+    port: int,
+    env: dict[str, str] | None = None,
+    factory: bool = True,
+    pinned: bool = True,
 ) -> Iterator[str]:
     """Run `uvicorn [--factory] <app>` (e.g. "bench.http_load:select1_app_from_env", or an
     application object such as "nscl_api.asgi:app" with ``factory=False``) on
     127.0.0.1:<port> in a subprocess (one worker, --no-access-log, log level warning),
     wait until it accepts connections (poll with a timeout of 30 s), yield the base URL,
-    and terminate it afterwards."""
+    and terminate it afterwards. ``pinned``: on its own core (see ``server_cpus``)."""
     # Otherwise the poll below would find the other server and measure it.
     if _accepts_connections(port):
         raise RuntimeError(f"Port {port} is already in use.")
@@ -264,7 +269,9 @@ def serve(
         str(REPOSITORY_ROOT),
     ]
     server = subprocess.Popen(
-        command, env={**os.environ, **(env or {})}, preexec_fn=_pinned_to(server_cpus())
+        command,
+        env={**os.environ, **(env or {})},
+        preexec_fn=_pinned_to(server_cpus() if pinned else None),
     )
     try:
         # uvicorn binds its socket only once the lifespan startup has finished.

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from nscl_api.auth.cache import CallerCache
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.main import create_app
-from nscl_api.resources import Resources
+from nscl_api.resources import Resources, upload_parsers
 from nscl_domain import embedded, schema
 from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.clock import utcnow
@@ -33,6 +33,7 @@ from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.identity import SYSTEM, Permission, Role, permissions_of
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import Grant
+from nscl_domain.offload import ProcessPool
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 from nscl_worker.inmemory import in_memory_arq_redis
@@ -264,6 +265,14 @@ def mint_token(keys: KeyRing, client_id: str, scopes: list[str] | None = None) -
     return keys.issue(grant, now=utcnow(), ttl_seconds=900).access_token
 
 
+@pytest.fixture(scope="session")
+def parsers(settings: Settings) -> Iterator[ProcessPool]:
+    """The upload parsers' processes, shared by the session's tests and stopped after it."""
+    pool = upload_parsers(settings)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
 async def resources(
     settings: Settings,
@@ -271,6 +280,7 @@ async def resources(
     redis: ArqRedis,
     db_connection: AsyncConnection,
     keys: KeyRing,
+    parsers: ProcessPool,
 ) -> Resources:
     """The app's resources, with every commit turned into a savepoint of the outer transaction."""
     return Resources(
@@ -286,6 +296,7 @@ async def resources(
             autoflush=False,
         ),
         redis=redis,
+        parsers=parsers,
     )
 
 
@@ -296,6 +307,7 @@ async def committed_resources(
     owner_engine: AsyncEngine,
     redis: ArqRedis,
     keys: KeyRing,
+    parsers: ProcessPool,
 ) -> AsyncIterator[Resources]:
     """Resources whose commits are real (for tests of concurrency and of the worker).
 
@@ -311,6 +323,7 @@ async def committed_resources(
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         redis=redis,
+        parsers=parsers,
     )
     async with owner_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(COMMITTED_TABLES)}"))

@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from bench.hostile_files import XLSX_MEDIA_TYPE, xfd_column_rows
 from sqlalchemy import text
 
 from nscl_domain import embedded, schema
@@ -163,3 +165,19 @@ def test_service_connects_as_a_role_that_owns_nothing(
     assert users == {embedded.SERVICE_ROLE}
     assert not superuser
     assert owned == []
+
+
+def test_uploads_are_read_in_the_parser_processes(
+    embedded_service: str, bearer: dict[str, str]
+) -> None:
+    """`nscl serve` starts its parser processes on first use (spawned: its main is a script)."""
+    # The file is read before the report is looked up: any report id will do.
+    answer = httpx.post(
+        f"{embedded_service}/v1/reports/{uuid.uuid4()}/indicator-values/import",
+        content=xfd_column_rows(),
+        headers={**bearer, "Content-Type": XLSX_MEDIA_TYPE},
+        timeout=30,
+    )
+    assert answer.status_code == 413, answer.text
+    assert (answer.json()["code"], answer.json()["limit"]) == ("upload_too_many_columns", 100)
+    assert httpx.get(f"{embedded_service}/health").status_code == 200

@@ -50,6 +50,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted."
     )
+    upload_parsers: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Worker processes parsing uploaded spreadsheets; at most this many at once.",
+    )
+    upload_parse_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description="Wall time one upload may take to parse; its worker is killed after it.",
+    )
+    upload_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="How long an upload waits for a free parser before a 503 with Retry-After.",
+    )
     queue_name: str = Field(default="nscl:jobs", description="arq queue the jobs go through.")
     job_max_tries: int = Field(default=5, ge=1, le=50)
     job_timeout_seconds: int = Field(default=600, ge=1)

@@ -27,6 +27,7 @@ from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import SecretChecker
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.jobs.service import DEFAULT_REGISTRY
+from nscl_domain.offload import ProcessPool
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 from nscl_worker.deps import WorkerDeps
@@ -53,6 +54,8 @@ class Resources:
     callers: CallerCache = field(default_factory=CallerCache)
     rollups: RolledUpCache = field(default_factory=RolledUpCache)
     secrets: SecretChecker = field(default_factory=SecretChecker)
+    # Uploads are parsed here, off the event loop; no process starts until the first upload.
+    parsers: ProcessPool = field(default_factory=lambda: upload_parsers(Settings.model_construct()))
     clock: Clock = utcnow
     _keys_loaded_at: float = 0.0
     _keys_version: tuple[object, ...] | None = None
@@ -107,6 +110,17 @@ class Resources:
             clock=self.clock,
             job_max_attempts=self.settings.job_max_tries,
         )
+
+
+def upload_parsers(settings: Settings) -> ProcessPool:
+    """The pool of processes that parse uploaded spreadsheets, as the settings size it."""
+    # One second over the parse's own time limit: the parser stops itself and answers
+    # first; the kill is for a parse that cannot.
+    return ProcessPool(
+        settings.upload_parsers,
+        timeout_seconds=settings.upload_parse_seconds + 1,
+        wait_seconds=settings.upload_wait_seconds,
+    )
 
 
 async def resolve_database_url(settings: Settings) -> str:
@@ -203,6 +217,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             concurrency=settings.auth_hash_concurrency,
             wait_seconds=settings.auth_hash_wait_seconds,
         ),
+        parsers=upload_parsers(settings),
     )
     await resources.refresh_keys()
     worker: Worker | None = None
@@ -230,6 +245,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         key_watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await key_watch
+        resources.parsers.close()
         if worker is not None and worker_task is not None:
             await worker.close()
             with contextlib.suppress(asyncio.CancelledError):

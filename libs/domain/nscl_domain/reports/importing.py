@@ -3,7 +3,10 @@
 Pure functions: no database, no web framework, every number a ``Decimal``.
 
 - :func:`read_rows` turns the file into ``(row number, {column: text})`` pairs, or raises
-  :class:`ImportFormatError` when it is not a readable table at all.
+  :class:`ImportFormatError` when it is not a readable table at all, and
+  :class:`ImportLimitError` as soon as what it has read (rows, columns, cells, shared
+  strings, inflated bytes, wall time) passes one of the :class:`UploadLimits`. It is
+  CPU-bound: the API runs it in a worker process (:mod:`nscl_domain.offload`).
 - :func:`check_rows` checks every row against the indicator catalogue and the obligation,
   and reports every problem it finds, so that a unit can fix the whole file in one go.
 - :func:`build_template_xlsx` and :func:`build_template_csv` write a file with one row per
@@ -24,13 +27,30 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from time import monotonic
 from typing import Any
 
 # openpyxl ships no type information; "unused-ignore" keeps this line valid once
 # types-openpyxl is installed as a dev dependency.
-from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped, unused-ignore]
+from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.cell.text import Text  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped, unused-ignore]
 from openpyxl.styles import Font  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.styles.stylesheet import (  # type: ignore[import-untyped, unused-ignore]
+    apply_stylesheet,
+)
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
+
+# The cell parser of openpyxl's sheet reader: the module is private, the parser stable since
+# openpyxl 2.6; the tests of dates, numbers and shared strings would catch a change.
+from openpyxl.worksheet import _reader  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.xml.constants import (  # type: ignore[import-untyped, unused-ignore]
+    SHARED_STRINGS,
+    SHEET_MAIN_NS,
+)
+
+# defusedxml's parser when it is installed (a dependency): no entity expansion bombs.
+from openpyxl.xml.functions import iterparse  # type: ignore[import-untyped, unused-ignore]
 
 from nscl_domain.text import nfc
 
@@ -61,6 +81,7 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 _WHITESPACE = re.compile(r"\s+")
 
 Row = tuple[int, dict[str, str | None]]
+_STRING_TAG = f"{{{SHEET_MAIN_NS}}}si"
 
 
 @dataclass(frozen=True)
@@ -122,25 +143,146 @@ class ImportFormatError(ValueError):
     required column)."""
 
 
+class ImportLimitError(ImportFormatError):
+    """The file is over one of the reader's limits (:class:`UploadLimits`); reading stopped.
+
+    ``code`` names the limit (``upload_too_many_rows``…), ``limit`` is its value and
+    ``value`` what the file reached when reading stopped; ``too_large`` tells a limit on the
+    amount of content (the file is too big) from one on its shape or on time.
+    """
+
+    def __init__(
+        self, code: str, detail: str, limit: float, value: float | None, too_large: bool = True
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.limit = limit
+        self.value = value
+        self.too_large = too_large
+
+    def __reduce__(self) -> tuple[type[ImportLimitError], tuple[object, ...]]:
+        # Raised in a worker process and unpickled in the server's: rebuild it whole.
+        return (type(self), (self.code, self.detail, self.limit, self.value, self.too_large))
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What one upload may make the reader do. Every count is of what is *read* (empty rows,
+    cells under no header, strings no cell uses), never of what is kept, so that a file
+    cannot make the reader work without getting closer to a limit."""
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    # The header and every row below it, empty or not, up to the last one the file has.
+    max_rows: int = MAX_DATA_ROWS + 1
+    # The template has about ten columns; the sheet could have 16,384.
+    max_columns: int = 100
+    max_cells: int = 500_000
+    max_shared_strings: int = 100_000
+    max_shared_string_chars: int = 5_000_000
+    # A workbook is a zip: its parts may inflate to this much in all…
+    max_uncompressed_bytes: int = 64 * 1024 * 1024
+    # …and none over a mebibyte may inflate more than this (spreadsheets do ~10:1, bombs ~1000:1).
+    max_compression_ratio: int = 200
+    max_zip_members: int = 500
+    seconds: float = 15.0
+
+
+DEFAULT_LIMITS = UploadLimits()
+_RATIO_FLOOR_BYTES = 1024 * 1024
+_CHECK_TIME_EVERY = 4096
+
+
+class _Budget:
+    """Counts what is read against the limits; raises :class:`ImportLimitError` when over."""
+
+    def __init__(self, limits: UploadLimits) -> None:
+        self.limits = limits
+        self.cells = 0
+        self.work = 0
+        self.deadline = monotonic() + limits.seconds
+
+    def row(self, number: int) -> None:
+        if number > self.limits.max_rows:
+            data_rows = self.limits.max_rows - 1
+            raise ImportLimitError(
+                "upload_too_many_rows",
+                f"The file has more than {data_rows:,} rows after the header (empty rows "
+                f"count too: row {number:,} was reached); split it into smaller files.",
+                limit=data_rows,
+                value=number - 1,
+            )
+        self.tick()
+
+    def column(self, index: int, row: int) -> None:
+        if index > self.limits.max_columns:
+            raise ImportLimitError(
+                "upload_too_many_columns",
+                f"Row {row:,} has a cell in column {_letter(index)} (column {index:,}); a file "
+                f"may use at most {self.limits.max_columns} columns. Delete the columns on "
+                "the right, even empty-looking ones.",
+                limit=self.limits.max_columns,
+                value=index,
+            )
+
+    def add_cells(self, count: int) -> None:
+        self.cells += count
+        if self.cells > self.limits.max_cells:
+            raise ImportLimitError(
+                "upload_too_many_cells",
+                f"The file has more than {self.limits.max_cells:,} cells (empty ones written "
+                "in the file count too).",
+                limit=self.limits.max_cells,
+                value=self.cells,
+            )
+        self.tick(count)
+
+    def tick(self, work: int = 1) -> None:
+        """Check the wall time every few thousand steps (a clock read is not free)."""
+        self.work += work
+        if self.work >= _CHECK_TIME_EVERY:
+            self.work = 0
+            if monotonic() > self.deadline:
+                raise ImportLimitError(
+                    "upload_parse_timeout",
+                    f"Reading the file took more than {self.limits.seconds:g} s; "
+                    "split it into smaller files.",
+                    limit=self.limits.seconds,
+                    value=None,
+                    too_large=False,
+                )
+
+
+def _letter(index: int) -> str:
+    return str(get_column_letter(index)) if index <= 18_278 else f"#{index}"
+
+
 # --- reading ---------------------------------------------------------------------------
 
 
-def read_rows(data: bytes, media_type: str) -> list[Row]:
-    """Read the non-empty data rows of a CSV or XLSX file, keyed by normalised column name."""
+def read_rows(data: bytes, media_type: str, limits: UploadLimits = DEFAULT_LIMITS) -> list[Row]:
+    """Read the non-empty data rows of a CSV or XLSX file, keyed by normalised column name.
+
+    CPU-bound and bounded by ``limits``, wall time included: call it in a worker process.
+    """
     kind = media_type.split(";", 1)[0].strip().lower()
     if kind not in _CSV_MEDIA_TYPES and kind != XLSX_MEDIA_TYPE:
         raise ImportFormatError(
             f"Files of type {media_type!r} are not accepted; upload a CSV ({CSV_MEDIA_TYPE}) "
             "or an Excel workbook (.xlsx)."
         )
-    if len(data) > MAX_FILE_BYTES:
-        raise ImportFormatError(
-            f"The file is {len(data):,} bytes; files over {MAX_FILE_BYTES:,} bytes "
-            "(5 MB) are not accepted."
+    if len(data) > limits.max_file_bytes:
+        raise ImportLimitError(
+            "upload_too_large",
+            f"The file is {len(data):,} bytes; files over {limits.max_file_bytes:,} bytes "
+            f"({limits.max_file_bytes / 1024 / 1024:g} MB) are not accepted.",
+            limit=limits.max_file_bytes,
+            value=len(data),
         )
     if not data.strip():
         raise ImportFormatError("The file is empty.")
-    table = _csv_table(data) if kind in _CSV_MEDIA_TYPES else _xlsx_table(data)
+    budget = _Budget(limits)
+    table = _csv_table(data, budget) if kind in _CSV_MEDIA_TYPES else _xlsx_table(data, budget)
     # Closing at once releases the workbook even when reading stops at an error.
     with contextlib.closing(table):
         return _rows_of(table)
@@ -152,15 +294,13 @@ def _rows_of(table: Iterator[tuple[int, list[str | None]]]) -> list[Row]:
         raise ImportFormatError("The first row must be a header naming the columns.")
     columns = _header(header_row[1])
     rows: list[Row] = []
+    # The reader's row limit bounds the rows kept: no second count is needed here.
     for number, cells in table:
         record = {
             name: cells[position] if position < len(cells) else None for position, name in columns
         }
-        if not any(record.values()):
-            continue
-        if len(rows) == MAX_DATA_ROWS:
-            raise ImportFormatError(f"The file has more than {MAX_DATA_ROWS:,} rows of values.")
-        rows.append((number, record))
+        if any(record.values()):
+            rows.append((number, record))
     return rows
 
 
@@ -198,7 +338,7 @@ def _clean(text: str | None) -> str | None:
     return cleaned or None
 
 
-def _csv_table(data: bytes) -> Generator[tuple[int, list[str | None]]]:
+def _csv_table(data: bytes, budget: _Budget) -> Generator[tuple[int, list[str | None]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -216,34 +356,186 @@ def _csv_table(data: bytes) -> Generator[tuple[int, list[str | None]]]:
     try:
         # A record spanning several lines (a quoted newline) is one row in a spreadsheet.
         for number, record in enumerate(reader, start=1):
+            budget.row(number)
+            budget.column(len(record), number)
+            budget.add_cells(len(record))
             yield number, [_clean(cell) for cell in record]
     except csv.Error as exc:
         raise ImportFormatError(f"The CSV file cannot be read: {exc}.") from exc
 
 
-def _xlsx_table(data: bytes) -> Generator[tuple[int, list[str | None]]]:
+def _check_archive(data: bytes, limits: UploadLimits) -> None:
+    """Refuse a zip bomb from its central directory, before inflating anything.
+
+    The sizes there are declared, not measured; a part that inflates to more than it
+    declares fails its CRC check when read (zipfile stops at the declared size).
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ImportFormatError("The file is not an Excel workbook (.xlsx).") from exc
+    if len(members) > limits.max_zip_members:
+        raise ImportLimitError(
+            "upload_too_many_parts",
+            f"The workbook has {len(members):,} parts; at most {limits.max_zip_members:,} "
+            "are accepted.",
+            limit=limits.max_zip_members,
+            value=len(members),
+        )
+    inflated = sum(member.file_size for member in members)
+    if inflated > limits.max_uncompressed_bytes:
+        raise ImportLimitError(
+            "upload_uncompressed_too_large",
+            f"The workbook inflates to {inflated:,} bytes; at most "
+            f"{limits.max_uncompressed_bytes:,} bytes are accepted.",
+            limit=limits.max_uncompressed_bytes,
+            value=inflated,
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
+            raise ImportLimitError(
+                "upload_compression_ratio",
+                f"The workbook part {member.filename!r} inflates {ratio:,.0f} times; "
+                f"at most {limits.max_compression_ratio} times is accepted.",
+                limit=limits.max_compression_ratio,
+                value=round(ratio),
+                too_large=False,
+            )
+
+
+def _xlsx_table(data: bytes, budget: _Budget) -> Generator[tuple[int, list[str | None]]]:
+    _check_archive(data, budget.limits)
     # openpyxl parses lazily and raises a different exception for each way a workbook can
     # be broken, while opening or while reading rows: any of them means "unreadable".
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
     except zipfile.BadZipFile as exc:
         raise ImportFormatError("The file is not an Excel workbook (.xlsx).") from exc
     except Exception as exc:
         raise ImportFormatError(f"The Excel workbook cannot be read: {exc}.") from exc
     try:
-        if not workbook.worksheets:
+        # Only the parts the values need, each bounded: not load_workbook, which reads every
+        # sheet's size (the whole sheet when it declares none) and every shared string.
+        reader.read_manifest()
+        reader.shared_strings = _shared_strings(reader, budget)
+        reader.read_workbook()
+        apply_stylesheet(reader.archive, reader.wb)
+        path = _first_worksheet(reader)
+        if path is None:
             raise ImportFormatError("The Excel workbook has no worksheet.")
-        sheet = workbook.worksheets[0]
-        # Some writers record a wrong sheet size; forgetting it makes openpyxl read every cell.
-        sheet.reset_dimensions()
-        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, [_clean(_cell_text(cell)) for cell in cells]
+        workbook = reader.wb
+        parser = _reader.WorkSheetParser(
+            None,
+            reader.shared_strings,
+            data_only=True,
+            epoch=workbook.epoch,
+            date_formats=workbook._date_formats,
+            timedelta_formats=workbook._timedelta_formats,
+        )
+        with reader.archive.open(path) as source:
+            yield from _sheet_rows(source, parser, budget)
     except ImportFormatError:
         raise
     except Exception as exc:
         raise ImportFormatError(f"The Excel workbook cannot be read: {exc}.") from exc
     finally:
-        workbook.close()
+        reader.archive.close()
+
+
+def _shared_strings(reader: Any, budget: _Budget) -> list[str]:
+    content_type = reader.package.find(SHARED_STRINGS)
+    if content_type is None:
+        return []
+    limits = budget.limits
+    strings: list[str] = []
+    chars = 0
+    with reader.archive.open(content_type.PartName[1:]) as source:
+        for _, node in iterparse(source):
+            if node.tag != _STRING_TAG:
+                continue
+            text = str(Text.from_tree(node).content).replace("x005F_", "")
+            node.clear()
+            strings.append(text)
+            chars += len(text)
+            if len(strings) > limits.max_shared_strings:
+                raise ImportLimitError(
+                    "upload_too_many_shared_strings",
+                    f"The workbook's table of texts has more than "
+                    f"{limits.max_shared_strings:,} entries.",
+                    limit=limits.max_shared_strings,
+                    value=len(strings),
+                )
+            if chars > limits.max_shared_string_chars:
+                raise ImportLimitError(
+                    "upload_shared_strings_too_large",
+                    f"The workbook's table of texts holds more than "
+                    f"{limits.max_shared_string_chars:,} characters.",
+                    limit=limits.max_shared_string_chars,
+                    value=chars,
+                )
+            budget.tick()
+    return strings
+
+
+def _first_worksheet(reader: Any) -> str | None:
+    for _sheet, relation in reader.parser.find_sheets():
+        if relation.target in reader.valid_files and relation.Type.endswith("/worksheet"):
+            return str(relation.target)
+    return None
+
+
+def _sheet_rows(
+    source: Any, parser: Any, budget: _Budget
+) -> Iterator[tuple[int, list[str | None]]]:
+    """Yield the sheet's rows, gaps as empty rows, counting each row and cell as it is read.
+
+    openpyxl's own read-only rows are padded to the widest row seen (16,384 cells for one
+    cell in column XFD) before anything could count them; its cell parser, driven here
+    one row at a time, lets each cell be counted first. Cells are counted as the XML
+    parser finishes them, so that not even one huge row is built whole.
+    """
+    number = last = elements = 0
+    for _, element in iterparse(source):
+        tag = element.tag
+        if tag == _reader.CELL_TAG:
+            budget.add_cells(1)
+        elif tag == _reader.ROW_TAG:
+            elements += 1
+            number = _row_number(element.get("r"), number)
+            budget.row(max(number, elements))
+            # As openpyxl does: a row numbered at or above one already read is dropped.
+            if number > last:
+                for gap in range(last + 1, number):
+                    yield gap, []
+                yield number, _row_values(element, number, parser, budget)
+                last = number
+            element.clear()
+        elif tag == _reader.DATA_TAG:
+            # What follows the cells (merges, validations, formatting) is not read at all.
+            break
+
+
+def _row_values(row: Any, number: int, parser: Any, budget: _Budget) -> list[str | None]:
+    parser.row_counter, parser.col_counter = number, 0
+    values: dict[int, str | None] = {}
+    for element in row:
+        if element.tag != _reader.CELL_TAG:
+            continue
+        cell = parser.parse_cell(element)
+        budget.column(cell["column"], number)
+        values[cell["column"]] = _clean(_cell_text(cell["value"]))
+    return [values.get(column) for column in range(1, max(values, default=0) + 1)]
+
+
+def _row_number(attribute: str | None, previous: int) -> int:
+    if attribute is None:
+        return previous + 1
+    try:
+        return int(attribute)
+    except ValueError as exc:
+        raise ImportFormatError(f"The worksheet has a row numbered {attribute!r}.") from exc
 
 
 def _cell_text(value: object) -> str | None:

@@ -15,12 +15,13 @@ from nscl_api.deps import (
     ReportsReader,
     ReportsReviewer,
     ReportsWriter,
+    ResourcesDep,
     UowDep,
 )
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
-from nscl_api.problems import problem_response
+from nscl_api.problems import Problem, problem_response
 from nscl_api.reports.schemas import (
     ImportOutcome,
     ImportRowError,
@@ -41,12 +42,15 @@ from nscl_api.reports.schemas import (
 )
 from nscl_api.types import Reason
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from nscl_domain.offload import PoolBusy, WorkerLost, WorkTimedOut
 from nscl_domain.reports import service as reports
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.importing import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
     ImportFormatError,
+    ImportLimitError,
+    UploadLimits,
     read_rows,
 )
 
@@ -425,8 +429,24 @@ async def indicator_template(
     },
     responses={
         **CHANGE_ERRORS,
-        **responses(413, 415),
+        413: {
+            "model": Problem,
+            "description": "The file is over a limit of the reader (bytes, inflated bytes, "
+            "rows, columns, cells, shared strings); `code` names it, `limit` and `value` "
+            "give it.",
+        },
+        **responses(415),
         422: {"description": "The file cannot be read, or (not a dry run) rows have errors."},
+        503: {
+            "model": Problem,
+            "description": "Every parser stayed busy; retry after `Retry-After` seconds.",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds after which a parser is sure to be free.",
+                    "schema": {"type": "integer"},
+                }
+            },
+        },
     },
 )
 async def import_values(
@@ -435,6 +455,7 @@ async def import_values(
     uow: UowDep,
     caller: ReportsWriter,
     response: Response,
+    resources: ResourcesDep,
     dry_run: bool = True,
     if_match: IfMatch = None,
 ) -> ImportOutcome | RawResponse:
@@ -447,10 +468,31 @@ async def import_values(
             f"Upload text/csv or {XLSX_MEDIA_TYPE}, not {media_type or 'unspecified'}.",
             instance=request.url.path,
         )  # fmt: skip
+    body = await request.body()
+    limits = UploadLimits(seconds=resources.settings.upload_parse_seconds)
+    path = request.url.path
     try:
-        rows = read_rows(await request.body(), media_type)
+        # In a worker process: parsing is CPU-bound and must never hold up the event loop.
+        rows = await resources.parsers.run(read_rows, body, media_type, limits)
+    except ImportLimitError as exc:
+        extra = {"limit": exc.limit, "value": exc.value}
+        return problem_response(
+            413 if exc.too_large else 422, exc.code, exc.detail, instance=path, extra=extra
+        )
     except ImportFormatError as exc:
-        return problem_response(422, "unreadable_file", str(exc), instance=request.url.path)
+        return problem_response(422, "unreadable_file", str(exc), instance=path)
+    except WorkTimedOut as exc:
+        detail = f"Reading the file took more than {limits.seconds:g} s; split it."
+        extra = {"limit": limits.seconds, "value": exc.seconds}
+        return problem_response(422, "upload_parse_timeout", detail, instance=path, extra=extra)
+    except WorkerLost:
+        detail = "Reading the file used more resources than a parser has; split it."
+        return problem_response(422, "upload_parse_failed", detail, instance=path)
+    except PoolBusy as exc:
+        return problem_response(
+            503, "upload_parsers_busy", str(exc), instance=path,
+            headers={"Retry-After": str(exc.retry_after)},
+        )  # fmt: skip
     revision = None if dry_run else expected_revision(if_match)
     result, report = await reports.import_values(
         uow, caller, report_id, rows, dry_run=dry_run, expected_revision=revision
