@@ -4,15 +4,26 @@ publishes a new run only when the result differs from the published one."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.rollups import service as rollups
 from tests.domain.test_rollup_incremental import YEAR, World, make_world
+
+
+@pytest.fixture
+async def superuser_connection(owner_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """As db_connection, but as the superuser: only it may step past the frozen-run trigger."""
+    async with owner_engine.connect() as conn:
+        outer = await conn.begin()
+        yield conn
+        await outer.rollback()
 
 
 async def _runs(world: World) -> int:
@@ -49,9 +60,9 @@ class TestFullRefreshOfUnchangedInputs:
         assert await _runs(world) == 1
 
     async def test_publishes_a_new_run_when_the_recomputed_cells_differ(
-        self, db_connection: AsyncConnection
+        self, superuser_connection: AsyncConnection
     ) -> None:
-        session = AsyncSession(bind=db_connection, join_transaction_mode="create_savepoint")
+        session = AsyncSession(bind=superuser_connection, join_transaction_mode="create_savepoint")
         world = await make_world(session)
         await world.file("bk-doh", {(0, 0): Decimal(3)})
         context = JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=datetime.now(UTC))
