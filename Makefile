@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint types unit openapi migrate-check bench clean
+.PHONY: run test install install-dev lint types unit openapi migrate-check bench bench-jobs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ openapi: install
 
 bench: install-dev
 	$(BIN)/python -m bench.rollups
+
+## Kill workers mid-rebuild on a private PostgreSQL and Redis: seconds until the job succeeds.
+bench-jobs: install-dev
+	$(BIN)/python -m bench.jobs_recovery
 
 clean:
 	rm -rf $(VENV) .nscl .pytest_cache .mypy_cache .ruff_cache
