@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint types unit openapi migrate-check bench bench-hardening clean
+.PHONY: run test install install-dev lint types unit openapi migrate-check bench bench-hardening bench-jobs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: install-dev
 ## /health latency at rest, during four worst-case uploads and during bad token requests.
 bench-hardening: install-dev
 	$(BIN)/python -m bench.hardening
+
+## Kill workers mid-rebuild on a private PostgreSQL and Redis: seconds until the job succeeds.
+bench-jobs: install-dev
+	$(BIN)/python -m bench.jobs_recovery
 
 clean:
 	rm -rf $(VENV) .nscl .pytest_cache .mypy_cache .ruff_cache

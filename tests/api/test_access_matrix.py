@@ -93,6 +93,8 @@ CONFLICTS_WITH_SUBMITTED = {
 }
 # The sample dossier is a draft addressed to Finance: the callers' unit is not Finance.
 CONFLICTS_WITH_DRAFT_DOSSIER = {("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement")}
+# The sample job is pending: only failed and cancelled jobs are retried.
+CONFLICTS_WITH_PENDING_JOB = {("POST", "/v1/jobs/{job_id}/retry")}
 QUERIES = {
     "/v1/programmes/{programme}/timeliness": {"year": "2021"},
     "/v1/programmes/{programme}/budget-totals": {"budget_year": "2021"},
@@ -110,7 +112,7 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
         return 403
     if "{dossier_id}" in path and "budget.review" not in granted and "audit.read" not in granted:
         return 404  # addressed to Finance, not to the caller's unit
-    if (method, path) in CONFLICTS_WITH_DRAFT_DOSSIER:
+    if (method, path) in CONFLICTS_WITH_DRAFT_DOSSIER | CONFLICTS_WITH_PENDING_JOB:
         return 409
     if "{allocation_id}" in path:
         return 404  # the sample dossier allocates nothing yet
@@ -178,6 +180,7 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
         },
         ("POST", "/v1/jobs"): {"name": "jobs.prune"},
         ("POST", "/v1/jobs/{job_id}/cancellation"): None,
+        ("POST", "/v1/jobs/{job_id}/retry"): None,
         ("POST", "/v1/rollups"): {"programme": "bac-kan-nscl", "year": 2021},
         ("PATCH", "/v1/programmes/{programme}/reporting-regimes/{key}"): {
             "due_month": 11,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nscl_domain.jobs.models import Job
@@ -83,3 +83,46 @@ class TestReadJobs:
     async def test_cursor_that_was_not_issued_is_422(self, client: httpx.AsyncClient) -> None:
         for cursor in ("garbage!", "eyJ4IjoxfQ", "W10"):
             assert_problem(await client.get(f"/v1/jobs?cursor={cursor}"), 422, "invalid_cursor")
+
+
+class TestCancelAndRetry:
+    async def _job(self, client: httpx.AsyncClient, db: AsyncConnection, **row: object) -> str:
+        job_id = (await client.post("/v1/jobs", json={"name": "jobs.prune"})).json()["id"]
+        if row:
+            await db.execute(update(Job).where(Job.id == job_id).values(**row))
+        return str(job_id)
+
+    async def test_a_running_job_is_asked_to_stop(
+        self, client: httpx.AsyncClient, db_connection: AsyncConnection
+    ) -> None:
+        job_id = await self._job(client, db_connection, status="running", attempts=1)
+        response = await client.post(f"/v1/jobs/{job_id}/cancellation")
+        assert response.status_code == 200
+        assert response.json()["status"] == "running"
+        assert response.json()["cancel_requested"] is True
+
+    async def test_a_finished_job_cannot_be_cancelled(
+        self, client: httpx.AsyncClient, db_connection: AsyncConnection
+    ) -> None:
+        job_id = await self._job(client, db_connection, status="succeeded")
+        response = await client.post(f"/v1/jobs/{job_id}/cancellation")
+        assert_problem(response, 409, "job_not_cancellable")
+
+    async def test_a_failed_job_is_retried_with_fresh_attempts(
+        self, client: httpx.AsyncClient, db_connection: AsyncConnection
+    ) -> None:
+        job_id = await self._job(
+            client, db_connection, status="failed", attempts=5, max_attempts=5, error="boom"
+        )
+        response = await client.post(f"/v1/jobs/{job_id}/retry")
+        assert response.status_code == 202
+        assert response.headers["location"] == f"/v1/jobs/{job_id}"
+        body = response.json()
+        assert body["status"] == "pending"
+        assert body["attempts"] == 5
+        assert body["max_attempts"] > 5
+
+    async def test_a_pending_job_is_not_retried(self, client: httpx.AsyncClient) -> None:
+        job_id = (await client.post("/v1/jobs", json={"name": "jobs.prune"})).json()["id"]
+        response = await client.post(f"/v1/jobs/{job_id}/retry")
+        assert_problem(response, 409, "job_not_retryable")

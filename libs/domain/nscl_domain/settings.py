@@ -69,18 +69,40 @@ class Settings(BaseSettings):
         description="How long an upload waits for a free parser before a 503 with Retry-After.",
     )
     queue_name: str = Field(default="nscl:jobs", description="arq queue the jobs go through.")
-    job_max_tries: int = Field(default=5, ge=1, le=50)
-    job_timeout_seconds: int = Field(default=600, ge=1)
+    job_max_tries: int = Field(
+        default=5, ge=1, le=50, description="Attempts a job gets before it ends failed."
+    )
+    job_timeout_seconds: int = Field(
+        default=600, ge=1, description="Longest an attempt may run before it is interrupted."
+    )
+    job_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Lease of a running attempt, renewed while it runs; once it lapses (its worker "
+            "died) the sweep hands the job over again."
+        ),
+    )
+    job_heartbeat_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="How often a running attempt renews its lease."
+    )
     outbox_sweep_seconds: int = Field(
-        default=30,
+        default=5,
         ge=1,
         le=3600,
-        description="How often the worker re-enqueues outbox jobs that are not done.",
+        description=(
+            "How often the worker hands over again jobs that are due but not started, and "
+            "jobs whose lease lapsed."
+        ),
     )
     outbox_grace_seconds: int = Field(
         default=10,
         ge=0,
-        description="How old a pending outbox job must be before the sweep re-enqueues it.",
+        description=(
+            "How long a pending job may wait, once due and handed over, before the sweep "
+            "hands it over again."
+        ),
     )
     token_ttl_seconds: int = Field(
         default=900, ge=60, le=86_400, description="Lifetime of issued access tokens."

@@ -74,6 +74,15 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
+    @property
+    def job_max_attempts(self) -> int:
+        """Attempts a job gets: when scheduled, and again when an operator retries it."""
+        return self._job_max_attempts
+
+    def hand_over(self, job: Job) -> None:
+        """Hand the job to the queue after the commit (it was put back to pending)."""
+        self._scheduled.append(job)
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -107,7 +116,7 @@ class UnitOfWork:
         handed = []
         for job in scheduled:
             try:
-                await self._queue.enqueue(job.id, not_before=job.not_before)
+                await self._queue.enqueue(job.id, handover=job.handovers, not_before=job.not_before)
                 handed.append(job.id)
             except Exception:
                 log.warning("job.relay_failed", job_id=str(job.id), exc_info=True)

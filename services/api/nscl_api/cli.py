@@ -99,8 +99,12 @@ def serve(
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
+    health_port: Annotated[
+        int | None,
+        typer.Option(help="Serve GET /health and /ready (JSON: Redis, database, waiting for)."),
+    ] = None,
 ) -> None:
-    """Run the job worker against NSCL_REDIS_URL and NSCL_DATABASE_URL."""
+    """Run the job worker against NSCL_REDIS_URL and NSCL_DATABASE_URL, through outages."""
     settings = _settings()
     if settings.redis_url is None or settings.database_url is None:
         typer.echo(
@@ -110,21 +114,9 @@ def worker(
         )
         raise typer.Exit(2)
 
-    async def main() -> None:
-        from arq.connections import RedisSettings, create_pool
+    from nscl_worker.runner import run_supervised
 
-        from nscl_worker.settings import build_worker
-
-        redis = await create_pool(RedisSettings.from_dsn(str(settings.redis_url)))
-        running = build_worker(
-            settings, database_url=str(settings.database_url), redis=redis, burst=burst
-        )
-        try:
-            await running.async_run()
-        finally:
-            await running.close()
-
-    asyncio.run(main())
+    asyncio.run(run_supervised(settings, burst=burst, health_port=health_port))
 
 
 @db_app.command("upgrade")

@@ -6,9 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from arq import Retry
-
-from nscl_domain.jobs import JobName, RetryLater
+from nscl_domain.jobs import JobName
 from nscl_domain.jobs import service as jobs
 from nscl_worker.deps import WorkerDeps
 
@@ -22,22 +20,25 @@ def _deps(ctx: JobCtx) -> WorkerDeps:
 
 
 async def run_job(ctx: JobCtx, job_id: str) -> dict[str, Any] | None:
-    """Run one attempt of the outbox job ``job_id``; arq retries it when the domain asks."""
+    """Run one attempt of the outbox job ``job_id``; the row, not arq, decides on retries."""
     deps = _deps(ctx)
-    try:
-        return await jobs.run_attempt(deps.sessionmaker, deps.registry, uuid.UUID(job_id))
-    except RetryLater as retry:
-        raise Retry(defer=timedelta(seconds=retry.delay_seconds)) from retry
+    return await jobs.run_attempt(
+        deps.sessionmaker,
+        deps.registry,
+        uuid.UUID(job_id),
+        queue=deps.queue,
+        lease=timedelta(seconds=deps.settings.job_lease_seconds),
+        heartbeat_seconds=deps.settings.job_heartbeat_seconds,
+    )
 
 
 async def sweep_outbox(ctx: JobCtx) -> int:
-    """Hand the queue every outbox job not done yet (the queue may have lost it)."""
+    """Hand over again the outbox jobs due but not started, and those whose worker died."""
     deps = _deps(ctx)
     return await jobs.sweep(
         deps.sessionmaker,
         deps.queue,
         grace=timedelta(seconds=deps.settings.outbox_grace_seconds),
-        running_timeout=timedelta(seconds=deps.settings.job_timeout_seconds + 60),
     )
 
 

@@ -32,8 +32,12 @@ def functions(settings: Settings) -> list[Function]:
         func(
             run_job,
             name=RUN_JOB,
-            max_tries=settings.job_max_tries + 1,
+            # The job row counts attempts and retries; arq running a delivery twice would
+            # only fight it.
+            max_tries=1,
             timeout=settings.job_timeout_seconds,
+            # Nothing reads arq's results; each hand-over has its own id anyway.
+            keep_result=60,
         )
     ]
 
@@ -100,7 +104,7 @@ def build_worker(
         handle_signals=handle_signals and not burst,
         poll_delay=0.2,
         max_jobs=10,
-        keep_result=3600,
+        keep_result=60,
         job_timeout=settings.job_timeout_seconds,
     )
 

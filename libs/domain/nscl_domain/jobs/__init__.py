@@ -1,8 +1,12 @@
 """Durable jobs: the contract between the API, the domain and the worker.
 
 A job is a row of the ``job`` table (the outbox), written in the same transaction as the
-change that needs it. After the commit a relay hands the row's id to the queue; a periodic
-sweep hands it again while it is not done, so losing the queue's contents loses no job.
+change that needs it, and the row is the only truth about it. After the commit a relay
+hands the row's id to the queue, which is only a doorbell: each hand-over has a queue id of
+its own, so nothing the queue remembers can refuse a run the row asks for. A running
+attempt holds a lease it renews while it runs; a periodic sweep hands over again the jobs
+that are due but not started and those whose lease lapsed (their worker died), so losing
+a worker or the queue's contents loses no job and delays it by seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ class JobName(StrEnum):
 
 
 class JobStatus(StrEnum):
-    """Life of a job: pending → running → succeeded | failed; pending → cancelled."""
+    """Life of a job: pending → running → succeeded | failed | cancelled; a failed or lost
+    attempt with attempts left goes back to pending; pending → cancelled; an operator's
+    retry takes failed or cancelled back to pending."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -39,8 +45,10 @@ class JobStatus(StrEnum):
 class JobQueue(Protocol):
     """Where job ids are handed for execution (arq on Redis, in production)."""
 
-    async def enqueue(self, job_id: UUID, *, not_before: datetime | None = None) -> bool:
-        """Queue the job; return False when the queue already holds it."""
+    async def enqueue(
+        self, job_id: UUID, *, handover: int = 0, not_before: datetime | None = None
+    ) -> bool:
+        """Queue hand-over number ``handover`` of the job; False when the queue holds it."""
         ...
 
 
@@ -61,3 +69,11 @@ class PermanentJobError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.code = code
+
+
+class JobCancelled(Exception):
+    """An operator asked the running job to stop; raised at its next progress report."""
+
+
+class AttemptLost(Exception):
+    """The attempt lost its lease (another attempt took the job over); its work is void."""

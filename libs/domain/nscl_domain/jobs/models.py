@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, Text, func, text
+from sqlalchemy import Boolean, CheckConstraint, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,6 +54,12 @@ class Job(Base):
     enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # A running attempt holds the job until then; it renews the lease while it runs.
+    lease_expires_at: Mapped[datetime | None]
+    # Hand-overs to the queue so far: each one gets a queue id of its own.
+    handovers: Mapped[int] = mapped_column(server_default=text("0"))
+    # Asked by an operator; the running attempt stops at its next progress report.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 

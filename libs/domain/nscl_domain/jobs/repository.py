@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
@@ -13,8 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs.models import Job
-
-_UNFINISHED = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
 
 class JobRepository:
@@ -82,27 +80,60 @@ class JobRepository:
             stmt = stmt.where(Job.id < before_id)
         return (await self.session.scalars(stmt)).all()
 
-    async def claim(self, job_id: uuid.UUID, now: datetime) -> Job | None:
-        """Start an attempt; None when the job is done (or held by a runner that finishes it)."""
+    async def claim(self, job_id: uuid.UUID, now: datetime, lease: timedelta) -> Job | None:
+        """Start an attempt of a pending, due job under a lease; None when it is not to start."""
         stmt = (
             update(Job)
-            .where(Job.id == job_id, Job.status.in_(_UNFINISHED))
+            .where(
+                Job.id == job_id,
+                Job.status == JobStatus.PENDING.value,
+                or_(Job.not_before.is_(None), Job.not_before <= now),
+            )
             .values(
                 status=JobStatus.RUNNING.value,
                 attempts=Job.attempts + 1,
                 started_at=now,
                 finished_at=None,
+                # Database time: every worker's lease is read against one clock.
+                lease_expires_at=func.now() + lease,
             )
             .returning(Job)
         )
         result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
         return result.one_or_none()
 
-    async def lock(self, job_id: uuid.UUID) -> Job | None:
-        """Hold the job's row for the rest of the transaction: one runner at a time."""
-        stmt = select(Job).where(Job.id == job_id).with_for_update()
+    async def renew_lease(self, job_id: uuid.UUID, attempt: int, lease: timedelta) -> bool | None:
+        """Extend the attempt's lease; return whether cancellation was asked, None if lost."""
+        stmt = (
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.attempts == attempt,
+                Job.status == JobStatus.RUNNING.value,
+            )
+            .values(lease_expires_at=func.now() + lease)
+            .returning(Job.cancel_requested)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def lock(self, job_id: uuid.UUID, *, skip_locked: bool = False) -> Job | None:
+        """Hold the job's row for the rest of the transaction."""
+        stmt = select(Job).where(Job.id == job_id).with_for_update(skip_locked=skip_locked)
         result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
         return result.one_or_none()
+
+    async def pending_twin(self, job: Job) -> uuid.UUID | None:
+        """Another pending job with the job's dedup key: it does the same work later."""
+        if job.dedup_key is None:
+            return None
+        return await self.session.scalar(
+            select(Job.id).where(
+                Job.name == job.name,
+                Job.dedup_key == job.dedup_key,
+                Job.status == JobStatus.PENDING.value,
+                Job.id != job.id,
+            )
+        )
 
     async def mark_enqueued(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
         if job_ids:
@@ -110,17 +141,20 @@ class JobRepository:
                 update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=now)
             )
 
-    async def due_for_sweep(
-        self, *, pending_before: datetime, running_before: datetime, limit: int
-    ) -> Sequence[Job]:
-        """Pending jobs older than the grace period, and running jobs whose runner has died."""
+    async def due_for_sweep(self, *, now: datetime, grace: timedelta, limit: int) -> Sequence[Job]:
+        """Pending jobs due a while ago and not handed over since, and running jobs whose
+        lease lapsed (their worker stopped renewing it)."""
+        started_by = func.greatest(
+            func.coalesce(Job.not_before, Job.created_at),
+            func.coalesce(Job.enqueued_at, Job.created_at),
+        )
         stmt = (
             select(Job)
             .where(
                 or_(
-                    (Job.status == JobStatus.PENDING.value)
-                    & (func.coalesce(Job.enqueued_at, Job.created_at) < pending_before),
-                    (Job.status == JobStatus.RUNNING.value) & (Job.started_at < running_before),
+                    (Job.status == JobStatus.PENDING.value) & (started_by < now - grace),
+                    (Job.status == JobStatus.RUNNING.value)
+                    & or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < func.now()),
                 )
             )
             .order_by(Job.created_at)

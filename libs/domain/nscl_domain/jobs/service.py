@@ -1,10 +1,12 @@
-"""Use cases of jobs: schedule, read, run one attempt, sweep, prune."""
+"""Use cases of jobs: schedule, read, cancel, retry, run one attempt, sweep, prune."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -17,7 +19,15 @@ from nscl_domain.budget import service as budget
 from nscl_domain.clock import Clock, utcnow
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
-from nscl_domain.jobs import JobName, JobQueue, JobStatus, PermanentJobError, RetryLater
+from nscl_domain.jobs import (
+    AttemptLost,
+    JobCancelled,
+    JobName,
+    JobQueue,
+    JobStatus,
+    PermanentJobError,
+    RetryLater,
+)
 from nscl_domain.jobs.models import Job, JobProgress
 from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry, ProgressReporter
 from nscl_domain.jobs.repository import JobRepository
@@ -137,20 +147,59 @@ async def progress_of(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> dic
 
 
 async def cancel(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
-    """Cancel a job that has not started; the worker skips it when the queue delivers it."""
+    """Cancel a job: a pending one at once, a running one at its next progress report."""
     caller.require(Permission.JOBS_RUN)
     async with uow:
         job = await uow.jobs.lock(job_id)
         if job is None:
             raise NotFound(f"Job {job_id} does not exist.", code="job_not_found")
-        if job.status != JobStatus.PENDING.value:
+        if job.job_status.is_final:
             raise Conflict(
-                f"A {job.status} job cannot be cancelled; only pending ones can.",
+                f"A {job.status} job cannot be cancelled; only pending and running ones can.",
                 code="job_not_cancellable",
             )
-        job.status = JobStatus.CANCELLED.value
-        job.finished_at = uow.now()
-        uow.audit.record(caller, "job.cancelled", "job", job.id, after={"name": job.name})
+        if job.status == JobStatus.PENDING.value:
+            job.status = JobStatus.CANCELLED.value
+            job.finished_at = uow.now()
+        else:
+            # The running attempt sees the flag at its next progress report or lease renewal.
+            job.cancel_requested = True
+        uow.audit.record(
+            caller, "job.cancelled", "job", job.id, after={"name": job.name, "status": job.status}
+        )
+        await uow.commit()
+    return job
+
+
+async def retry(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
+    """Run a failed or cancelled job again, with a fresh budget of attempts."""
+    caller.require(Permission.JOBS_RUN)
+    async with uow:
+        job = await uow.jobs.lock(job_id)
+        if job is None:
+            raise NotFound(f"Job {job_id} does not exist.", code="job_not_found")
+        if job.status not in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+            raise Conflict(
+                f"A {job.status} job cannot be retried; only failed and cancelled ones can.",
+                code="job_not_retryable",
+            )
+        twin = await uow.jobs.pending_twin(job)
+        if twin is not None:
+            raise Conflict(
+                f"Job {twin} is pending with the same key and will do this job's work.",
+                code="job_already_pending",
+            )
+        job.status = JobStatus.PENDING.value
+        job.max_attempts = job.attempts + uow.job_max_attempts
+        job.cancel_requested = False
+        job.not_before = None
+        job.finished_at = None
+        job.lease_expires_at = None
+        job.handovers += 1
+        uow.hand_over(job)
+        uow.audit.record(
+            caller, "job.retried", "job", job.id, after={"name": job.name, "attempts": job.attempts}
+        )
         await uow.commit()
     return job
 
@@ -170,18 +219,43 @@ async def list_jobs(
         return await uow.jobs.list(status=status, name=name, before_id=before_id, limit=limit + 1)
 
 
+DEFAULT_LEASE = timedelta(seconds=10)
+DEFAULT_HEARTBEAT_SECONDS = 2.0
+
+
+@dataclass
+class _Attempt:
+    """What the lease keeper learns about the running attempt."""
+
+    job_id: uuid.UUID
+    number: int
+    cancel_requested: bool = False
+    lost: bool = False
+
+    def checkpoint(self) -> None:
+        """Stop the job here when its lease was lost or an operator cancelled it."""
+        if self.lost:
+            raise AttemptLost(f"attempt {self.number} lost its lease")
+        if self.cancel_requested:
+            raise JobCancelled("cancelled by an operator")
+
+
 async def run_attempt(
     sessionmaker: async_sessionmaker[AsyncSession],
     registry: JobRegistry,
     job_id: uuid.UUID,
     *,
+    queue: JobQueue | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
     clock: Clock = utcnow,
 ) -> dict[str, Any] | None:
-    """Run one attempt of a job; its effects and its completion commit together.
+    """Run one attempt of a job under a lease; its effects commit only while it holds it.
 
-    Running a job again after it succeeded is a no-op that returns the stored result, so
-    the queue may deliver a job more than once (it does after losing its contents).
-    Raises RetryLater when the attempt failed and the job has attempts left.
+    A delivery of a job that is done, running elsewhere or not due yet does nothing (the
+    queue may deliver a job more than once), so only the row decides what runs. A failed
+    attempt with attempts left puts the job back to pending and hands it to ``queue``
+    after a back-off; without a queue, the sweep hands it over.
     """
     now = clock()
     async with sessionmaker() as session:
@@ -192,56 +266,158 @@ async def run_attempt(
             return None
         if job.job_status.is_final:
             return job.result
+        if job.status != JobStatus.PENDING.value:
+            return None
         if job.not_before is not None and job.not_before > now:
-            raise RetryLater((job.not_before - now).total_seconds(), "not due yet")
-        claimed = await repo.claim(job_id, now)
+            # Delivered early (its start was pushed back): ring again when it is due.
+            job.handovers += 1
+            job.enqueued_at = now
+            await session.commit()
+            await _hand_over(queue, job)
+            return None
+        claimed = await repo.claim(job_id, now, lease)
         await session.commit()
     if claimed is None:
         return None
 
-    kind = registry.get(claimed.name)
+    attempt = _Attempt(job_id, claimed.attempts)
+    keeper = asyncio.create_task(_keep_lease(sessionmaker, attempt, lease, heartbeat_seconds))
     try:
-        if kind is None:
-            raise LookupError(f"no handler for job {claimed.name!r}")
-        args = kind.args_model.model_validate(claimed.args)
-        async with sessionmaker() as session:
-            repo = JobRepository(session)
-            job = await repo.lock(job_id)
-            if job is None or job.status != JobStatus.RUNNING.value:
-                # Another delivery of the same job finished it while this one waited.
-                return job.result if job is not None else None
-            context = JobContext(
-                session=session,
-                job_id=job_id,
-                attempt=job.attempts,
-                now=now,
-                report_progress=_progress_writer(sessionmaker, job_id),
-                sessionmaker=sessionmaker,
-            )
-            result = await kind.run(context, args)
-            job.status = JobStatus.SUCCEEDED.value
-            job.result = result
-            job.error = None
-            job.finished_at = clock()
-            await session.commit()
-        log.info(
-            "job.succeeded", job_id=str(job_id), job_name=claimed.name, attempt=claimed.attempts
+        return await _run_claimed(sessionmaker, registry, claimed, attempt, clock)
+    except asyncio.CancelledError:
+        # The worker is stopping (or the queue's time limit struck): give the job back now
+        # rather than when the lease lapses.
+        await asyncio.shield(
+            _settle(sessionmaker, queue, attempt, clock, "Attempt interrupted: its worker stopped.")
         )
-        return result
-    except Exception as exc:
-        await _record_failure(sessionmaker, claimed, exc, clock)
+        raise
+    except JobCancelled:
+        await _settle(sessionmaker, queue, attempt, clock, None, cancelled=True)
         return None
+    except AttemptLost:
+        log.warning("job.attempt_lost", job_id=str(job_id), attempt=attempt.number)
+        return None
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"[:4000]
+        log.warning(
+            "job.attempt_failed",
+            job_id=str(job_id),
+            job_name=claimed.name,
+            attempt=attempt.number,
+            error=message,
+            exc_info=True,
+        )
+        delay = (
+            exc.delay_seconds
+            if isinstance(exc, RetryLater)
+            else min(MAX_RETRY_DELAY_SECONDS, 2.0**attempt.number)
+        )
+        await _settle(
+            sessionmaker,
+            queue,
+            attempt,
+            clock,
+            message,
+            delay=timedelta(seconds=delay),
+            # No retry mends an unknown job, arguments that do not parse, or a rule they
+            # break (a programme that no longer exists).
+            final=isinstance(exc, LookupError | PermanentJobError | ValidationError),
+        )
+        return None
+    finally:
+        keeper.cancel()
+
+
+async def _run_claimed(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    registry: JobRegistry,
+    claimed: Job,
+    attempt: _Attempt,
+    clock: Clock,
+) -> dict[str, Any] | None:
+    kind = registry.get(claimed.name)
+    if kind is None:
+        raise LookupError(f"no handler for job {claimed.name!r}")
+    args = kind.args_model.model_validate(claimed.args)
+    async with sessionmaker() as session:
+        context = JobContext(
+            session=session,
+            job_id=claimed.id,
+            attempt=attempt.number,
+            now=claimed.started_at or clock(),
+            report_progress=_progress_writer(sessionmaker, attempt),
+            sessionmaker=sessionmaker,
+        )
+        result = await kind.run(context, args)
+        # Fencing: the effects commit in the transaction that finds the row, under lock,
+        # still on this attempt. An attempt the sweep gave away rolls back.
+        job = await JobRepository(session).lock(claimed.id)
+        if job is None or job.status != JobStatus.RUNNING.value or job.attempts != attempt.number:
+            await session.rollback()
+            raise AttemptLost(f"attempt {attempt.number} lost its lease")
+        if job.cancel_requested:
+            await session.rollback()
+            raise JobCancelled("cancelled by an operator")
+        job.status = JobStatus.SUCCEEDED.value
+        job.result = result
+        job.error = None
+        job.lease_expires_at = None
+        job.finished_at = clock()
+        await session.commit()
+    log.info("job.succeeded", job_id=str(claimed.id), job_name=claimed.name, attempt=attempt.number)
+    return result
+
+
+async def _keep_lease(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    attempt: _Attempt,
+    lease: timedelta,
+    every: float,
+) -> None:
+    """Renew the attempt's lease until cancelled; note a lost lease or a cancellation."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with sessionmaker() as session:
+                asked = await JobRepository(session).renew_lease(
+                    attempt.job_id, attempt.number, lease
+                )
+                await session.commit()
+        except Exception:
+            # The database is away: the job's own transaction will tell; keep trying.
+            log.warning("job.lease_renewal_failed", job_id=str(attempt.job_id), exc_info=True)
+            continue
+        if asked is None:
+            attempt.lost = True
+            return
+        attempt.cancel_requested = asked
 
 
 def _progress_writer(
-    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+    sessionmaker: async_sessionmaker[AsyncSession], attempt: _Attempt
 ) -> ProgressReporter:
     async def write(progress: dict[str, Any]) -> None:
         # Its own short transaction: readers see progress before the job's work commits.
         async with sessionmaker() as session:
+            # A progress report is where a job stops when cancelled or superseded.
+            state = (
+                await session.execute(
+                    select(Job.status, Job.attempts, Job.cancel_requested).where(
+                        Job.id == attempt.job_id
+                    )
+                )
+            ).one_or_none()
+            if state is None or (state.status, state.attempts) != (
+                JobStatus.RUNNING.value,
+                attempt.number,
+            ):
+                attempt.lost = True
+            elif state.cancel_requested:
+                attempt.cancel_requested = True
+            attempt.checkpoint()
             await session.execute(
                 insert(JobProgress)
-                .values(job_id=job_id, progress=progress)
+                .values(job_id=attempt.job_id, progress=progress)
                 .on_conflict_do_update(
                     index_elements=[JobProgress.job_id],
                     set_={"progress": progress, "updated_at": func.now()},
@@ -252,43 +428,84 @@ def _progress_writer(
     return write
 
 
-async def _record_failure(
+async def _settle(
     sessionmaker: async_sessionmaker[AsyncSession],
-    claimed: Job,
-    exc: Exception,
+    queue: JobQueue | None,
+    attempt: _Attempt,
     clock: Clock,
+    error: str | None,
+    *,
+    delay: timedelta | None = None,
+    final: bool = False,
+    cancelled: bool = False,
 ) -> None:
-    retry_delay = (
-        exc.delay_seconds
-        if isinstance(exc, RetryLater)
-        else min(MAX_RETRY_DELAY_SECONDS, 2.0**claimed.attempts)
-    )
-    retryable = claimed.attempts < claimed.max_attempts and not isinstance(
-        exc, LookupError | PermanentJobError | ValidationError
-    )
-    message = f"{type(exc).__name__}: {exc}"[:4000]
+    """End an attempt that did not succeed: cancelled, back to pending, or failed."""
+    now = clock()
     async with sessionmaker() as session:
-        job = await JobRepository(session).lock(claimed.id)
-        if job is not None and job.status == JobStatus.RUNNING.value:
-            job.error = message
-            if retryable:
-                job.status = JobStatus.PENDING.value
-            else:
-                job.status = JobStatus.FAILED.value
-                job.finished_at = clock()
+        repo = JobRepository(session)
+        job = await repo.lock(attempt.job_id)
+        if job is None or job.status != JobStatus.RUNNING.value or job.attempts != attempt.number:
+            return
+        if cancelled:
+            _end(job, JobStatus.CANCELLED, "Cancelled by an operator while running.", now)
+            again = False
+        else:
+            again = await _requeue_or_fail(repo, job, error or "", now, delay, final=final)
         await session.commit()
-    log.warning(
-        "job.attempt_failed",
-        job_id=str(claimed.id),
-        job_name=claimed.name,
-        attempt=claimed.attempts,
-        retrying=retryable,
-        error=message,
-        exc_info=not isinstance(exc, RetryLater),
-    )
-    if retryable:
-        raise RetryLater(retry_delay, message) from exc
-    return
+    log.info("job.settled", job_id=str(job.id), status=job.status, attempt=attempt.number)
+    if again:
+        await _hand_over(queue, job)
+
+
+def _end(job: Job, status: JobStatus, error: str | None, now: datetime) -> None:
+    job.status = status.value
+    job.error = error
+    job.lease_expires_at = None
+    job.finished_at = now
+
+
+async def _requeue_or_fail(
+    repo: JobRepository,
+    job: Job,
+    error: str,
+    now: datetime,
+    delay: timedelta | None,
+    *,
+    final: bool = False,
+) -> bool:
+    """Put a job whose attempt ended badly back to pending; True when it is to be handed over.
+
+    It fails when its attempts are spent, is cancelled when an operator asked, and gives
+    way to a pending job with its key (one scheduled while it ran), which does its work.
+    """
+    if job.cancel_requested:
+        _end(job, JobStatus.CANCELLED, f"Cancelled by an operator; last attempt: {error}", now)
+        return False
+    if final or job.attempts >= job.max_attempts:
+        _end(job, JobStatus.FAILED, error, now)
+        return False
+    twin = await repo.pending_twin(job)
+    if twin is not None:
+        _end(job, JobStatus.CANCELLED, f"{error} Superseded by pending job {twin}.", now)
+        return False
+    job.status = JobStatus.PENDING.value
+    job.error = error
+    job.lease_expires_at = None
+    job.not_before = now + delay if delay else None
+    job.handovers += 1
+    job.enqueued_at = now
+    return True
+
+
+async def _hand_over(queue: JobQueue | None, job: Job) -> bool:
+    """Ring the queue's bell for the job; a failure is only logged (the sweep rings again)."""
+    if queue is None:
+        return False
+    try:
+        return await queue.enqueue(job.id, handover=job.handovers, not_before=job.not_before)
+    except Exception:
+        log.warning("job.handover_failed", job_id=str(job.id), exc_info=True)
+        return False
 
 
 async def sweep(
@@ -296,23 +513,38 @@ async def sweep(
     queue: JobQueue,
     *,
     grace: timedelta,
-    running_timeout: timedelta,
     clock: Clock = utcnow,
     limit: int = 1000,
 ) -> int:
-    """Hand the queue every job that is not done; the queue drops those it still holds."""
+    """Hand over again the pending jobs due but not started, and the running jobs whose lease
+    lapsed; each gets a new hand-over number, so the queue cannot refuse it."""
     now = clock()
+    lost = 0
+    to_hand: list[Job] = []
     async with sessionmaker() as session:
         repo = JobRepository(session)
-        due = await repo.due_for_sweep(
-            pending_before=now - grace, running_before=now - running_timeout, limit=limit
-        )
-        handed: list[uuid.UUID] = []
-        for job in due:
-            if await queue.enqueue(job.id, not_before=job.not_before):
-                handed.append(job.id)
-        await repo.mark_enqueued([job.id for job in due], now)
+        due = await repo.due_for_sweep(now=now, grace=grace, limit=limit)
+        db_now = await session.scalar(select(func.now()))
+        for candidate in due:
+            # Another sweep (or the job's own worker) holds it: leave it to them.
+            job = await repo.lock(candidate.id, skip_locked=True)
+            if job is None:
+                continue
+            if job.status == JobStatus.RUNNING.value:
+                if job.lease_expires_at is not None and db_now and job.lease_expires_at >= db_now:
+                    continue
+                lost += 1
+                error = f"Attempt {job.attempts} was lost: its worker stopped renewing the lease."
+                if await _requeue_or_fail(repo, job, error, now, None):
+                    to_hand.append(job)
+            elif job.status == JobStatus.PENDING.value:
+                job.handovers += 1
+                job.enqueued_at = now
+                to_hand.append(job)
         await session.commit()
-    if handed:
-        log.info("jobs.swept", requeued=len(handed), checked=len(due))
-    return len(handed)
+    handed = 0
+    for job in to_hand:
+        handed += await _hand_over(queue, job)
+    if to_hand or lost:
+        log.info("jobs.swept", handed=handed, lost_attempts=lost, checked=len(due))
+    return handed

@@ -60,12 +60,30 @@ async def get_job(job_id: uuid.UUID, uow: UowDep, caller: JobsReader) -> JobRead
 @router.post(
     "/{job_id}/cancellation",
     operation_id="cancelJob",
-    summary="Cancel a pending job",
+    summary="Cancel a job",
     responses=responses(NotFound, Conflict),
 )
 async def cancel_job(job_id: uuid.UUID, uow: UowDep, caller: JobsRunner) -> JobRead:
-    """Cancel a job that has not started (409 once it runs or has finished)."""
+    """Cancel a pending job at once, or ask a running one to stop at its next progress
+    report (`cancel_requested`; it ends `cancelled`, its work rolled back). 409 once done."""
     return JobRead.of(await jobs.cancel(uow, caller, job_id))
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    operation_id="retryJob",
+    summary="Run a failed job again",
+    responses={**responses(NotFound, Conflict), **JOB_QUEUED},
+)
+async def retry_job(
+    job_id: uuid.UUID, uow: UowDep, caller: JobsRunner, response: Response
+) -> JobRead:
+    """Put a failed or cancelled job back to pending with a fresh budget of attempts and
+    queue it (409 when it is not failed or cancelled, or a pending job with its key exists)."""
+    job = await jobs.retry(uow, caller, job_id)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobRead.of(job)
 
 
 @router.post(

@@ -44,6 +44,12 @@ class JobRead(BaseModel):
     started_at: datetime | None = Field(description="Start of the latest attempt.")
     finished_at: datetime | None
     duration_seconds: float | None = Field(description="Of the latest attempt, once finished.")
+    cancel_requested: bool = Field(
+        default=False, description="An operator asked the running job to stop."
+    )
+    lease_expires_at: datetime | None = Field(
+        default=None, description="Until when the running attempt holds the job."
+    )
     error: str | None = Field(description="Error of the latest failed attempt.")
     result: dict[str, Any] | None
     progress: dict[str, Any] | None = Field(
@@ -70,6 +76,8 @@ class JobRead(BaseModel):
             started_at=job.started_at,
             finished_at=job.finished_at,
             duration_seconds=duration,
+            cancel_requested=job.cancel_requested,
+            lease_expires_at=job.lease_expires_at,
             error=job.error,
             result=job.result,
             progress=progress,
