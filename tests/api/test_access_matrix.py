@@ -6,6 +6,7 @@ A new route joins the matrix by itself; a route that declares no permission fail
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.main import create_app
+from nscl_api.problems import Problem
 from nscl_api.routes import route_table
 from nscl_domain.budget import service as budget
 from nscl_domain.clock import utcnow
@@ -71,13 +73,52 @@ class Samples:
     """Objects the routes' paths name, of the caller's own unit and of another unit."""
 
     job_id: str
+    unit_id: dict[str, str]
     reporting_role: dict[str, str]
     report: dict[str, str]  # a submitted 2021 report per unit
+    report_obligation: dict[str, str]  # the 2021 obligation each report answers
     open_obligation: dict[str, str]  # a 2022 obligation without a report, per unit
     estimate: dict[str, str]  # a submitted 2021 budget estimate per unit
     dossier: str  # a built 2021 dossier, addressed to Finance
     plan: dict[str, str]  # a submitted 2021–2025 plan per unit
     change_request: dict[str, str]  # a proposed change to an accepted 2021 plan per unit
+
+    def of_other_unit(self) -> dict[str, str]:
+        """What the caller's unit must not learn from a refusal: the other unit and its objects."""
+        return {
+            "unit key": OTHER_UNIT,
+            "unit id": self.unit_id[OTHER_UNIT],
+            "reporting role": self.reporting_role[OTHER_UNIT],
+            "report": self.report[OTHER_UNIT],
+            "report's obligation": self.report_obligation[OTHER_UNIT],
+            "open obligation": self.open_obligation[OTHER_UNIT],
+            "estimate": self.estimate[OTHER_UNIT],
+            "plan": self.plan[OTHER_UNIT],
+            "change request": self.change_request[OTHER_UNIT],
+        }
+
+
+# The members a problem may have; a representation's fields (a report's draft, its unit)
+# are none of them.
+PROBLEM_MEMBERS = set(Problem.model_fields)
+
+
+def assert_refusal_reveals_nothing(response: httpx.Response, samples: Samples) -> None:
+    """A 403 or 404 tells the caller nothing of the other unit beyond what it sent itself.
+
+    ``instance`` echoes the request path, so it is left out of the search; the caller's own
+    words may come back elsewhere too (a 404's detail names the id asked for, as it would
+    for an id that does not exist), anything else of the other unit may not.
+    """
+    problem = response.json()
+    assert set(problem) <= PROBLEM_MEMBERS, f"members beyond a problem's: {problem}"
+    assert problem.get("instance") == response.request.url.path
+    del problem["instance"]
+    answered = json.dumps(problem, ensure_ascii=False)
+    sent = str(response.request.url) + response.request.content.decode()
+    for name, value in samples.of_other_unit().items():
+        if value not in sent:
+            assert value not in answered, f"the other unit's {name} {value} leaks: {problem}"
 
 
 # Sample reports are submitted: these transitions conflict with that state, as they should.
@@ -276,7 +317,7 @@ async def samples(
         await reports.generate_obligations(
             uow(), SYSTEM, "bac-kan-nscl", year=year, regime_key="bk-annual"
         )
-    roles, submitted, open_obligations = {}, {}, {}
+    unit_ids, roles, submitted, answered, open_obligations = {}, {}, {}, {}, {}
     for unit in UNITS.values():
         async with sessionmaker() as session:
             roles[unit] = str(
@@ -290,6 +331,7 @@ async def samples(
                 )
             )
         reporter = await reporter_of(sessionmaker, unit)
+        unit_ids[unit] = str(reporter.unit_id)
         by_year = {
             o.obligation.year: o.obligation
             for o in await reports.list_obligations(
@@ -300,6 +342,7 @@ async def samples(
         report, _ = await reports.create_report(uow(), reporter, by_year[2021].id)
         await reports.submit(uow(), reporter, report.id, expected_revision=1)
         submitted[unit] = str(report.id)
+        answered[unit] = str(by_year[2021].id)
         open_obligations[unit] = str(by_year[2022].id)
     estimates = {}
     for unit in [*UNITS.values(), "bk-ba-be"]:
@@ -347,8 +390,10 @@ async def samples(
         await session.commit()
     yield Samples(
         job_id=str(job.id),
+        unit_id=unit_ids,
         reporting_role=roles,
         report=submitted,
+        report_obligation=answered,
         open_obligation=open_obligations,
         estimate=estimates,
         dossier=built["built"][0],
@@ -426,9 +471,7 @@ async def test_cell(
     if expected == 403:
         assert response.json()["code"] == "insufficient_scope"
     if expected in {403, 404}:
-        # Nothing of the other unit's report leaks into a refusal.
-        assert samples.report[OTHER_UNIT] not in response.text or "instance" in response.text
-        assert "draft" not in response.json()
+        assert_refusal_reveals_nothing(response, samples)
 
 
 @pytest.mark.parametrize(
