@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -58,3 +59,16 @@ def test_models_match_the_migrations(database_url: str) -> None:
 
 def test_one_head() -> None:
     assert schema.head_revision()
+
+
+def test_a_database_from_before_the_baseline_is_told_to_be_recreated(
+    scratch_database: str,
+) -> None:
+    def stamp_squashed_revision(conn: Connection) -> None:
+        conn.execute(text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('9c1f7e2a4b60')"))
+        conn.commit()
+
+    _run_sync(scratch_database, stamp_squashed_revision)
+    with pytest.raises(schema.UnknownRevision, match="recreate it"):
+        schema.upgrade(scratch_database)

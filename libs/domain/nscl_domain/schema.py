@@ -10,6 +10,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,9 +39,24 @@ def head_revision() -> str:
     return heads[0]
 
 
+class UnknownRevision(RuntimeError):
+    """The database was migrated by a chain of revisions these migrations no longer hold."""
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Migrate to ``revision``. Synchronous: call it outside a running event loop."""
-    command.upgrade(alembic_config(database_url), revision)
+    try:
+        command.upgrade(alembic_config(database_url), revision)
+    except CommandError as exc:
+        # Before the first release the migrations were squashed into one baseline: a
+        # database migrated earlier names a revision that no longer exists.
+        if "Can't locate revision" not in str(exc):
+            raise
+        raise UnknownRevision(
+            f"{exc}. The database was migrated by revisions that were squashed into the "
+            f"baseline {head_revision()} before the first release: recreate it (for the "
+            "embedded default, remove its data folder, .nscl/ by default: `make clean`)."
+        ) from exc
 
 
 def downgrade(database_url: str, revision: str) -> None:
