@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from nscl_domain.catalogue.models import Task
 from nscl_domain.db import Base, new_id
+from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus
 
 FUNDING_SOURCES = (
     "recurrent_science",
@@ -56,9 +57,11 @@ class AccountCode(Base):
     source: Mapped[str] = mapped_column(String(100))
 
 
-class BudgetEstimate(Base):
+class BudgetEstimate(Reviewed, Base):
     """A unit's estimate for a budget year: its lines and the state of review."""
 
+    noun = "budget estimate"
+    code = "estimate"
     __tablename__ = "budget_estimate"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "budget_year"),
@@ -75,12 +78,16 @@ class BudgetEstimate(Base):
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
     budget_year: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
     revision: Mapped[int] = mapped_column(server_default=text("1"))
     returned_reason: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def _submitted(self, now: datetime) -> None:
+        # Unlike a report or plan, an estimate keeps the reason it was last returned.
+        self.submitted_at = now
 
 
 class EstimateLine(Base):

@@ -20,14 +20,14 @@ from nscl_domain.budget import models as m
 from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
-from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext, Location, requester_of
-from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Action, ReviewStatus, load, load_for_change
 
 FundingSource = Literal[
     "recurrent_science",
@@ -67,22 +67,6 @@ class LineInput(InputModel):
     chapter: str | None = Field(default=None, max_length=20, description="Chương.")
     loai_khoan: str | None = Field(default=None, max_length=20, description="Loại–Khoản.")
     muc_tieu_muc: str | None = Field(default=None, max_length=20, description="Mục–Tiểu mục.")
-
-
-async def _estimate(
-    uow: UnitOfWork, estimate_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
-) -> m.BudgetEstimate:
-    stmt = select(m.BudgetEstimate).where(m.BudgetEstimate.id == estimate_id)
-    if scope is not None:
-        stmt = stmt.where(m.BudgetEstimate.unit_id == scope)
-    if for_update:
-        stmt = stmt.with_for_update()
-    estimate = (
-        await uow.session.scalars(stmt, execution_options={"populate_existing": True})
-    ).one_or_none()
-    if estimate is None:
-        raise NotFound(f"Estimate {estimate_id} does not exist.", code="estimate_not_found")
-    return estimate
 
 
 async def lines_of(uow: UnitOfWork, estimate_id: uuid.UUID) -> Sequence[m.EstimateLine]:
@@ -129,7 +113,7 @@ async def create_estimate(
             programme_id=programme.id,
             unit_id=caller.unit_id,
             budget_year=budget_year,
-            status="draft",
+            status=ReviewStatus.DRAFT,
         )
         uow.session.add(estimate)
         await uow.session.flush()
@@ -144,7 +128,9 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
     """An estimate with its lines, if the caller's unit may see it."""
     caller.require(Permission.BUDGET_READ)
     async with uow:
-        estimate = await _estimate(uow, estimate_id, budget_visibility(caller).estimate_scope)
+        estimate = await load(
+            uow.session, m.BudgetEstimate, estimate_id, budget_visibility(caller).estimate_scope
+        )
         return EstimateView(estimate, await lines_of(uow, estimate.id))
 
 
@@ -176,15 +162,8 @@ async def replace_lines(
     caller.require(Permission.BUDGET_WRITE)
     lines = parse_lines(raw_lines)
     async with uow:
-        estimate = await _estimate(uow, estimate_id, caller.unit_id, for_update=True)
-        if estimate.revision != expected_revision:
-            raise PreconditionFailed(
-                f"The estimate changed (revision {estimate.revision}).", code="stale_revision"
-            )
-        if estimate.status not in EDITABLE:
-            raise Conflict(
-                f"A {estimate.status} estimate cannot be edited.", code="estimate_not_editable"
-            )
+        estimate = await _change(uow, caller, estimate_id, expected_revision, own=True)
+        estimate.check_editable()
         tasks = await _task_ids(uow, estimate.programme_id)
         problems = [
             FieldProblem(("body", "lines", i, "task"), f"No task {line.task!r} in the programme.")
@@ -213,7 +192,7 @@ async def replace_lines(
                     muc_tieu_muc=line.muc_tieu_muc,
                 )
             )
-        estimate.revision += 1
+        estimate.changed(uow.now())
         await uow.session.flush()
         uow.audit.record(
             caller,
@@ -297,12 +276,9 @@ async def _change(
     uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, expected_revision: int, *, own: bool
 ) -> m.BudgetEstimate:
     scope = caller.unit_id if own else budget_visibility(caller).estimate_scope
-    estimate = await _estimate(uow, estimate_id, scope, for_update=True)
-    if estimate.revision != expected_revision:
-        raise PreconditionFailed(
-            f"The estimate changed (revision {estimate.revision}).", code="stale_revision"
-        )
-    return estimate
+    return await load_for_change(
+        uow.session, m.BudgetEstimate, estimate_id, scope, expected_revision
+    )
 
 
 async def submit_estimate(
@@ -312,7 +288,7 @@ async def submit_estimate(
     caller.require(Permission.BUDGET_WRITE)
     async with uow:
         estimate = await _change(uow, caller, estimate_id, expected_revision, own=True)
-        status = next_status(estimate.status, Action.SUBMIT)
+        estimate.next_status(Action.SUBMIT)  # refused before the checks run
         lines = await lines_of(uow, estimate.id)
         if not lines:
             raise Invalid("An estimate needs at least one line.", code="estimate_empty")
@@ -325,9 +301,7 @@ async def submit_estimate(
                     f"No unit holds the {role} role on {routing_day(estimate.budget_year)}.",
                     code="no_destination",
                 )
-        estimate.status = status
-        estimate.submitted_at = uow.now()
-        estimate.revision += 1
+        estimate.submit(uow.now())
         uow.audit.record(
             caller,
             "estimate.submitted",
@@ -355,12 +329,7 @@ async def review_estimate(
     reviewer.require(Permission.BUDGET_REVIEW)
     async with uow:
         estimate = await _change(uow, reviewer, estimate_id, expected_revision, own=False)
-        estimate.status = next_status(estimate.status, action)
-        if action == Action.ACCEPT:
-            estimate.accepted_at = uow.now()
-        else:
-            estimate.returned_reason = reason
-        estimate.revision += 1
+        estimate.review(action, uow.now(), reason)
         uow.audit.record(
             reviewer,
             f"estimate.{estimate.status}",

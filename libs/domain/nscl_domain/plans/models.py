@@ -20,11 +20,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
+from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus
 
 
-class Plan(Base):
+class Plan(Reviewed, Base):
     """A unit's five-year or annual plan: its working content and the state of review."""
 
+    noun = "plan"
+    code = "plan"
     __tablename__ = "plan"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "kind", "start_year"),
@@ -43,7 +46,7 @@ class Plan(Base):
     kind: Mapped[str] = mapped_column(String(20))
     start_year: Mapped[int]
     end_year: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
     revision: Mapped[int] = mapped_column(server_default=text("1"))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     returned_reason: Mapped[str | None] = mapped_column(Text)
@@ -52,6 +55,15 @@ class Plan(Base):
     submitted_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def _editable_hint(self) -> str:
+        if self.status == ReviewStatus.ACCEPTED:
+            return ". Propose a change request instead."
+        return "."
+
+    def _submitted(self, now: datetime) -> None:
+        self.submitted_at = now
+        self.returned_reason = None
 
 
 class PlanVersion(Base):

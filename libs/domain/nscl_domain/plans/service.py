@@ -16,14 +16,14 @@ from sqlalchemy import select
 from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
-from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
-from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Action, ReviewStatus, load, load_for_change
 
 PlanKind = Literal["five_year", "annual"]
 Decision = Literal["approve", "reject"]
@@ -40,28 +40,14 @@ class PlanView:
 async def _plan(
     uow: UnitOfWork, plan_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
 ) -> m.Plan:
-    stmt = select(m.Plan).where(m.Plan.id == plan_id)
-    if scope is not None:
-        stmt = stmt.where(m.Plan.unit_id == scope)
-    if for_update:
-        stmt = stmt.with_for_update()
-    plan = (
-        await uow.session.scalars(stmt, execution_options={"populate_existing": True})
-    ).one_or_none()
-    if plan is None:
-        raise NotFound(f"Plan {plan_id} does not exist.", code="plan_not_found")
-    return plan
+    return await load(uow.session, m.Plan, plan_id, scope, for_update=for_update)
 
 
 async def _for_change(
     uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, expected_revision: int, *, own: bool
 ) -> m.Plan:
-    plan = await _plan(uow, plan_id, caller.unit_id if own else caller.read_scope, for_update=True)
-    if plan.revision != expected_revision:
-        raise PreconditionFailed(
-            f"The plan changed (revision {plan.revision}).", code="stale_revision"
-        )
-    return plan
+    scope = caller.unit_id if own else caller.read_scope
+    return await load_for_change(uow.session, m.Plan, plan_id, scope, expected_revision)
 
 
 async def _view(uow: UnitOfWork, plan: m.Plan) -> PlanView:
@@ -136,7 +122,7 @@ async def create_plan(
             kind=kind,
             start_year=start,
             end_year=end,
-            status="draft",
+            status=ReviewStatus.DRAFT,
             content=PlanContent().model_dump(mode="json"),
         )
         uow.session.add(plan)
@@ -161,7 +147,7 @@ async def list_plans(
     *,
     kind: PlanKind | None,
     year: int | None,
-    status: str | None,
+    status: ReviewStatus | None,
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.Plan, str]]:
@@ -272,14 +258,10 @@ async def write_content(
     content = parse_content(raw)
     async with uow:
         plan = await _for_change(uow, caller, plan_id, expected_revision, own=True)
-        if plan.status not in EDITABLE:
-            hint = " Propose a change request instead." if plan.status == "accepted" else ""
-            raise Conflict(
-                f"A {plan.status} plan cannot be edited.{hint}", code="plan_not_editable"
-            )
+        plan.check_editable()
         await _check_against_catalogue(uow, plan, content, ("body", "content"))
         plan.content = content.model_dump(mode="json")
-        plan.revision += 1
+        plan.changed(uow.now())
         uow.audit.record(
             caller, "plan.content_written", "plan", plan.id,
             after={"activities": len(content.activities)},
@@ -306,7 +288,7 @@ async def submit_plan(
     caller.require(Permission.PLANS_WRITE)
     async with uow:
         plan = await _for_change(uow, caller, plan_id, expected_revision, own=True)
-        status = next_status(plan.status, Action.SUBMIT)
+        plan.next_status(Action.SUBMIT)  # refused before the checks run
         content = PlanContent.model_validate(plan.content, context=STORED)
         if not content.activities:
             raise Invalid("A plan needs at least one activity.", code="plan_empty")
@@ -315,17 +297,14 @@ async def submit_plan(
             m.PlanVersion(
                 plan_id=plan.id,
                 version_no=await _latest_version_no(uow, plan.id) + 1,
-                kind="resubmission" if plan.status == "returned" else "submission",
+                kind="resubmission" if plan.status == ReviewStatus.RETURNED else "submission",
                 content=plan.content,
                 created_at=uow.now(),
                 created_by=caller.client_id,
             )
         )
-        plan.status = status
-        plan.submitted_at = uow.now()
-        plan.returned_reason = None
-        plan.revision += 1
-        uow.audit.record(caller, "plan.submitted", "plan", plan.id, after={"status": status})
+        plan.submit(uow.now())
+        uow.audit.record(caller, "plan.submitted", "plan", plan.id, after={"status": plan.status})
         view = await _view(uow, plan)
         await uow.commit()
     return view
@@ -344,14 +323,10 @@ async def review_plan(
     reviewer.require(Permission.PLANS_REVIEW)
     async with uow:
         plan = await _for_change(uow, reviewer, plan_id, expected_revision, own=False)
-        plan.status = next_status(plan.status, action)
+        plan.review(action, uow.now(), reason)
         if action == Action.ACCEPT:
-            plan.accepted_at = uow.now()
             plan.accepted_version_no = await _latest_version_no(uow, plan.id)
             await _refresh_rollup(uow, reviewer, plan)
-        else:
-            plan.returned_reason = reason
-        plan.revision += 1
         uow.audit.record(
             reviewer, f"plan.{plan.status}", "plan", plan.id,
             after={"reason": reason, "version": plan.accepted_version_no},
@@ -411,7 +386,7 @@ async def propose_change(
     content = parse_content(raw, at=("body", "content"))
     async with uow:
         plan = await _plan(uow, plan_id, caller.unit_id, for_update=True)
-        if plan.status != "accepted" or plan.accepted_version_no is None:
+        if plan.status != ReviewStatus.ACCEPTED or plan.accepted_version_no is None:
             raise Conflict(
                 f"A {plan.status} plan is still edited directly; changes are requested "
                 "to an accepted plan.",
@@ -508,7 +483,7 @@ async def decide_change(
             plan.content = request.proposed_content
             plan.accepted_version_no = version.version_no
             plan.accepted_at = now
-            plan.revision += 1
+            plan.changed(now)
             request.resulting_version_no = version.version_no
             await _refresh_rollup(uow, reviewer, plan)
         request.status = "approved" if decision == "approve" else "rejected"

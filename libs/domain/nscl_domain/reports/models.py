@@ -24,8 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
-
-REPORT_STATUSES = ("draft", "submitted", "returned", "resubmitted", "accepted")
+from nscl_domain.workflow import Action, EnumText, Reviewed, ReviewStatus
 
 
 class ReportingRegime(Base):
@@ -93,9 +92,11 @@ class Obligation(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class Report(Base):
+class Report(Reviewed, Base):
     """A unit's report for one obligation: the editable draft and the state of review."""
 
+    noun = "report"
+    code = "report"
     __tablename__ = "report"
     __table_args__ = (
         CheckConstraint(
@@ -110,7 +111,7 @@ class Report(Base):
         ForeignKey("reporting_obligation.id"), unique=True
     )
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
     # Bumped on every change: the ETag that If-Match must name.
     revision: Mapped[int] = mapped_column(server_default=text("1"))
     draft: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -122,6 +123,30 @@ class Report(Base):
     accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def _editable_hint(self) -> str:
+        return " until it is returned or corrected."
+
+    def changed(self, now: datetime) -> None:
+        """Bump the revision and note when the report last changed."""
+        super().changed(now)
+        self.updated_at = now
+
+    def _submitted(self, now: datetime) -> None:
+        self.first_submitted_at = self.first_submitted_at or now
+        self.correction_reason = None
+        self.returned_reason = None
+
+    def accept(self, now: datetime) -> None:
+        """Accept the latest submitted version: its figures feed the rollups."""
+        super().accept(now)
+        self.accepted_version_no = self.latest_version_no
+
+    def correct(self, reason: str, now: datetime) -> None:
+        """Reopen an accepted report as the draft of its next version, with the reason."""
+        self.status = self.next_status(Action.CORRECT)
+        self.correction_reason = reason
+        self.changed(now)
 
 
 class ReportVersion(Base):

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
-from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import IndicatorEntry, ReportContent
@@ -36,10 +36,10 @@ from nscl_domain.reports.rules import (
     run_checks,
     validate_params,
 )
-from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Action, ReviewStatus, load, load_for_change
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -346,7 +346,7 @@ async def create_report(
         report = m.Report(
             obligation_id=obligation.id,
             unit_id=obligation.unit_id,
-            status="draft",
+            status=ReviewStatus.DRAFT,
             draft=ReportContent().model_dump(mode="json"),
         )
         uow.reports.add(report)
@@ -360,25 +360,14 @@ async def _report_for_change(
     uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, expected_revision: int, *, own_unit: bool
 ) -> m.Report:
     scope = caller.unit_id if own_unit else caller.read_scope
-    report = await uow.reports.report(report_id, scope, for_update=True)
-    if report is None:
-        raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
-    if report.revision != expected_revision:
-        raise PreconditionFailed(
-            f"The report changed (revision {report.revision}); read it again before changing it.",
-            code="stale_revision",
-        )
-    return report
+    return await load_for_change(uow.session, m.Report, report_id, scope, expected_revision)
 
 
 async def get_report(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> m.Report:
     """A report, if the caller's unit may see it."""
     caller.require(Permission.REPORTS_READ)
     async with uow:
-        report = await uow.reports.report(report_id, caller.read_scope)
-    if report is None:
-        raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
-    return report
+        return await load(uow.session, m.Report, report_id, caller.read_scope)
 
 
 async def update_draft(
@@ -394,14 +383,9 @@ async def update_draft(
     parsed = _parse_content(content)
     async with uow:
         report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
-        if report.status not in EDITABLE:
-            raise Conflict(
-                f"A {report.status} report cannot be edited until it is returned or corrected.",
-                code="report_not_editable",
-            )
+        report.check_editable()
         report.draft = parsed.model_dump(mode="json")
-        report.revision += 1
-        report.updated_at = uow.now()
+        report.changed(uow.now())
         uow.audit.record(
             caller, "report.draft_updated", "report", report.id, after={"revision": report.revision}
         )
@@ -463,7 +447,7 @@ async def submit(
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
         report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
-        status = next_status(report.status, Action.SUBMIT)
+        report.next_status(Action.SUBMIT)  # refused before the checks run
         obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
         content = _parse_content(report.draft)
         context, indicators = await _check_context(uow, obligation)
@@ -481,7 +465,7 @@ async def submit(
         kind = (
             "correction"
             if report.correction_reason
-            else ("resubmission" if report.status == "returned" else "submission")
+            else ("resubmission" if report.status == ReviewStatus.RETURNED else "submission")
         )
         version = m.ReportVersion(
             report_id=report.id,
@@ -496,13 +480,8 @@ async def submit(
         uow.reports.add(version)
         await uow.reports.flush()
         await _freeze_figures(uow, version, obligation, content, context, indicators)
-        report.status = status
         report.latest_version_no = version.version_no
-        report.first_submitted_at = report.first_submitted_at or now
-        report.correction_reason = None
-        report.returned_reason = None
-        report.revision += 1
-        report.updated_at = now
+        report.submit(now)
         await _schedule_rollup(uow, caller, obligation)
         uow.audit.record(
             caller,
@@ -571,10 +550,7 @@ async def return_report(
         report = await _report_for_change(
             uow, reviewer, report_id, expected_revision, own_unit=False
         )
-        report.status = next_status(report.status, Action.RETURN)
-        report.returned_reason = reason
-        report.revision += 1
-        report.updated_at = uow.now()
+        report.return_(reason, uow.now())
         uow.audit.record(reviewer, "report.returned", "report", report.id, after={"reason": reason})
         await uow.commit()
     return report
@@ -589,11 +565,7 @@ async def accept(
         report = await _report_for_change(
             uow, reviewer, report_id, expected_revision, own_unit=False
         )
-        report.status = next_status(report.status, Action.ACCEPT)
-        report.accepted_version_no = report.latest_version_no
-        report.accepted_at = uow.now()
-        report.revision += 1
-        report.updated_at = uow.now()
+        report.accept(uow.now())
         obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
         await _schedule_rollup(uow, reviewer, obligation)
         uow.audit.record(
@@ -614,10 +586,7 @@ async def correct(
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
         report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
-        report.status = next_status(report.status, Action.CORRECT)
-        report.correction_reason = reason
-        report.revision += 1
-        report.updated_at = uow.now()
+        report.correct(reason, uow.now())
         uow.audit.record(
             caller, "report.correction_opened", "report", report.id, after={"reason": reason}
         )
@@ -694,9 +663,7 @@ async def timeliness(
 async def _import_target(
     uow: UnitOfWork, caller: Caller, report_id: uuid.UUID
 ) -> tuple[m.Report, m.Obligation, str, dict[str, IndicatorSpec]]:
-    report = await uow.reports.report(report_id, caller.unit_id, for_update=True)
-    if report is None:
-        raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
+    report = await load(uow.session, m.Report, report_id, caller.unit_id, for_update=True)
     obligation, unit, *_ = await uow.reports.obligation(report.obligation_id, None)
     specs = {
         i.key: IndicatorSpec(
@@ -743,16 +710,8 @@ async def import_values(
         result = check_rows(rows, specs, ObligationScope(unit_key=unit_key, year=obligation.year))
         if dry_run or not result.ok:
             return result, None
-        if expected_revision is None or report.revision != expected_revision:
-            raise PreconditionFailed(
-                f"The report changed (revision {report.revision}); read it again first.",
-                code="stale_revision",
-            )
-        if report.status not in EDITABLE:
-            raise Conflict(
-                f"A {report.status} report cannot be edited until it is returned or corrected.",
-                code="report_not_editable",
-            )
+        report.check_revision(expected_revision)
+        report.check_editable()
         draft = ReportContent.model_validate(report.draft, context=STORED)
         draft.indicator_values = [
             IndicatorEntry(
@@ -761,8 +720,7 @@ async def import_values(
             for v in result.values
         ]
         report.draft = draft.model_dump(mode="json")
-        report.revision += 1
-        report.updated_at = uow.now()
+        report.changed(uow.now())
         uow.audit.record(
             caller, "report.values_imported", "report", report.id,
             after={"values": len(result.values), "revision": report.revision},

@@ -21,12 +21,11 @@ from nscl_domain.plans import models as m
 from nscl_domain.plans import service as plans
 from nscl_domain.plans.content import PlanContent
 from nscl_domain.plans.service import Decision, PlanKind, PlanView
-from nscl_domain.reports.workflow import Action
 from nscl_domain.types import STORED
+from nscl_domain.workflow import Action, ReviewStatus
 
 router = APIRouter(tags=["plans"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
-PlanStatus = Literal["draft", "submitted", "returned", "resubmitted", "accepted"]
 RequestStatus = Literal["proposed", "approved", "rejected", "withdrawn"]
 
 
@@ -53,7 +52,7 @@ class PlanSummary(BaseModel):
     kind: PlanKind
     start_year: int
     end_year: int
-    status: PlanStatus
+    status: ReviewStatus
     revision: int
     accepted_version_no: int | None = Field(description="The version in force, once accepted.")
     submitted_at: datetime | None
@@ -67,7 +66,7 @@ class PlanSummary(BaseModel):
             kind=plan.kind,  # type: ignore[arg-type]
             start_year=plan.start_year,
             end_year=plan.end_year,
-            status=plan.status,  # type: ignore[arg-type]
+            status=plan.status,
             revision=plan.revision,
             accepted_version_no=plan.accepted_version_no,
             submitted_at=plan.submitted_at,
@@ -183,7 +182,7 @@ async def list_plans(
     caller: PlansReader,
     kind: PlanKind | None = None,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Plans covering it.")] = None,
-    status: PlanStatus | None = None,
+    status: ReviewStatus | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[PlanSummary]:
@@ -231,7 +230,7 @@ async def write_content(
         caller,
         plan_id,
         body.content.model_dump(mode="json"),
-        expected_revision=expected_revision(if_match),
+        expected_revision=expected_revision(if_match, m.Plan.noun),
     )
     return _read(view, response)
 
@@ -251,7 +250,7 @@ async def submit_plan(
 ) -> PlanRead:
     """Freeze the content as a version and send it to DOST."""
     view = await plans.submit_plan(
-        uow, caller, plan_id, expected_revision=expected_revision(if_match)
+        uow, caller, plan_id, expected_revision=expected_revision(if_match, m.Plan.noun)
     )
     return _read(view, response)
 
@@ -271,7 +270,11 @@ async def accept_plan(
 ) -> PlanRead:
     """Accept a submitted plan: its last version comes into force."""
     view = await plans.review_plan(
-        uow, reviewer, plan_id, Action.ACCEPT, expected_revision=expected_revision(if_match)
+        uow,
+        reviewer,
+        plan_id,
+        Action.ACCEPT,
+        expected_revision=expected_revision(if_match, m.Plan.noun),
     )
     return _read(view, response)
 
@@ -296,7 +299,7 @@ async def return_plan(
         reviewer,
         plan_id,
         Action.RETURN,
-        expected_revision=expected_revision(if_match),
+        expected_revision=expected_revision(if_match, m.Plan.noun),
         reason=body.reason,
     )
     return _read(view, response)

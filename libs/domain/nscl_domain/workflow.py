@@ -1,0 +1,205 @@
+"""The one review workflow of reports, plans and budget estimates.
+
+A unit writes a draft, submits it, the reviewer returns it (the unit edits and resubmits)
+or accepts it; an accepted report may be reopened for a correction. Each reviewed entity
+declares its noun, so the messages about a plan speak of a plan.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from sqlalchemy import String, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
+
+from nscl_domain.errors import Conflict, NotFound, PreconditionFailed
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Mapped
+
+
+class ReviewStatus(StrEnum):
+    """Where a reviewed entity stands."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    RESUBMITTED = "resubmitted"
+    ACCEPTED = "accepted"
+
+
+class Action(StrEnum):
+    SUBMIT = "submit"
+    RETURN = "return"
+    ACCEPT = "accept"
+    CORRECT = "correct"
+
+
+TRANSITIONS: dict[tuple[ReviewStatus, Action], ReviewStatus] = {
+    (ReviewStatus.DRAFT, Action.SUBMIT): ReviewStatus.SUBMITTED,
+    (ReviewStatus.RETURNED, Action.SUBMIT): ReviewStatus.RESUBMITTED,
+    (ReviewStatus.SUBMITTED, Action.RETURN): ReviewStatus.RETURNED,
+    (ReviewStatus.RESUBMITTED, Action.RETURN): ReviewStatus.RETURNED,
+    (ReviewStatus.SUBMITTED, Action.ACCEPT): ReviewStatus.ACCEPTED,
+    (ReviewStatus.RESUBMITTED, Action.ACCEPT): ReviewStatus.ACCEPTED,
+    # A correction after acceptance reopens a draft; submitting it makes a new version.
+    (ReviewStatus.ACCEPTED, Action.CORRECT): ReviewStatus.DRAFT,
+}
+EDITABLE = frozenset({ReviewStatus.DRAFT, ReviewStatus.RETURNED})
+_PAST = {
+    Action.SUBMIT: "submitted",
+    Action.RETURN: "returned",
+    Action.ACCEPT: "accepted",
+    Action.CORRECT: "corrected",
+}
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its value in a VARCHAR column (the column's type is unchanged)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        # Plain strings are accepted too (filters compare with them) but must be members.
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+class Reviewed:
+    """Behaviour of a row under review; the model maps the columns named here."""
+
+    noun: ClassVar[str]
+    """What the user calls it: "report", "plan", "budget estimate"."""
+    code: ClassVar[str]
+    """The prefix of its problem codes: report_not_found, estimate_not_editable."""
+
+    if TYPE_CHECKING:
+        id: Mapped[uuid.UUID]
+        unit_id: Mapped[uuid.UUID]
+        status: Mapped[ReviewStatus]
+        revision: Mapped[int]
+        returned_reason: Mapped[str | None]
+        accepted_at: Mapped[datetime | None]
+
+    def next_status(self, action: Action) -> ReviewStatus:
+        """The status after ``action``, or Conflict when the current status does not allow it."""
+        try:
+            return TRANSITIONS[(self.status, action)]
+        except KeyError:
+            allowed = sorted(a.value for (s, a) in TRANSITIONS if s == self.status)
+            raise Conflict(
+                f"A {self.status} {self.noun} cannot be {_PAST[action]}"
+                + (f"; it can be: {', '.join(allowed)}." if allowed else "."),
+                code="transition_not_allowed",
+            ) from None
+
+    def check_editable(self) -> None:
+        """Conflict unless the content may be changed (a draft, or returned to its unit)."""
+        if self.status not in EDITABLE:
+            raise Conflict(
+                f"A {self.status} {self.noun} cannot be edited{self._editable_hint()}",
+                code=f"{self.code}_not_editable",
+            )
+
+    def _editable_hint(self) -> str:
+        return "."
+
+    def changed(self, now: datetime) -> None:
+        """Bump the revision: the ETag a later If-Match must name."""
+        self.revision += 1
+
+    def submit(self, now: datetime) -> ReviewStatus:
+        """Send it for review; return the status it had (a returned one is resubmitted)."""
+        before = self.status
+        self.status = self.next_status(Action.SUBMIT)
+        self._submitted(now)
+        self.changed(now)
+        return before
+
+    def _submitted(self, now: datetime) -> None:
+        """What else a submission records: when it was sent, which reasons it answers."""
+
+    def return_(self, reason: str | None, now: datetime) -> None:
+        """Send it back to its unit with the reason."""
+        self.status = self.next_status(Action.RETURN)
+        self.returned_reason = reason
+        self.changed(now)
+
+    def accept(self, now: datetime) -> None:
+        """Accept what was submitted last."""
+        self.status = self.next_status(Action.ACCEPT)
+        self.accepted_at = now
+        self.changed(now)
+
+    def review(self, action: Action, now: datetime, reason: str | None = None) -> None:
+        """Accept, or return with the reason: the reviewer's two decisions."""
+        if action == Action.ACCEPT:
+            self.accept(now)
+        elif action == Action.RETURN:
+            self.return_(reason, now)
+        else:
+            raise ValueError(f"{action} is not a review decision")
+
+    def check_revision(self, expected_revision: int | None) -> None:
+        """PreconditionFailed unless the caller names the revision it last read."""
+        if expected_revision is None or self.revision != expected_revision:
+            raise PreconditionFailed(
+                f"The {self.noun} changed (revision {self.revision}); "
+                "read it again before changing it.",
+                code="stale_revision",
+            )
+
+
+R = TypeVar("R", bound=Reviewed)
+
+
+async def load(
+    session: AsyncSession,
+    model: type[R],
+    entity_id: uuid.UUID,
+    unit_scope: uuid.UUID | None,
+    *,
+    for_update: bool = False,
+) -> R:
+    """The entity if the unit scope (None: every unit) may see it, else NotFound."""
+    stmt = select(model).where(model.id == entity_id)
+    if unit_scope is not None:
+        stmt = stmt.where(model.unit_id == unit_scope)
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = (
+        await session.scalars(stmt, execution_options={"populate_existing": True})
+    ).one_or_none()
+    if found is None:
+        raise NotFound(
+            f"{model.noun.capitalize()} {entity_id} does not exist.",
+            code=f"{model.code}_not_found",
+        )
+    return found
+
+
+async def load_for_change(
+    session: AsyncSession,
+    model: type[R],
+    entity_id: uuid.UUID,
+    unit_scope: uuid.UUID | None,
+    expected_revision: int | None,
+) -> R:
+    """Lock the entity in scope and check the caller read its current revision (If-Match)."""
+    entity = await load(session, model, entity_id, unit_scope, for_update=True)
+    entity.check_revision(expected_revision)
+    return entity
