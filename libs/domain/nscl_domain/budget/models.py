@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -37,6 +38,14 @@ FUNDING_SOURCES = (
     "other",
 )
 MAX_AMOUNT = 10**15
+
+
+class DossierStatus(StrEnum):
+    """A dossier is built (draft), sent to its destination, and acknowledged by it."""
+
+    DRAFT = "draft"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
 
 
 class AccountCode(Base):
@@ -137,7 +146,7 @@ class Dossier(Base):
     budget_year: Mapped[int]
     destination_unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
     version_no: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[DossierStatus] = mapped_column(EnumText(DossierStatus, 20))
     total: Mapped[int] = mapped_column(BigInteger)
     document: Mapped[dict[str, Any]] = mapped_column(JSONB)
     built_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -486,7 +486,7 @@ async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, 
             budget_year=args.budget_year,
             destination_unit_id=destination,
             version_no=(latest.version_no + 1) if latest else 1,
-            status="draft",
+            status=m.DossierStatus.DRAFT,
             total=document["total"],
             document=document,
         )
@@ -618,11 +618,11 @@ async def send_dossier(uow: UnitOfWork, reviewer: Caller, dossier_id: uuid.UUID)
     reviewer.require(Permission.BUDGET_REVIEW)
     async with uow:
         dossier = await _dossier(uow, reviewer, dossier_id, for_update=True)
-        if dossier.status != "draft":
+        if dossier.status != m.DossierStatus.DRAFT:
             raise Conflict(
                 f"A {dossier.status} dossier cannot be sent again.", code="dossier_not_draft"
             )
-        dossier.status, dossier.sent_at = "sent", uow.now()
+        dossier.status, dossier.sent_at = m.DossierStatus.SENT, uow.now()
         uow.audit.record(reviewer, "dossier.sent", "budget_dossier", dossier.id)
         view = await _view(uow, dossier)
         await uow.commit()
@@ -636,7 +636,7 @@ async def acknowledge_dossier(
     caller.require(Permission.ALLOCATIONS_WRITE)
     async with uow:
         dossier = await _dossier(uow, caller, dossier_id, for_update=True)
-        if dossier.status != "sent":
+        if dossier.status != m.DossierStatus.SENT:
             raise Conflict(
                 f"A {dossier.status} dossier cannot be acknowledged.", code="dossier_not_sent"
             )
@@ -667,7 +667,7 @@ async def acknowledge_dossier(
             for line_id, amount in allocations.items()
         ]
         uow.session.add_all(rows)
-        dossier.status, dossier.acknowledged_at = "acknowledged", uow.now()
+        dossier.status, dossier.acknowledged_at = m.DossierStatus.ACKNOWLEDGED, uow.now()
         dossier.acknowledged_by = caller.client_id
         await uow.session.flush()
         uow.audit.record(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from sqlalchemy import (
     CheckConstraint,
@@ -21,6 +22,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
 from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus
+
+PlanKind = Literal["five_year", "annual"]
+PlanVersionKind = Literal["submission", "resubmission", "change"]
+
+
+class ChangeRequestStatus(StrEnum):
+    """Where a proposed change to an accepted plan stands."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
 
 
 class Plan(Reviewed, Base):
@@ -43,7 +56,7 @@ class Plan(Reviewed, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[PlanKind] = mapped_column(String(20))
     start_year: Mapped[int]
     end_year: Mapped[int]
     status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
@@ -79,7 +92,7 @@ class PlanVersion(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plan.id"))
     version_no: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[PlanVersionKind] = mapped_column(String(20))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     change_request_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("plan_change_request.id")
@@ -108,7 +121,7 @@ class PlanChangeRequest(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plan.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ChangeRequestStatus] = mapped_column(EnumText(ChangeRequestStatus, 20))
     reason: Mapped[str] = mapped_column(Text)
     proposed_content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     base_version_no: Mapped[int]

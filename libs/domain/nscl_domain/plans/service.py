@@ -20,12 +20,12 @@ from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
+from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Action, ReviewStatus, load, load_for_change
 
-PlanKind = Literal["five_year", "annual"]
 Decision = Literal["approve", "reject"]
 
 
@@ -395,7 +395,8 @@ async def propose_change(
         await _check_against_catalogue(uow, plan, content, ("body", "content"))
         open_request = await uow.session.scalar(
             select(m.PlanChangeRequest.id).where(
-                m.PlanChangeRequest.plan_id == plan.id, m.PlanChangeRequest.status == "proposed"
+                m.PlanChangeRequest.plan_id == plan.id,
+                m.PlanChangeRequest.status == ChangeRequestStatus.PROPOSED,
             )
         )
         if open_request is not None:
@@ -405,7 +406,7 @@ async def propose_change(
             )
         request = m.PlanChangeRequest(
             plan_id=plan.id,
-            status="proposed",
+            status=ChangeRequestStatus.PROPOSED,
             reason=reason,
             proposed_content=content.model_dump(mode="json"),
             base_version_no=plan.accepted_version_no,
@@ -443,7 +444,7 @@ async def _request(
 
 
 def _still_open(request: m.PlanChangeRequest) -> None:
-    if request.status != "proposed":
+    if request.status != ChangeRequestStatus.PROPOSED:
         raise Conflict(
             f"The change request was already {request.status}.", code="change_request_closed"
         )
@@ -486,7 +487,9 @@ async def decide_change(
             plan.changed(now)
             request.resulting_version_no = version.version_no
             await _refresh_rollup(uow, reviewer, plan)
-        request.status = "approved" if decision == "approve" else "rejected"
+        request.status = (
+            ChangeRequestStatus.APPROVED if decision == "approve" else ChangeRequestStatus.REJECTED
+        )
         request.decided_by = reviewer.client_id
         request.decided_at = now
         request.decision_note = note
@@ -506,7 +509,7 @@ async def withdraw_change(
     async with uow:
         request, _ = await _request(uow, request_id, caller.unit_id)
         _still_open(request)
-        request.status = "withdrawn"
+        request.status = ChangeRequestStatus.WITHDRAWN
         request.decided_by = caller.client_id
         request.decided_at = uow.now()
         uow.audit.record(caller, "plan.change_withdrawn", "plan_change_request", request.id)
@@ -520,7 +523,7 @@ async def list_change_requests(
     programme_ref: str,
     *,
     plan_id: uuid.UUID | None,
-    status: str | None,
+    status: ChangeRequestStatus | None,
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.PlanChangeRequest, m.Plan, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ARRAY,
@@ -24,7 +24,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
+from nscl_domain.reports.rules import Severity
 from nscl_domain.workflow import Action, EnumText, Reviewed, ReviewStatus
+
+VersionKind = Literal["submission", "resubmission", "correction"]
 
 
 class ReportingRegime(Base):
@@ -162,7 +165,7 @@ class ReportVersion(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report.id"))
     version_no: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[VersionKind] = mapped_column(String(20))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -208,7 +211,7 @@ class ValidationRule(Base):
     __table_args__ = (CheckConstraint("severity IN ('error', 'warning')", name="severity_known"),)
 
     code: Mapped[str] = mapped_column(String(50), primary_key=True)
-    severity: Mapped[str] = mapped_column(String(10))
+    severity: Mapped[Severity] = mapped_column(String(10))
     enabled: Mapped[bool]
     description: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

@@ -109,7 +109,7 @@ async def rule_settings(uow: UnitOfWork) -> list[RuleSetting]:
     return [
         RuleSetting(
             code=default.code,
-            severity=stored[default.code].severity if default.code in stored else default.severity,  # type: ignore[arg-type]
+            severity=stored[default.code].severity if default.code in stored else default.severity,
             enabled=stored[default.code].enabled if default.code in stored else default.enabled,
             description=default.description,
             params=stored[default.code].params if default.code in stored else default.params,
@@ -616,13 +616,15 @@ async def get_version(
 
 # --- timeliness and completeness -----------------------------------------------------------
 
+TimelinessState = Literal["on_time", "late", "missing", "not_due"]
+
 
 @dataclass(frozen=True)
 class Timeliness:
     unit: cm.OrgUnit
     obligation: m.Obligation
     report: m.Report | None
-    state: Literal["on_time", "late", "missing", "not_due"]
+    state: TimelinessState
     days_late: int | None
 
 
@@ -632,7 +634,7 @@ def local_day(moment: datetime) -> date:
 
 def judge_timeliness(
     obligation: m.Obligation, report: m.Report | None, today: date
-) -> tuple[str, int | None]:
+) -> tuple[TimelinessState, int | None]:
     """On time, late by how many days, missing (due and not sent), or not due yet."""
     submitted = report.first_submitted_at if report else None
     if submitted is None:
@@ -653,7 +655,7 @@ async def timeliness(
     result = []
     for obligation, unit, report, _, _ in rows:
         state, days = judge_timeliness(obligation, report, today)
-        result.append(Timeliness(unit, obligation, report, state, days))  # type: ignore[arg-type]
+        result.append(Timeliness(unit, obligation, report, state, days))
     return result
 
 

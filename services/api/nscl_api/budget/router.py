@@ -24,7 +24,7 @@ from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.pagination import Page
 from nscl_api.types import Reason, RequestModel
 from nscl_domain.budget import service as budget
-from nscl_domain.budget.models import BudgetEstimate
+from nscl_domain.budget.models import BudgetEstimate, DossierStatus
 from nscl_domain.budget.service import DossierView, EstimateView, LineInput
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from nscl_domain.types import STORED, IsoDate
@@ -124,7 +124,7 @@ class DossierRead(BaseModel):
     budget_year: int
     destination_unit_key: str
     version_no: int
-    status: str
+    status: DossierStatus
     total: int
     document: dict[str, Any]
     built_at: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -20,13 +20,13 @@ from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, Precondit
 from nscl_domain.plans import models as m
 from nscl_domain.plans import service as plans
 from nscl_domain.plans.content import PlanContent
-from nscl_domain.plans.service import Decision, PlanKind, PlanView
+from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
+from nscl_domain.plans.service import Decision, PlanView
 from nscl_domain.types import STORED
 from nscl_domain.workflow import Action, ReviewStatus
 
 router = APIRouter(tags=["plans"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
-RequestStatus = Literal["proposed", "approved", "rejected", "withdrawn"]
 
 
 class PlanCreate(RequestModel):
@@ -63,7 +63,7 @@ class PlanSummary(BaseModel):
         return cls(
             id=plan.id,
             unit=unit,
-            kind=plan.kind,  # type: ignore[arg-type]
+            kind=plan.kind,
             start_year=plan.start_year,
             end_year=plan.end_year,
             status=plan.status,
@@ -95,7 +95,7 @@ class PlanRead(PlanSummary):
 
 class PlanVersionRead(BaseModel):
     version_no: int
-    kind: Literal["submission", "resubmission", "change"]
+    kind: m.PlanVersionKind
     change_request_id: uuid.UUID | None = Field(description="Set on versions made by a change.")
     created_at: datetime
     created_by: str
@@ -116,7 +116,7 @@ class ChangeRequestRead(BaseModel):
     id: uuid.UUID
     plan_id: uuid.UUID
     unit: str
-    status: RequestStatus
+    status: ChangeRequestStatus
     reason: str
     base_version_no: int = Field(description="The version in force when it was proposed.")
     proposed_by: str
@@ -133,7 +133,7 @@ class ChangeRequestRead(BaseModel):
             id=request.id,
             plan_id=request.plan_id,
             unit=unit,
-            status=request.status,  # type: ignore[arg-type]
+            status=request.status,
             reason=request.reason,
             base_version_no=request.base_version_no,
             proposed_by=request.proposed_by,
@@ -308,7 +308,7 @@ async def return_plan(
 def _version(version: m.PlanVersion) -> PlanVersionRead:
     return PlanVersionRead(
         version_no=version.version_no,
-        kind=version.kind,  # type: ignore[arg-type]
+        kind=version.kind,
         change_request_id=version.change_request_id,
         created_at=version.created_at,
         created_by=version.created_by,
@@ -380,7 +380,7 @@ async def list_change_requests(
     uow: UowDep,
     caller: PlansReader,
     plan_id: uuid.UUID | None = None,
-    status: RequestStatus | None = None,
+    status: ChangeRequestStatus | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[ChangeRequestRead]:

@@ -189,7 +189,7 @@ class VersionRead(BaseModel):
     """A submitted version, frozen."""
 
     version_no: int
-    kind: Literal["submission", "resubmission", "correction"]
+    kind: m.VersionKind
     reason: str | None
     submitted_at: datetime
     submitted_by: str
@@ -200,7 +200,7 @@ class VersionRead(BaseModel):
     def of(cls, v: m.ReportVersion) -> VersionRead:
         return cls(
             version_no=v.version_no,
-            kind=v.kind,  # type: ignore[arg-type]
+            kind=v.kind,
             reason=v.reason,
             submitted_at=v.submitted_at,
             submitted_by=v.submitted_by,
