@@ -16,15 +16,19 @@ from nscl_domain.workflow import Action, EnumText, Reviewed, ReviewStatus
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
 S = ReviewStatus
-# The workflow as the programme's rules describe it, written out in full.
+# The workflow as the programme's rules describe it: status, action, the status after.
+RULES = """
+    draft       submit   submitted
+    returned    submit   resubmitted
+    submitted   return   returned
+    resubmitted return   returned
+    submitted   accept   accepted
+    resubmitted accept   accepted
+    accepted    correct  draft
+"""
 ALLOWED = {
-    (S.DRAFT, Action.SUBMIT): S.SUBMITTED,
-    (S.RETURNED, Action.SUBMIT): S.RESUBMITTED,
-    (S.SUBMITTED, Action.RETURN): S.RETURNED,
-    (S.RESUBMITTED, Action.RETURN): S.RETURNED,
-    (S.SUBMITTED, Action.ACCEPT): S.ACCEPTED,
-    (S.RESUBMITTED, Action.ACCEPT): S.ACCEPTED,
-    (S.ACCEPTED, Action.CORRECT): S.DRAFT,
+    (S(status), Action(action)): S(after)
+    for status, action, after in (line.split() for line in RULES.strip().splitlines())
 }
 
 

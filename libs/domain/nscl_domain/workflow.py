@@ -8,9 +8,11 @@ declares its noun, so the messages about a plan speak of a plan.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from sqlalchemy import String, select
 from sqlalchemy.engine import Dialect
@@ -21,6 +23,10 @@ from nscl_domain.errors import Conflict, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Mapped
+
+    # Only for annotations: the unit of work's repositories import the reviewed models.
+    from nscl_domain.identity import Caller, Permission
+    from nscl_domain.uow import UnitOfWork
 
 
 class ReviewStatus(StrEnum):
@@ -50,6 +56,7 @@ TRANSITIONS: dict[tuple[ReviewStatus, Action], ReviewStatus] = {
     # A correction after acceptance reopens a draft; submitting it makes a new version.
     (ReviewStatus.ACCEPTED, Action.CORRECT): ReviewStatus.DRAFT,
 }
+ReviewDecision = Literal[Action.ACCEPT, Action.RETURN]
 EDITABLE = frozenset({ReviewStatus.DRAFT, ReviewStatus.RETURNED})
 _PAST = {
     Action.SUBMIT: "submitted",
@@ -88,6 +95,7 @@ class Reviewed:
     """The prefix of its problem codes: report_not_found, estimate_not_editable."""
 
     if TYPE_CHECKING:
+        __tablename__: Any
         id: Mapped[uuid.UUID]
         unit_id: Mapped[uuid.UUID]
         status: Mapped[ReviewStatus]
@@ -145,7 +153,7 @@ class Reviewed:
         self.accepted_at = now
         self.changed(now)
 
-    def review(self, action: Action, now: datetime, reason: str | None = None) -> None:
+    def review(self, action: ReviewDecision, now: datetime, reason: str | None = None) -> None:
         """Accept, or return with the reason: the reviewer's two decisions."""
         if action == Action.ACCEPT:
             self.accept(now)
@@ -203,3 +211,52 @@ async def load_for_change(
     entity = await load(session, model, entity_id, unit_scope, for_update=True)
     entity.check_revision(expected_revision)
     return entity
+
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Review(Generic[R, V]):
+    """The reviewer's use case, accept or return, for one kind of reviewed entity.
+
+    The context says who may review, which units' entities a reviewer reaches, what an
+    acceptance sets in motion, what the audit event keeps, and what the caller gets back.
+    """
+
+    model: type[R]
+    permission: Permission
+    scope: Callable[[Caller], uuid.UUID | None]
+    view: Callable[[UnitOfWork, R], Awaitable[V]]
+    audited: Callable[[R, str | None], dict[str, Any]]
+    accepted: Callable[[UnitOfWork, Caller, R], Awaitable[None]] | None = None
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        reviewer: Caller,
+        entity_id: uuid.UUID,
+        action: ReviewDecision,
+        *,
+        expected_revision: int,
+        reason: str | None = None,
+    ) -> V:
+        """Accept the entity, or return it to its unit with the reason."""
+        reviewer.require(self.permission)
+        async with uow:
+            entity = await load_for_change(
+                uow.session, self.model, entity_id, self.scope(reviewer), expected_revision
+            )
+            entity.review(action, uow.now(), reason)
+            if action == Action.ACCEPT and self.accepted is not None:
+                await self.accepted(uow, reviewer, entity)
+            uow.audit.record(
+                reviewer,
+                f"{self.model.code}.{entity.status}",
+                self.model.__tablename__,
+                entity.id,
+                after=self.audited(entity, reason),
+            )
+            result = await self.view(uow, entity)
+            await uow.commit()
+        return result

@@ -27,7 +27,7 @@ from nscl_domain.jobs.registry import JobContext, Location, requester_of
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Action, Review, ReviewStatus, load, load_for_change
 
 FundingSource = Literal[
     "recurrent_science",
@@ -162,7 +162,9 @@ async def replace_lines(
     caller.require(Permission.BUDGET_WRITE)
     lines = parse_lines(raw_lines)
     async with uow:
-        estimate = await _change(uow, caller, estimate_id, expected_revision, own=True)
+        estimate = await load_for_change(
+            uow.session, m.BudgetEstimate, estimate_id, caller.unit_id, expected_revision
+        )
         estimate.check_editable()
         tasks = await _task_ids(uow, estimate.programme_id)
         problems = [
@@ -272,22 +274,15 @@ async def destinations(
     return dict((await uow.session.execute(stmt)).all())
 
 
-async def _change(
-    uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, expected_revision: int, *, own: bool
-) -> m.BudgetEstimate:
-    scope = caller.unit_id if own else budget_visibility(caller).estimate_scope
-    return await load_for_change(
-        uow.session, m.BudgetEstimate, estimate_id, scope, expected_revision
-    )
-
-
 async def submit_estimate(
     uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, *, expected_revision: int
 ) -> EstimateView:
     """Submit the estimate; each line records the destination the routing gives it now."""
     caller.require(Permission.BUDGET_WRITE)
     async with uow:
-        estimate = await _change(uow, caller, estimate_id, expected_revision, own=True)
+        estimate = await load_for_change(
+            uow.session, m.BudgetEstimate, estimate_id, caller.unit_id, expected_revision
+        )
         estimate.next_status(Action.SUBMIT)  # refused before the checks run
         lines = await lines_of(uow, estimate.id)
         if not lines:
@@ -316,34 +311,26 @@ async def submit_estimate(
     return result
 
 
-async def review_estimate(
-    uow: UnitOfWork,
-    reviewer: Caller,
-    estimate_id: uuid.UUID,
-    action: Literal[Action.ACCEPT, Action.RETURN],
-    *,
-    expected_revision: int,
-    reason: str | None = None,
-) -> EstimateView:
-    """Accept an estimate, or return it to its unit with the reason."""
-    reviewer.require(Permission.BUDGET_REVIEW)
-    async with uow:
-        estimate = await _change(uow, reviewer, estimate_id, expected_revision, own=False)
-        estimate.review(action, uow.now(), reason)
-        uow.audit.record(
-            reviewer,
-            f"estimate.{estimate.status}",
-            "budget_estimate",
-            estimate.id,
-            after={"reason": reason},
-        )
-        if action == Action.ACCEPT:
-            await refresh_later(
-                uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
-            )
-        result = EstimateView(estimate, await lines_of(uow, estimate.id))
-        await uow.commit()
-    return result
+async def _estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
+    return EstimateView(estimate, await lines_of(uow, estimate.id))
+
+
+async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:
+    # The year's rollup sets accepted estimates beside what was reported.
+    await refresh_later(
+        uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
+    )
+
+
+review_estimate = Review(
+    m.BudgetEstimate,
+    Permission.BUDGET_REVIEW,
+    scope=lambda reviewer: budget_visibility(reviewer).estimate_scope,
+    view=_estimate_view,
+    audited=lambda _, reason: {"reason": reason},
+    accepted=_estimate_accepted,
+)
+"""Accept an estimate, or return it to its unit with the reason."""
 
 
 # --- totals and dossiers -------------------------------------------------------------------

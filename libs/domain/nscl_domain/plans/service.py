@@ -24,7 +24,7 @@ from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Action, Review, ReviewStatus, load, load_for_change
 
 Decision = Literal["approve", "reject"]
 
@@ -41,13 +41,6 @@ async def _plan(
     uow: UnitOfWork, plan_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
 ) -> m.Plan:
     return await load(uow.session, m.Plan, plan_id, scope, for_update=for_update)
-
-
-async def _for_change(
-    uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, expected_revision: int, *, own: bool
-) -> m.Plan:
-    scope = caller.unit_id if own else caller.read_scope
-    return await load_for_change(uow.session, m.Plan, plan_id, scope, expected_revision)
 
 
 async def _view(uow: UnitOfWork, plan: m.Plan) -> PlanView:
@@ -257,7 +250,9 @@ async def write_content(
     caller.require(Permission.PLANS_WRITE)
     content = parse_content(raw)
     async with uow:
-        plan = await _for_change(uow, caller, plan_id, expected_revision, own=True)
+        plan = await load_for_change(
+            uow.session, m.Plan, plan_id, caller.unit_id, expected_revision
+        )
         plan.check_editable()
         await _check_against_catalogue(uow, plan, content, ("body", "content"))
         plan.content = content.model_dump(mode="json")
@@ -287,7 +282,9 @@ async def submit_plan(
     """Freeze the content as a new version and send it to DOST for review."""
     caller.require(Permission.PLANS_WRITE)
     async with uow:
-        plan = await _for_change(uow, caller, plan_id, expected_revision, own=True)
+        plan = await load_for_change(
+            uow.session, m.Plan, plan_id, caller.unit_id, expected_revision
+        )
         plan.next_status(Action.SUBMIT)  # refused before the checks run
         content = PlanContent.model_validate(plan.content, context=STORED)
         if not content.activities:
@@ -310,30 +307,21 @@ async def submit_plan(
     return view
 
 
-async def review_plan(
-    uow: UnitOfWork,
-    reviewer: Caller,
-    plan_id: uuid.UUID,
-    action: Literal[Action.ACCEPT, Action.RETURN],
-    *,
-    expected_revision: int,
-    reason: str | None = None,
-) -> PlanView:
-    """Accept the submitted plan (its last version comes into force), or return it."""
-    reviewer.require(Permission.PLANS_REVIEW)
-    async with uow:
-        plan = await _for_change(uow, reviewer, plan_id, expected_revision, own=False)
-        plan.review(action, uow.now(), reason)
-        if action == Action.ACCEPT:
-            plan.accepted_version_no = await _latest_version_no(uow, plan.id)
-            await _refresh_rollup(uow, reviewer, plan)
-        uow.audit.record(
-            reviewer, f"plan.{plan.status}", "plan", plan.id,
-            after={"reason": reason, "version": plan.accepted_version_no},
-        )  # fmt: skip
-        view = await _view(uow, plan)
-        await uow.commit()
-    return view
+async def _plan_accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> None:
+    # Its last submitted version comes into force.
+    plan.accepted_version_no = await _latest_version_no(uow, plan.id)
+    await _refresh_rollup(uow, reviewer, plan)
+
+
+review_plan = Review(
+    m.Plan,
+    Permission.PLANS_REVIEW,
+    scope=lambda reviewer: reviewer.read_scope,
+    view=_view,
+    audited=lambda plan, reason: {"reason": reason, "version": plan.accepted_version_no},
+    accepted=_plan_accepted,
+)
+"""Accept the submitted plan (its last version comes into force), or return it."""
 
 
 async def _refresh_rollup(uow: UnitOfWork, actor: Caller, plan: m.Plan) -> None:

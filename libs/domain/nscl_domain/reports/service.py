@@ -39,7 +39,7 @@ from nscl_domain.reports.rules import (
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Action, Review, ReviewStatus, load, load_for_change
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -356,13 +356,6 @@ async def create_report(
     return report, True
 
 
-async def _report_for_change(
-    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, expected_revision: int, *, own_unit: bool
-) -> m.Report:
-    scope = caller.unit_id if own_unit else caller.read_scope
-    return await load_for_change(uow.session, m.Report, report_id, scope, expected_revision)
-
-
 async def get_report(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> m.Report:
     """A report, if the caller's unit may see it."""
     caller.require(Permission.REPORTS_READ)
@@ -382,7 +375,9 @@ async def update_draft(
     caller.require(Permission.REPORTS_WRITE)
     parsed = _parse_content(content)
     async with uow:
-        report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
+        report = await load_for_change(
+            uow.session, m.Report, report_id, caller.unit_id, expected_revision
+        )
         report.check_editable()
         report.draft = parsed.model_dump(mode="json")
         report.changed(uow.now())
@@ -446,7 +441,9 @@ async def submit(
     """Freeze the draft as a new version after the validation rules pass; schedule rollups."""
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
-        report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
+        report = await load_for_change(
+            uow.session, m.Report, report_id, caller.unit_id, expected_revision
+        )
         report.next_status(Action.SUBMIT)  # refused before the checks run
         obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
         content = _parse_content(report.draft)
@@ -541,42 +538,45 @@ async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligat
     await refresh_later(uow, obligation.programme_id, obligation.year, requested_by=actor.client_id)
 
 
+async def _report_accepted(uow: UnitOfWork, reviewer: Caller, report: m.Report) -> None:
+    obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
+    await _schedule_rollup(uow, reviewer, obligation)
+
+
+async def _as_is(uow: UnitOfWork, report: m.Report) -> m.Report:
+    return report
+
+
+_review = Review(
+    m.Report,
+    Permission.REPORTS_REVIEW,
+    scope=lambda reviewer: reviewer.read_scope,
+    view=_as_is,
+    audited=lambda report, reason: (
+        {"version": report.accepted_version_no}
+        if report.status == ReviewStatus.ACCEPTED
+        else {"reason": reason}
+    ),
+    accepted=_report_accepted,
+)
+
+
 async def return_report(
     uow: UnitOfWork, reviewer: Caller, report_id: uuid.UUID, *, reason: str, expected_revision: int
 ) -> m.Report:
     """Send a submitted report back to its unit with the reason."""
-    reviewer.require(Permission.REPORTS_REVIEW)
-    async with uow:
-        report = await _report_for_change(
-            uow, reviewer, report_id, expected_revision, own_unit=False
-        )
-        report.return_(reason, uow.now())
-        uow.audit.record(reviewer, "report.returned", "report", report.id, after={"reason": reason})
-        await uow.commit()
-    return report
+    return await _review(
+        uow, reviewer, report_id, Action.RETURN, expected_revision=expected_revision, reason=reason
+    )
 
 
 async def accept(
     uow: UnitOfWork, reviewer: Caller, report_id: uuid.UUID, *, expected_revision: int
 ) -> m.Report:
     """Accept the latest submitted version; its figures feed the rollups."""
-    reviewer.require(Permission.REPORTS_REVIEW)
-    async with uow:
-        report = await _report_for_change(
-            uow, reviewer, report_id, expected_revision, own_unit=False
-        )
-        report.accept(uow.now())
-        obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
-        await _schedule_rollup(uow, reviewer, obligation)
-        uow.audit.record(
-            reviewer,
-            "report.accepted",
-            "report",
-            report.id,
-            after={"version": report.accepted_version_no},
-        )
-        await uow.commit()
-    return report
+    return await _review(
+        uow, reviewer, report_id, Action.ACCEPT, expected_revision=expected_revision
+    )
 
 
 async def correct(
@@ -585,7 +585,9 @@ async def correct(
     """Reopen an accepted report as a draft of its next version, with the reason."""
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
-        report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
+        report = await load_for_change(
+            uow.session, m.Report, report_id, caller.unit_id, expected_revision
+        )
         report.correct(reason, uow.now())
         uow.audit.record(
             caller, "report.correction_opened", "report", report.id, after={"reason": reason}
