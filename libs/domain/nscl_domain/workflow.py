@@ -214,6 +214,7 @@ async def load_for_change(
 
 
 V = TypeVar("V")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,53 @@ class Review(Generic[R, V]):
                 self.model.__tablename__,
                 entity.id,
                 after=self.audited(entity, reason),
+            )
+            result = await self.view(uow, entity)
+            await uow.commit()
+        return result
+
+
+@dataclass(frozen=True)
+class Edit(Generic[R, C, V]):
+    """The unit's use case of rewriting the content of its draft (or returned) entity.
+
+    The context parses and checks the content, writes it, and says what the audit event
+    keeps and what the caller gets back.
+    """
+
+    model: type[R]
+    permission: Permission
+    event: str
+    parse: Callable[[Any], C]
+    write: Callable[[UnitOfWork, R, C], Awaitable[None]]
+    audited: Callable[[R, C], dict[str, Any]]
+    view: Callable[[UnitOfWork, R], Awaitable[V]]
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        entity_id: uuid.UUID,
+        raw: Any,
+        *,
+        expected_revision: int,
+    ) -> V:
+        """Replace the content if the caller read the current revision and may still edit."""
+        caller.require(self.permission)
+        content = self.parse(raw)
+        async with uow:
+            entity = await load_for_change(
+                uow.session, self.model, entity_id, caller.unit_id, expected_revision
+            )
+            entity.check_editable()
+            await self.write(uow, entity, content)
+            entity.changed(uow.now())
+            uow.audit.record(
+                caller,
+                self.event,
+                self.model.__tablename__,
+                entity.id,
+                after=self.audited(entity, content),
             )
             result = await self.view(uow, entity)
             await uow.commit()

@@ -27,7 +27,7 @@ from nscl_domain.jobs.registry import JobContext, Location, requester_of
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Review, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, load, load_for_change
 
 FundingSource = Literal[
     "recurrent_science",
@@ -150,62 +150,55 @@ def parse_lines(raw: Sequence[dict[str, Any]]) -> list[LineInput]:
     return parsed
 
 
-async def replace_lines(
-    uow: UnitOfWork,
-    caller: Caller,
-    estimate_id: uuid.UUID,
-    raw_lines: Sequence[dict[str, Any]],
-    *,
-    expected_revision: int,
-) -> EstimateView:
-    """Replace the draft's lines after checking tasks and account codes for its budget year."""
-    caller.require(Permission.BUDGET_WRITE)
-    lines = parse_lines(raw_lines)
-    async with uow:
-        estimate = await load_for_change(
-            uow.session, m.BudgetEstimate, estimate_id, caller.unit_id, expected_revision
+async def _estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
+    return EstimateView(estimate, await lines_of(uow, estimate.id))
+
+
+async def _write_lines(
+    uow: UnitOfWork, estimate: m.BudgetEstimate, lines: Sequence[LineInput]
+) -> None:
+    """Check tasks and account codes for the budget year, then put the lines in place."""
+    tasks = await _task_ids(uow, estimate.programme_id)
+    problems = [
+        FieldProblem(("body", "lines", i, "task"), f"No task {line.task!r} in the programme.")
+        for i, line in enumerate(lines)
+        if line.task is not None and line.task not in tasks
+    ]
+    problems += await _account_code_problems(uow, lines, estimate.budget_year)
+    if problems:
+        raise Invalid(
+            f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
         )
-        estimate.check_editable()
-        tasks = await _task_ids(uow, estimate.programme_id)
-        problems = [
-            FieldProblem(("body", "lines", i, "task"), f"No task {line.task!r} in the programme.")
-            for i, line in enumerate(lines)
-            if line.task is not None and line.task not in tasks
-        ]
-        problems += await _account_code_problems(uow, lines, estimate.budget_year)
-        if problems:
-            raise Invalid(
-                f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
+    for old in await lines_of(uow, estimate.id):
+        await uow.session.delete(old)
+    await uow.session.flush()
+    for position, line in enumerate(lines, start=1):
+        uow.session.add(
+            m.EstimateLine(
+                estimate_id=estimate.id,
+                position=position,
+                task_id=tasks[line.task] if line.task else None,
+                activity=line.activity,
+                amount=line.amount,
+                funding_source=line.funding_source,
+                chapter=line.chapter,
+                loai_khoan=line.loai_khoan,
+                muc_tieu_muc=line.muc_tieu_muc,
             )
-        for old in await lines_of(uow, estimate.id):
-            await uow.session.delete(old)
-        await uow.session.flush()
-        for position, line in enumerate(lines, start=1):
-            uow.session.add(
-                m.EstimateLine(
-                    estimate_id=estimate.id,
-                    position=position,
-                    task_id=tasks[line.task] if line.task else None,
-                    activity=line.activity,
-                    amount=line.amount,
-                    funding_source=line.funding_source,
-                    chapter=line.chapter,
-                    loai_khoan=line.loai_khoan,
-                    muc_tieu_muc=line.muc_tieu_muc,
-                )
-            )
-        estimate.changed(uow.now())
-        await uow.session.flush()
-        uow.audit.record(
-            caller,
-            "estimate.lines_replaced",
-            "budget_estimate",
-            estimate.id,
-            after={"lines": len(lines), "total": sum(line.amount for line in lines)},
         )
-        result = EstimateView(estimate, await lines_of(uow, estimate.id))
-        await uow.commit()
-    return result
+    await uow.session.flush()
+
+
+replace_lines = Edit(
+    m.BudgetEstimate,
+    Permission.BUDGET_WRITE,
+    "estimate.lines_replaced",
+    parse=parse_lines,
+    write=_write_lines,
+    audited=lambda _, lines: {"lines": len(lines), "total": sum(line.amount for line in lines)},
+    view=_estimate_view,
+)
+"""Replace the draft's lines after checking tasks and account codes for its budget year."""
 
 
 async def _task_ids(uow: UnitOfWork, programme_id: uuid.UUID) -> dict[str, uuid.UUID]:
@@ -309,10 +302,6 @@ async def submit_estimate(
         result = EstimateView(estimate, await lines_of(uow, estimate.id))
         await uow.commit()
     return result
-
-
-async def _estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
-    return EstimateView(estimate, await lines_of(uow, estimate.id))
 
 
 async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:

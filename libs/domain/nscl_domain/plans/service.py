@@ -24,7 +24,7 @@ from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Review, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, load, load_for_change
 
 Decision = Literal["approve", "reject"]
 
@@ -238,32 +238,21 @@ async def _check_against_catalogue(
         )
 
 
-async def write_content(
-    uow: UnitOfWork,
-    caller: Caller,
-    plan_id: uuid.UUID,
-    raw: dict[str, Any],
-    *,
-    expected_revision: int,
-) -> PlanView:
-    """Replace a draft's (or returned plan's) content."""
-    caller.require(Permission.PLANS_WRITE)
-    content = parse_content(raw)
-    async with uow:
-        plan = await load_for_change(
-            uow.session, m.Plan, plan_id, caller.unit_id, expected_revision
-        )
-        plan.check_editable()
-        await _check_against_catalogue(uow, plan, content, ("body", "content"))
-        plan.content = content.model_dump(mode="json")
-        plan.changed(uow.now())
-        uow.audit.record(
-            caller, "plan.content_written", "plan", plan.id,
-            after={"activities": len(content.activities)},
-        )  # fmt: skip
-        view = await _view(uow, plan)
-        await uow.commit()
-    return view
+async def _write_content(uow: UnitOfWork, plan: m.Plan, content: PlanContent) -> None:
+    await _check_against_catalogue(uow, plan, content, ("body", "content"))
+    plan.content = content.model_dump(mode="json")
+
+
+write_content = Edit(
+    m.Plan,
+    Permission.PLANS_WRITE,
+    "plan.content_written",
+    parse=parse_content,
+    write=_write_content,
+    audited=lambda _, content: {"activities": len(content.activities)},
+    view=_view,
+)
+"""Replace a draft's (or returned plan's) content."""
 
 
 async def _latest_version_no(uow: UnitOfWork, plan_id: uuid.UUID) -> int:

@@ -39,7 +39,7 @@ from nscl_domain.reports.rules import (
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Review, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, load, load_for_change
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -363,31 +363,6 @@ async def get_report(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> m
         return await load(uow.session, m.Report, report_id, caller.read_scope)
 
 
-async def update_draft(
-    uow: UnitOfWork,
-    caller: Caller,
-    report_id: uuid.UUID,
-    content: dict[str, Any],
-    *,
-    expected_revision: int,
-) -> m.Report:
-    """Replace the draft's content (If-Match: the revision the caller last read)."""
-    caller.require(Permission.REPORTS_WRITE)
-    parsed = _parse_content(content)
-    async with uow:
-        report = await load_for_change(
-            uow.session, m.Report, report_id, caller.unit_id, expected_revision
-        )
-        report.check_editable()
-        report.draft = parsed.model_dump(mode="json")
-        report.changed(uow.now())
-        uow.audit.record(
-            caller, "report.draft_updated", "report", report.id, after={"revision": report.revision}
-        )
-        await uow.commit()
-    return report
-
-
 def _parse_content(content: dict[str, Any]) -> ReportContent:
     try:
         return ReportContent.model_validate(content)
@@ -397,6 +372,26 @@ def _parse_content(content: dict[str, Any]) -> ReportContent:
             code="invalid_content",
             fields=FieldProblem.all_of(exc, ("body", "content")),
         ) from exc
+
+
+async def _write_draft(uow: UnitOfWork, report: m.Report, content: ReportContent) -> None:
+    report.draft = content.model_dump(mode="json")
+
+
+async def _as_is(uow: UnitOfWork, report: m.Report) -> m.Report:
+    return report
+
+
+update_draft = Edit(
+    m.Report,
+    Permission.REPORTS_WRITE,
+    "report.draft_updated",
+    parse=_parse_content,
+    write=_write_draft,
+    audited=lambda report, _: {"revision": report.revision},
+    view=_as_is,
+)
+"""Replace the draft's content (If-Match: the revision the caller last read)."""
 
 
 async def _check_context(
@@ -541,10 +536,6 @@ async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligat
 async def _report_accepted(uow: UnitOfWork, reviewer: Caller, report: m.Report) -> None:
     obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
     await _schedule_rollup(uow, reviewer, obligation)
-
-
-async def _as_is(uow: UnitOfWork, report: m.Report) -> m.Report:
-    return report
 
 
 _review = Review(
