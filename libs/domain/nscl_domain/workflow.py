@@ -215,52 +215,30 @@ async def load_for_change(
 
 V = TypeVar("V")
 C = TypeVar("C")
+P = TypeVar("P")
 
 
-@dataclass(frozen=True)
-class Review(Generic[R, V]):
-    """The reviewer's use case, accept or return, for one kind of reviewed entity.
-
-    The context says who may review, which units' entities a reviewer reaches, what an
-    acceptance sets in motion, what the audit event keeps, and what the caller gets back.
-    """
-
-    model: type[R]
-    permission: Permission
-    scope: Callable[[Caller], uuid.UUID | None]
-    view: Callable[[UnitOfWork, R], Awaitable[V]]
-    audited: Callable[[R, str | None], dict[str, Any]]
-    accepted: Callable[[UnitOfWork, Caller, R], Awaitable[None]] | None = None
-
-    async def __call__(
-        self,
-        uow: UnitOfWork,
-        reviewer: Caller,
-        entity_id: uuid.UUID,
-        action: ReviewDecision,
-        *,
-        expected_revision: int,
-        reason: str | None = None,
-    ) -> V:
-        """Accept the entity, or return it to its unit with the reason."""
-        reviewer.require(self.permission)
-        async with uow:
-            entity = await load_for_change(
-                uow.session, self.model, entity_id, self.scope(reviewer), expected_revision
-            )
-            entity.review(action, uow.now(), reason)
-            if action == Action.ACCEPT and self.accepted is not None:
-                await self.accepted(uow, reviewer, entity)
-            uow.audit.record(
-                reviewer,
-                f"{self.model.code}.{entity.status}",
-                self.model.__tablename__,
-                entity.id,
-                after=self.audited(entity, reason),
-            )
-            result = await self.view(uow, entity)
-            await uow.commit()
-        return result
+async def _change(
+    uow: UnitOfWork,
+    actor: Caller,
+    model: type[R],
+    entity_id: uuid.UUID,
+    unit_scope: uuid.UUID | None,
+    expected_revision: int,
+    step: Callable[[R], Awaitable[dict[str, Any]]],
+    event: Callable[[R], str],
+    view: Callable[[R], Awaitable[V]],
+) -> V:
+    """One transaction: lock under If-Match, take the step, audit it, answer, commit."""
+    async with uow:
+        entity = await load_for_change(uow.session, model, entity_id, unit_scope, expected_revision)
+        after = await step(entity)
+        uow.audit.record(actor, event(entity), model.__tablename__, entity.id, after=after)
+        # The answer is read after what the step wrote is flushed.
+        await uow.session.flush()
+        result = await view(entity)
+        await uow.commit()
+    return result
 
 
 @dataclass(frozen=True)
@@ -291,20 +269,91 @@ class Edit(Generic[R, C, V]):
         """Replace the content if the caller read the current revision and may still edit."""
         caller.require(self.permission)
         content = self.parse(raw)
-        async with uow:
-            entity = await load_for_change(
-                uow.session, self.model, entity_id, caller.unit_id, expected_revision
-            )
+
+        async def step(entity: R) -> dict[str, Any]:
             entity.check_editable()
             await self.write(uow, entity, content)
             entity.changed(uow.now())
-            uow.audit.record(
-                caller,
-                self.event,
-                self.model.__tablename__,
-                entity.id,
-                after=self.audited(entity, content),
-            )
-            result = await self.view(uow, entity)
-            await uow.commit()
-        return result
+            return self.audited(entity, content)
+
+        return await _change(
+            uow, caller, self.model, entity_id, caller.unit_id, expected_revision,
+            step, lambda _: self.event, lambda entity: self.view(uow, entity),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Submit(Generic[R, P, V]):
+    """The unit's use case of sending its entity for review.
+
+    The context checks what is submitted and records it (a frozen version, the routing of
+    its lines) before the status changes, and says what the audit event keeps and what the
+    caller gets back.
+    """
+
+    model: type[R]
+    permission: Permission
+    prepare: Callable[[UnitOfWork, Caller, R, datetime], Awaitable[P]]
+    audited: Callable[[R, P], dict[str, Any]]
+    view: Callable[[UnitOfWork, R, P], Awaitable[V]]
+
+    async def __call__(
+        self, uow: UnitOfWork, caller: Caller, entity_id: uuid.UUID, *, expected_revision: int
+    ) -> V:
+        """Submit the entity if the caller read its current revision and its status allows."""
+        caller.require(self.permission)
+        prepared: list[P] = []
+
+        async def step(entity: R) -> dict[str, Any]:
+            entity.next_status(Action.SUBMIT)  # refused before the checks run
+            now = uow.now()
+            prepared.append(await self.prepare(uow, caller, entity, now))
+            entity.submit(now)
+            return self.audited(entity, prepared[0])
+
+        return await _change(
+            uow, caller, self.model, entity_id, caller.unit_id, expected_revision,
+            step, lambda _: f"{self.model.code}.submitted",
+            lambda entity: self.view(uow, entity, prepared[0]),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Review(Generic[R, V]):
+    """The reviewer's use case, accept or return, for one kind of reviewed entity.
+
+    The context says who may review, which units' entities a reviewer reaches, what an
+    acceptance sets in motion, what the audit event keeps, and what the caller gets back.
+    """
+
+    model: type[R]
+    permission: Permission
+    scope: Callable[[Caller], uuid.UUID | None]
+    view: Callable[[UnitOfWork, R], Awaitable[V]]
+    audited: Callable[[R, str | None], dict[str, Any]]
+    accepted: Callable[[UnitOfWork, Caller, R], Awaitable[None]] | None = None
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        reviewer: Caller,
+        entity_id: uuid.UUID,
+        action: ReviewDecision,
+        *,
+        expected_revision: int,
+        reason: str | None = None,
+    ) -> V:
+        """Accept the entity, or return it to its unit with the reason."""
+        reviewer.require(self.permission)
+
+        async def step(entity: R) -> dict[str, Any]:
+            entity.review(action, uow.now(), reason)
+            if action == Action.ACCEPT and self.accepted is not None:
+                await self.accepted(uow, reviewer, entity)
+            return self.audited(entity, reason)
+
+        return await _change(
+            uow, reviewer, self.model, entity_id, self.scope(reviewer), expected_revision,
+            step, lambda entity: f"{self.model.code}.{entity.status}",
+            lambda entity: self.view(uow, entity),
+        )  # fmt: skip

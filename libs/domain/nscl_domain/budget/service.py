@@ -27,7 +27,7 @@ from nscl_domain.jobs.registry import JobContext, Location, requester_of
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit, load
 
 FundingSource = Literal[
     "recurrent_science",
@@ -267,41 +267,40 @@ async def destinations(
     return dict((await uow.session.execute(stmt)).all())
 
 
-async def submit_estimate(
-    uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, *, expected_revision: int
+async def _route(
+    uow: UnitOfWork, caller: Caller, estimate: m.BudgetEstimate, now: datetime
+) -> Sequence[m.EstimateLine]:
+    """Each line records the destination the routing of the budget year gives it now."""
+    lines = await lines_of(uow, estimate.id)
+    if not lines:
+        raise Invalid("An estimate needs at least one line.", code="estimate_empty")
+    receivers = await destinations(uow, estimate.programme_id, estimate.budget_year)
+    for line in lines:
+        role = ROLE_RECEIVING[line.funding_source]
+        line.destination_unit_id = receivers.get(role) if role else None
+        if role is not None and line.destination_unit_id is None:
+            raise Conflict(
+                f"No unit holds the {role} role on {routing_day(estimate.budget_year)}.",
+                code="no_destination",
+            )
+    return lines
+
+
+async def _submitted_view(
+    uow: UnitOfWork, estimate: m.BudgetEstimate, _: Sequence[m.EstimateLine]
 ) -> EstimateView:
-    """Submit the estimate; each line records the destination the routing gives it now."""
-    caller.require(Permission.BUDGET_WRITE)
-    async with uow:
-        estimate = await load_for_change(
-            uow.session, m.BudgetEstimate, estimate_id, caller.unit_id, expected_revision
-        )
-        estimate.next_status(Action.SUBMIT)  # refused before the checks run
-        lines = await lines_of(uow, estimate.id)
-        if not lines:
-            raise Invalid("An estimate needs at least one line.", code="estimate_empty")
-        receivers = await destinations(uow, estimate.programme_id, estimate.budget_year)
-        for line in lines:
-            role = ROLE_RECEIVING[line.funding_source]
-            line.destination_unit_id = receivers.get(role) if role else None
-            if role is not None and line.destination_unit_id is None:
-                raise Conflict(
-                    f"No unit holds the {role} role on {routing_day(estimate.budget_year)}.",
-                    code="no_destination",
-                )
-        estimate.submit(uow.now())
-        uow.audit.record(
-            caller,
-            "estimate.submitted",
-            "budget_estimate",
-            estimate.id,
-            after={"lines": len(lines)},
-        )
-        await uow.session.flush()
-        # Reloaded after the flush, which expires the lines' computed task keys.
-        result = EstimateView(estimate, await lines_of(uow, estimate.id))
-        await uow.commit()
-    return result
+    # Read again: the flush expired the lines' computed task keys.
+    return await _estimate_view(uow, estimate)
+
+
+submit_estimate = Submit(
+    m.BudgetEstimate,
+    Permission.BUDGET_WRITE,
+    prepare=_route,
+    audited=lambda _, lines: {"lines": len(lines)},
+    view=_submitted_view,
+)
+"""Submit the estimate; each line records the destination the routing gives it now."""
 
 
 async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit, load
 
 Decision = Literal["approve", "reject"]
 
@@ -265,35 +266,36 @@ async def _latest_version_no(uow: UnitOfWork, plan_id: uuid.UUID) -> int:
     return found or 0
 
 
-async def submit_plan(
-    uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, *, expected_revision: int
-) -> PlanView:
-    """Freeze the content as a new version and send it to DOST for review."""
-    caller.require(Permission.PLANS_WRITE)
-    async with uow:
-        plan = await load_for_change(
-            uow.session, m.Plan, plan_id, caller.unit_id, expected_revision
+async def _freeze(uow: UnitOfWork, caller: Caller, plan: m.Plan, now: datetime) -> None:
+    """Check the content against the catalogue and freeze it as the next version."""
+    content = PlanContent.model_validate(plan.content, context=STORED)
+    if not content.activities:
+        raise Invalid("A plan needs at least one activity.", code="plan_empty")
+    await _check_against_catalogue(uow, plan, content, ("body", "content"))
+    uow.session.add(
+        m.PlanVersion(
+            plan_id=plan.id,
+            version_no=await _latest_version_no(uow, plan.id) + 1,
+            kind="resubmission" if plan.status == ReviewStatus.RETURNED else "submission",
+            content=plan.content,
+            created_at=now,
+            created_by=caller.client_id,
         )
-        plan.next_status(Action.SUBMIT)  # refused before the checks run
-        content = PlanContent.model_validate(plan.content, context=STORED)
-        if not content.activities:
-            raise Invalid("A plan needs at least one activity.", code="plan_empty")
-        await _check_against_catalogue(uow, plan, content, ("body", "content"))
-        uow.session.add(
-            m.PlanVersion(
-                plan_id=plan.id,
-                version_no=await _latest_version_no(uow, plan.id) + 1,
-                kind="resubmission" if plan.status == ReviewStatus.RETURNED else "submission",
-                content=plan.content,
-                created_at=uow.now(),
-                created_by=caller.client_id,
-            )
-        )
-        plan.submit(uow.now())
-        uow.audit.record(caller, "plan.submitted", "plan", plan.id, after={"status": plan.status})
-        view = await _view(uow, plan)
-        await uow.commit()
-    return view
+    )
+
+
+async def _submitted_view(uow: UnitOfWork, plan: m.Plan, _: None) -> PlanView:
+    return await _view(uow, plan)
+
+
+submit_plan = Submit(
+    m.Plan,
+    Permission.PLANS_WRITE,
+    prepare=_freeze,
+    audited=lambda plan, _: {"status": plan.status},
+    view=_submitted_view,
+)
+"""Freeze the content as a new version and send it to DOST for review."""
 
 
 async def _plan_accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> None:

@@ -39,7 +39,7 @@ from nscl_domain.reports.rules import (
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, load, load_for_change
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit, load, load_for_change
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -430,60 +430,60 @@ async def _check_context(
     return context, indicators
 
 
-async def submit(
-    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, *, expected_revision: int
+async def _freeze(
+    uow: UnitOfWork, caller: Caller, report: m.Report, now: datetime
+) -> m.ReportVersion:
+    """Run the validation rules; if they pass, freeze the draft and its figures as a version."""
+    obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
+    content = _parse_content(report.draft)
+    context, indicators = await _check_context(uow, obligation)
+    findings = run_checks(content, context, await rule_settings(uow))
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise Invalid(
+            f"The report breaks {len(errors)} validation rule(s); nothing was submitted.",
+            code="report_invalid",
+            fields=[
+                FieldProblem(("body", "draft", *f.location), f.message, f.code) for f in errors
+            ],
+        )
+    kind: m.VersionKind = (
+        "correction"
+        if report.correction_reason
+        else ("resubmission" if report.status == ReviewStatus.RETURNED else "submission")
+    )
+    version = m.ReportVersion(
+        report_id=report.id,
+        version_no=report.latest_version_no + 1,
+        kind=kind,
+        content=content.model_dump(mode="json"),
+        warnings=[f.as_json() for f in findings],
+        reason=report.correction_reason,
+        submitted_at=now,
+        submitted_by=caller.client_id,
+    )
+    uow.reports.add(version)
+    await uow.reports.flush()
+    await _freeze_figures(uow, version, obligation, content, context, indicators)
+    report.latest_version_no = version.version_no
+    await _schedule_rollup(uow, caller, obligation)
+    return version
+
+
+async def _with_version(
+    uow: UnitOfWork, report: m.Report, version: m.ReportVersion
 ) -> tuple[m.Report, m.ReportVersion]:
-    """Freeze the draft as a new version after the validation rules pass; schedule rollups."""
-    caller.require(Permission.REPORTS_WRITE)
-    async with uow:
-        report = await load_for_change(
-            uow.session, m.Report, report_id, caller.unit_id, expected_revision
-        )
-        report.next_status(Action.SUBMIT)  # refused before the checks run
-        obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
-        content = _parse_content(report.draft)
-        context, indicators = await _check_context(uow, obligation)
-        findings = run_checks(content, context, await rule_settings(uow))
-        errors = [f for f in findings if f.severity == "error"]
-        if errors:
-            raise Invalid(
-                f"The report breaks {len(errors)} validation rule(s); nothing was submitted.",
-                code="report_invalid",
-                fields=[
-                    FieldProblem(("body", "draft", *f.location), f.message, f.code) for f in errors
-                ],
-            )
-        now = uow.now()
-        kind = (
-            "correction"
-            if report.correction_reason
-            else ("resubmission" if report.status == ReviewStatus.RETURNED else "submission")
-        )
-        version = m.ReportVersion(
-            report_id=report.id,
-            version_no=report.latest_version_no + 1,
-            kind=kind,
-            content=content.model_dump(mode="json"),
-            warnings=[f.as_json() for f in findings],
-            reason=report.correction_reason,
-            submitted_at=now,
-            submitted_by=caller.client_id,
-        )
-        uow.reports.add(version)
-        await uow.reports.flush()
-        await _freeze_figures(uow, version, obligation, content, context, indicators)
-        report.latest_version_no = version.version_no
-        report.submit(now)
-        await _schedule_rollup(uow, caller, obligation)
-        uow.audit.record(
-            caller,
-            "report.submitted",
-            "report",
-            report.id,
-            after={"version": version.version_no, "kind": kind, "warnings": len(findings)},
-        )
-        await uow.commit()
     return report, version
+
+
+submit = Submit(
+    m.Report,
+    Permission.REPORTS_WRITE,
+    prepare=_freeze,
+    audited=lambda _, v: {"version": v.version_no, "kind": v.kind, "warnings": len(v.warnings)},
+    view=_with_version,
+)
+"""Freeze the draft as a new version after the validation rules pass; schedule rollups."""
 
 
 async def _freeze_figures(
