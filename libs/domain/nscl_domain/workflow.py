@@ -14,16 +14,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from sqlalchemy import String, select
+from sqlalchemy import CheckConstraint, String, Text, select, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from nscl_domain.errors import Conflict, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Mapped
-
     # Only for annotations: the unit of work's repositories import the reviewed models.
     from nscl_domain.identity import Caller, Permission
     from nscl_domain.uow import UnitOfWork
@@ -86,8 +85,14 @@ class EnumText(TypeDecorator[E]):
         return None if value is None else self.enum(value)
 
 
+def known_values(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    """The database's own check that ``column`` holds a member of ``enum``."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_known")
+
+
 class Reviewed:
-    """Behaviour of a row under review; the model maps the columns named here."""
+    """The columns and behaviour of a row under review (a mixin of the mapped model)."""
 
     noun: ClassVar[str]
     """What the user calls it: "report", "plan", "budget estimate"."""
@@ -98,10 +103,12 @@ class Reviewed:
         __tablename__: Any
         id: Mapped[uuid.UUID]
         unit_id: Mapped[uuid.UUID]
-        status: Mapped[ReviewStatus]
-        revision: Mapped[int]
-        returned_reason: Mapped[str | None]
-        accepted_at: Mapped[datetime | None]
+
+    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
+    # Bumped on every change: the ETag that If-Match must name.
+    revision: Mapped[int] = mapped_column(server_default=text("1"))
+    returned_reason: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[datetime | None]
 
     def next_status(self, action: Action) -> ReviewStatus:
         """The status after ``action``, or Conflict when the current status does not allow it."""
@@ -328,10 +335,11 @@ class Review(Generic[R, V]):
 
     model: type[R]
     permission: Permission
-    scope: Callable[[Caller], uuid.UUID | None]
     view: Callable[[UnitOfWork, R], Awaitable[V]]
     audited: Callable[[R, str | None], dict[str, Any]]
     accepted: Callable[[UnitOfWork, Caller, R], Awaitable[None]] | None = None
+    scope: Callable[[Caller], uuid.UUID | None] | None = None
+    """The unit whose entities the reviewer reaches; by default what the reviewer may read."""
 
     async def __call__(
         self,
@@ -353,7 +361,8 @@ class Review(Generic[R, V]):
             return self.audited(entity, reason)
 
         return await _change(
-            uow, reviewer, self.model, entity_id, self.scope(reviewer), expected_revision,
+            uow, reviewer, self.model, entity_id,
+            self.scope(reviewer) if self.scope else reviewer.read_scope, expected_revision,
             step, lambda entity: f"{self.model.code}.{entity.status}",
             lambda entity: self.view(uow, entity),
         )  # fmt: skip

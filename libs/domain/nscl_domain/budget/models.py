@@ -20,14 +20,13 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from nscl_domain.catalogue.models import Task
 from nscl_domain.db import Base, new_id
-from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus
+from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus, known_values
 
 FUNDING_SOURCES = (
     "recurrent_science",
@@ -76,10 +75,7 @@ class BudgetEstimate(Reviewed, Base):
         UniqueConstraint("programme_id", "unit_id", "budget_year"),
         # Totals, dossiers and rollups read a programme's estimates of one budget year.
         Index("ix_budget_estimate_programme_id_budget_year", "programme_id", "budget_year"),
-        CheckConstraint(
-            "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
-            name="status_known",
-        ),
+        known_values("status", ReviewStatus),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
@@ -87,11 +83,7 @@ class BudgetEstimate(Reviewed, Base):
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
     budget_year: Mapped[int]
-    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
-    revision: Mapped[int] = mapped_column(server_default=text("1"))
-    returned_reason: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime | None]
-    accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     def _submitted(self, now: datetime) -> None:
@@ -137,7 +129,7 @@ class Dossier(Base):
     __tablename__ = "budget_dossier"
     __table_args__ = (
         UniqueConstraint("programme_id", "budget_year", "destination_unit_id", "version_no"),
-        CheckConstraint("status IN ('draft', 'sent', 'acknowledged')", name="status_known"),
+        known_values("status", DossierStatus),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 

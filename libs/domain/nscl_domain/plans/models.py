@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
-from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus
+from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus, known_values
 
 PlanKind = Literal["five_year", "annual"]
 PlanVersionKind = Literal["submission", "resubmission", "change"]
@@ -46,10 +46,7 @@ class Plan(Reviewed, Base):
         UniqueConstraint("programme_id", "unit_id", "kind", "start_year"),
         CheckConstraint("kind IN ('five_year', 'annual')", name="kind_known"),
         CheckConstraint("end_year >= start_year", name="years_ordered"),
-        CheckConstraint(
-            "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
-            name="status_known",
-        ),
+        known_values("status", ReviewStatus),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
@@ -59,14 +56,10 @@ class Plan(Reviewed, Base):
     kind: Mapped[PlanKind] = mapped_column(String(20))
     start_year: Mapped[int]
     end_year: Mapped[int]
-    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
-    revision: Mapped[int] = mapped_column(server_default=text("1"))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    returned_reason: Mapped[str | None] = mapped_column(Text)
     # The version in force: the last accepted submission or approved change.
     accepted_version_no: Mapped[int | None]
     submitted_at: Mapped[datetime | None]
-    accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     def _editable_hint(self) -> str:
@@ -106,9 +99,7 @@ class PlanChangeRequest(Base):
 
     __tablename__ = "plan_change_request"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('proposed', 'approved', 'rejected', 'withdrawn')", name="status_known"
-        ),
+        known_values("status", ChangeRequestStatus),
         # One open proposal per plan: DOST decides on it before the next is made.
         Index(
             "uq_plan_change_request_open",

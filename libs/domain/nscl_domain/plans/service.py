@@ -307,7 +307,6 @@ async def _plan_accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> Non
 review_plan = Review(
     m.Plan,
     Permission.PLANS_REVIEW,
-    scope=lambda reviewer: reviewer.read_scope,
     view=_view,
     audited=lambda plan, reason: {"reason": reason, "version": plan.accepted_version_no},
     accepted=_plan_accepted,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
 from nscl_domain.reports.rules import Severity
-from nscl_domain.workflow import Action, EnumText, Reviewed, ReviewStatus
+from nscl_domain.workflow import Action, Reviewed, ReviewStatus, known_values
 
 VersionKind = Literal["submission", "resubmission", "correction"]
 
@@ -101,12 +101,7 @@ class Report(Reviewed, Base):
     noun = "report"
     code = "report"
     __tablename__ = "report"
-    __table_args__ = (
-        CheckConstraint(
-            "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
-            name="status_known",
-        ),
-    )
+    __table_args__ = (known_values("status", ReviewStatus),)
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -114,16 +109,11 @@ class Report(Reviewed, Base):
         ForeignKey("reporting_obligation.id"), unique=True
     )
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
-    # Bumped on every change: the ETag that If-Match must name.
-    revision: Mapped[int] = mapped_column(server_default=text("1"))
     draft: Mapped[dict[str, Any]] = mapped_column(JSONB)
     correction_reason: Mapped[str | None] = mapped_column(Text)
-    returned_reason: Mapped[str | None] = mapped_column(Text)
     latest_version_no: Mapped[int] = mapped_column(server_default=text("0"))
     accepted_version_no: Mapped[int | None]
     first_submitted_at: Mapped[datetime | None]
-    accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

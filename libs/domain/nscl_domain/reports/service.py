@@ -541,7 +541,6 @@ async def _report_accepted(uow: UnitOfWork, reviewer: Caller, report: m.Report) 
 _review = Review(
     m.Report,
     Permission.REPORTS_REVIEW,
-    scope=lambda reviewer: reviewer.read_scope,
     view=_as_is,
     audited=lambda report, reason: (
         {"version": report.accepted_version_no}
