@@ -29,10 +29,10 @@ from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permiss
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.plans import service as plans
 from nscl_domain.reports import service as reports
-from nscl_domain.reports.workflow import Action
 from nscl_domain.rollups import service as rollups
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Action
 from tests.conftest import OTHER_UNIT, OWN_UNIT, REPORTING_TABLES, mint_token
 
 # Public on purpose: liveness, readiness, metrics for the scraper, how to get a token.

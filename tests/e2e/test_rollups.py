@@ -20,9 +20,9 @@ from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
-from nscl_domain.reports.workflow import Action
 from nscl_domain.rollups import engine
 from nscl_domain.rollups import service as rollups
+from nscl_domain.workflow import Action
 from tests.api.test_problems import assert_problem
 from tests.conftest import mint_token
 

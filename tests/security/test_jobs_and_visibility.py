@@ -21,8 +21,8 @@ from nscl_domain.identity.service import Grant
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext, actor_named
 from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
-from nscl_domain.reports.workflow import Action
 from nscl_domain.rollups import service as rollups
+from nscl_domain.workflow import Action
 from tests.api.test_problems import assert_problem
 from tests.conftest import mint_token
 

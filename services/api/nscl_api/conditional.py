@@ -14,7 +14,7 @@ IfMatch = Annotated[
     Header(
         alias="If-Match",
         max_length=100,
-        description="The ETag of the report as last read; required to change it.",
+        description="The ETag as last read; required to change the resource.",
     ),
 ]
 IdempotencyKey = Annotated[
@@ -37,10 +37,13 @@ def etag(revision: int) -> str:
     return f'"{revision}"'
 
 
-def expected_revision(if_match: str | None) -> int:
-    """The revision a strong If-Match names; 428 without one, 412 when it names none."""
+def expected_revision(if_match: str | None, noun: str) -> int:
+    """The revision a strong If-Match names; 428 without one, 412 when it names none.
+
+    ``noun`` names what is changed ("plan"), so the message speaks of it.
+    """
     if if_match is None:
-        raise HTTPException(428, "Send If-Match with the report's ETag to change it.")
+        raise HTTPException(428, f"Send If-Match with the {noun}'s ETag to change it.")
     found = _ETAG.match(if_match.strip())
     if found is None and if_match.strip().startswith("W/"):
         raise PreconditionFailed(
@@ -49,6 +52,6 @@ def expected_revision(if_match: str | None) -> int:
         )
     if found is None:
         raise PreconditionFailed(
-            f"If-Match {if_match!r} is not an ETag of this report.", code="stale_revision"
+            f"If-Match {if_match!r} is not an ETag of this {noun}.", code="stale_revision"
         )
     return int(found.group(1))

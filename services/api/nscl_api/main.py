@@ -142,7 +142,7 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
     app.add_middleware(
         SecurityHeadersMiddleware, docs_paths=frozenset(p for p in docs_paths if p is not None)
     )
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented hook
     return app
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -19,13 +20,13 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from nscl_domain.catalogue.models import Task
 from nscl_domain.db import Base, new_id
+from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus, known_values
 
 FUNDING_SOURCES = (
     "recurrent_science",
@@ -36,6 +37,14 @@ FUNDING_SOURCES = (
     "other",
 )
 MAX_AMOUNT = 10**15
+
+
+class DossierStatus(StrEnum):
+    """A dossier is built (draft), sent to its destination, and acknowledged by it."""
+
+    DRAFT = "draft"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
 
 
 class AccountCode(Base):
@@ -56,18 +65,17 @@ class AccountCode(Base):
     source: Mapped[str] = mapped_column(String(100))
 
 
-class BudgetEstimate(Base):
+class BudgetEstimate(Reviewed, Base):
     """A unit's estimate for a budget year: its lines and the state of review."""
 
+    noun = "budget estimate"
+    code = "estimate"
     __tablename__ = "budget_estimate"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "budget_year"),
         # Totals, dossiers and rollups read a programme's estimates of one budget year.
         Index("ix_budget_estimate_programme_id_budget_year", "programme_id", "budget_year"),
-        CheckConstraint(
-            "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
-            name="status_known",
-        ),
+        known_values("status", ReviewStatus),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
@@ -75,12 +83,12 @@ class BudgetEstimate(Base):
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
     budget_year: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20))
-    revision: Mapped[int] = mapped_column(server_default=text("1"))
-    returned_reason: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime | None]
-    accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def _submitted(self, now: datetime) -> None:
+        # Unlike a report or plan, an estimate keeps the reason it was last returned.
+        self.submitted_at = now
 
 
 class EstimateLine(Base):
@@ -121,7 +129,7 @@ class Dossier(Base):
     __tablename__ = "budget_dossier"
     __table_args__ = (
         UniqueConstraint("programme_id", "budget_year", "destination_unit_id", "version_no"),
-        CheckConstraint("status IN ('draft', 'sent', 'acknowledged')", name="status_known"),
+        known_values("status", DossierStatus),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
@@ -130,7 +138,7 @@ class Dossier(Base):
     budget_year: Mapped[int]
     destination_unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
     version_no: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[DossierStatus] = mapped_column(EnumText(DossierStatus, 20))
     total: Mapped[int] = mapped_column(BigInteger)
     document: Mapped[dict[str, Any]] = mapped_column(JSONB)
     built_at: Mapped[datetime] = mapped_column(server_default=func.now())

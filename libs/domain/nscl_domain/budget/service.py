@@ -20,14 +20,14 @@ from nscl_domain.budget import models as m
 from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
-from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext, Location, requester_of
-from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit, load
 
 FundingSource = Literal[
     "recurrent_science",
@@ -67,22 +67,6 @@ class LineInput(InputModel):
     chapter: str | None = Field(default=None, max_length=20, description="Chương.")
     loai_khoan: str | None = Field(default=None, max_length=20, description="Loại–Khoản.")
     muc_tieu_muc: str | None = Field(default=None, max_length=20, description="Mục–Tiểu mục.")
-
-
-async def _estimate(
-    uow: UnitOfWork, estimate_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
-) -> m.BudgetEstimate:
-    stmt = select(m.BudgetEstimate).where(m.BudgetEstimate.id == estimate_id)
-    if scope is not None:
-        stmt = stmt.where(m.BudgetEstimate.unit_id == scope)
-    if for_update:
-        stmt = stmt.with_for_update()
-    estimate = (
-        await uow.session.scalars(stmt, execution_options={"populate_existing": True})
-    ).one_or_none()
-    if estimate is None:
-        raise NotFound(f"Estimate {estimate_id} does not exist.", code="estimate_not_found")
-    return estimate
 
 
 async def lines_of(uow: UnitOfWork, estimate_id: uuid.UUID) -> Sequence[m.EstimateLine]:
@@ -129,7 +113,7 @@ async def create_estimate(
             programme_id=programme.id,
             unit_id=caller.unit_id,
             budget_year=budget_year,
-            status="draft",
+            status=ReviewStatus.DRAFT,
         )
         uow.session.add(estimate)
         await uow.session.flush()
@@ -144,7 +128,9 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
     """An estimate with its lines, if the caller's unit may see it."""
     caller.require(Permission.BUDGET_READ)
     async with uow:
-        estimate = await _estimate(uow, estimate_id, budget_visibility(caller).estimate_scope)
+        estimate = await load(
+            uow.session, m.BudgetEstimate, estimate_id, budget_visibility(caller).estimate_scope
+        )
         return EstimateView(estimate, await lines_of(uow, estimate.id))
 
 
@@ -164,67 +150,55 @@ def parse_lines(raw: Sequence[dict[str, Any]]) -> list[LineInput]:
     return parsed
 
 
-async def replace_lines(
-    uow: UnitOfWork,
-    caller: Caller,
-    estimate_id: uuid.UUID,
-    raw_lines: Sequence[dict[str, Any]],
-    *,
-    expected_revision: int,
-) -> EstimateView:
-    """Replace the draft's lines after checking tasks and account codes for its budget year."""
-    caller.require(Permission.BUDGET_WRITE)
-    lines = parse_lines(raw_lines)
-    async with uow:
-        estimate = await _estimate(uow, estimate_id, caller.unit_id, for_update=True)
-        if estimate.revision != expected_revision:
-            raise PreconditionFailed(
-                f"The estimate changed (revision {estimate.revision}).", code="stale_revision"
-            )
-        if estimate.status not in EDITABLE:
-            raise Conflict(
-                f"A {estimate.status} estimate cannot be edited.", code="estimate_not_editable"
-            )
-        tasks = await _task_ids(uow, estimate.programme_id)
-        problems = [
-            FieldProblem(("body", "lines", i, "task"), f"No task {line.task!r} in the programme.")
-            for i, line in enumerate(lines)
-            if line.task is not None and line.task not in tasks
-        ]
-        problems += await _account_code_problems(uow, lines, estimate.budget_year)
-        if problems:
-            raise Invalid(
-                f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
-            )
-        for old in await lines_of(uow, estimate.id):
-            await uow.session.delete(old)
-        await uow.session.flush()
-        for position, line in enumerate(lines, start=1):
-            uow.session.add(
-                m.EstimateLine(
-                    estimate_id=estimate.id,
-                    position=position,
-                    task_id=tasks[line.task] if line.task else None,
-                    activity=line.activity,
-                    amount=line.amount,
-                    funding_source=line.funding_source,
-                    chapter=line.chapter,
-                    loai_khoan=line.loai_khoan,
-                    muc_tieu_muc=line.muc_tieu_muc,
-                )
-            )
-        estimate.revision += 1
-        await uow.session.flush()
-        uow.audit.record(
-            caller,
-            "estimate.lines_replaced",
-            "budget_estimate",
-            estimate.id,
-            after={"lines": len(lines), "total": sum(line.amount for line in lines)},
+async def _estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
+    return EstimateView(estimate, await lines_of(uow, estimate.id))
+
+
+async def _write_lines(
+    uow: UnitOfWork, estimate: m.BudgetEstimate, lines: Sequence[LineInput]
+) -> None:
+    """Check tasks and account codes for the budget year, then put the lines in place."""
+    tasks = await _task_ids(uow, estimate.programme_id)
+    problems = [
+        FieldProblem(("body", "lines", i, "task"), f"No task {line.task!r} in the programme.")
+        for i, line in enumerate(lines)
+        if line.task is not None and line.task not in tasks
+    ]
+    problems += await _account_code_problems(uow, lines, estimate.budget_year)
+    if problems:
+        raise Invalid(
+            f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
         )
-        result = EstimateView(estimate, await lines_of(uow, estimate.id))
-        await uow.commit()
-    return result
+    for old in await lines_of(uow, estimate.id):
+        await uow.session.delete(old)
+    await uow.session.flush()
+    for position, line in enumerate(lines, start=1):
+        uow.session.add(
+            m.EstimateLine(
+                estimate_id=estimate.id,
+                position=position,
+                task_id=tasks[line.task] if line.task else None,
+                activity=line.activity,
+                amount=line.amount,
+                funding_source=line.funding_source,
+                chapter=line.chapter,
+                loai_khoan=line.loai_khoan,
+                muc_tieu_muc=line.muc_tieu_muc,
+            )
+        )
+    await uow.session.flush()
+
+
+replace_lines = Edit(
+    m.BudgetEstimate,
+    Permission.BUDGET_WRITE,
+    "estimate.lines_replaced",
+    parse=parse_lines,
+    write=_write_lines,
+    audited=lambda _, lines: {"lines": len(lines), "total": sum(line.amount for line in lines)},
+    view=_estimate_view,
+)
+"""Replace the draft's lines after checking tasks and account codes for its budget year."""
 
 
 async def _task_ids(uow: UnitOfWork, programme_id: uuid.UUID) -> dict[str, uuid.UUID]:
@@ -293,88 +267,58 @@ async def destinations(
     return dict((await uow.session.execute(stmt)).all())
 
 
-async def _change(
-    uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, expected_revision: int, *, own: bool
-) -> m.BudgetEstimate:
-    scope = caller.unit_id if own else budget_visibility(caller).estimate_scope
-    estimate = await _estimate(uow, estimate_id, scope, for_update=True)
-    if estimate.revision != expected_revision:
-        raise PreconditionFailed(
-            f"The estimate changed (revision {estimate.revision}).", code="stale_revision"
-        )
-    return estimate
-
-
-async def submit_estimate(
-    uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID, *, expected_revision: int
-) -> EstimateView:
-    """Submit the estimate; each line records the destination the routing gives it now."""
-    caller.require(Permission.BUDGET_WRITE)
-    async with uow:
-        estimate = await _change(uow, caller, estimate_id, expected_revision, own=True)
-        status = next_status(estimate.status, Action.SUBMIT)
-        lines = await lines_of(uow, estimate.id)
-        if not lines:
-            raise Invalid("An estimate needs at least one line.", code="estimate_empty")
-        receivers = await destinations(uow, estimate.programme_id, estimate.budget_year)
-        for line in lines:
-            role = ROLE_RECEIVING[line.funding_source]
-            line.destination_unit_id = receivers.get(role) if role else None
-            if role is not None and line.destination_unit_id is None:
-                raise Conflict(
-                    f"No unit holds the {role} role on {routing_day(estimate.budget_year)}.",
-                    code="no_destination",
-                )
-        estimate.status = status
-        estimate.submitted_at = uow.now()
-        estimate.revision += 1
-        uow.audit.record(
-            caller,
-            "estimate.submitted",
-            "budget_estimate",
-            estimate.id,
-            after={"lines": len(lines)},
-        )
-        await uow.session.flush()
-        # Reloaded after the flush, which expires the lines' computed task keys.
-        result = EstimateView(estimate, await lines_of(uow, estimate.id))
-        await uow.commit()
-    return result
-
-
-async def review_estimate(
-    uow: UnitOfWork,
-    reviewer: Caller,
-    estimate_id: uuid.UUID,
-    action: Literal[Action.ACCEPT, Action.RETURN],
-    *,
-    expected_revision: int,
-    reason: str | None = None,
-) -> EstimateView:
-    """Accept an estimate, or return it to its unit with the reason."""
-    reviewer.require(Permission.BUDGET_REVIEW)
-    async with uow:
-        estimate = await _change(uow, reviewer, estimate_id, expected_revision, own=False)
-        estimate.status = next_status(estimate.status, action)
-        if action == Action.ACCEPT:
-            estimate.accepted_at = uow.now()
-        else:
-            estimate.returned_reason = reason
-        estimate.revision += 1
-        uow.audit.record(
-            reviewer,
-            f"estimate.{estimate.status}",
-            "budget_estimate",
-            estimate.id,
-            after={"reason": reason},
-        )
-        if action == Action.ACCEPT:
-            await refresh_later(
-                uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
+async def _route(
+    uow: UnitOfWork, caller: Caller, estimate: m.BudgetEstimate, now: datetime
+) -> Sequence[m.EstimateLine]:
+    """Each line records the destination the routing of the budget year gives it now."""
+    lines = await lines_of(uow, estimate.id)
+    if not lines:
+        raise Invalid("An estimate needs at least one line.", code="estimate_empty")
+    receivers = await destinations(uow, estimate.programme_id, estimate.budget_year)
+    for line in lines:
+        role = ROLE_RECEIVING[line.funding_source]
+        line.destination_unit_id = receivers.get(role) if role else None
+        if role is not None and line.destination_unit_id is None:
+            raise Conflict(
+                f"No unit holds the {role} role on {routing_day(estimate.budget_year)}.",
+                code="no_destination",
             )
-        result = EstimateView(estimate, await lines_of(uow, estimate.id))
-        await uow.commit()
-    return result
+    return lines
+
+
+async def _submitted_view(
+    uow: UnitOfWork, estimate: m.BudgetEstimate, _: Sequence[m.EstimateLine]
+) -> EstimateView:
+    # Read again: the flush expired the lines' computed task keys.
+    return await _estimate_view(uow, estimate)
+
+
+submit_estimate = Submit(
+    m.BudgetEstimate,
+    Permission.BUDGET_WRITE,
+    prepare=_route,
+    audited=lambda _, lines: {"lines": len(lines)},
+    view=_submitted_view,
+)
+"""Submit the estimate; each line records the destination the routing gives it now."""
+
+
+async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:
+    # The year's rollup sets accepted estimates beside what was reported.
+    await refresh_later(
+        uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
+    )
+
+
+review_estimate = Review(
+    m.BudgetEstimate,
+    Permission.BUDGET_REVIEW,
+    scope=lambda reviewer: budget_visibility(reviewer).estimate_scope,
+    view=_estimate_view,
+    audited=lambda _, reason: {"reason": reason},
+    accepted=_estimate_accepted,
+)
+"""Accept an estimate, or return it to its unit with the reason."""
 
 
 # --- totals and dossiers -------------------------------------------------------------------
@@ -517,7 +461,7 @@ async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, 
             budget_year=args.budget_year,
             destination_unit_id=destination,
             version_no=(latest.version_no + 1) if latest else 1,
-            status="draft",
+            status=m.DossierStatus.DRAFT,
             total=document["total"],
             document=document,
         )
@@ -649,11 +593,11 @@ async def send_dossier(uow: UnitOfWork, reviewer: Caller, dossier_id: uuid.UUID)
     reviewer.require(Permission.BUDGET_REVIEW)
     async with uow:
         dossier = await _dossier(uow, reviewer, dossier_id, for_update=True)
-        if dossier.status != "draft":
+        if dossier.status != m.DossierStatus.DRAFT:
             raise Conflict(
                 f"A {dossier.status} dossier cannot be sent again.", code="dossier_not_draft"
             )
-        dossier.status, dossier.sent_at = "sent", uow.now()
+        dossier.status, dossier.sent_at = m.DossierStatus.SENT, uow.now()
         uow.audit.record(reviewer, "dossier.sent", "budget_dossier", dossier.id)
         view = await _view(uow, dossier)
         await uow.commit()
@@ -667,7 +611,7 @@ async def acknowledge_dossier(
     caller.require(Permission.ALLOCATIONS_WRITE)
     async with uow:
         dossier = await _dossier(uow, caller, dossier_id, for_update=True)
-        if dossier.status != "sent":
+        if dossier.status != m.DossierStatus.SENT:
             raise Conflict(
                 f"A {dossier.status} dossier cannot be acknowledged.", code="dossier_not_sent"
             )
@@ -698,7 +642,7 @@ async def acknowledge_dossier(
             for line_id, amount in allocations.items()
         ]
         uow.session.add_all(rows)
-        dossier.status, dossier.acknowledged_at = "acknowledged", uow.now()
+        dossier.status, dossier.acknowledged_at = m.DossierStatus.ACKNOWLEDGED, uow.now()
         dossier.acknowledged_by = caller.client_id
         await uow.session.flush()
         uow.audit.record(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from sqlalchemy import (
     CheckConstraint,
@@ -20,38 +21,55 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
+from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus, known_values
+
+PlanKind = Literal["five_year", "annual"]
+PlanVersionKind = Literal["submission", "resubmission", "change"]
 
 
-class Plan(Base):
+class ChangeRequestStatus(StrEnum):
+    """Where a proposed change to an accepted plan stands."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class Plan(Reviewed, Base):
     """A unit's five-year or annual plan: its working content and the state of review."""
 
+    noun = "plan"
+    code = "plan"
     __tablename__ = "plan"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "kind", "start_year"),
         CheckConstraint("kind IN ('five_year', 'annual')", name="kind_known"),
         CheckConstraint("end_year >= start_year", name="years_ordered"),
-        CheckConstraint(
-            "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
-            name="status_known",
-        ),
+        known_values("status", ReviewStatus),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[PlanKind] = mapped_column(String(20))
     start_year: Mapped[int]
     end_year: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20))
-    revision: Mapped[int] = mapped_column(server_default=text("1"))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    returned_reason: Mapped[str | None] = mapped_column(Text)
     # The version in force: the last accepted submission or approved change.
     accepted_version_no: Mapped[int | None]
     submitted_at: Mapped[datetime | None]
-    accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def _editable_hint(self) -> str:
+        if self.status == ReviewStatus.ACCEPTED:
+            return ". Propose a change request instead."
+        return "."
+
+    def _submitted(self, now: datetime) -> None:
+        self.submitted_at = now
+        self.returned_reason = None
 
 
 class PlanVersion(Base):
@@ -67,7 +85,7 @@ class PlanVersion(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plan.id"))
     version_no: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[PlanVersionKind] = mapped_column(String(20))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     change_request_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("plan_change_request.id")
@@ -81,9 +99,7 @@ class PlanChangeRequest(Base):
 
     __tablename__ = "plan_change_request"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('proposed', 'approved', 'rejected', 'withdrawn')", name="status_known"
-        ),
+        known_values("status", ChangeRequestStatus),
         # One open proposal per plan: DOST decides on it before the next is made.
         Index(
             "uq_plan_change_request_open",
@@ -96,7 +112,7 @@ class PlanChangeRequest(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plan.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ChangeRequestStatus] = mapped_column(EnumText(ChangeRequestStatus, 20))
     reason: Mapped[str] = mapped_column(Text)
     proposed_content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     base_version_no: Mapped[int]

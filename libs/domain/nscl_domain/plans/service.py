@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -16,16 +17,16 @@ from sqlalchemy import select
 from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
-from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
-from nscl_domain.reports.workflow import EDITABLE, Action, next_status
+from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit, load
 
-PlanKind = Literal["five_year", "annual"]
 Decision = Literal["approve", "reject"]
 
 
@@ -40,28 +41,7 @@ class PlanView:
 async def _plan(
     uow: UnitOfWork, plan_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
 ) -> m.Plan:
-    stmt = select(m.Plan).where(m.Plan.id == plan_id)
-    if scope is not None:
-        stmt = stmt.where(m.Plan.unit_id == scope)
-    if for_update:
-        stmt = stmt.with_for_update()
-    plan = (
-        await uow.session.scalars(stmt, execution_options={"populate_existing": True})
-    ).one_or_none()
-    if plan is None:
-        raise NotFound(f"Plan {plan_id} does not exist.", code="plan_not_found")
-    return plan
-
-
-async def _for_change(
-    uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, expected_revision: int, *, own: bool
-) -> m.Plan:
-    plan = await _plan(uow, plan_id, caller.unit_id if own else caller.read_scope, for_update=True)
-    if plan.revision != expected_revision:
-        raise PreconditionFailed(
-            f"The plan changed (revision {plan.revision}).", code="stale_revision"
-        )
-    return plan
+    return await load(uow.session, m.Plan, plan_id, scope, for_update=for_update)
 
 
 async def _view(uow: UnitOfWork, plan: m.Plan) -> PlanView:
@@ -136,7 +116,7 @@ async def create_plan(
             kind=kind,
             start_year=start,
             end_year=end,
-            status="draft",
+            status=ReviewStatus.DRAFT,
             content=PlanContent().model_dump(mode="json"),
         )
         uow.session.add(plan)
@@ -161,7 +141,7 @@ async def list_plans(
     *,
     kind: PlanKind | None,
     year: int | None,
-    status: str | None,
+    status: ReviewStatus | None,
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.Plan, str]]:
@@ -259,34 +239,21 @@ async def _check_against_catalogue(
         )
 
 
-async def write_content(
-    uow: UnitOfWork,
-    caller: Caller,
-    plan_id: uuid.UUID,
-    raw: dict[str, Any],
-    *,
-    expected_revision: int,
-) -> PlanView:
-    """Replace a draft's (or returned plan's) content."""
-    caller.require(Permission.PLANS_WRITE)
-    content = parse_content(raw)
-    async with uow:
-        plan = await _for_change(uow, caller, plan_id, expected_revision, own=True)
-        if plan.status not in EDITABLE:
-            hint = " Propose a change request instead." if plan.status == "accepted" else ""
-            raise Conflict(
-                f"A {plan.status} plan cannot be edited.{hint}", code="plan_not_editable"
-            )
-        await _check_against_catalogue(uow, plan, content, ("body", "content"))
-        plan.content = content.model_dump(mode="json")
-        plan.revision += 1
-        uow.audit.record(
-            caller, "plan.content_written", "plan", plan.id,
-            after={"activities": len(content.activities)},
-        )  # fmt: skip
-        view = await _view(uow, plan)
-        await uow.commit()
-    return view
+async def _write_content(uow: UnitOfWork, plan: m.Plan, content: PlanContent) -> None:
+    await _check_against_catalogue(uow, plan, content, ("body", "content"))
+    plan.content = content.model_dump(mode="json")
+
+
+write_content = Edit(
+    m.Plan,
+    Permission.PLANS_WRITE,
+    "plan.content_written",
+    parse=parse_content,
+    write=_write_content,
+    audited=lambda _, content: {"activities": len(content.activities)},
+    view=_view,
+)
+"""Replace a draft's (or returned plan's) content."""
 
 
 async def _latest_version_no(uow: UnitOfWork, plan_id: uuid.UUID) -> int:
@@ -299,66 +266,52 @@ async def _latest_version_no(uow: UnitOfWork, plan_id: uuid.UUID) -> int:
     return found or 0
 
 
-async def submit_plan(
-    uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, *, expected_revision: int
-) -> PlanView:
-    """Freeze the content as a new version and send it to DOST for review."""
-    caller.require(Permission.PLANS_WRITE)
-    async with uow:
-        plan = await _for_change(uow, caller, plan_id, expected_revision, own=True)
-        status = next_status(plan.status, Action.SUBMIT)
-        content = PlanContent.model_validate(plan.content, context=STORED)
-        if not content.activities:
-            raise Invalid("A plan needs at least one activity.", code="plan_empty")
-        await _check_against_catalogue(uow, plan, content, ("body", "content"))
-        uow.session.add(
-            m.PlanVersion(
-                plan_id=plan.id,
-                version_no=await _latest_version_no(uow, plan.id) + 1,
-                kind="resubmission" if plan.status == "returned" else "submission",
-                content=plan.content,
-                created_at=uow.now(),
-                created_by=caller.client_id,
-            )
+async def _freeze(uow: UnitOfWork, caller: Caller, plan: m.Plan, now: datetime) -> None:
+    """Check the content against the catalogue and freeze it as the next version."""
+    content = PlanContent.model_validate(plan.content, context=STORED)
+    if not content.activities:
+        raise Invalid("A plan needs at least one activity.", code="plan_empty")
+    await _check_against_catalogue(uow, plan, content, ("body", "content"))
+    uow.session.add(
+        m.PlanVersion(
+            plan_id=plan.id,
+            version_no=await _latest_version_no(uow, plan.id) + 1,
+            kind="resubmission" if plan.status == ReviewStatus.RETURNED else "submission",
+            content=plan.content,
+            created_at=now,
+            created_by=caller.client_id,
         )
-        plan.status = status
-        plan.submitted_at = uow.now()
-        plan.returned_reason = None
-        plan.revision += 1
-        uow.audit.record(caller, "plan.submitted", "plan", plan.id, after={"status": status})
-        view = await _view(uow, plan)
-        await uow.commit()
-    return view
+    )
 
 
-async def review_plan(
-    uow: UnitOfWork,
-    reviewer: Caller,
-    plan_id: uuid.UUID,
-    action: Literal[Action.ACCEPT, Action.RETURN],
-    *,
-    expected_revision: int,
-    reason: str | None = None,
-) -> PlanView:
-    """Accept the submitted plan (its last version comes into force), or return it."""
-    reviewer.require(Permission.PLANS_REVIEW)
-    async with uow:
-        plan = await _for_change(uow, reviewer, plan_id, expected_revision, own=False)
-        plan.status = next_status(plan.status, action)
-        if action == Action.ACCEPT:
-            plan.accepted_at = uow.now()
-            plan.accepted_version_no = await _latest_version_no(uow, plan.id)
-            await _refresh_rollup(uow, reviewer, plan)
-        else:
-            plan.returned_reason = reason
-        plan.revision += 1
-        uow.audit.record(
-            reviewer, f"plan.{plan.status}", "plan", plan.id,
-            after={"reason": reason, "version": plan.accepted_version_no},
-        )  # fmt: skip
-        view = await _view(uow, plan)
-        await uow.commit()
-    return view
+async def _submitted_view(uow: UnitOfWork, plan: m.Plan, _: None) -> PlanView:
+    return await _view(uow, plan)
+
+
+submit_plan = Submit(
+    m.Plan,
+    Permission.PLANS_WRITE,
+    prepare=_freeze,
+    audited=lambda plan, _: {"status": plan.status},
+    view=_submitted_view,
+)
+"""Freeze the content as a new version and send it to DOST for review."""
+
+
+async def _plan_accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> None:
+    # Its last submitted version comes into force.
+    plan.accepted_version_no = await _latest_version_no(uow, plan.id)
+    await _refresh_rollup(uow, reviewer, plan)
+
+
+review_plan = Review(
+    m.Plan,
+    Permission.PLANS_REVIEW,
+    view=_view,
+    audited=lambda plan, reason: {"reason": reason, "version": plan.accepted_version_no},
+    accepted=_plan_accepted,
+)
+"""Accept the submitted plan (its last version comes into force), or return it."""
 
 
 async def _refresh_rollup(uow: UnitOfWork, actor: Caller, plan: m.Plan) -> None:
@@ -411,7 +364,7 @@ async def propose_change(
     content = parse_content(raw, at=("body", "content"))
     async with uow:
         plan = await _plan(uow, plan_id, caller.unit_id, for_update=True)
-        if plan.status != "accepted" or plan.accepted_version_no is None:
+        if plan.status != ReviewStatus.ACCEPTED or plan.accepted_version_no is None:
             raise Conflict(
                 f"A {plan.status} plan is still edited directly; changes are requested "
                 "to an accepted plan.",
@@ -420,7 +373,8 @@ async def propose_change(
         await _check_against_catalogue(uow, plan, content, ("body", "content"))
         open_request = await uow.session.scalar(
             select(m.PlanChangeRequest.id).where(
-                m.PlanChangeRequest.plan_id == plan.id, m.PlanChangeRequest.status == "proposed"
+                m.PlanChangeRequest.plan_id == plan.id,
+                m.PlanChangeRequest.status == ChangeRequestStatus.PROPOSED,
             )
         )
         if open_request is not None:
@@ -430,7 +384,7 @@ async def propose_change(
             )
         request = m.PlanChangeRequest(
             plan_id=plan.id,
-            status="proposed",
+            status=ChangeRequestStatus.PROPOSED,
             reason=reason,
             proposed_content=content.model_dump(mode="json"),
             base_version_no=plan.accepted_version_no,
@@ -468,7 +422,7 @@ async def _request(
 
 
 def _still_open(request: m.PlanChangeRequest) -> None:
-    if request.status != "proposed":
+    if request.status != ChangeRequestStatus.PROPOSED:
         raise Conflict(
             f"The change request was already {request.status}.", code="change_request_closed"
         )
@@ -508,10 +462,12 @@ async def decide_change(
             plan.content = request.proposed_content
             plan.accepted_version_no = version.version_no
             plan.accepted_at = now
-            plan.revision += 1
+            plan.changed(now)
             request.resulting_version_no = version.version_no
             await _refresh_rollup(uow, reviewer, plan)
-        request.status = "approved" if decision == "approve" else "rejected"
+        request.status = (
+            ChangeRequestStatus.APPROVED if decision == "approve" else ChangeRequestStatus.REJECTED
+        )
         request.decided_by = reviewer.client_id
         request.decided_at = now
         request.decision_note = note
@@ -531,7 +487,7 @@ async def withdraw_change(
     async with uow:
         request, _ = await _request(uow, request_id, caller.unit_id)
         _still_open(request)
-        request.status = "withdrawn"
+        request.status = ChangeRequestStatus.WITHDRAWN
         request.decided_by = caller.client_id
         request.decided_at = uow.now()
         uow.audit.record(caller, "plan.change_withdrawn", "plan_change_request", request.id)
@@ -545,7 +501,7 @@ async def list_change_requests(
     programme_ref: str,
     *,
     plan_id: uuid.UUID | None,
-    status: str | None,
+    status: ChangeRequestStatus | None,
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.PlanChangeRequest, m.Plan, str]]:

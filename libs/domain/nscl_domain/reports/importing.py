@@ -30,27 +30,25 @@ from decimal import Decimal, InvalidOperation
 from time import monotonic
 from typing import Any
 
-# openpyxl ships no type information; "unused-ignore" keeps this line valid once
-# types-openpyxl is installed as a dev dependency.
-from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.cell.text import Text  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.styles import Font  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.styles.stylesheet import (  # type: ignore[import-untyped, unused-ignore]
+from openpyxl import Workbook
+from openpyxl.cell.text import Text
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.styles import Font
+from openpyxl.styles.stylesheet import (
     apply_stylesheet,
 )
-from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.utils import get_column_letter
 
 # The cell parser of openpyxl's sheet reader: the module is private, the parser stable since
 # openpyxl 2.6; the tests of dates, numbers and shared strings would catch a change.
-from openpyxl.worksheet import _reader  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.xml.constants import (  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.worksheet import _reader
+from openpyxl.xml.constants import (
     SHARED_STRINGS,
     SHEET_MAIN_NS,
 )
 
 # defusedxml's parser when it is installed (a dependency): no entity expansion bombs.
-from openpyxl.xml.functions import iterparse  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.xml.functions import iterparse
 
 from nscl_domain.text import nfc
 

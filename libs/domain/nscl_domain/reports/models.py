@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ARRAY,
@@ -24,8 +24,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
+from nscl_domain.reports.rules import Severity
+from nscl_domain.workflow import Action, Reviewed, ReviewStatus, known_values
 
-REPORT_STATUSES = ("draft", "submitted", "returned", "resubmitted", "accepted")
+VersionKind = Literal["submission", "resubmission", "correction"]
 
 
 class ReportingRegime(Base):
@@ -93,16 +95,13 @@ class Obligation(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class Report(Base):
+class Report(Reviewed, Base):
     """A unit's report for one obligation: the editable draft and the state of review."""
 
+    noun = "report"
+    code = "report"
     __tablename__ = "report"
-    __table_args__ = (
-        CheckConstraint(
-            "status IN ('draft', 'submitted', 'returned', 'resubmitted', 'accepted')",
-            name="status_known",
-        ),
-    )
+    __table_args__ = (known_values("status", ReviewStatus),)
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -110,18 +109,37 @@ class Report(Base):
         ForeignKey("reporting_obligation.id"), unique=True
     )
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20))
-    # Bumped on every change: the ETag that If-Match must name.
-    revision: Mapped[int] = mapped_column(server_default=text("1"))
     draft: Mapped[dict[str, Any]] = mapped_column(JSONB)
     correction_reason: Mapped[str | None] = mapped_column(Text)
-    returned_reason: Mapped[str | None] = mapped_column(Text)
     latest_version_no: Mapped[int] = mapped_column(server_default=text("0"))
     accepted_version_no: Mapped[int | None]
     first_submitted_at: Mapped[datetime | None]
-    accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def _editable_hint(self) -> str:
+        return " until it is returned or corrected."
+
+    def changed(self, now: datetime) -> None:
+        """Bump the revision and note when the report last changed."""
+        super().changed(now)
+        self.updated_at = now
+
+    def _submitted(self, now: datetime) -> None:
+        self.first_submitted_at = self.first_submitted_at or now
+        self.correction_reason = None
+        self.returned_reason = None
+
+    def accept(self, now: datetime) -> None:
+        """Accept the latest submitted version: its figures feed the rollups."""
+        super().accept(now)
+        self.accepted_version_no = self.latest_version_no
+
+    def correct(self, reason: str, now: datetime) -> None:
+        """Reopen an accepted report as the draft of its next version, with the reason."""
+        self.status = self.next_status(Action.CORRECT)
+        self.correction_reason = reason
+        self.changed(now)
 
 
 class ReportVersion(Base):
@@ -137,7 +155,7 @@ class ReportVersion(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report.id"))
     version_no: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[VersionKind] = mapped_column(String(20))
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -183,7 +201,7 @@ class ValidationRule(Base):
     __table_args__ = (CheckConstraint("severity IN ('error', 'warning')", name="severity_known"),)
 
     code: Mapped[str] = mapped_column(String(50), primary_key=True)
-    severity: Mapped[str] = mapped_column(String(10))
+    severity: Mapped[Severity] = mapped_column(String(10))
     enabled: Mapped[bool]
     description: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

@@ -132,18 +132,6 @@ class ReportRepository:
 
     # --- reports -------------------------------------------------------------------------
 
-    async def report(
-        self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
-    ) -> m.Report | None:
-        stmt = _scoped(
-            select(m.Report).where(m.Report.id == report_id), m.Report.unit_id, unit_scope
-        )
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (
-            await self.session.scalars(stmt, execution_options={"populate_existing": True})
-        ).one_or_none()
-
     async def report_of(self, obligation_id: uuid.UUID) -> m.Report | None:
         stmt = select(m.Report).where(m.Report.obligation_id == obligation_id)
         return (await self.session.scalars(stmt)).one_or_none()

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
-from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound, PreconditionFailed
+from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import IndicatorEntry, ReportContent
@@ -36,10 +36,10 @@ from nscl_domain.reports.rules import (
     run_checks,
     validate_params,
 )
-from nscl_domain.reports.workflow import EDITABLE, Action, next_status
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit, load, load_for_change
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -109,7 +109,7 @@ async def rule_settings(uow: UnitOfWork) -> list[RuleSetting]:
     return [
         RuleSetting(
             code=default.code,
-            severity=stored[default.code].severity if default.code in stored else default.severity,  # type: ignore[arg-type]
+            severity=stored[default.code].severity if default.code in stored else default.severity,
             enabled=stored[default.code].enabled if default.code in stored else default.enabled,
             description=default.description,
             params=stored[default.code].params if default.code in stored else default.params,
@@ -346,7 +346,7 @@ async def create_report(
         report = m.Report(
             obligation_id=obligation.id,
             unit_id=obligation.unit_id,
-            status="draft",
+            status=ReviewStatus.DRAFT,
             draft=ReportContent().model_dump(mode="json"),
         )
         uow.reports.add(report)
@@ -356,57 +356,11 @@ async def create_report(
     return report, True
 
 
-async def _report_for_change(
-    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, expected_revision: int, *, own_unit: bool
-) -> m.Report:
-    scope = caller.unit_id if own_unit else caller.read_scope
-    report = await uow.reports.report(report_id, scope, for_update=True)
-    if report is None:
-        raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
-    if report.revision != expected_revision:
-        raise PreconditionFailed(
-            f"The report changed (revision {report.revision}); read it again before changing it.",
-            code="stale_revision",
-        )
-    return report
-
-
 async def get_report(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> m.Report:
     """A report, if the caller's unit may see it."""
     caller.require(Permission.REPORTS_READ)
     async with uow:
-        report = await uow.reports.report(report_id, caller.read_scope)
-    if report is None:
-        raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
-    return report
-
-
-async def update_draft(
-    uow: UnitOfWork,
-    caller: Caller,
-    report_id: uuid.UUID,
-    content: dict[str, Any],
-    *,
-    expected_revision: int,
-) -> m.Report:
-    """Replace the draft's content (If-Match: the revision the caller last read)."""
-    caller.require(Permission.REPORTS_WRITE)
-    parsed = _parse_content(content)
-    async with uow:
-        report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
-        if report.status not in EDITABLE:
-            raise Conflict(
-                f"A {report.status} report cannot be edited until it is returned or corrected.",
-                code="report_not_editable",
-            )
-        report.draft = parsed.model_dump(mode="json")
-        report.revision += 1
-        report.updated_at = uow.now()
-        uow.audit.record(
-            caller, "report.draft_updated", "report", report.id, after={"revision": report.revision}
-        )
-        await uow.commit()
-    return report
+        return await load(uow.session, m.Report, report_id, caller.read_scope)
 
 
 def _parse_content(content: dict[str, Any]) -> ReportContent:
@@ -418,6 +372,26 @@ def _parse_content(content: dict[str, Any]) -> ReportContent:
             code="invalid_content",
             fields=FieldProblem.all_of(exc, ("body", "content")),
         ) from exc
+
+
+async def _write_draft(uow: UnitOfWork, report: m.Report, content: ReportContent) -> None:
+    report.draft = content.model_dump(mode="json")
+
+
+async def _as_is(uow: UnitOfWork, report: m.Report) -> m.Report:
+    return report
+
+
+update_draft = Edit(
+    m.Report,
+    Permission.REPORTS_WRITE,
+    "report.draft_updated",
+    parse=_parse_content,
+    write=_write_draft,
+    audited=lambda report, _: {"revision": report.revision},
+    view=_as_is,
+)
+"""Replace the draft's content (If-Match: the revision the caller last read)."""
 
 
 async def _check_context(
@@ -456,63 +430,60 @@ async def _check_context(
     return context, indicators
 
 
-async def submit(
-    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, *, expected_revision: int
+async def _freeze(
+    uow: UnitOfWork, caller: Caller, report: m.Report, now: datetime
+) -> m.ReportVersion:
+    """Run the validation rules; if they pass, freeze the draft and its figures as a version."""
+    obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
+    content = _parse_content(report.draft)
+    context, indicators = await _check_context(uow, obligation)
+    findings = run_checks(content, context, await rule_settings(uow))
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise Invalid(
+            f"The report breaks {len(errors)} validation rule(s); nothing was submitted.",
+            code="report_invalid",
+            fields=[
+                FieldProblem(("body", "draft", *f.location), f.message, f.code) for f in errors
+            ],
+        )
+    kind: m.VersionKind = (
+        "correction"
+        if report.correction_reason
+        else ("resubmission" if report.status == ReviewStatus.RETURNED else "submission")
+    )
+    version = m.ReportVersion(
+        report_id=report.id,
+        version_no=report.latest_version_no + 1,
+        kind=kind,
+        content=content.model_dump(mode="json"),
+        warnings=[f.as_json() for f in findings],
+        reason=report.correction_reason,
+        submitted_at=now,
+        submitted_by=caller.client_id,
+    )
+    uow.reports.add(version)
+    await uow.reports.flush()
+    await _freeze_figures(uow, version, obligation, content, context, indicators)
+    report.latest_version_no = version.version_no
+    await _schedule_rollup(uow, caller, obligation)
+    return version
+
+
+async def _with_version(
+    uow: UnitOfWork, report: m.Report, version: m.ReportVersion
 ) -> tuple[m.Report, m.ReportVersion]:
-    """Freeze the draft as a new version after the validation rules pass; schedule rollups."""
-    caller.require(Permission.REPORTS_WRITE)
-    async with uow:
-        report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
-        status = next_status(report.status, Action.SUBMIT)
-        obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
-        content = _parse_content(report.draft)
-        context, indicators = await _check_context(uow, obligation)
-        findings = run_checks(content, context, await rule_settings(uow))
-        errors = [f for f in findings if f.severity == "error"]
-        if errors:
-            raise Invalid(
-                f"The report breaks {len(errors)} validation rule(s); nothing was submitted.",
-                code="report_invalid",
-                fields=[
-                    FieldProblem(("body", "draft", *f.location), f.message, f.code) for f in errors
-                ],
-            )
-        now = uow.now()
-        kind = (
-            "correction"
-            if report.correction_reason
-            else ("resubmission" if report.status == "returned" else "submission")
-        )
-        version = m.ReportVersion(
-            report_id=report.id,
-            version_no=report.latest_version_no + 1,
-            kind=kind,
-            content=content.model_dump(mode="json"),
-            warnings=[f.as_json() for f in findings],
-            reason=report.correction_reason,
-            submitted_at=now,
-            submitted_by=caller.client_id,
-        )
-        uow.reports.add(version)
-        await uow.reports.flush()
-        await _freeze_figures(uow, version, obligation, content, context, indicators)
-        report.status = status
-        report.latest_version_no = version.version_no
-        report.first_submitted_at = report.first_submitted_at or now
-        report.correction_reason = None
-        report.returned_reason = None
-        report.revision += 1
-        report.updated_at = now
-        await _schedule_rollup(uow, caller, obligation)
-        uow.audit.record(
-            caller,
-            "report.submitted",
-            "report",
-            report.id,
-            after={"version": version.version_no, "kind": kind, "warnings": len(findings)},
-        )
-        await uow.commit()
     return report, version
+
+
+submit = Submit(
+    m.Report,
+    Permission.REPORTS_WRITE,
+    prepare=_freeze,
+    audited=lambda _, v: {"version": v.version_no, "kind": v.kind, "warnings": len(v.warnings)},
+    view=_with_version,
+)
+"""Freeze the draft as a new version after the validation rules pass; schedule rollups."""
 
 
 async def _freeze_figures(
@@ -562,49 +533,40 @@ async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligat
     await refresh_later(uow, obligation.programme_id, obligation.year, requested_by=actor.client_id)
 
 
+async def _report_accepted(uow: UnitOfWork, reviewer: Caller, report: m.Report) -> None:
+    obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
+    await _schedule_rollup(uow, reviewer, obligation)
+
+
+_review = Review(
+    m.Report,
+    Permission.REPORTS_REVIEW,
+    view=_as_is,
+    audited=lambda report, reason: (
+        {"version": report.accepted_version_no}
+        if report.status == ReviewStatus.ACCEPTED
+        else {"reason": reason}
+    ),
+    accepted=_report_accepted,
+)
+
+
 async def return_report(
     uow: UnitOfWork, reviewer: Caller, report_id: uuid.UUID, *, reason: str, expected_revision: int
 ) -> m.Report:
     """Send a submitted report back to its unit with the reason."""
-    reviewer.require(Permission.REPORTS_REVIEW)
-    async with uow:
-        report = await _report_for_change(
-            uow, reviewer, report_id, expected_revision, own_unit=False
-        )
-        report.status = next_status(report.status, Action.RETURN)
-        report.returned_reason = reason
-        report.revision += 1
-        report.updated_at = uow.now()
-        uow.audit.record(reviewer, "report.returned", "report", report.id, after={"reason": reason})
-        await uow.commit()
-    return report
+    return await _review(
+        uow, reviewer, report_id, Action.RETURN, expected_revision=expected_revision, reason=reason
+    )
 
 
 async def accept(
     uow: UnitOfWork, reviewer: Caller, report_id: uuid.UUID, *, expected_revision: int
 ) -> m.Report:
     """Accept the latest submitted version; its figures feed the rollups."""
-    reviewer.require(Permission.REPORTS_REVIEW)
-    async with uow:
-        report = await _report_for_change(
-            uow, reviewer, report_id, expected_revision, own_unit=False
-        )
-        report.status = next_status(report.status, Action.ACCEPT)
-        report.accepted_version_no = report.latest_version_no
-        report.accepted_at = uow.now()
-        report.revision += 1
-        report.updated_at = uow.now()
-        obligation = (await uow.reports.obligation(report.obligation_id, None))[0]
-        await _schedule_rollup(uow, reviewer, obligation)
-        uow.audit.record(
-            reviewer,
-            "report.accepted",
-            "report",
-            report.id,
-            after={"version": report.accepted_version_no},
-        )
-        await uow.commit()
-    return report
+    return await _review(
+        uow, reviewer, report_id, Action.ACCEPT, expected_revision=expected_revision
+    )
 
 
 async def correct(
@@ -613,11 +575,10 @@ async def correct(
     """Reopen an accepted report as a draft of its next version, with the reason."""
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
-        report = await _report_for_change(uow, caller, report_id, expected_revision, own_unit=True)
-        report.status = next_status(report.status, Action.CORRECT)
-        report.correction_reason = reason
-        report.revision += 1
-        report.updated_at = uow.now()
+        report = await load_for_change(
+            uow.session, m.Report, report_id, caller.unit_id, expected_revision
+        )
+        report.correct(reason, uow.now())
         uow.audit.record(
             caller, "report.correction_opened", "report", report.id, after={"reason": reason}
         )
@@ -647,13 +608,15 @@ async def get_version(
 
 # --- timeliness and completeness -----------------------------------------------------------
 
+TimelinessState = Literal["on_time", "late", "missing", "not_due"]
+
 
 @dataclass(frozen=True)
 class Timeliness:
     unit: cm.OrgUnit
     obligation: m.Obligation
     report: m.Report | None
-    state: Literal["on_time", "late", "missing", "not_due"]
+    state: TimelinessState
     days_late: int | None
 
 
@@ -663,7 +626,7 @@ def local_day(moment: datetime) -> date:
 
 def judge_timeliness(
     obligation: m.Obligation, report: m.Report | None, today: date
-) -> tuple[str, int | None]:
+) -> tuple[TimelinessState, int | None]:
     """On time, late by how many days, missing (due and not sent), or not due yet."""
     submitted = report.first_submitted_at if report else None
     if submitted is None:
@@ -684,7 +647,7 @@ async def timeliness(
     result = []
     for obligation, unit, report, _, _ in rows:
         state, days = judge_timeliness(obligation, report, today)
-        result.append(Timeliness(unit, obligation, report, state, days))  # type: ignore[arg-type]
+        result.append(Timeliness(unit, obligation, report, state, days))
     return result
 
 
@@ -694,9 +657,7 @@ async def timeliness(
 async def _import_target(
     uow: UnitOfWork, caller: Caller, report_id: uuid.UUID
 ) -> tuple[m.Report, m.Obligation, str, dict[str, IndicatorSpec]]:
-    report = await uow.reports.report(report_id, caller.unit_id, for_update=True)
-    if report is None:
-        raise NotFound(f"Report {report_id} does not exist.", code="report_not_found")
+    report = await load(uow.session, m.Report, report_id, caller.unit_id, for_update=True)
     obligation, unit, *_ = await uow.reports.obligation(report.obligation_id, None)
     specs = {
         i.key: IndicatorSpec(
@@ -743,16 +704,8 @@ async def import_values(
         result = check_rows(rows, specs, ObligationScope(unit_key=unit_key, year=obligation.year))
         if dry_run or not result.ok:
             return result, None
-        if expected_revision is None or report.revision != expected_revision:
-            raise PreconditionFailed(
-                f"The report changed (revision {report.revision}); read it again first.",
-                code="stale_revision",
-            )
-        if report.status not in EDITABLE:
-            raise Conflict(
-                f"A {report.status} report cannot be edited until it is returned or corrected.",
-                code="report_not_editable",
-            )
+        report.check_revision(expected_revision)
+        report.check_editable()
         draft = ReportContent.model_validate(report.draft, context=STORED)
         draft.indicator_values = [
             IndicatorEntry(
@@ -761,8 +714,7 @@ async def import_values(
             for v in result.values
         ]
         report.draft = draft.model_dump(mode="json")
-        report.revision += 1
-        report.updated_at = uow.now()
+        report.changed(uow.now())
         uow.audit.record(
             caller, "report.values_imported", "report", report.id,
             after={"values": len(result.values), "revision": report.revision},

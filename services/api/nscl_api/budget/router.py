@@ -24,10 +24,11 @@ from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.pagination import Page
 from nscl_api.types import Reason, RequestModel
 from nscl_domain.budget import service as budget
+from nscl_domain.budget.models import BudgetEstimate, DossierStatus
 from nscl_domain.budget.service import DossierView, EstimateView, LineInput
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
-from nscl_domain.reports.workflow import Action
 from nscl_domain.types import STORED, IsoDate
+from nscl_domain.workflow import Action, ReviewStatus
 
 router = APIRouter(tags=["budget"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
@@ -54,7 +55,7 @@ class EstimateRead(BaseModel):
     id: uuid.UUID
     unit_id: uuid.UUID
     budget_year: int
-    status: str
+    status: ReviewStatus
     revision: int
     total: int = Field(description="Sum of the lines, whole đồng.")
     returned_reason: str | None
@@ -123,7 +124,7 @@ class DossierRead(BaseModel):
     budget_year: int
     destination_unit_key: str
     version_no: int
-    status: str
+    status: DossierStatus
     total: int
     document: dict[str, Any]
     built_at: datetime
@@ -208,7 +209,7 @@ async def replace_lines(
         caller,
         estimate_id,
         [line.model_dump() for line in body.lines],
-        expected_revision=expected_revision(if_match),
+        expected_revision=expected_revision(if_match, BudgetEstimate.noun),
     )
     response.headers["ETag"] = etag(view.estimate.revision)
     return EstimateRead.of(view)
@@ -229,7 +230,7 @@ async def submit_estimate(
 ) -> EstimateRead:
     """Submit; each line records where the routing of the budget year sends it."""
     view = await budget.submit_estimate(
-        uow, caller, estimate_id, expected_revision=expected_revision(if_match)
+        uow, caller, estimate_id, expected_revision=expected_revision(if_match, BudgetEstimate.noun)
     )
     response.headers["ETag"] = etag(view.estimate.revision)
     return EstimateRead.of(view)
@@ -250,7 +251,11 @@ async def accept_estimate(
 ) -> EstimateRead:
     """Accept a submitted estimate; accepted lines go into the dossiers."""
     view = await budget.review_estimate(
-        uow, reviewer, estimate_id, Action.ACCEPT, expected_revision=expected_revision(if_match)
+        uow,
+        reviewer,
+        estimate_id,
+        Action.ACCEPT,
+        expected_revision=expected_revision(if_match, BudgetEstimate.noun),
     )
     response.headers["ETag"] = etag(view.estimate.revision)
     return EstimateRead.of(view)
@@ -276,7 +281,7 @@ async def return_estimate(
         reviewer,
         estimate_id,
         Action.RETURN,
-        expected_revision=expected_revision(if_match),
+        expected_revision=expected_revision(if_match, BudgetEstimate.noun),
         reason=body.reason,
     )
     response.headers["ETag"] = etag(view.estimate.revision)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -20,14 +20,13 @@ from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, Precondit
 from nscl_domain.plans import models as m
 from nscl_domain.plans import service as plans
 from nscl_domain.plans.content import PlanContent
-from nscl_domain.plans.service import Decision, PlanKind, PlanView
-from nscl_domain.reports.workflow import Action
+from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
+from nscl_domain.plans.service import Decision, PlanView
 from nscl_domain.types import STORED
+from nscl_domain.workflow import Action, ReviewStatus
 
 router = APIRouter(tags=["plans"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
-PlanStatus = Literal["draft", "submitted", "returned", "resubmitted", "accepted"]
-RequestStatus = Literal["proposed", "approved", "rejected", "withdrawn"]
 
 
 class PlanCreate(RequestModel):
@@ -53,7 +52,7 @@ class PlanSummary(BaseModel):
     kind: PlanKind
     start_year: int
     end_year: int
-    status: PlanStatus
+    status: ReviewStatus
     revision: int
     accepted_version_no: int | None = Field(description="The version in force, once accepted.")
     submitted_at: datetime | None
@@ -64,10 +63,10 @@ class PlanSummary(BaseModel):
         return cls(
             id=plan.id,
             unit=unit,
-            kind=plan.kind,  # type: ignore[arg-type]
+            kind=plan.kind,
             start_year=plan.start_year,
             end_year=plan.end_year,
-            status=plan.status,  # type: ignore[arg-type]
+            status=plan.status,
             revision=plan.revision,
             accepted_version_no=plan.accepted_version_no,
             submitted_at=plan.submitted_at,
@@ -96,7 +95,7 @@ class PlanRead(PlanSummary):
 
 class PlanVersionRead(BaseModel):
     version_no: int
-    kind: Literal["submission", "resubmission", "change"]
+    kind: m.PlanVersionKind
     change_request_id: uuid.UUID | None = Field(description="Set on versions made by a change.")
     created_at: datetime
     created_by: str
@@ -117,7 +116,7 @@ class ChangeRequestRead(BaseModel):
     id: uuid.UUID
     plan_id: uuid.UUID
     unit: str
-    status: RequestStatus
+    status: ChangeRequestStatus
     reason: str
     base_version_no: int = Field(description="The version in force when it was proposed.")
     proposed_by: str
@@ -134,7 +133,7 @@ class ChangeRequestRead(BaseModel):
             id=request.id,
             plan_id=request.plan_id,
             unit=unit,
-            status=request.status,  # type: ignore[arg-type]
+            status=request.status,
             reason=request.reason,
             base_version_no=request.base_version_no,
             proposed_by=request.proposed_by,
@@ -183,7 +182,7 @@ async def list_plans(
     caller: PlansReader,
     kind: PlanKind | None = None,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Plans covering it.")] = None,
-    status: PlanStatus | None = None,
+    status: ReviewStatus | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[PlanSummary]:
@@ -231,7 +230,7 @@ async def write_content(
         caller,
         plan_id,
         body.content.model_dump(mode="json"),
-        expected_revision=expected_revision(if_match),
+        expected_revision=expected_revision(if_match, m.Plan.noun),
     )
     return _read(view, response)
 
@@ -251,7 +250,7 @@ async def submit_plan(
 ) -> PlanRead:
     """Freeze the content as a version and send it to DOST."""
     view = await plans.submit_plan(
-        uow, caller, plan_id, expected_revision=expected_revision(if_match)
+        uow, caller, plan_id, expected_revision=expected_revision(if_match, m.Plan.noun)
     )
     return _read(view, response)
 
@@ -271,7 +270,11 @@ async def accept_plan(
 ) -> PlanRead:
     """Accept a submitted plan: its last version comes into force."""
     view = await plans.review_plan(
-        uow, reviewer, plan_id, Action.ACCEPT, expected_revision=expected_revision(if_match)
+        uow,
+        reviewer,
+        plan_id,
+        Action.ACCEPT,
+        expected_revision=expected_revision(if_match, m.Plan.noun),
     )
     return _read(view, response)
 
@@ -296,7 +299,7 @@ async def return_plan(
         reviewer,
         plan_id,
         Action.RETURN,
-        expected_revision=expected_revision(if_match),
+        expected_revision=expected_revision(if_match, m.Plan.noun),
         reason=body.reason,
     )
     return _read(view, response)
@@ -305,7 +308,7 @@ async def return_plan(
 def _version(version: m.PlanVersion) -> PlanVersionRead:
     return PlanVersionRead(
         version_no=version.version_no,
-        kind=version.kind,  # type: ignore[arg-type]
+        kind=version.kind,
         change_request_id=version.change_request_id,
         created_at=version.created_at,
         created_by=version.created_by,
@@ -377,7 +380,7 @@ async def list_change_requests(
     uow: UowDep,
     caller: PlansReader,
     plan_id: uuid.UUID | None = None,
-    status: RequestStatus | None = None,
+    status: ChangeRequestStatus | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[ChangeRequestRead]:

@@ -53,6 +53,7 @@ from nscl_domain.reports.importing import (
     UploadLimits,
     read_rows,
 )
+from nscl_domain.reports.models import Report
 
 router = APIRouter(tags=["reporting"])
 # Uploads are spreadsheets, not JSON: this router is spared the JSON-only rule.
@@ -258,7 +259,7 @@ async def update_draft(
     """Replace the draft's content; only while draft or returned (409 once submitted)."""
     report = await reports.update_draft(
         uow, caller, report_id, body.model_dump(mode="json"),
-        expected_revision=expected_revision(if_match),
+        expected_revision=expected_revision(if_match, Report.noun),
     )  # fmt: skip
     _with_etag(response, report.revision)
     return ReportRead.of(report)
@@ -279,7 +280,7 @@ async def submit(
 ) -> ReportRead:
     """Check the draft against the validation rules and freeze it as a new version."""
     report, _ = await reports.submit(
-        uow, caller, report_id, expected_revision=expected_revision(if_match)
+        uow, caller, report_id, expected_revision=expected_revision(if_match, Report.noun)
     )
     _with_etag(response, report.revision)
     return ReportRead.of(report)
@@ -301,7 +302,11 @@ async def return_report(
 ) -> ReportRead:
     """Send a submitted report back with the reason; its unit edits and resubmits it."""
     report = await reports.return_report(
-        uow, reviewer, report_id, reason=body.reason, expected_revision=expected_revision(if_match)
+        uow,
+        reviewer,
+        report_id,
+        reason=body.reason,
+        expected_revision=expected_revision(if_match, Report.noun),
     )
     _with_etag(response, report.revision)
     return ReportRead.of(report)
@@ -322,7 +327,7 @@ async def accept(
 ) -> ReportRead:
     """Accept the latest version; its figures feed the rollups."""
     report = await reports.accept(
-        uow, reviewer, report_id, expected_revision=expected_revision(if_match)
+        uow, reviewer, report_id, expected_revision=expected_revision(if_match, Report.noun)
     )
     _with_etag(response, report.revision)
     return ReportRead.of(report)
@@ -344,7 +349,11 @@ async def correct(
 ) -> ReportRead:
     """Reopen an accepted report as the draft of a new version, with the reason."""
     report = await reports.correct(
-        uow, caller, report_id, reason=body.reason, expected_revision=expected_revision(if_match)
+        uow,
+        caller,
+        report_id,
+        reason=body.reason,
+        expected_revision=expected_revision(if_match, Report.noun),
     )
     _with_etag(response, report.revision)
     return ReportRead.of(report)
@@ -493,7 +502,7 @@ async def import_values(
             503, "upload_parsers_busy", str(exc), instance=path,
             headers={"Retry-After": str(exc.retry_after)},
         )  # fmt: skip
-    revision = None if dry_run else expected_revision(if_match)
+    revision = None if dry_run else expected_revision(if_match, Report.noun)
     result, report = await reports.import_values(
         uow, caller, report_id, rows, dry_run=dry_run, expected_revision=revision
     )

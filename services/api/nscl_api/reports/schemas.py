@@ -15,8 +15,7 @@ from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.rules import RuleSetting
 from nscl_domain.reports.service import ObligationView, Timeliness
 from nscl_domain.types import STORED, IsoDate
-
-ReportStatus = Literal["draft", "submitted", "returned", "resubmitted", "accepted"]
+from nscl_domain.workflow import ReviewStatus
 
 
 class RegimeRead(BaseModel):
@@ -121,7 +120,7 @@ class ObligationRead(BaseModel):
     request_id: uuid.UUID | None
     request_title_en: str | None
     report_id: uuid.UUID | None
-    report_status: ReportStatus | None
+    report_status: ReviewStatus | None
 
     @classmethod
     def of(cls, v: ObligationView) -> ObligationRead:
@@ -135,7 +134,7 @@ class ObligationRead(BaseModel):
             request_id=v.request.id if v.request else None,
             request_title_en=v.request.title_en if v.request else None,
             report_id=v.report.id if v.report else None,
-            report_status=v.report.status if v.report else None,  # type: ignore[arg-type]
+            report_status=v.report.status if v.report else None,
         )
 
 
@@ -148,7 +147,7 @@ class ReportRead(BaseModel):
 
     id: uuid.UUID
     obligation_id: uuid.UUID
-    status: ReportStatus
+    status: ReviewStatus
     revision: int = Field(
         description="Also the ETag; send it back in If-Match to change the report."
     )
@@ -166,7 +165,7 @@ class ReportRead(BaseModel):
         return cls(
             id=r.id,
             obligation_id=r.obligation_id,
-            status=r.status,  # type: ignore[arg-type]
+            status=r.status,
             revision=r.revision,
             draft=ReportContent.model_validate(r.draft, context=STORED),
             latest_version_no=r.latest_version_no,
@@ -190,7 +189,7 @@ class VersionRead(BaseModel):
     """A submitted version, frozen."""
 
     version_no: int
-    kind: Literal["submission", "resubmission", "correction"]
+    kind: m.VersionKind
     reason: str | None
     submitted_at: datetime
     submitted_by: str
@@ -201,7 +200,7 @@ class VersionRead(BaseModel):
     def of(cls, v: m.ReportVersion) -> VersionRead:
         return cls(
             version_no=v.version_no,
-            kind=v.kind,  # type: ignore[arg-type]
+            kind=v.kind,
             reason=v.reason,
             submitted_at=v.submitted_at,
             submitted_by=v.submitted_by,
@@ -217,7 +216,7 @@ class TimelinessRow(BaseModel):
     state: Literal["on_time", "late", "missing", "not_due"]
     days_late: int | None
     first_submitted_at: datetime | None
-    report_status: ReportStatus | None
+    report_status: ReviewStatus | None
 
     @classmethod
     def of(cls, t: Timeliness) -> TimelinessRow:
@@ -228,7 +227,7 @@ class TimelinessRow(BaseModel):
             state=t.state,
             days_late=t.days_late,
             first_submitted_at=t.report.first_submitted_at if t.report else None,
-            report_status=t.report.status if t.report else None,  # type: ignore[arg-type]
+            report_status=t.report.status if t.report else None,
         )
 
 

@@ -355,8 +355,8 @@ def _whole(view: rollups.RollupView) -> RollupRead:
         year=run.year,
         run_id=run.id,
         seq=run.seq,
-        level=run.level,  # type: ignore[arg-type]
-        kind=run.kind,  # type: ignore[arg-type]
+        level=run.level,  # type: ignore[arg-type]  # checked by the database
+        kind=run.kind,  # type: ignore[arg-type]  # checked by the database
         fingerprint=run.fingerprint,
         computed_at=run.computed_at,
         published_at=view.published_at,
@@ -386,8 +386,8 @@ async def list_runs(programme: str, year: Year, uow: UowDep, caller: RollupsRead
             RunRead(
                 run_id=r.id,
                 seq=r.seq,
-                level=r.level,  # type: ignore[arg-type]
-                kind=r.kind,  # type: ignore[arg-type]
+                level=r.level,  # type: ignore[arg-type]  # checked by the database
+                kind=r.kind,  # type: ignore[arg-type]  # checked by the database
                 fingerprint=r.fingerprint,
                 computed_at=r.computed_at,
                 sources=r.sources,
@@ -429,7 +429,7 @@ async def get_provenance(
         items=[
             ContributionRead(
                 source_id=c.source_id,
-                kind=c.kind,  # type: ignore[arg-type]
+                kind=c.kind,  # type: ignore[arg-type]  # the provenance query names one of the two
                 unit=c.unit,
                 programme=c.programme,
                 report_id=c.report_id,

@@ -1,0 +1,368 @@
+"""The one review workflow of reports, plans and budget estimates.
+
+A unit writes a draft, submits it, the reviewer returns it (the unit edits and resubmits)
+or accepts it; an accepted report may be reopened for a correction. Each reviewed entity
+declares its noun, so the messages about a plan speak of a plan.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+from sqlalchemy import CheckConstraint, String, Text, select, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from nscl_domain.errors import Conflict, NotFound, PreconditionFailed
+
+if TYPE_CHECKING:
+    # Only for annotations: the unit of work's repositories import the reviewed models.
+    from nscl_domain.identity import Caller, Permission
+    from nscl_domain.uow import UnitOfWork
+
+
+class ReviewStatus(StrEnum):
+    """Where a reviewed entity stands."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    RESUBMITTED = "resubmitted"
+    ACCEPTED = "accepted"
+
+
+class Action(StrEnum):
+    SUBMIT = "submit"
+    RETURN = "return"
+    ACCEPT = "accept"
+    CORRECT = "correct"
+
+
+TRANSITIONS: dict[tuple[ReviewStatus, Action], ReviewStatus] = {
+    (ReviewStatus.DRAFT, Action.SUBMIT): ReviewStatus.SUBMITTED,
+    (ReviewStatus.RETURNED, Action.SUBMIT): ReviewStatus.RESUBMITTED,
+    (ReviewStatus.SUBMITTED, Action.RETURN): ReviewStatus.RETURNED,
+    (ReviewStatus.RESUBMITTED, Action.RETURN): ReviewStatus.RETURNED,
+    (ReviewStatus.SUBMITTED, Action.ACCEPT): ReviewStatus.ACCEPTED,
+    (ReviewStatus.RESUBMITTED, Action.ACCEPT): ReviewStatus.ACCEPTED,
+    # A correction after acceptance reopens a draft; submitting it makes a new version.
+    (ReviewStatus.ACCEPTED, Action.CORRECT): ReviewStatus.DRAFT,
+}
+ReviewDecision = Literal[Action.ACCEPT, Action.RETURN]
+EDITABLE = frozenset({ReviewStatus.DRAFT, ReviewStatus.RETURNED})
+_PAST = {
+    Action.SUBMIT: "submitted",
+    Action.RETURN: "returned",
+    Action.ACCEPT: "accepted",
+    Action.CORRECT: "corrected",
+}
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its value in a VARCHAR column (the column's type is unchanged)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        # Plain strings are accepted too (filters compare with them) but must be members.
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+def known_values(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    """The database's own check that ``column`` holds a member of ``enum``."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_known")
+
+
+class Reviewed:
+    """The columns and behaviour of a row under review (a mixin of the mapped model)."""
+
+    noun: ClassVar[str]
+    """What the user calls it: "report", "plan", "budget estimate"."""
+    code: ClassVar[str]
+    """The prefix of its problem codes: report_not_found, estimate_not_editable."""
+
+    if TYPE_CHECKING:
+        __tablename__: Any
+        id: Mapped[uuid.UUID]
+        unit_id: Mapped[uuid.UUID]
+
+    status: Mapped[ReviewStatus] = mapped_column(EnumText(ReviewStatus, 20))
+    # Bumped on every change: the ETag that If-Match must name.
+    revision: Mapped[int] = mapped_column(server_default=text("1"))
+    returned_reason: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[datetime | None]
+
+    def next_status(self, action: Action) -> ReviewStatus:
+        """The status after ``action``, or Conflict when the current status does not allow it."""
+        try:
+            return TRANSITIONS[(self.status, action)]
+        except KeyError:
+            allowed = sorted(a.value for (s, a) in TRANSITIONS if s == self.status)
+            raise Conflict(
+                f"A {self.status} {self.noun} cannot be {_PAST[action]}"
+                + (f"; it can be: {', '.join(allowed)}." if allowed else "."),
+                code="transition_not_allowed",
+            ) from None
+
+    def check_editable(self) -> None:
+        """Conflict unless the content may be changed (a draft, or returned to its unit)."""
+        if self.status not in EDITABLE:
+            raise Conflict(
+                f"A {self.status} {self.noun} cannot be edited{self._editable_hint()}",
+                code=f"{self.code}_not_editable",
+            )
+
+    def _editable_hint(self) -> str:
+        return "."
+
+    def changed(self, now: datetime) -> None:
+        """Bump the revision: the ETag a later If-Match must name."""
+        self.revision += 1
+
+    def submit(self, now: datetime) -> ReviewStatus:
+        """Send it for review; return the status it had (a returned one is resubmitted)."""
+        before = self.status
+        self.status = self.next_status(Action.SUBMIT)
+        self._submitted(now)
+        self.changed(now)
+        return before
+
+    def _submitted(self, now: datetime) -> None:
+        """What else a submission records: when it was sent, which reasons it answers."""
+
+    def return_(self, reason: str | None, now: datetime) -> None:
+        """Send it back to its unit with the reason."""
+        self.status = self.next_status(Action.RETURN)
+        self.returned_reason = reason
+        self.changed(now)
+
+    def accept(self, now: datetime) -> None:
+        """Accept what was submitted last."""
+        self.status = self.next_status(Action.ACCEPT)
+        self.accepted_at = now
+        self.changed(now)
+
+    def review(self, action: ReviewDecision, now: datetime, reason: str | None = None) -> None:
+        """Accept, or return with the reason: the reviewer's two decisions."""
+        if action == Action.ACCEPT:
+            self.accept(now)
+        elif action == Action.RETURN:
+            self.return_(reason, now)
+        else:
+            raise ValueError(f"{action} is not a review decision")
+
+    def check_revision(self, expected_revision: int | None) -> None:
+        """PreconditionFailed unless the caller names the revision it last read."""
+        if expected_revision is None or self.revision != expected_revision:
+            raise PreconditionFailed(
+                f"The {self.noun} changed (revision {self.revision}); "
+                "read it again before changing it.",
+                code="stale_revision",
+            )
+
+
+R = TypeVar("R", bound=Reviewed)
+
+
+async def load(
+    session: AsyncSession,
+    model: type[R],
+    entity_id: uuid.UUID,
+    unit_scope: uuid.UUID | None,
+    *,
+    for_update: bool = False,
+) -> R:
+    """The entity if the unit scope (None: every unit) may see it, else NotFound."""
+    stmt = select(model).where(model.id == entity_id)
+    if unit_scope is not None:
+        stmt = stmt.where(model.unit_id == unit_scope)
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = (
+        await session.scalars(stmt, execution_options={"populate_existing": True})
+    ).one_or_none()
+    if found is None:
+        raise NotFound(
+            f"{model.noun.capitalize()} {entity_id} does not exist.",
+            code=f"{model.code}_not_found",
+        )
+    return found
+
+
+async def load_for_change(
+    session: AsyncSession,
+    model: type[R],
+    entity_id: uuid.UUID,
+    unit_scope: uuid.UUID | None,
+    expected_revision: int | None,
+) -> R:
+    """Lock the entity in scope and check the caller read its current revision (If-Match)."""
+    entity = await load(session, model, entity_id, unit_scope, for_update=True)
+    entity.check_revision(expected_revision)
+    return entity
+
+
+V = TypeVar("V")
+C = TypeVar("C")
+P = TypeVar("P")
+
+
+async def _change(
+    uow: UnitOfWork,
+    actor: Caller,
+    model: type[R],
+    entity_id: uuid.UUID,
+    unit_scope: uuid.UUID | None,
+    expected_revision: int,
+    step: Callable[[R], Awaitable[dict[str, Any]]],
+    event: Callable[[R], str],
+    view: Callable[[R], Awaitable[V]],
+) -> V:
+    """One transaction: lock under If-Match, take the step, audit it, answer, commit."""
+    async with uow:
+        entity = await load_for_change(uow.session, model, entity_id, unit_scope, expected_revision)
+        after = await step(entity)
+        uow.audit.record(actor, event(entity), model.__tablename__, entity.id, after=after)
+        # The answer is read after what the step wrote is flushed.
+        await uow.session.flush()
+        result = await view(entity)
+        await uow.commit()
+    return result
+
+
+@dataclass(frozen=True)
+class Edit(Generic[R, C, V]):
+    """The unit's use case of rewriting the content of its draft (or returned) entity.
+
+    The context parses and checks the content, writes it, and says what the audit event
+    keeps and what the caller gets back.
+    """
+
+    model: type[R]
+    permission: Permission
+    event: str
+    parse: Callable[[Any], C]
+    write: Callable[[UnitOfWork, R, C], Awaitable[None]]
+    audited: Callable[[R, C], dict[str, Any]]
+    view: Callable[[UnitOfWork, R], Awaitable[V]]
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        entity_id: uuid.UUID,
+        raw: Any,
+        *,
+        expected_revision: int,
+    ) -> V:
+        """Replace the content if the caller read the current revision and may still edit."""
+        caller.require(self.permission)
+        content = self.parse(raw)
+
+        async def step(entity: R) -> dict[str, Any]:
+            entity.check_editable()
+            await self.write(uow, entity, content)
+            entity.changed(uow.now())
+            return self.audited(entity, content)
+
+        return await _change(
+            uow, caller, self.model, entity_id, caller.unit_id, expected_revision,
+            step, lambda _: self.event, lambda entity: self.view(uow, entity),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Submit(Generic[R, P, V]):
+    """The unit's use case of sending its entity for review.
+
+    The context checks what is submitted and records it (a frozen version, the routing of
+    its lines) before the status changes, and says what the audit event keeps and what the
+    caller gets back.
+    """
+
+    model: type[R]
+    permission: Permission
+    prepare: Callable[[UnitOfWork, Caller, R, datetime], Awaitable[P]]
+    audited: Callable[[R, P], dict[str, Any]]
+    view: Callable[[UnitOfWork, R, P], Awaitable[V]]
+
+    async def __call__(
+        self, uow: UnitOfWork, caller: Caller, entity_id: uuid.UUID, *, expected_revision: int
+    ) -> V:
+        """Submit the entity if the caller read its current revision and its status allows."""
+        caller.require(self.permission)
+        prepared: list[P] = []
+
+        async def step(entity: R) -> dict[str, Any]:
+            entity.next_status(Action.SUBMIT)  # refused before the checks run
+            now = uow.now()
+            prepared.append(await self.prepare(uow, caller, entity, now))
+            entity.submit(now)
+            return self.audited(entity, prepared[0])
+
+        return await _change(
+            uow, caller, self.model, entity_id, caller.unit_id, expected_revision,
+            step, lambda _: f"{self.model.code}.submitted",
+            lambda entity: self.view(uow, entity, prepared[0]),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Review(Generic[R, V]):
+    """The reviewer's use case, accept or return, for one kind of reviewed entity.
+
+    The context says who may review, which units' entities a reviewer reaches, what an
+    acceptance sets in motion, what the audit event keeps, and what the caller gets back.
+    """
+
+    model: type[R]
+    permission: Permission
+    view: Callable[[UnitOfWork, R], Awaitable[V]]
+    audited: Callable[[R, str | None], dict[str, Any]]
+    accepted: Callable[[UnitOfWork, Caller, R], Awaitable[None]] | None = None
+    scope: Callable[[Caller], uuid.UUID | None] | None = None
+    """The unit whose entities the reviewer reaches; by default what the reviewer may read."""
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        reviewer: Caller,
+        entity_id: uuid.UUID,
+        action: ReviewDecision,
+        *,
+        expected_revision: int,
+        reason: str | None = None,
+    ) -> V:
+        """Accept the entity, or return it to its unit with the reason."""
+        reviewer.require(self.permission)
+
+        async def step(entity: R) -> dict[str, Any]:
+            entity.review(action, uow.now(), reason)
+            if action == Action.ACCEPT and self.accepted is not None:
+                await self.accepted(uow, reviewer, entity)
+            return self.audited(entity, reason)
+
+        return await _change(
+            uow, reviewer, self.model, entity_id,
+            self.scope(reviewer) if self.scope else reviewer.read_scope, expected_revision,
+            step, lambda entity: f"{self.model.code}.{entity.status}",
+            lambda entity: self.view(uow, entity),
+        )  # fmt: skip
