@@ -22,7 +22,8 @@ from nscl_api.auth.tokens import KeyRing
 from nscl_api.main import create_app
 from nscl_api.problems import Problem
 from nscl_api.routes import route_table
-from nscl_domain.budget import service as budget
+from nscl_domain.budget import dossiers, routing
+from nscl_domain.budget import estimates as estimating
 from nscl_domain.clock import utcnow
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permissions_of
@@ -347,13 +348,13 @@ async def samples(
     estimates = {}
     for unit in [*UNITS.values(), "bk-ba-be"]:
         reporter = await reporter_of(sessionmaker, unit)
-        view = await budget.create_estimate(uow(), reporter, "bac-kan-nscl", budget_year=2021)
-        lined = await budget.replace_lines(
+        view = await estimating.create_estimate(uow(), reporter, "bac-kan-nscl", budget_year=2021)
+        lined = await estimating.replace_lines(
             uow(), reporter, view.estimate.id, [LINE], expected_revision=1
         )
-        await budget.submit_estimate(uow(), reporter, lined.estimate.id, expected_revision=2)
+        await routing.submit_estimate(uow(), reporter, lined.estimate.id, expected_revision=2)
         estimates[unit] = str(view.estimate.id)
-    await budget.review_estimate(
+    await estimating.review_estimate(
         uow(), SYSTEM, uuid.UUID(estimates["bk-ba-be"]), Action.ACCEPT, expected_revision=3
     )
     submitted_plans, change_requests = {}, {}
@@ -377,9 +378,9 @@ async def samples(
         programme_id = await session.scalar(
             text("SELECT id FROM programme WHERE key = 'bac-kan-nscl'")
         )
-        built = await budget.build_dossiers(
+        built = await dossiers.build_dossiers(
             JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=utcnow()),
-            budget.BuildDossiersArgs(programme_id=programme_id, budget_year=2021),
+            dossiers.BuildDossiersArgs(programme_id=programme_id, budget_year=2021),
         )
         await session.commit()
     async with sessionmaker() as session:

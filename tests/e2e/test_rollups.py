@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
-from nscl_domain.budget import service as budget
+from nscl_domain.budget import estimates, routing
 from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
@@ -342,14 +342,14 @@ async def test_an_accepted_estimate_asks_for_its_year_to_be_rolled_up_again(
     roles = frozenset({Role.REPORTER})
     reporter = Caller("estimates", unit_id, "bk-doh", roles, permissions_of(roles))
     line = {"activity": "ISO 9001", "amount": 90_000_000, "funding_source": "recurrent_science"}
-    view = await budget.create_estimate(resources.new_uow(), reporter, BK, budget_year=2024)
-    await budget.replace_lines(
+    view = await estimates.create_estimate(resources.new_uow(), reporter, BK, budget_year=2024)
+    await estimates.replace_lines(
         resources.new_uow(), reporter, view.estimate.id, [line], expected_revision=1
     )
-    await budget.submit_estimate(
+    await routing.submit_estimate(
         resources.new_uow(), reporter, view.estimate.id, expected_revision=2
     )
-    await budget.review_estimate(
+    await estimates.review_estimate(
         resources.new_uow(), SYSTEM, view.estimate.id, Action.ACCEPT, expected_revision=3
     )
     async with resources.sessionmaker() as session:

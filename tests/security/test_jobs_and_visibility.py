@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
-from nscl_domain.budget import service as budget
+from nscl_domain.budget import estimates, routing
 from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import Grant
@@ -183,13 +183,15 @@ async def budget_2024(resources: Resources) -> dict[str, Any]:
     and Investment and one routed to neither; the year's rollup published."""
     for index, unit in enumerate(ESTIMATING):
         me = await reporter(resources, unit)
-        view = await budget.create_estimate(resources.new_uow(), me, BK, budget_year=2024)
+        view = await estimates.create_estimate(resources.new_uow(), me, BK, budget_year=2024)
         lines = [line | {"amount": line["amount"] + index} for line in LINES]
-        await budget.replace_lines(
+        await estimates.replace_lines(
             resources.new_uow(), me, view.estimate.id, lines, expected_revision=1
         )
-        await budget.submit_estimate(resources.new_uow(), me, view.estimate.id, expected_revision=2)
-        await budget.review_estimate(
+        await routing.submit_estimate(
+            resources.new_uow(), me, view.estimate.id, expected_revision=2
+        )
+        await estimates.review_estimate(
             resources.new_uow(), SYSTEM, view.estimate.id, Action.ACCEPT, expected_revision=3
         )
     async with resources.sessionmaker() as session:
@@ -364,11 +366,13 @@ class TestJobArtefactsAreAudited:
         self, anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources
     ) -> None:
         me = await reporter(resources, "bk-doh")
-        view = await budget.create_estimate(resources.new_uow(), me, BK, budget_year=2025)
-        await budget.replace_lines(
+        view = await estimates.create_estimate(resources.new_uow(), me, BK, budget_year=2025)
+        await estimates.replace_lines(
             resources.new_uow(), me, view.estimate.id, LINES[:1], expected_revision=1
         )
-        await budget.submit_estimate(resources.new_uow(), me, view.estimate.id, expected_revision=2)
+        await routing.submit_estimate(
+            resources.new_uow(), me, view.estimate.id, expected_revision=2
+        )
         reviewer = {"Authorization": f"Bearer {mint_token(keys, 'test-reviewer')}"}
         accepted = await anonymous.post(
             f"/v1/budget-estimates/{view.estimate.id}/acceptance",

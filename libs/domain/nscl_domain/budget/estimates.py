@@ -1,0 +1,227 @@
+"""Use cases of a unit's budget estimate: open it, write its lines, read it, review it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictInt, ValidationError
+
+from nscl_domain.audit.repository import snapshot
+from nscl_domain.budget import models as m
+from nscl_domain.budget.repository import BudgetRepository
+from nscl_domain.budget.visibility import budget_visibility
+from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.service import programme_or_404
+from nscl_domain.errors import Conflict, FieldProblem, Invalid
+from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs.registry import Location
+from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.types import InputModel
+from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import Edit, Review, ReviewStatus
+
+FundingSource = Literal[
+    "recurrent_science",
+    "recurrent_sector",
+    "development_investment",
+    "other_enterprise",
+    "other_sponsorship",
+    "other",
+]
+Amount = Annotated[
+    StrictInt,
+    Field(
+        ge=0,
+        le=m.MAX_AMOUNT,
+        description="Whole đồng (VND has no minor unit).",
+        examples=[150_000_000],
+    ),
+]
+
+
+def _budget(uow: UnitOfWork) -> BudgetRepository:
+    return BudgetRepository(uow.session)
+
+
+class LineInput(InputModel):
+    """One line of an estimate as a unit writes it."""
+
+    task: str | None = Field(default=None, max_length=100, description="Programme task key.")
+    activity: str = Field(min_length=1, max_length=2000)
+    amount: Amount
+    funding_source: FundingSource
+    chapter: str | None = Field(default=None, max_length=20, description="Chương.")
+    loai_khoan: str | None = Field(default=None, max_length=20, description="Loại–Khoản.")
+    muc_tieu_muc: str | None = Field(default=None, max_length=20, description="Mục–Tiểu mục.")
+
+
+@dataclass(frozen=True)
+class EstimateView:
+    estimate: m.BudgetEstimate
+    lines: Sequence[m.EstimateLine]
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+
+def check_budget_year(programme: cm.Programme, budget_year: int, at: Location) -> None:
+    """Budgets are estimated, routed and built only for the years the programme runs."""
+    if not programme.start_year <= budget_year <= programme.end_year:
+        raise Invalid(
+            f"The programme runs {programme.start_year}–{programme.end_year}.",
+            code="year_outside_programme",
+            fields=[FieldProblem(at, "Outside the programme.")],
+        )
+
+
+async def create_estimate(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, *, budget_year: int
+) -> EstimateView:
+    """Open the unit's estimate for a budget year (one per unit and year)."""
+    caller.require(Permission.BUDGET_WRITE)
+    async with uow:
+        budget = _budget(uow)
+        programme = await programme_or_404(uow, programme_ref)
+        check_budget_year(programme, budget_year, ("body", "budget_year"))
+        if await budget.estimate_of(programme.id, caller.unit_id, budget_year) is not None:
+            raise Conflict(
+                f"The unit already has an estimate for {budget_year}.", code="estimate_exists"
+            )
+        estimate = m.BudgetEstimate(
+            programme_id=programme.id,
+            unit_id=caller.unit_id,
+            budget_year=budget_year,
+            status=ReviewStatus.DRAFT,
+        )
+        budget.add(estimate)
+        await budget.flush()
+        uow.audit.record(
+            caller, "estimate.created", "budget_estimate", estimate.id, after=snapshot(estimate)
+        )
+        await uow.commit()
+    return EstimateView(estimate, [])
+
+
+async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) -> EstimateView:
+    """An estimate with its lines, if the caller's unit may see it."""
+    caller.require(Permission.BUDGET_READ)
+    async with uow:
+        estimate = await _budget(uow).estimate(
+            estimate_id, budget_visibility(caller).estimate_scope
+        )
+        return await estimate_view(uow, estimate)
+
+
+async def estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
+    """The estimate with its lines as stored now."""
+    return EstimateView(estimate, await _budget(uow).lines_of(estimate.id))
+
+
+def parse_lines(raw: Sequence[dict[str, Any]]) -> list[LineInput]:
+    """Validate every line, naming each bad field (money: whole đồng, 0 to 10^15)."""
+    problems: list[FieldProblem] = []
+    parsed: list[LineInput] = []
+    for index, item in enumerate(raw):
+        try:
+            parsed.append(LineInput.model_validate(item))
+        except ValidationError as exc:
+            problems += FieldProblem.all_of(exc, ("body", "lines", index))
+    if problems:
+        raise Invalid(
+            f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
+        )
+    return parsed
+
+
+def _codes(line: LineInput) -> list[tuple[str, str]]:
+    """The account codes a line names, with their kinds."""
+    return [
+        (kind, code)
+        for kind, code in (
+            ("chapter", line.chapter),
+            ("loai_khoan", line.loai_khoan),
+            ("muc_tieu_muc", line.muc_tieu_muc),
+        )
+        if code is not None
+    ]
+
+
+async def _write_lines(
+    uow: UnitOfWork, estimate: m.BudgetEstimate, lines: Sequence[LineInput]
+) -> None:
+    """Check tasks and account codes for the budget year, then put the lines in place."""
+    budget = _budget(uow)
+    tasks = await budget.task_ids(estimate.programme_id)
+    problems = [
+        FieldProblem(("body", "lines", i, "task"), f"No task {line.task!r} in the programme.")
+        for i, line in enumerate(lines)
+        if line.task is not None and line.task not in tasks
+    ]
+    year = estimate.budget_year
+    if any(_codes(line) for line in lines):
+        valid = await budget.account_codes_valid_in(year)
+        problems += [
+            FieldProblem(
+                ("body", "lines", i, kind),
+                f"{code!r} is not a valid {kind} code in budget year {year}.",
+                "invalid_account_code",
+            )
+            for i, line in enumerate(lines)
+            for kind, code in _codes(line)
+            if (kind, code) not in valid
+        ]
+    if problems:
+        raise Invalid(
+            f"{len(problems)} problem(s) in the lines.", code="invalid_lines", fields=problems
+        )
+    await budget.replace_lines(
+        estimate.id,
+        [
+            m.EstimateLine(
+                estimate_id=estimate.id,
+                position=position,
+                task_id=tasks[line.task] if line.task else None,
+                activity=line.activity,
+                amount=line.amount,
+                funding_source=line.funding_source,
+                chapter=line.chapter,
+                loai_khoan=line.loai_khoan,
+                muc_tieu_muc=line.muc_tieu_muc,
+            )
+            for position, line in enumerate(lines, start=1)
+        ],
+    )
+
+
+replace_lines = Edit(
+    m.BudgetEstimate,
+    Permission.BUDGET_WRITE,
+    "estimate.lines_replaced",
+    parse=parse_lines,
+    write=_write_lines,
+    audited=lambda _, lines: {"lines": len(lines), "total": sum(line.amount for line in lines)},
+    view=estimate_view,
+)
+"""Replace the draft's lines after checking tasks and account codes for its budget year."""
+
+
+async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:
+    # The year's rollup sets accepted estimates beside what was reported.
+    await refresh_later(
+        uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
+    )
+
+
+review_estimate = Review(
+    m.BudgetEstimate,
+    Permission.BUDGET_REVIEW,
+    scope=lambda reviewer: budget_visibility(reviewer).estimate_scope,
+    view=estimate_view,
+    audited=lambda _, reason: {"reason": reason},
+    accepted=_estimate_accepted,
+)
+"""Accept an estimate, or return it to its unit with the reason."""

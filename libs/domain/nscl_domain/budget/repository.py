@@ -1,0 +1,255 @@
+"""SQL of budgets: estimates and their lines, the routing roles of a budget year, dossiers,
+allocations and spending. Scopes are passed in by the use cases (a unit sees its own
+estimates; Finance and Planning and Investment see the dossiers addressed to them)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nscl_domain.budget import models as m
+from nscl_domain.catalogue import models as cm
+from nscl_domain.workflow import load
+
+_TOTALS = """
+SELECT l.funding_source, d.key AS destination, u.key AS unit, coalesce(g.number, 0) AS task_group,
+       sum(l.amount)::bigint AS amount, count(*) AS lines
+FROM estimate_line l
+JOIN budget_estimate e ON e.id = l.estimate_id
+JOIN org_unit u ON u.id = e.unit_id
+LEFT JOIN org_unit d ON d.id = l.destination_unit_id
+LEFT JOIN task t ON t.id = l.task_id
+LEFT JOIN task_group g ON g.id = t.group_id
+WHERE e.programme_id = :programme_id AND e.budget_year = :year AND e.status = 'accepted'
+GROUP BY l.funding_source, d.key, u.key, g.number
+ORDER BY l.funding_source, d.key NULLS LAST, u.key, task_group
+"""
+
+_FOLLOW_UP = """
+SELECT t.key AS task, u.key AS unit,
+       sum(l.amount)::bigint AS estimated,
+       coalesce(sum(a.amount), 0)::bigint AS allocated,
+       coalesce(sum(s.spent), 0)::bigint AS spent
+FROM estimate_line l
+JOIN budget_estimate e ON e.id = l.estimate_id
+JOIN org_unit u ON u.id = e.unit_id
+LEFT JOIN task t ON t.id = l.task_id
+LEFT JOIN budget_allocation a ON a.line_id = l.id
+LEFT JOIN (SELECT allocation_id, sum(amount) AS spent FROM budget_spending GROUP BY allocation_id) s
+       ON s.allocation_id = a.id
+WHERE e.programme_id = :programme_id AND e.budget_year = :year AND e.status = 'accepted'
+  AND (CAST(:unit_id AS uuid) IS NULL OR e.unit_id = CAST(:unit_id AS uuid))
+GROUP BY t.key, u.key
+ORDER BY t.key NULLS LAST, u.key
+"""
+
+
+class BudgetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    # --- estimates -----------------------------------------------------------------------
+
+    async def estimate_of(
+        self, programme_id: uuid.UUID, unit_id: uuid.UUID, budget_year: int
+    ) -> uuid.UUID | None:
+        """The id of the unit's estimate for the budget year, if it has one."""
+        return await self.session.scalar(
+            select(m.BudgetEstimate.id).where(
+                m.BudgetEstimate.programme_id == programme_id,
+                m.BudgetEstimate.unit_id == unit_id,
+                m.BudgetEstimate.budget_year == budget_year,
+            )
+        )
+
+    async def estimate(
+        self, estimate_id: uuid.UUID, unit_scope: uuid.UUID | None
+    ) -> m.BudgetEstimate:
+        """The estimate if the unit scope (None: every unit) may see it, else NotFound."""
+        return await load(self.session, m.BudgetEstimate, estimate_id, unit_scope)
+
+    async def lines_of(self, estimate_id: uuid.UUID) -> Sequence[m.EstimateLine]:
+        stmt = (
+            select(m.EstimateLine)
+            .where(m.EstimateLine.estimate_id == estimate_id)
+            .order_by(m.EstimateLine.position)
+            # Lines just written are in the session without their task key: load it afresh.
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def replace_lines(self, estimate_id: uuid.UUID, lines: Sequence[m.EstimateLine]) -> None:
+        """Put ``lines`` in place of the estimate's lines (positions are reused)."""
+        for old in await self.lines_of(estimate_id):
+            await self.session.delete(old)
+        await self.session.flush()
+        self.session.add_all(lines)
+        await self.session.flush()
+
+    async def task_ids(self, programme_id: uuid.UUID) -> dict[str, uuid.UUID]:
+        """Task key → id for the programme's tasks."""
+        stmt = (
+            select(cm.Task.key, cm.Task.id)
+            .join(cm.TaskGroup, cm.TaskGroup.id == cm.Task.group_id)
+            .where(cm.TaskGroup.programme_id == programme_id)
+        )
+        return dict((await self.session.execute(stmt)).all())
+
+    async def account_codes_valid_in(self, year: int) -> set[tuple[str, str]]:
+        """(kind, code) of every account code valid in the budget year."""
+        stmt = select(m.AccountCode.kind, m.AccountCode.code).where(
+            m.AccountCode.valid_from_year <= year,
+            or_(m.AccountCode.valid_to_year.is_(None), m.AccountCode.valid_to_year >= year),
+        )
+        return {(kind, code) for kind, code in (await self.session.execute(stmt)).all()}
+
+    async def role_holders(
+        self, programme_id: uuid.UUID, roles: Sequence[str], day: date
+    ) -> dict[str, uuid.UUID]:
+        """Role → the unit holding it on ``day``."""
+        stmt = select(cm.ProgrammeRole.role, cm.ProgrammeRole.unit_id).where(
+            cm.ProgrammeRole.programme_id == programme_id,
+            cm.ProgrammeRole.role.in_(roles),
+            cm.ProgrammeRole.valid_from <= day,
+            or_(cm.ProgrammeRole.valid_to.is_(None), cm.ProgrammeRole.valid_to > day),
+        )
+        return dict((await self.session.execute(stmt)).all())
+
+    async def totals(self, programme_id: uuid.UUID, year: int) -> list[dict[str, Any]]:
+        """Accepted lines summed by funding source × destination × unit × task group."""
+        rows = await self.session.execute(
+            text(_TOTALS), {"programme_id": programme_id, "year": year}
+        )
+        return [dict(row._mapping) for row in rows]
+
+    # --- dossiers ------------------------------------------------------------------------
+
+    async def programme(self, programme_id: uuid.UUID) -> cm.Programme | None:
+        return await self.session.get(cm.Programme, programme_id)
+
+    async def accepted_routed_lines(
+        self, programme_id: uuid.UUID, budget_year: int
+    ) -> Sequence[tuple[m.EstimateLine, cm.OrgUnit]]:
+        """Accepted lines that have a destination, each with its estimating unit."""
+        stmt = (
+            select(m.EstimateLine, cm.OrgUnit)
+            .join(m.BudgetEstimate, m.BudgetEstimate.id == m.EstimateLine.estimate_id)
+            .join(cm.OrgUnit, cm.OrgUnit.id == m.BudgetEstimate.unit_id)
+            .where(
+                m.BudgetEstimate.programme_id == programme_id,
+                m.BudgetEstimate.budget_year == budget_year,
+                m.BudgetEstimate.status == "accepted",
+                m.EstimateLine.destination_unit_id.is_not(None),
+            )
+            .order_by(cm.OrgUnit.key, m.EstimateLine.position)
+        )
+        return [(line, unit) for line, unit in (await self.session.execute(stmt)).all()]
+
+    async def task_group_numbers(self) -> dict[uuid.UUID, int]:
+        """Task id → the number of its task group."""
+        stmt = select(cm.Task, cm.TaskGroup).join(cm.TaskGroup, cm.TaskGroup.id == cm.Task.group_id)
+        return {t.id: g.number for t, g in (await self.session.execute(stmt)).all()}
+
+    async def latest_dossier(
+        self, programme_id: uuid.UUID, budget_year: int, destination_unit_id: uuid.UUID
+    ) -> m.Dossier | None:
+        stmt = (
+            select(m.Dossier)
+            .where(
+                m.Dossier.programme_id == programme_id,
+                m.Dossier.budget_year == budget_year,
+                m.Dossier.destination_unit_id == destination_unit_id,
+            )
+            .order_by(m.Dossier.version_no.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).first()
+
+    async def dossiers(
+        self, programme_id: uuid.UUID, budget_year: int, destination_scope: uuid.UUID | None
+    ) -> Sequence[tuple[m.Dossier, cm.OrgUnit]]:
+        """Dossiers of the year with their destination, those of one destination if scoped."""
+        stmt = (
+            select(m.Dossier, cm.OrgUnit)
+            .join(cm.OrgUnit, cm.OrgUnit.id == m.Dossier.destination_unit_id)
+            .where(m.Dossier.programme_id == programme_id, m.Dossier.budget_year == budget_year)
+            .order_by(cm.OrgUnit.key, m.Dossier.version_no)
+        )
+        if destination_scope is not None:
+            stmt = stmt.where(m.Dossier.destination_unit_id == destination_scope)
+        return [(d, u) for d, u in (await self.session.execute(stmt)).all()]
+
+    async def dossier(
+        self,
+        dossier_id: uuid.UUID,
+        destination_scope: uuid.UUID | None,
+        *,
+        for_update: bool = False,
+    ) -> m.Dossier | None:
+        stmt = select(m.Dossier).where(m.Dossier.id == dossier_id)
+        if destination_scope is not None:
+            stmt = stmt.where(m.Dossier.destination_unit_id == destination_scope)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (
+            await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        ).one_or_none()
+
+    async def dossier_of(self, allocation: m.Allocation) -> m.Dossier:
+        dossier = await self.session.get(m.Dossier, allocation.dossier_id)
+        assert dossier is not None  # the allocation's foreign key
+        return dossier
+
+    async def unit(self, unit_id: uuid.UUID) -> cm.OrgUnit:
+        unit = await self.session.get(cm.OrgUnit, unit_id)
+        assert unit is not None  # every caller holds a foreign key to it
+        return unit
+
+    async def allocations_of(self, dossier_id: uuid.UUID) -> Sequence[m.Allocation]:
+        stmt = select(m.Allocation).where(m.Allocation.dossier_id == dossier_id)
+        return (await self.session.scalars(stmt)).all()
+
+    # --- spending ------------------------------------------------------------------------
+
+    async def allocation_of_unit_for_update(
+        self, allocation_id: uuid.UUID, unit_id: uuid.UUID
+    ) -> tuple[m.Allocation, m.BudgetEstimate] | None:
+        """Lock an allocation of a line the unit estimated; with that estimate."""
+        stmt = (
+            select(m.Allocation, m.BudgetEstimate)
+            .join(m.EstimateLine, m.EstimateLine.id == m.Allocation.line_id)
+            .join(m.BudgetEstimate, m.BudgetEstimate.id == m.EstimateLine.estimate_id)
+            .where(m.Allocation.id == allocation_id, m.BudgetEstimate.unit_id == unit_id)
+            .with_for_update(of=m.Allocation)
+        )
+        found = (await self.session.execute(stmt)).first()
+        return None if found is None else (found[0], found[1])
+
+    async def spent_from(self, allocation_id: uuid.UUID) -> int:
+        """Whole đồng spent against the allocation so far."""
+        spent = await self.session.scalar(
+            select(func.coalesce(func.sum(m.Spending.amount), 0)).where(
+                m.Spending.allocation_id == allocation_id
+            )
+        )
+        return int(spent or 0)
+
+    async def follow_up(
+        self, programme_id: uuid.UUID, year: int, unit_scope: uuid.UUID | None
+    ) -> list[dict[str, Any]]:
+        """Estimated, allocated and spent per task and unit of the accepted estimates."""
+        rows = await self.session.execute(
+            text(_FOLLOW_UP), {"programme_id": programme_id, "year": year, "unit_id": unit_scope}
+        )
+        return [dict(row._mapping) for row in rows]
