@@ -28,6 +28,7 @@ from nscl_domain.clock import utcnow
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs.registry import JobContext
+from nscl_domain.plans import changes
 from nscl_domain.plans import service as plans
 from nscl_domain.reports import service as reports
 from nscl_domain.rollups import service as rollups
@@ -370,7 +371,7 @@ async def samples(
                 submitted_plans[unit] = str(plan.id)
                 continue
             await plans.review_plan(uow(), SYSTEM, plan.id, Action.ACCEPT, expected_revision=3)
-            request = await plans.propose_change(
+            request = await changes.propose_change(
                 uow(), reporter, plan.id, reason="Điều chỉnh", raw=PLAN
             )
             change_requests[unit] = str(request.id)

@@ -1,6 +1,5 @@
-"""Use cases of plans: write, submit and review them as reports are reviewed; propose
-changes to an accepted plan, which DOST approves or rejects, each decision kept in its
-history as a new frozen version."""
+"""Use cases of plans: open, write, submit and review them as reports are reviewed, and
+read their history of frozen versions (changes to an accepted plan: ``plans.changes``)."""
 
 from __future__ import annotations
 
@@ -9,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from nscl_domain.audit.repository import snapshot
 from nscl_domain.catalogue import models as cm
@@ -21,13 +19,12 @@ from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
-from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
+from nscl_domain.plans.models import PlanKind
+from nscl_domain.plans.repository import PlanRepository
 from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit, load
-
-Decision = Literal["approve", "reject"]
+from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit
 
 
 @dataclass(frozen=True)
@@ -38,23 +35,14 @@ class PlanView:
     planned: dict[tuple[str, int], Decimal]
 
 
-async def _plan(
-    uow: UnitOfWork, plan_id: uuid.UUID, scope: uuid.UUID | None, *, for_update: bool = False
-) -> m.Plan:
-    return await load(uow.session, m.Plan, plan_id, scope, for_update=for_update)
+def _plans(uow: UnitOfWork) -> PlanRepository:
+    return PlanRepository(uow.session)
 
 
 async def _view(uow: UnitOfWork, plan: m.Plan) -> PlanView:
-    unit_key = await uow.session.scalar(select(cm.OrgUnit.key).where(cm.OrgUnit.id == plan.unit_id))
-    rules = dict(
-        (
-            await uow.session.execute(
-                select(cm.Indicator.key, cm.Indicator.aggregation_across_units).where(
-                    cm.Indicator.programme_id == plan.programme_id
-                )
-            )
-        ).all()
-    )
+    repo = _plans(uow)
+    unit_key = await repo.unit_key(plan.unit_id)
+    rules = await repo.aggregation_rules(plan.programme_id)
     content = PlanContent.model_validate(plan.content, context=STORED)
     return PlanView(plan, unit_key or "", planned_totals(content, rules))
 
@@ -71,13 +59,7 @@ async def _period(
                 fields=[FieldProblem(("body", "start_year"), "Outside the programme.")],
             )
         return start_year, start_year
-    phases = (
-        await uow.session.execute(
-            select(cm.Phase.start_year, cm.Phase.end_year)
-            .where(cm.Phase.programme_id == programme.id)
-            .order_by(cm.Phase.start_year)
-        )
-    ).all()
+    phases = await _plans(uow).phases(programme.id)
     for start, end in phases:
         if start == start_year:
             return start, end
@@ -95,17 +77,10 @@ async def create_plan(
     """Open the unit's plan for a phase (five-year) or a year (annual), as an empty draft."""
     caller.require(Permission.PLANS_WRITE)
     async with uow:
+        repo = _plans(uow)
         programme = await programme_or_404(uow, programme_ref)
         start, end = await _period(uow, programme, kind, start_year)
-        exists = await uow.session.scalar(
-            select(m.Plan.id).where(
-                m.Plan.programme_id == programme.id,
-                m.Plan.unit_id == caller.unit_id,
-                m.Plan.kind == kind,
-                m.Plan.start_year == start,
-            )
-        )
-        if exists is not None:
+        if await repo.plan_of(programme.id, caller.unit_id, kind, start) is not None:
             raise Conflict(
                 f"The unit already has a {kind.replace('_', '-')} plan from {start}.",
                 code="plan_exists",
@@ -119,8 +94,8 @@ async def create_plan(
             status=ReviewStatus.DRAFT,
             content=PlanContent().model_dump(mode="json"),
         )
-        uow.session.add(plan)
-        await uow.session.flush()
+        repo.add(plan)
+        await repo.flush()
         uow.audit.record(caller, "plan.created", "plan", plan.id, after=snapshot(plan))
         view = await _view(uow, plan)
         await uow.commit()
@@ -131,7 +106,7 @@ async def get_plan(uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID) -> PlanV
     """A plan with its planned outputs, if the caller's unit may see it."""
     caller.require(Permission.PLANS_READ)
     async with uow:
-        return await _view(uow, await _plan(uow, plan_id, caller.read_scope))
+        return await _view(uow, await _plans(uow).plan(plan_id, caller.read_scope))
 
 
 async def list_plans(
@@ -149,27 +124,19 @@ async def list_plans(
     caller.require(Permission.PLANS_READ)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        stmt = (
-            select(m.Plan, cm.OrgUnit.key)
-            .join(cm.OrgUnit, cm.OrgUnit.id == m.Plan.unit_id)
-            .where(m.Plan.programme_id == programme.id)
-            .order_by(m.Plan.start_year, m.Plan.kind, cm.OrgUnit.key)
-            .offset(offset)
-            .limit(limit + 1)
+        return await _plans(uow).plans(
+            programme.id,
+            unit_scope=caller.read_scope,
+            kind=kind,
+            year=year,
+            status=status,
+            offset=offset,
+            limit=limit,
         )
-        scope = caller.read_scope
-        if scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == scope)
-        if kind is not None:
-            stmt = stmt.where(m.Plan.kind == kind)
-        if year is not None:
-            stmt = stmt.where(m.Plan.start_year <= year, m.Plan.end_year >= year)
-        if status is not None:
-            stmt = stmt.where(m.Plan.status == status)
-        return [(plan, key) for plan, key in (await uow.session.execute(stmt)).all()]
 
 
 def parse_content(raw: dict[str, Any], *, at: tuple[str, ...] = ("body", "content")) -> PlanContent:
+    """The plan content, or Invalid naming each bad field under ``at``."""
     try:
         return PlanContent.model_validate(raw)
     except ValidationError as exc:
@@ -180,26 +147,13 @@ def parse_content(raw: dict[str, Any], *, at: tuple[str, ...] = ("body", "conten
         ) from exc
 
 
-async def _check_against_catalogue(
+async def check_against_catalogue(
     uow: UnitOfWork, plan: m.Plan, content: PlanContent, at: tuple[str, ...]
 ) -> None:
     """Tasks and indicators named must be the programme's; outputs fall in the plan's years."""
-    tasks = set(
-        (
-            await uow.session.scalars(
-                select(cm.Task.key)
-                .join(cm.TaskGroup, cm.TaskGroup.id == cm.Task.group_id)
-                .where(cm.TaskGroup.programme_id == plan.programme_id)
-            )
-        ).all()
-    )
-    indicators = set(
-        (
-            await uow.session.scalars(
-                select(cm.Indicator.key).where(cm.Indicator.programme_id == plan.programme_id)
-            )
-        ).all()
-    )
+    repo = _plans(uow)
+    tasks = await repo.task_keys(plan.programme_id)
+    indicators = await repo.indicator_keys(plan.programme_id)
     problems: list[FieldProblem] = []
     for i, activity in enumerate(content.activities):
         where: tuple[str | int, ...] = (*at, "activities", i)
@@ -240,7 +194,7 @@ async def _check_against_catalogue(
 
 
 async def _write_content(uow: UnitOfWork, plan: m.Plan, content: PlanContent) -> None:
-    await _check_against_catalogue(uow, plan, content, ("body", "content"))
+    await check_against_catalogue(uow, plan, content, ("body", "content"))
     plan.content = content.model_dump(mode="json")
 
 
@@ -256,26 +210,17 @@ write_content = Edit(
 """Replace a draft's (or returned plan's) content."""
 
 
-async def _latest_version_no(uow: UnitOfWork, plan_id: uuid.UUID) -> int:
-    found = await uow.session.scalar(
-        select(m.PlanVersion.version_no)
-        .where(m.PlanVersion.plan_id == plan_id)
-        .order_by(m.PlanVersion.version_no.desc())
-        .limit(1)
-    )
-    return found or 0
-
-
 async def _freeze(uow: UnitOfWork, caller: Caller, plan: m.Plan, now: datetime) -> None:
     """Check the content against the catalogue and freeze it as the next version."""
     content = PlanContent.model_validate(plan.content, context=STORED)
     if not content.activities:
         raise Invalid("A plan needs at least one activity.", code="plan_empty")
-    await _check_against_catalogue(uow, plan, content, ("body", "content"))
-    uow.session.add(
+    await check_against_catalogue(uow, plan, content, ("body", "content"))
+    repo = _plans(uow)
+    repo.add(
         m.PlanVersion(
             plan_id=plan.id,
-            version_no=await _latest_version_no(uow, plan.id) + 1,
+            version_no=await repo.latest_version_no(plan.id) + 1,
             kind="resubmission" if plan.status == ReviewStatus.RETURNED else "submission",
             content=plan.content,
             created_at=now,
@@ -300,8 +245,8 @@ submit_plan = Submit(
 
 async def _plan_accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> None:
     # Its last submitted version comes into force.
-    plan.accepted_version_no = await _latest_version_no(uow, plan.id)
-    await _refresh_rollup(uow, reviewer, plan)
+    plan.accepted_version_no = await _plans(uow).latest_version_no(plan.id)
+    await refresh_rollup(uow, reviewer, plan)
 
 
 review_plan = Review(
@@ -314,7 +259,8 @@ review_plan = Review(
 """Accept the submitted plan (its last version comes into force), or return it."""
 
 
-async def _refresh_rollup(uow: UnitOfWork, actor: Caller, plan: m.Plan) -> None:
+async def refresh_rollup(uow: UnitOfWork, actor: Caller, plan: m.Plan) -> None:
+    """Schedule the refresh of the year's rollup if the plan is an annual one."""
     # The year's rollup sets its annual plans' outputs beside what was achieved.
     if plan.kind == "annual":
         await refresh_later(uow, plan.programme_id, plan.start_year, requested_by=actor.client_id)
@@ -326,203 +272,22 @@ async def list_versions(
     """The plan's history: every submission and every approved change, oldest first."""
     caller.require(Permission.PLANS_READ)
     async with uow:
-        await _plan(uow, plan_id, caller.read_scope)
-        stmt = (
-            select(m.PlanVersion)
-            .where(m.PlanVersion.plan_id == plan_id)
-            .order_by(m.PlanVersion.version_no)
-        )
-        return (await uow.session.scalars(stmt)).all()
+        repo = _plans(uow)
+        await repo.plan(plan_id, caller.read_scope)
+        return await repo.versions(plan_id)
 
 
 async def get_version(
     uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, version_no: int
 ) -> m.PlanVersion:
+    """One frozen version of the plan."""
     caller.require(Permission.PLANS_READ)
     async with uow:
-        await _plan(uow, plan_id, caller.read_scope)
-        version = await uow.session.scalar(
-            select(m.PlanVersion).where(
-                m.PlanVersion.plan_id == plan_id, m.PlanVersion.version_no == version_no
-            )
-        )
+        repo = _plans(uow)
+        await repo.plan(plan_id, caller.read_scope)
+        version = await repo.version(plan_id, version_no)
         if version is None:
             raise NotFound(
                 f"Plan {plan_id} has no version {version_no}.", code="plan_version_not_found"
             )
         return version
-
-
-# --- change requests ---------------------------------------------------------------------
-
-
-async def propose_change(
-    uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID, *, reason: str, raw: dict[str, Any]
-) -> m.PlanChangeRequest:
-    """A unit proposes new content for its accepted plan, with the reason for the change."""
-    caller.require(Permission.PLANS_WRITE)
-    content = parse_content(raw, at=("body", "content"))
-    async with uow:
-        plan = await _plan(uow, plan_id, caller.unit_id, for_update=True)
-        if plan.status != ReviewStatus.ACCEPTED or plan.accepted_version_no is None:
-            raise Conflict(
-                f"A {plan.status} plan is still edited directly; changes are requested "
-                "to an accepted plan.",
-                code="plan_not_accepted",
-            )
-        await _check_against_catalogue(uow, plan, content, ("body", "content"))
-        open_request = await uow.session.scalar(
-            select(m.PlanChangeRequest.id).where(
-                m.PlanChangeRequest.plan_id == plan.id,
-                m.PlanChangeRequest.status == ChangeRequestStatus.PROPOSED,
-            )
-        )
-        if open_request is not None:
-            raise Conflict(
-                f"Change request {open_request} awaits DOST's decision; withdraw it or wait.",
-                code="change_request_open",
-            )
-        request = m.PlanChangeRequest(
-            plan_id=plan.id,
-            status=ChangeRequestStatus.PROPOSED,
-            reason=reason,
-            proposed_content=content.model_dump(mode="json"),
-            base_version_no=plan.accepted_version_no,
-            proposed_by=caller.client_id,
-            proposed_at=uow.now(),
-        )
-        uow.session.add(request)
-        await uow.session.flush()
-        uow.audit.record(
-            caller, "plan.change_proposed", "plan_change_request", request.id,
-            after={"plan": str(plan.id), "reason": reason},
-        )  # fmt: skip
-        await uow.commit()
-    return request
-
-
-async def _request(
-    uow: UnitOfWork, request_id: uuid.UUID, scope: uuid.UUID | None
-) -> tuple[m.PlanChangeRequest, m.Plan]:
-    stmt = (
-        select(m.PlanChangeRequest, m.Plan)
-        .join(m.Plan, m.Plan.id == m.PlanChangeRequest.plan_id)
-        .where(m.PlanChangeRequest.id == request_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if scope is not None:
-        stmt = stmt.where(m.Plan.unit_id == scope)
-    found = (await uow.session.execute(stmt)).one_or_none()
-    if found is None:
-        raise NotFound(
-            f"Change request {request_id} does not exist.", code="change_request_not_found"
-        )
-    return found[0], found[1]
-
-
-def _still_open(request: m.PlanChangeRequest) -> None:
-    if request.status != ChangeRequestStatus.PROPOSED:
-        raise Conflict(
-            f"The change request was already {request.status}.", code="change_request_closed"
-        )
-
-
-async def decide_change(
-    uow: UnitOfWork,
-    reviewer: Caller,
-    request_id: uuid.UUID,
-    *,
-    decision: Decision,
-    note: str,
-) -> tuple[m.PlanChangeRequest, m.Plan]:
-    """DOST approves (the proposal becomes the plan's next version) or rejects it; either
-    way the decision, its author and note stay on the request."""
-    reviewer.require(Permission.PLANS_REVIEW)
-    async with uow:
-        request, plan = await _request(uow, request_id, None)
-        _still_open(request)
-        now = uow.now()
-        if decision == "approve":
-            if plan.accepted_version_no != request.base_version_no:
-                raise Conflict(
-                    "The plan changed since the request was made; it cannot be approved.",
-                    code="change_request_stale",
-                )
-            version = m.PlanVersion(
-                plan_id=plan.id,
-                version_no=await _latest_version_no(uow, plan.id) + 1,
-                kind="change",
-                content=request.proposed_content,
-                change_request_id=request.id,
-                created_at=now,
-                created_by=reviewer.client_id,
-            )
-            uow.session.add(version)
-            plan.content = request.proposed_content
-            plan.accepted_version_no = version.version_no
-            plan.accepted_at = now
-            plan.changed(now)
-            request.resulting_version_no = version.version_no
-            await _refresh_rollup(uow, reviewer, plan)
-        request.status = (
-            ChangeRequestStatus.APPROVED if decision == "approve" else ChangeRequestStatus.REJECTED
-        )
-        request.decided_by = reviewer.client_id
-        request.decided_at = now
-        request.decision_note = note
-        uow.audit.record(
-            reviewer, f"plan.change_{request.status}", "plan_change_request", request.id,
-            after={"plan": str(plan.id), "version": request.resulting_version_no, "note": note},
-        )  # fmt: skip
-        await uow.commit()
-    return request, plan
-
-
-async def withdraw_change(
-    uow: UnitOfWork, caller: Caller, request_id: uuid.UUID
-) -> m.PlanChangeRequest:
-    """The proposing unit takes back a request DOST has not decided on."""
-    caller.require(Permission.PLANS_WRITE)
-    async with uow:
-        request, _ = await _request(uow, request_id, caller.unit_id)
-        _still_open(request)
-        request.status = ChangeRequestStatus.WITHDRAWN
-        request.decided_by = caller.client_id
-        request.decided_at = uow.now()
-        uow.audit.record(caller, "plan.change_withdrawn", "plan_change_request", request.id)
-        await uow.commit()
-    return request
-
-
-async def list_change_requests(
-    uow: UnitOfWork,
-    caller: Caller,
-    programme_ref: str,
-    *,
-    plan_id: uuid.UUID | None,
-    status: ChangeRequestStatus | None,
-    offset: int,
-    limit: int,
-) -> Sequence[tuple[m.PlanChangeRequest, m.Plan, str]]:
-    """Change requests across the programme (DOST consolidates them), newest first."""
-    caller.require(Permission.PLANS_READ)
-    async with uow:
-        programme = await programme_or_404(uow, programme_ref)
-        stmt = (
-            select(m.PlanChangeRequest, m.Plan, cm.OrgUnit.key)
-            .join(m.Plan, m.Plan.id == m.PlanChangeRequest.plan_id)
-            .join(cm.OrgUnit, cm.OrgUnit.id == m.Plan.unit_id)
-            .where(m.Plan.programme_id == programme.id)
-            .order_by(m.PlanChangeRequest.proposed_at.desc(), m.PlanChangeRequest.id.desc())
-            .offset(offset)
-            .limit(limit + 1)
-        )
-        scope = caller.read_scope
-        if scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == scope)
-        if plan_id is not None:
-            stmt = stmt.where(m.Plan.id == plan_id)
-        if status is not None:
-            stmt = stmt.where(m.PlanChangeRequest.status == status)
-        return [(r, p, k) for r, p, k in (await uow.session.execute(stmt)).all()]

@@ -3,147 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field
 
 from nscl_api.conditional import IfMatch, etag, expected_revision
 from nscl_api.deps import PlansReader, PlansReviewer, PlansWriter, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
-from nscl_api.types import Reason, RequestModel
+from nscl_api.plans.schemas import (
+    ChangeDecision,
+    ChangeRequestCreate,
+    ChangeRequestRead,
+    PlanContentWrite,
+    PlanCreate,
+    PlanRead,
+    PlanSummary,
+    PlanVersionRead,
+)
+from nscl_api.types import Reason
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from nscl_domain.plans import changes
 from nscl_domain.plans import models as m
 from nscl_domain.plans import service as plans
-from nscl_domain.plans.content import PlanContent
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
-from nscl_domain.plans.service import Decision, PlanView
-from nscl_domain.types import STORED
+from nscl_domain.plans.service import PlanView
 from nscl_domain.workflow import Action, ReviewStatus
 
 router = APIRouter(tags=["plans"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
-
-
-class PlanCreate(RequestModel):
-    kind: PlanKind
-    start_year: int = Field(
-        ge=2000, le=2100, description="Five-year: the first year of a phase; annual: the year."
-    )
-
-
-class PlanContentWrite(RequestModel):
-    content: PlanContent
-
-
-class PlannedTotal(BaseModel):
-    indicator: str
-    year: int
-    value: Decimal = Field(description="Combined over activities by the indicator's rule.")
-
-
-class PlanSummary(BaseModel):
-    id: uuid.UUID
-    unit: str
-    kind: PlanKind
-    start_year: int
-    end_year: int
-    status: ReviewStatus
-    revision: int
-    accepted_version_no: int | None = Field(description="The version in force, once accepted.")
-    submitted_at: datetime | None
-    accepted_at: datetime | None
-
-    @classmethod
-    def of(cls, plan: m.Plan, unit: str) -> PlanSummary:
-        return cls(
-            id=plan.id,
-            unit=unit,
-            kind=plan.kind,
-            start_year=plan.start_year,
-            end_year=plan.end_year,
-            status=plan.status,
-            revision=plan.revision,
-            accepted_version_no=plan.accepted_version_no,
-            submitted_at=plan.submitted_at,
-            accepted_at=plan.accepted_at,
-        )
-
-
-class PlanRead(PlanSummary):
-    returned_reason: str | None
-    content: PlanContent
-    planned_outputs: list[PlannedTotal]
-
-    @classmethod
-    def of_view(cls, view: PlanView) -> PlanRead:
-        plan = view.plan
-        return cls(
-            **PlanSummary.of(plan, view.unit_key).model_dump(),
-            returned_reason=plan.returned_reason,
-            content=PlanContent.model_validate(plan.content, context=STORED),
-            planned_outputs=[
-                PlannedTotal(indicator=indicator, year=year, value=value)
-                for (indicator, year), value in view.planned.items()
-            ],
-        )
-
-
-class PlanVersionRead(BaseModel):
-    version_no: int
-    kind: m.PlanVersionKind
-    change_request_id: uuid.UUID | None = Field(description="Set on versions made by a change.")
-    created_at: datetime
-    created_by: str
-    content: PlanContent
-
-
-class ChangeRequestCreate(RequestModel):
-    reason: str = Field(min_length=3, max_length=5000, description="Why the plan must change.")
-    content: PlanContent = Field(description="The plan as it would read after the change.")
-
-
-class ChangeDecision(RequestModel):
-    decision: Decision
-    note: str = Field(min_length=3, max_length=5000, description="DOST's reasoning, kept.")
-
-
-class ChangeRequestRead(BaseModel):
-    id: uuid.UUID
-    plan_id: uuid.UUID
-    unit: str
-    status: ChangeRequestStatus
-    reason: str
-    base_version_no: int = Field(description="The version in force when it was proposed.")
-    proposed_by: str
-    proposed_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    decision_note: str | None
-    resulting_version_no: int | None = Field(description="The version an approval made.")
-    proposed_content: PlanContent
-
-    @classmethod
-    def of(cls, request: m.PlanChangeRequest, unit: str) -> ChangeRequestRead:
-        return cls(
-            id=request.id,
-            plan_id=request.plan_id,
-            unit=unit,
-            status=request.status,
-            reason=request.reason,
-            base_version_no=request.base_version_no,
-            proposed_by=request.proposed_by,
-            proposed_at=request.proposed_at,
-            decided_by=request.decided_by,
-            decided_at=request.decided_at,
-            decision_note=request.decision_note,
-            resulting_version_no=request.resulting_version_no,
-            proposed_content=PlanContent.model_validate(request.proposed_content, context=STORED),
-        )
 
 
 def _read(view: PlanView, response: Response) -> PlanRead:
@@ -305,17 +194,6 @@ async def return_plan(
     return _read(view, response)
 
 
-def _version(version: m.PlanVersion) -> PlanVersionRead:
-    return PlanVersionRead(
-        version_no=version.version_no,
-        kind=version.kind,
-        change_request_id=version.change_request_id,
-        created_at=version.created_at,
-        created_by=version.created_by,
-        content=PlanContent.model_validate(version.content, context=STORED),
-    )
-
-
 @router.get(
     "/v1/plans/{plan_id}/versions",
     operation_id="listPlanVersions",
@@ -327,7 +205,7 @@ async def list_versions(
 ) -> Page[PlanVersionRead]:
     """Every submission and every approved change, oldest first; each is frozen."""
     versions = await plans.list_versions(uow, caller, plan_id)
-    return Page[PlanVersionRead](items=[_version(v) for v in versions])
+    return Page[PlanVersionRead](items=[PlanVersionRead.of(v) for v in versions])
 
 
 @router.get(
@@ -343,7 +221,7 @@ async def get_version(
     caller: PlansReader,
 ) -> PlanVersionRead:
     """One frozen version as it was submitted or changed."""
-    return _version(await plans.get_version(uow, caller, plan_id, version_no))
+    return PlanVersionRead.of(await plans.get_version(uow, caller, plan_id, version_no))
 
 
 @router.post(
@@ -362,7 +240,7 @@ async def propose_change(
     response: Response,
 ) -> ChangeRequestRead:
     """The unit proposes the plan as it should read, and why; DOST decides."""
-    request = await plans.propose_change(
+    request = await changes.propose_change(
         uow, caller, plan_id, reason=body.reason, raw=body.content.model_dump(mode="json")
     )
     response.headers["Location"] = f"/v1/plan-change-requests/{request.id}"
@@ -386,7 +264,7 @@ async def list_change_requests(
 ) -> Page[ChangeRequestRead]:
     """Change requests, newest first: DOST consolidates every unit's; a unit sees its own."""
     offset = offset_of(cursor)
-    rows = await plans.list_change_requests(
+    rows = await changes.list_change_requests(
         uow, caller, programme, plan_id=plan_id, status=status, offset=offset, limit=limit
     )
     items, next_cursor = offset_page(rows, offset, limit)
@@ -405,7 +283,7 @@ async def decide_change(
     request_id: uuid.UUID, body: ChangeDecision, uow: UowDep, reviewer: PlansReviewer
 ) -> ChangeRequestRead:
     """Approve (the proposal becomes the plan's next version) or reject; the note is kept."""
-    request, plan = await plans.decide_change(
+    request, plan = await changes.decide_change(
         uow, reviewer, request_id, decision=body.decision, note=body.note
     )
     view = await plans.get_plan(uow, reviewer, plan.id)
@@ -422,5 +300,5 @@ async def withdraw_change(
     request_id: uuid.UUID, uow: UowDep, caller: PlansWriter
 ) -> ChangeRequestRead:
     """The unit takes back a request DOST has not decided on."""
-    request = await plans.withdraw_change(uow, caller, request_id)
+    request = await changes.withdraw_change(uow, caller, request_id)
     return ChangeRequestRead.of(request, caller.unit_key)
