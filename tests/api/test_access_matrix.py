@@ -30,6 +30,7 @@ from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permiss
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.plans import changes
 from nscl_domain.plans import service as plans
+from nscl_domain.reports import obligations
 from nscl_domain.reports import service as reports
 from nscl_domain.rollups import service as rollups
 from nscl_domain.settings import Settings
@@ -316,7 +317,7 @@ async def samples(
         job = await job_uow.schedule("jobs.prune", {"older_than_days": 30})
         await job_uow.commit()
     for year in (2021, 2022):
-        await reports.generate_obligations(
+        await obligations.generate_obligations(
             uow(), SYSTEM, "bac-kan-nscl", year=year, regime_key="bk-annual"
         )
     unit_ids, roles, submitted, answered, open_obligations = {}, {}, {}, {}, {}
@@ -336,7 +337,7 @@ async def samples(
         unit_ids[unit] = str(reporter.unit_id)
         by_year = {
             o.obligation.year: o.obligation
-            for o in await reports.list_obligations(
+            for o in await obligations.list_obligations(
                 uow(), reporter, "bac-kan-nscl", year=None, regime="bk-annual",
                 request_id=None, offset=0, limit=100,
             )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.reports import models as m
+from nscl_domain.workflow import load, load_for_change
 
 
 def _scoped(
@@ -131,6 +132,20 @@ class ReportRepository:
         return await self.session.get(m.ReportingRequest, request_id)
 
     # --- reports -------------------------------------------------------------------------
+
+    async def report(
+        self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
+    ) -> m.Report:
+        """The report if the unit scope (None: every unit) may see it, else NotFound."""
+        return await load(self.session, m.Report, report_id, unit_scope, for_update=for_update)
+
+    async def report_for_change(
+        self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, expected_revision: int | None
+    ) -> m.Report:
+        """Lock the report in scope and check the caller read its current revision."""
+        return await load_for_change(
+            self.session, m.Report, report_id, unit_scope, expected_revision
+        )
 
     async def report_of(self, obligation_id: uuid.UUID) -> m.Report | None:
         stmt = select(m.Report).where(m.Report.obligation_id == obligation_id)

@@ -43,7 +43,9 @@ from nscl_api.reports.schemas import (
 from nscl_api.types import Reason
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from nscl_domain.offload import PoolBusy, WorkerLost, WorkTimedOut
+from nscl_domain.reports import imports, obligations, regimes
 from nscl_domain.reports import service as reports
+from nscl_domain.reports import timeliness as timeliness_of
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.importing import (
     CSV_MEDIA_TYPE,
@@ -74,7 +76,7 @@ def _with_etag(response: Response, revision: int) -> None:
 )
 async def list_regimes(programme: str, uow: UowDep, caller: ReportsReader) -> Page[RegimeRead]:
     """What is due when: the annual report, the mid-term and final reviews."""
-    rows = await reports.list_regimes(uow, caller, programme)
+    rows = await regimes.list_regimes(uow, caller, programme)
     return Page[RegimeRead](items=[RegimeRead.of(r) for r in rows])
 
 
@@ -88,7 +90,7 @@ async def update_regime(
     programme: str, key: str, body: RegimeUpdate, uow: UowDep, actor: ReportsManager
 ) -> RegimeRead:
     """Change the deadline; obligations generated afterwards take it."""
-    regime = await reports.update_regime(uow, actor, programme, key, **body.model_dump())
+    regime = await regimes.update_regime(uow, actor, programme, key, **body.model_dump())
     return RegimeRead.of(regime)
 
 
@@ -97,7 +99,7 @@ async def update_regime(
 )
 async def list_rules(uow: UowDep, caller: CatalogueReader) -> Page[RuleRead]:
     """The rules a submission is checked against, with their severity and parameters."""
-    return Page[RuleRead](items=[RuleRead.of(r) for r in await reports.list_rules(uow, caller)])
+    return Page[RuleRead](items=[RuleRead.of(r) for r in await regimes.list_rules(uow, caller)])
 
 
 @router.patch(
@@ -108,7 +110,7 @@ async def list_rules(uow: UowDep, caller: CatalogueReader) -> Page[RuleRead]:
 )
 async def update_rule(code: str, body: RuleUpdate, uow: UowDep, actor: ReportsManager) -> RuleRead:
     """Change a rule's severity, parameters, or switch it off."""
-    setting = await reports.update_rule(uow, actor, code, **body.model_dump())
+    setting = await regimes.update_rule(uow, actor, code, **body.model_dump())
     return RuleRead.of(setting)
 
 
@@ -122,7 +124,7 @@ async def generate_obligations(
     programme: str, body: ObligationGeneration, uow: UowDep, actor: ReportsManager
 ) -> ObligationGenerated:
     """Create an obligation for every unit reporting on the due date (safe to repeat)."""
-    created = await reports.generate_obligations(
+    created = await obligations.generate_obligations(
         uow, actor, programme, year=body.year, regime_key=body.regime
     )
     return ObligationGenerated(created=created)
@@ -146,7 +148,7 @@ async def list_obligations(
 ) -> Page[ObligationRead]:
     """Obligations and their reports' status; a reporting unit sees only its own."""
     offset = offset_of(cursor)
-    rows = await reports.list_obligations(
+    rows = await obligations.list_obligations(
         uow, caller, programme, year=year, regime=regime, request_id=request_id,
         offset=offset, limit=limit,
     )  # fmt: skip
@@ -168,7 +170,7 @@ async def create_request(
     programme: str, body: RequestCreate, uow: UowDep, actor: ReportsManager
 ) -> RequestRead:
     """Ask some units for an ad hoc report with its own indicators, questions and deadline."""
-    request, created = await reports.create_request(uow, actor, programme, **body.model_dump())
+    request, created = await obligations.create_request(uow, actor, programme, **body.model_dump())
     return RequestRead(
         id=request.id, title_vi=request.title_vi, title_en=request.title_en, year=request.year,
         due_date=request.due_date, indicator_keys=request.indicator_keys,
@@ -191,7 +193,7 @@ async def timeliness(
     regime: Annotated[str, Query(max_length=100)] = "bk-annual",
 ) -> TimelinessSummary:
     """Completeness and timeliness of a year: on time, late (by how many days), missing."""
-    rows = await reports.timeliness(uow, caller, programme, year=year, regime=regime)
+    rows = await timeliness_of.timeliness(uow, caller, programme, year=year, regime=regime)
     states = [r.state for r in rows]
     return TimelinessSummary(
         year=year,
@@ -412,7 +414,7 @@ async def indicator_template(
     format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
 ) -> RawResponse:
     """A spreadsheet with one row per typed indicator (and disaggregation) to fill in."""
-    data, filename = await reports.indicator_template(
+    data, filename = await imports.indicator_template(
         uow, caller, report_id, TEMPLATE_FORMATS[format]
     )
     return RawResponse(
@@ -503,7 +505,7 @@ async def import_values(
             headers={"Retry-After": str(exc.retry_after)},
         )  # fmt: skip
     revision = None if dry_run else expected_revision(if_match, Report.noun)
-    result, report = await reports.import_values(
+    result, report = await imports.import_values(
         uow, caller, report_id, rows, dry_run=dry_run, expected_revision=revision
     )
     outcome = ImportOutcome(

@@ -12,8 +12,9 @@ from nscl_api.catalogue.schemas import UnitRef
 from nscl_api.types import RequestModel
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
+from nscl_domain.reports.obligations import ObligationView
 from nscl_domain.reports.rules import RuleSetting
-from nscl_domain.reports.service import ObligationView, Timeliness
+from nscl_domain.reports.timeliness import Timeliness
 from nscl_domain.types import STORED, IsoDate
 from nscl_domain.workflow import ReviewStatus
 
