@@ -33,9 +33,9 @@ def _budget(uow: UnitOfWork) -> BudgetRepository:
     return BudgetRepository(uow.session)
 
 
-def _budget_in(session: AsyncSession) -> BudgetRepository:
-    """The repository in a job's transaction (jobs and their validators get a session)."""
-    return BudgetRepository(session)
+def _in_job(session: AsyncSession) -> tuple[BudgetRepository, AuditRepository]:
+    """The repositories in a job's transaction (jobs and their validators get a session)."""
+    return BudgetRepository(session), AuditRepository(session)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,8 @@ async def request_dossier_build(
 
 async def check_dossier_build(session: AsyncSession, args: BuildDossiersArgs, at: Location) -> None:
     """The programme exists and runs in the budget year (the validator of the build job)."""
-    programme = await _budget_in(session).programme(args.programme_id)
+    budget, _ = _in_job(session)
+    programme = await budget.programme(args.programme_id)
     if programme is None:
         raise Invalid(
             f"Programme {args.programme_id} does not exist.",
@@ -102,7 +103,7 @@ async def check_dossier_build(session: AsyncSession, args: BuildDossiersArgs, at
 async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, Any]:
     """Build, per destination, a new dossier version of the accepted lines routed to it;
     a destination whose lines did not change keeps its latest version."""
-    budget = _budget_in(ctx.session)
+    budget, audit = _in_job(ctx.session)
     by_destination: dict[uuid.UUID, list[tuple[m.EstimateLine, cm.OrgUnit]]] = defaultdict(list)
     for line, unit in await budget.accepted_routed_lines(args.programme_id, args.budget_year):
         assert line.destination_unit_id is not None
@@ -110,7 +111,6 @@ async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, 
     groups = await budget.task_group_numbers()
     built = []
     actor = await requester_of(ctx)
-    audit = AuditRepository(ctx.session)
     for destination, rows in sorted(by_destination.items(), key=lambda kv: str(kv[0])):
         document = _dossier_document(rows, groups)
         latest = await budget.latest_dossier(args.programme_id, args.budget_year, destination)

@@ -9,44 +9,30 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import BigInteger, Select, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from nscl_domain.budget import models as m
 from nscl_domain.catalogue import models as cm
-from nscl_domain.workflow import load
+from nscl_domain.workflow import ReviewStatus, load
 
-_TOTALS = """
-SELECT l.funding_source, d.key AS destination, u.key AS unit, coalesce(g.number, 0) AS task_group,
-       sum(l.amount)::bigint AS amount, count(*) AS lines
-FROM estimate_line l
-JOIN budget_estimate e ON e.id = l.estimate_id
-JOIN org_unit u ON u.id = e.unit_id
-LEFT JOIN org_unit d ON d.id = l.destination_unit_id
-LEFT JOIN task t ON t.id = l.task_id
-LEFT JOIN task_group g ON g.id = t.group_id
-WHERE e.programme_id = :programme_id AND e.budget_year = :year AND e.status = 'accepted'
-GROUP BY l.funding_source, d.key, u.key, g.number
-ORDER BY l.funding_source, d.key NULLS LAST, u.key, task_group
-"""
 
-_FOLLOW_UP = """
-SELECT t.key AS task, u.key AS unit,
-       sum(l.amount)::bigint AS estimated,
-       coalesce(sum(a.amount), 0)::bigint AS allocated,
-       coalesce(sum(s.spent), 0)::bigint AS spent
-FROM estimate_line l
-JOIN budget_estimate e ON e.id = l.estimate_id
-JOIN org_unit u ON u.id = e.unit_id
-LEFT JOIN task t ON t.id = l.task_id
-LEFT JOIN budget_allocation a ON a.line_id = l.id
-LEFT JOIN (SELECT allocation_id, sum(amount) AS spent FROM budget_spending GROUP BY allocation_id) s
-       ON s.allocation_id = a.id
-WHERE e.programme_id = :programme_id AND e.budget_year = :year AND e.status = 'accepted'
-  AND (CAST(:unit_id AS uuid) IS NULL OR e.unit_id = CAST(:unit_id AS uuid))
-GROUP BY t.key, u.key
-ORDER BY t.key NULLS LAST, u.key
-"""
+def _accepted(
+    stmt: Select[*tuple[Any, ...]], programme_id: uuid.UUID, year: int, unit: Any
+) -> Select[*tuple[Any, ...]]:
+    """Lines of the accepted estimates of a programme's budget year, with the estimating
+    unit as ``unit``."""
+    return (
+        stmt.select_from(m.EstimateLine)
+        .join(m.BudgetEstimate, m.BudgetEstimate.id == m.EstimateLine.estimate_id)
+        .join(unit, unit.id == m.BudgetEstimate.unit_id)
+        .where(
+            m.BudgetEstimate.programme_id == programme_id,
+            m.BudgetEstimate.budget_year == year,
+            m.BudgetEstimate.status == ReviewStatus.ACCEPTED,
+        )
+    )
 
 
 class BudgetRepository:
@@ -128,10 +114,29 @@ class BudgetRepository:
 
     async def totals(self, programme_id: uuid.UUID, year: int) -> list[dict[str, Any]]:
         """Accepted lines summed by funding source × destination × unit × task group."""
-        rows = await self.session.execute(
-            text(_TOTALS), {"programme_id": programme_id, "year": year}
+        line, unit, destination = m.EstimateLine, aliased(cm.OrgUnit), aliased(cm.OrgUnit)
+        task_group = func.coalesce(cm.TaskGroup.number, 0).label("task_group")
+        stmt = (
+            _accepted(
+                select(
+                    line.funding_source,
+                    destination.key.label("destination"),
+                    unit.key.label("unit"),
+                    task_group,
+                    cast(func.sum(line.amount), BigInteger).label("amount"),
+                    func.count().label("lines"),
+                ),
+                programme_id,
+                year,
+                unit,
+            )
+            .outerjoin(destination, destination.id == line.destination_unit_id)
+            .outerjoin(cm.Task, cm.Task.id == line.task_id)
+            .outerjoin(cm.TaskGroup, cm.TaskGroup.id == cm.Task.group_id)
+            .group_by(line.funding_source, destination.key, unit.key, cm.TaskGroup.number)
+            .order_by(line.funding_source, destination.key.nulls_last(), unit.key, task_group)
         )
-        return [dict(row._mapping) for row in rows]
+        return [dict(row._mapping) for row in await self.session.execute(stmt)]
 
     # --- dossiers ------------------------------------------------------------------------
 
@@ -249,7 +254,33 @@ class BudgetRepository:
         self, programme_id: uuid.UUID, year: int, unit_scope: uuid.UUID | None
     ) -> list[dict[str, Any]]:
         """Estimated, allocated and spent per task and unit of the accepted estimates."""
-        rows = await self.session.execute(
-            text(_FOLLOW_UP), {"programme_id": programme_id, "year": year, "unit_id": unit_scope}
+        line, unit = m.EstimateLine, aliased(cm.OrgUnit)
+        spent = (
+            select(m.Spending.allocation_id, func.sum(m.Spending.amount).label("spent"))
+            .group_by(m.Spending.allocation_id)
+            .subquery()
         )
-        return [dict(row._mapping) for row in rows]
+        stmt = (
+            _accepted(
+                select(
+                    cm.Task.key.label("task"),
+                    unit.key.label("unit"),
+                    cast(func.sum(line.amount), BigInteger).label("estimated"),
+                    cast(func.coalesce(func.sum(m.Allocation.amount), 0), BigInteger).label(
+                        "allocated"
+                    ),
+                    cast(func.coalesce(func.sum(spent.c.spent), 0), BigInteger).label("spent"),
+                ),
+                programme_id,
+                year,
+                unit,
+            )
+            .outerjoin(cm.Task, cm.Task.id == line.task_id)
+            .outerjoin(m.Allocation, m.Allocation.line_id == line.id)
+            .outerjoin(spent, spent.c.allocation_id == m.Allocation.id)
+            .group_by(cm.Task.key, unit.key)
+            .order_by(cm.Task.key.nulls_last(), unit.key)
+        )
+        if unit_scope is not None:
+            stmt = stmt.where(m.BudgetEstimate.unit_id == unit_scope)
+        return [dict(row._mapping) for row in await self.session.execute(stmt)]
