@@ -41,6 +41,9 @@ from tests.faults.conftest import (
 pytestmark = pytest.mark.faults
 
 RECOVERY_DEADLINE_SECONDS = 30
+# The outages the product promises to ride out (Redis down a minute, PostgreSQL 15 s).
+REDIS_OUTAGE_SECONDS = 60
+DATABASE_OUTAGE_SECONDS = 15
 REBUILD = JobName.REBUILD_ROLLUPS.value
 
 
@@ -141,7 +144,7 @@ async def test_the_worker_lives_through_a_redis_outage_and_runs_what_waited(
     try:
         # Scheduled while Redis is away: the hand-over fails, the row remains.
         during = await schedule(stack, engine, "jobs.prune", {}, ring=False)
-        await asyncio.sleep(12)
+        await asyncio.sleep(REDIS_OUTAGE_SECONDS)
         assert worker.alive
         status, answer = await asyncio.to_thread(health, port, "/ready")
         assert status == 503
@@ -202,7 +205,8 @@ async def test_a_refresh_due_during_a_database_outage_publishes_every_accepted_r
     await accept(unit=0)
     stack.postgres.stop()
     try:
-        await asyncio.sleep(8)  # the refresh falls due (5 s debounce) while PostgreSQL is down
+        # The refresh falls due (5 s debounce) while PostgreSQL is down.
+        await asyncio.sleep(DATABASE_OUTAGE_SECONDS)
         assert worker.alive
         status, answer = await asyncio.to_thread(health, port, "/ready")
         assert status == 503
