@@ -182,7 +182,7 @@ def db_current() -> None:
 @app.command()
 def seed() -> None:
     """Load the built-in Bắc Kạn plan into the catalogue (safe to run again)."""
-    from nscl_domain.catalogue.seed import load_seed
+    from nscl_domain.composition.seed import load_seed
     from nscl_domain.db import create_engine, create_sessionmaker
 
     url = _database_url(_settings())

@@ -19,14 +19,14 @@ from nscl_api.auth.cache import CallerCache
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.rollups.cache import RolledUpCache
 from nscl_domain import embedded, schema
-from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.clock import Clock, utcnow
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
+from nscl_domain.composition.seed import load_seed
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.identity import SYSTEM, Role
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import SecretChecker
 from nscl_domain.jobs.registry import JobRegistry
-from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.offload import ProcessPool
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.jobs import JobQueue
 from nscl_domain.jobs.registry import JobRegistry
-from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 

@@ -9,9 +9,9 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.jobs.registry import JobRegistry
-from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.schema import SchemaOutOfDate, schema_state
 from nscl_domain.settings import Settings
 from nscl_worker.deps import WorkerDeps
