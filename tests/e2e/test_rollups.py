@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
 from nscl_domain.budget import service as budget
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
-from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
+from nscl_domain.jobs.service import run_attempt
 from nscl_domain.rollups import engine
 from nscl_domain.rollups import service as rollups
 from nscl_domain.workflow import Action

@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from nscl_domain.audit.repository import snapshot
-from nscl_domain.catalogue.models import OrgUnit
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.errors import (
     Conflict,
     FieldProblem,
@@ -30,6 +29,8 @@ from nscl_domain.errors import (
 )
 from nscl_domain.identity import SYSTEM, Caller, Permission, Role, permissions_of
 from nscl_domain.identity.models import ApiClient, SigningKey
+from nscl_domain.identity.repository import IdentityRepository
+from nscl_domain.identity.units import ClientUnit, ClientUnits
 from nscl_domain.uow import UnitOfWork
 
 _hasher = PasswordHasher()
@@ -41,7 +42,7 @@ ALGORITHM = "ES256"
 @dataclass(frozen=True)
 class ClientView:
     client: ApiClient
-    unit: OrgUnit
+    unit: ClientUnit
 
 
 @dataclass(frozen=True)
@@ -85,28 +86,41 @@ async def create_client(
     granted = _roles(roles)
     secret = secrets.token_urlsafe(32)
     async with uow:
-        if await uow.identity.client(client_id) is not None:
+        if await uow.get(IdentityRepository).client(client_id) is not None:
             raise Conflict(f"Client {client_id!r} exists.", code="client_exists")
-        found = await uow.catalogue.get_unit(unit)
+        found = await uow.get(ClientUnits).by_ref(unit)
         if found is None:
             raise NotFound(f"Organisation unit {unit!r} does not exist.", code="unit_not_found")
         client = ApiClient(
             client_id=client_id,
             name=name,
             secret_hash=_hasher.hash(secret),
-            unit_id=found[0].id,
+            unit_id=found.id,
             roles=sorted(granted),
             enabled=True,
         )
-        uow.identity.add(client)
-        await uow.identity.flush()
-        uow.audit.record(actor, "client.created", "api_client", client_id, after=snapshot(client))
+        uow.get(IdentityRepository).add(client)
+        await uow.get(IdentityRepository).flush()
+        uow.get(AuditRepository).record(
+            actor, "client.created", "api_client", client_id, after=snapshot(client)
+        )
         await uow.commit()
-    return ClientView(client, found[0]), secret
+    return ClientView(client, found), secret
+
+
+async def _client_and_unit(
+    uow: UnitOfWork, client_id: str, *, for_update: bool = False
+) -> tuple[ApiClient, ClientUnit] | None:
+    """The client and its unit, or None when either is missing."""
+    client = await uow.get(IdentityRepository).client(client_id, for_update=for_update)
+    if client is None:
+        return None
+    unit = (await uow.get(ClientUnits).by_ids([client.unit_id])).get(client.unit_id)
+    return (client, unit) if unit is not None else None
 
 
 async def _client_for_change(uow: UnitOfWork, client_id: str) -> ClientView:
-    found = await uow.identity.client(client_id, for_update=True)
+    found = await _client_and_unit(uow, client_id, for_update=True)
     if found is None:
         raise NotFound(f"Client {client_id!r} does not exist.", code="client_not_found")
     return ClientView(*found)
@@ -120,7 +134,7 @@ async def disable_client(uow: UnitOfWork, actor: Caller, client_id: str) -> Clie
         before = snapshot(view.client)
         view.client.enabled = False
         view.client.disabled_at = uow.now()
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             actor,
             "client.disabled",
             "api_client",
@@ -140,14 +154,16 @@ async def rotate_secret(uow: UnitOfWork, actor: Caller, client_id: str) -> tuple
         view = await _client_for_change(uow, client_id)
         view.client.secret_hash = _hasher.hash(secret)
         view.client.secret_rotated_at = uow.now()
-        uow.audit.record(actor, "client.secret_rotated", "api_client", client_id)
+        uow.get(AuditRepository).record(actor, "client.secret_rotated", "api_client", client_id)
         await uow.commit()
     return view, secret
 
 
 async def list_clients(uow: UnitOfWork) -> Sequence[ClientView]:
     async with uow:
-        return [ClientView(c, u) for c, u in await uow.identity.clients()]
+        clients = await uow.get(IdentityRepository).clients()
+        units = await uow.get(ClientUnits).by_ids({c.unit_id for c in clients})
+        return [ClientView(c, units[c.unit_id]) for c in clients if c.unit_id in units]
 
 
 def _argon2_matches(stored_hash: str, secret: str) -> bool:
@@ -208,7 +224,7 @@ async def authenticate(
     ``known`` says the caller is at an address this client succeeded from before.
     """
     async with uow:
-        found = await uow.identity.client(client_id)
+        found = await _client_and_unit(uow, client_id)
     # Verifying an unknown client costs as much as a known one: no timing oracle.
     stored_hash = found[0].secret_hash if found else _DUMMY_HASH
     verified = await checker.check(stored_hash, secret, known=known) and found is not None
@@ -239,7 +255,7 @@ async def caller_for_token(
 ) -> Caller:
     """The caller behind a verified token; a disabled client or lost role takes effect here."""
     async with uow:
-        found = await uow.identity.client(client_id)
+        found = await _client_and_unit(uow, client_id)
     if found is None or not found[0].enabled:
         raise Unauthenticated("The token's client is unknown or disabled.", code="invalid_token")
     client, unit = found
@@ -282,19 +298,19 @@ def _new_key() -> SigningKey:
 async def signing_key_version(uow: UnitOfWork) -> tuple[object, ...]:
     """A cheap fingerprint of the key table: it changes whenever a key is added or retired."""
     async with uow:
-        return await uow.identity.signing_key_version()
+        return await uow.get(IdentityRepository).signing_key_version()
 
 
 async def signing_keys(uow: UnitOfWork) -> Sequence[SigningKey]:
     """Keys in force, newest (the signer) first."""
     async with uow:
-        return await uow.identity.signing_keys()
+        return await uow.get(IdentityRepository).signing_keys()
 
 
 async def ensure_signing_key(uow: UnitOfWork) -> Sequence[SigningKey]:
     """Create the first signing key if there is none; return the keys in force."""
     async with uow:
-        keys = await uow.identity.signing_keys()
+        keys = await uow.get(IdentityRepository).signing_keys()
         if keys:
             return keys
     return [await rotate_signing_key(uow, SYSTEM)]
@@ -305,9 +321,11 @@ async def rotate_signing_key(uow: UnitOfWork, actor: Caller) -> SigningKey:
     actor.require(Permission.CLIENTS_MANAGE)
     key = _new_key()
     async with uow:
-        uow.identity.add(key)
-        await uow.identity.flush()
-        uow.audit.record(actor, "signing_key.created", "signing_key", key.kid, after=snapshot(key))
+        uow.get(IdentityRepository).add(key)
+        await uow.get(IdentityRepository).flush()
+        uow.get(AuditRepository).record(
+            actor, "signing_key.created", "signing_key", key.kid, after=snapshot(key)
+        )
         await uow.commit()
     return key
 
@@ -316,16 +334,16 @@ async def retire_signing_key(uow: UnitOfWork, actor: Caller, kid: str) -> Signin
     """Stop accepting tokens signed by ``kid``, in every process within seconds."""
     actor.require(Permission.CLIENTS_MANAGE)
     async with uow:
-        key = await uow.identity.signing_key(kid)
+        key = await uow.get(IdentityRepository).signing_key(kid)
         if key is None or key.retired_at is not None:
             raise NotFound(f"No signing key {kid!r} in force.", code="signing_key_not_found")
-        if [k.kid for k in await uow.identity.signing_keys()] == [kid]:
+        if [k.kid for k in await uow.get(IdentityRepository).signing_keys()] == [kid]:
             # With no key in force no token could be issued or verified.
             raise Conflict(
                 f"Signing key {kid!r} is the only one in force; rotate in a new key first.",
                 code="last_signing_key",
             )
         key.retired_at = uow.now()
-        uow.audit.record(actor, "signing_key.retired", "signing_key", kid)
+        uow.get(AuditRepository).record(actor, "signing_key.retired", "signing_key", kid)
         await uow.commit()
     return key
