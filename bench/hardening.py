@@ -495,6 +495,12 @@ def main(argv: list[str] | None = None) -> None:
         if not args.keep:
             asyncio.run(drop_database_and_roles())
     print(f"load average at start {load_at_start}, at end {load_average()}")
+    # At the end the bench's own processes count too; at the start, only the others.
+    if float(load_at_start.split(",")[0]) >= (os.cpu_count() or 1):
+        print(
+            "note: the machine was busy before the run (1-minute load >= cores): other "
+            "processes took CPU from the server, the figures above are worse than its own"
+        )
     if args.strict and missed:
         sys.exit(1)
 
