@@ -212,8 +212,8 @@ async def connect_redis(settings: Settings, companion: Companion | None = None) 
     if settings.redis_url is None:
         if companion is None:
             raise RuntimeError(
-                "without NSCL_REDIS_URL the worker runs inside the API: start it with "
-                "`nscl serve` or `uvicorn nscl_api.asgi:app`"
+                "without NSCL_REDIS_URL the worker runs inside the API: start it through an "
+                "entry point (`nscl serve` or `uvicorn nscl_api.asgi:app`)"
             )
         return companion.redis()
     return await create_pool(RedisSettings.from_dsn(str(settings.redis_url)))
