@@ -51,6 +51,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import nscl_domain.composition  # noqa: F401 -- an entry point: wires the contexts together
 from bench import hostile_files, http_load
 from nscl_domain import schema
 from nscl_domain.db import create_sessionmaker
