@@ -238,6 +238,7 @@ class PhaseRead(BaseModel):
 
     @classmethod
     def of(cls, view: PhaseView) -> PhaseRead:
+        """The phase view as the API shows it."""
         return cls(
             programme=view.programme_key,
             phase=view.phase.key,
@@ -266,6 +267,7 @@ class RunsRead(BaseModel):
 
     @classmethod
     def of(cls, runs: Sequence[RollupRun], published_id: uuid.UUID | None) -> RunsRead:
+        """The runs of a year, the published one marked."""
         return cls(
             items=[
                 RunRead(
@@ -310,6 +312,7 @@ class ProvenanceRead(BaseModel):
         breakdown: str,
         contributions: Sequence[Contribution],
     ) -> ProvenanceRead:
+        """The contributions behind one figure of a run."""
         return cls(
             run_id=run.id,
             indicator=indicator,
