@@ -25,7 +25,8 @@ from nscl_domain.identity import SYSTEM
 from nscl_domain.jobs import JobName, JobStatus
 from nscl_domain.jobs import service as jobs
 from nscl_domain.jobs.models import Job
-from nscl_domain.rollups import engine as rollup_engine
+from nscl_domain.rollups.repository import RollupRepository
+from nscl_domain.rollups.runs import plan_runs
 from nscl_domain.rollups.triggers import refresh_key, refresh_later
 from nscl_domain.uow import UnitOfWork
 from nscl_worker.queue import ArqJobQueue
@@ -232,10 +233,9 @@ async def test_a_refresh_due_during_a_database_outage_publishes_every_accepted_r
     assert any(job.status == JobStatus.SUCCEEDED for job in await refreshes())
     assert all(job.status != JobStatus.FAILED for job in await refreshes())
     async with create_sessionmaker(engine)() as session:
-        inputs = await rollup_engine.provincial_inputs(
-            session, [(programme_id, year)], with_sources=True
-        )
-        published = await rollup_engine.published(session, [(programme_id, year)])
+        rollup_repo = RollupRepository(session)
+        inputs = await rollup_repo.provincial_inputs([(programme_id, year)], with_sources=True)
+        published = await rollup_repo.published([(programme_id, year)])
         # The published run is the one the accepted reports make now: nothing left to do.
-        assert rollup_engine.plan_runs(list(inputs.values()), published) == []
+        assert plan_runs(list(inputs.values()), published) == []
     assert worker.alive

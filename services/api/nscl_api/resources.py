@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nscl_api.auth.cache import CallerCache
 from nscl_api.auth.tokens import KeyRing
-from nscl_api.rollups.cache import RolledUpCache
+from nscl_api.rollups.published import PublishedRollups
 from nscl_domain import embedded, schema
 from nscl_domain.clock import Clock, utcnow
 from nscl_domain.composition.process import (
@@ -56,7 +56,7 @@ class Resources:
     keys: KeyRing
     registry: JobRegistry = field(default_factory=lambda: DEFAULT_REGISTRY)
     callers: CallerCache = field(default_factory=CallerCache)
-    rollups: RolledUpCache = field(default_factory=RolledUpCache)
+    rollups: PublishedRollups = field(default_factory=PublishedRollups)
     secrets: SecretChecker = field(default_factory=SecretChecker)
     # Uploads are parsed here, off the event loop; no process starts until the first upload.
     parsers: ProcessPool = field(default_factory=lambda: upload_parsers(Settings.model_construct()))
