@@ -31,6 +31,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import nscl_domain.composition  # noqa: F401 -- an entry point: wires the contexts together
 from bench import datagen
 from bench.private_services import (
     WorkerProcess,

@@ -36,12 +36,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench import datagen, http_load
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM
 from nscl_domain.identity import service as identity
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
-from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
+from nscl_domain.jobs.service import run_attempt
 from nscl_domain.rollups import service as rollups
 from nscl_domain.uow import UnitOfWork
 

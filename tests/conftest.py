@@ -27,8 +27,8 @@ from nscl_api.auth.tokens import KeyRing
 from nscl_api.main import create_app
 from nscl_api.resources import Resources, upload_parsers
 from nscl_domain import embedded, schema
-from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.clock import utcnow
+from nscl_domain.composition.seed import load_seed
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.identity import SYSTEM, Permission, Role, permissions_of
 from nscl_domain.identity import service as identity

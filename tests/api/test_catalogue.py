@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nscl_domain.catalogue import models as m
-from nscl_domain.catalogue.seed import load_seed
+from nscl_domain.composition.seed import load_seed
 from tests.api.test_problems import assert_problem
 
 BK = "/v1/programmes/bac-kan-nscl"

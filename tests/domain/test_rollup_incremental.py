@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.jobs.registry import JobContext
-from nscl_domain.rollups import engine
 from nscl_domain.rollups import service as rollups
+from nscl_domain.rollups.repository import RollupRepository
+from nscl_domain.rollups.runs import NewRun
 
 YEAR = 2024
 UNITS = ["bk-doit", "bk-dard", "bk-doh", "bk-ba-be", "bk-na-ri", "bk-cho-moi"]
@@ -193,19 +194,20 @@ async def test_incremental_runs_equal_a_computation_from_scratch(
             )  # fmt: skip
             key = (world.programme_id, YEAR)
             # From scratch the way the nightly rebuild computes, sources read in PostgreSQL.
-            await engine.collect_sources(session, [key])
-            inputs = (await engine.provincial_inputs(session, [key]))[key]
+            repo = RollupRepository(session)
+            await repo.collect_sources([key])
+            inputs = (await repo.provincial_inputs([key]))[key]
             # Digested in Python (incremental) or in PostgreSQL (rebuild): the same print.
-            fetched = (await engine.provincial_inputs(session, [key], with_sources=True))[key]
+            fetched = (await repo.provincial_inputs([key], with_sources=True))[key]
             assert fetched.fingerprint == inputs.fingerprint
-            scratch = engine.NewRun(inputs, uuid.uuid4(), seq=10_000 + step)
+            scratch = NewRun(inputs, uuid.uuid4(), seq=10_000 + step)
             if step % 2:
-                await engine.compute_full(session, [scratch], job_id=None, now=datetime.now(UTC))
+                await repo.compute_full([scratch], job_id=None, now=datetime.now(UTC))
             else:  # as the rebuild job does: its sections on a second connection
-                await engine.compute_full_concurrently(
-                    session, other_connections, [scratch], job_id=None, now=datetime.now(UTC)
-                )
-            await engine.drop_collected(session)
+                await RollupRepository(
+                    session, another_session=other_connections
+                ).compute_full_collected([scratch], job_id=None, now=datetime.now(UTC))
+            await repo.drop_collected()
             assert await world.cells(published) == await world.cells(scratch.run_id), (
                 f"after {sequence[: step + 1]}"
             )

@@ -13,11 +13,11 @@ import pytest
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.identity import SYSTEM, Role, permissions_of
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import Grant
 from nscl_domain.jobs import service as jobs
-from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from tests.api.test_problems import assert_problem
 
 BK = "/v1/programmes/bac-kan-nscl"

@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
 from nscl_domain.budget import estimates, routing
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
-from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
-from nscl_domain.rollups import engine
+from nscl_domain.jobs.service import run_attempt
 from nscl_domain.rollups import service as rollups
+from nscl_domain.rollups.repository import RollupRepository
 from nscl_domain.workflow import Action
 from tests.api.test_problems import assert_problem
 from tests.conftest import mint_token
@@ -338,7 +339,7 @@ async def test_an_accepted_estimate_asks_for_its_year_to_be_rolled_up_again(
             )
         ).one()
         key = (programme_id, 2024)
-        before = (await engine.provincial_inputs(session, [key], with_sources=True))[key]
+        before = (await RollupRepository(session).provincial_inputs([key], with_sources=True))[key]
     roles = frozenset({Role.REPORTER})
     reporter = Caller("estimates", unit_id, "bk-doh", roles, permissions_of(roles))
     line = {"activity": "ISO 9001", "amount": 90_000_000, "funding_source": "recurrent_science"}
@@ -359,7 +360,7 @@ async def test_an_accepted_estimate_asks_for_its_year_to_be_rolled_up_again(
                 {"k": f"rollup:{programme_id}:2024"},
             )
         ).one()
-        after = (await engine.provincial_inputs(session, [key], with_sources=True))[key]
+        after = (await RollupRepository(session).provincial_inputs([key], with_sources=True))[key]
     assert scheduled.args == {"programme_id": str(programme_id), "year": 2024}
     assert scheduled.not_before is not None  # debounced
     assert after.fingerprint != before.fingerprint  # so the refresh is not a no-op

@@ -21,8 +21,8 @@ from nscl_api.auth.guard import HeldOff, TokenGuard, client_address
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources, open_resources
 from nscl_domain import schema
-from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.clock import utcnow
+from nscl_domain.composition.seed import load_seed
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.errors import Conflict
 from nscl_domain.identity import SYSTEM, Permission, Role

@@ -15,12 +15,13 @@ from sqlalchemy import text
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
 from nscl_domain.budget import estimates, routing
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import Grant
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext, actor_named
-from nscl_domain.jobs.service import DEFAULT_REGISTRY, run_attempt
+from nscl_domain.jobs.service import run_attempt
 from nscl_domain.rollups import service as rollups
 from nscl_domain.workflow import Action
 from tests.api.test_problems import assert_problem

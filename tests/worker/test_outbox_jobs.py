@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nscl_api.resources import Resources
 from nscl_domain.clock import utcnow
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.errors import Conflict
 from nscl_domain.identity import SYSTEM
 from nscl_domain.jobs import JobStatus
@@ -27,7 +28,6 @@ from nscl_domain.jobs import service as jobs
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry
 from nscl_domain.jobs.repository import JobRepository
-from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.schema import SchemaOutOfDate
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nscl_domain.audit.repository import AuditRepository
-from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.clock import Clock, utcnow
-from nscl_domain.identity.repository import IdentityRepository
 from nscl_domain.jobs import JobQueue
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.repository import JobRepository
-from nscl_domain.reports.repository import ReportRepository
+from nscl_domain.repositories import R, Repositories
+
+if TYPE_CHECKING:
+    # Types of the shortcuts only (see ``shortcut``); nothing here is imported at run time.
+    from nscl_domain.audit.repository import AuditRepository
+    from nscl_domain.catalogue.repository import CatalogueRepository
+    from nscl_domain.reports.repository import ReportRepository
 
 log = structlog.get_logger(__name__)
 
@@ -30,11 +33,14 @@ class UnitOfWork:
     """
 
     session: AsyncSession
-    jobs: JobRepository
-    catalogue: CatalogueRepository
-    audit: AuditRepository
-    identity: IdentityRepository
-    reports: ReportRepository
+
+    # Older spelling of ``uow.get(Repo)`` for three repositories, kept while the services
+    # that use it move over; the composition root names their classes (``shortcut``).
+    if TYPE_CHECKING:
+        audit: AuditRepository
+        catalogue: CatalogueRepository
+        reports: ReportRepository
+    _shortcuts: ClassVar[dict[str, type[Any]]] = {}
 
     def __init__(
         self,
@@ -52,13 +58,31 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.session = self._sessionmaker()
-        self.jobs = JobRepository(self.session)
-        self.catalogue = CatalogueRepository(self.session)
-        self.audit = AuditRepository(self.session)
-        self.identity = IdentityRepository(self.session)
-        self.reports = ReportRepository(self.session)
+        self._repositories = Repositories(self.session)
         self._scheduled = []
         return self
+
+    def get(self, repository: type[R]) -> R:
+        """This transaction's ``repository`` (built on its session once, then reused)."""
+        return self._repositories.get(repository)
+
+    @property
+    def jobs(self) -> JobRepository:
+        """The outbox: jobs written in this transaction are handed over after the commit."""
+        return self.get(JobRepository)
+
+    @classmethod
+    def shortcut(cls, name: str, repository: type[Any]) -> None:
+        """Make ``uow.<name>`` mean ``uow.get(repository)``."""
+        cls._shortcuts[name] = repository
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            repository = type(self)._shortcuts.get(name)
+            if repository is None or "_repositories" not in self.__dict__:
+                raise AttributeError(name)
+            return self.get(repository)
 
     async def __aexit__(
         self,

@@ -85,8 +85,20 @@ def serve(
     settings = _settings()
     if workers > 1 and (settings.uses_embedded_database or settings.uses_embedded_redis):
         raise typer.BadParameter("several processes need NSCL_DATABASE_URL and NSCL_REDIS_URL")
+    # Without Redis the queue lives in this process, so the worker must too: the command
+    # line composes the API with the worker package's in-process worker; otherwise the
+    # API runs alone (`nscl worker` runs elsewhere) from its ASGI entry point.
+    target: object = "nscl_api.asgi:app"
+    if settings.uses_embedded_redis:
+        from nscl_api.main import add_request_id, create_app
+        from nscl_worker.embedded import InProcessWorker
+
+        configure_logging(
+            settings.log_level, json=settings.log_json, extra_processors=[add_request_id]
+        )
+        target = create_app(settings, companion=InProcessWorker())
     uvicorn.run(
-        "nscl_api.asgi:app",
+        target,  # type: ignore[arg-type]
         host=host,
         port=port,
         workers=workers,
@@ -182,17 +194,17 @@ def db_current() -> None:
 @app.command()
 def seed() -> None:
     """Load the built-in Bắc Kạn plan into the catalogue (safe to run again)."""
-    from nscl_domain.catalogue.seed import load_seed
-    from nscl_domain.db import create_engine, create_sessionmaker
+    from nscl_domain.composition.process import open_process
+    from nscl_domain.composition.seed import load_seed
 
     url = _database_url(_settings())
 
     async def main() -> None:
-        engine = create_engine(url, pooled=False)
-        async with create_sessionmaker(engine)() as session:
+        process = open_process(_settings(), url, pooled=False)
+        async with process.sessionmaker() as session:
             counts = await load_seed(session)
             await session.commit()
-        await engine.dispose()
+        await process.engine.dispose()
         typer.echo(", ".join(f"{n} {section}" for section, n in counts.items()))
 
     asyncio.run(main())
@@ -200,18 +212,19 @@ def seed() -> None:
 
 def _run_with_uow(work: Callable[[UnitOfWork, Caller], Awaitable[T]]) -> T:
     """Run one use case against the configured database as the operator at the console."""
-    from nscl_domain.db import create_engine, create_sessionmaker
+    from nscl_domain.composition.process import open_process
     from nscl_domain.identity import SYSTEM
 
-    url = _database_url(_settings())
+    settings = _settings()
+    url = _database_url(settings)
     actor = dataclasses.replace(SYSTEM, client_id=f"cli:{getpass.getuser()}")
 
     async def main() -> T:
-        engine = create_engine(url, pooled=False)
+        process = open_process(settings, url, pooled=False)
         try:
-            return await work(UnitOfWork(create_sessionmaker(engine)), actor)
+            return await work(process.new_uow(), actor)
         finally:
-            await engine.dispose()
+            await process.engine.dispose()
 
     try:
         return asyncio.run(main())

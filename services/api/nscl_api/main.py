@@ -27,7 +27,7 @@ from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
-from nscl_api.resources import Resources, open_resources
+from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.router import router as rollups_router
 from nscl_domain.settings import Settings
 
@@ -82,8 +82,13 @@ TAGS = [
 ]
 
 
-def create_app(settings: Settings, resources: Resources | None = None) -> FastAPI:
-    """Build the application; with ``resources`` given (tests), the lifespan opens nothing."""
+def create_app(
+    settings: Settings, resources: Resources | None = None, *, companion: Companion | None = None
+) -> FastAPI:
+    """Build the application; with ``resources`` given (tests), the lifespan opens nothing.
+
+    ``companion`` runs beside the API when there is no Redis (the embedded default's worker).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +96,7 @@ def create_app(settings: Settings, resources: Resources | None = None) -> FastAP
             app.state.resources = resources
             yield
             return
-        async with open_resources(settings) as opened:
+        async with open_resources(settings, companion) as opened:
             app.state.resources = opened
             # What start-up built lives as long as the process: keeping it out of the
             # collector's generations keeps full collections short under load.

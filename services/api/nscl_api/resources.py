@@ -7,33 +7,37 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.worker import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nscl_api.auth.cache import CallerCache
 from nscl_api.auth.tokens import KeyRing
-from nscl_api.rollups.cache import RolledUpCache
+from nscl_api.rollups.published import PublishedRollups
 from nscl_domain import embedded, schema
-from nscl_domain.catalogue.seed import load_seed
 from nscl_domain.clock import Clock, utcnow
-from nscl_domain.db import create_engine, create_sessionmaker
+from nscl_domain.composition.process import (
+    Process,
+    open_engine,
+    open_process,
+    unit_of_work_factory,
+)
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
+from nscl_domain.composition.seed import load_seed
+from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM, Role
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import SecretChecker
+from nscl_domain.jobs.queue import ArqJobQueue
 from nscl_domain.jobs.registry import JobRegistry
-from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.offload import ProcessPool
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
-from nscl_worker.deps import WorkerDeps
-from nscl_worker.inmemory import in_memory_arq_redis
-from nscl_worker.queue import ArqJobQueue
-from nscl_worker.settings import build_worker
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +56,7 @@ class Resources:
     keys: KeyRing
     registry: JobRegistry = field(default_factory=lambda: DEFAULT_REGISTRY)
     callers: CallerCache = field(default_factory=CallerCache)
-    rollups: RolledUpCache = field(default_factory=RolledUpCache)
+    rollups: PublishedRollups = field(default_factory=PublishedRollups)
     secrets: SecretChecker = field(default_factory=SecretChecker)
     # Uploads are parsed here, off the event loop; no process starts until the first upload.
     parsers: ProcessPool = field(default_factory=lambda: upload_parsers(Settings.model_construct()))
@@ -104,12 +108,35 @@ class Resources:
         return ArqJobQueue(self.redis, self.settings.queue_name)
 
     def new_uow(self) -> UnitOfWork:
-        return UnitOfWork(
-            self.sessionmaker,
-            self.queue,
+        return unit_of_work_factory(self.settings, self.sessionmaker, self.queue, self.clock)
+
+    @property
+    def process(self) -> Process:
+        """This process's wiring, as the domain's composition root describes it."""
+        return Process(
+            settings=self.settings,
+            engine=self.engine,
+            sessionmaker=self.sessionmaker,
+            queue=self.queue,
+            registry=self.registry,
             clock=self.clock,
-            job_max_attempts=self.settings.job_max_tries,
         )
+
+
+class Companion(Protocol):
+    """What runs beside the API in its process when there is no Redis to share (the
+    embedded default): an in-memory queue and the worker on it. The entry points supply
+    it (the worker package's ``InProcessWorker``), so this package imports no worker."""
+
+    def redis(self) -> ArqRedis:
+        """The in-memory Redis both sides use."""
+        ...
+
+    def run(
+        self, settings: Settings, database_url: str, redis: ArqRedis, process: Process
+    ) -> AbstractAsyncContextManager[None]:
+        """Run the worker while the block runs; its exit closes ``redis``."""
+        ...
 
 
 def upload_parsers(settings: Settings) -> ProcessPool:
@@ -135,7 +162,7 @@ async def resolve_database_url(settings: Settings) -> str:
     await asyncio.to_thread(schema.upgrade, url)
     await schema.grant_role(url, embedded.SERVICE_ROLE, create_role=True)
     if settings.seed_on_start:
-        engine = create_engine(url, pooled=False)
+        engine = open_engine(settings, url, pooled=False)
         try:
             sessionmaker = create_sessionmaker(engine)
             async with sessionmaker() as session:
@@ -181,21 +208,27 @@ async def bootstrap_dev_client(
     return path
 
 
-async def connect_redis(settings: Settings) -> ArqRedis:
+async def connect_redis(settings: Settings, companion: Companion | None = None) -> ArqRedis:
     if settings.redis_url is None:
-        return in_memory_arq_redis()
+        if companion is None:
+            raise RuntimeError(
+                "without NSCL_REDIS_URL the worker runs inside the API: start it through an "
+                "entry point (`nscl serve` or `uvicorn nscl_api.asgi:app`)"
+            )
+        return companion.redis()
     return await create_pool(RedisSettings.from_dsn(str(settings.redis_url)))
 
 
 @contextlib.asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
-    """Open the database and Redis; on the in-memory Redis, run the worker in this process."""
+async def open_resources(
+    settings: Settings, companion: Companion | None = None
+) -> AsyncIterator[Resources]:
+    """Open the database and Redis; on the in-memory Redis, run ``companion`` (the worker)
+    in this process."""
     database_url = await resolve_database_url(settings)
-    engine = create_engine(
-        database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
-    )
-    redis = await connect_redis(settings)
-    sessionmaker = create_sessionmaker(engine)
+    redis = await connect_redis(settings, companion)
+    process = open_process(settings, database_url)
+    engine, sessionmaker = process.engine, process.sessionmaker
     async with engine.connect() as conn:
         risks = await schema.connected_role_risks(conn)
     if risks:
@@ -220,36 +253,20 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         parsers=upload_parsers(settings),
     )
     await resources.refresh_keys()
-    worker: Worker | None = None
-    worker_task: asyncio.Task[None] | None = None
+    beside: AbstractAsyncContextManager[None] | None = None
     key_watch = asyncio.create_task(resources.watch_keys(), name="nscl-key-watch")
     try:
-        if settings.uses_embedded_redis:
-            worker = build_worker(
-                settings,
-                database_url=database_url,
-                redis=redis,
-                handle_signals=False,
-                deps=WorkerDeps(
-                    settings=settings,
-                    engine=engine,
-                    sessionmaker=resources.sessionmaker,
-                    queue=resources.queue,
-                    registry=resources.registry,
-                ),
-            )
-            worker_task = asyncio.create_task(worker.async_run(), name="nscl-worker")
-            log.info("worker.in_process", redis="in-memory")
+        if settings.uses_embedded_redis and companion is not None:
+            beside = companion.run(settings, database_url, redis, resources.process)
+            await beside.__aenter__()
         yield resources
     finally:
         key_watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await key_watch
         resources.parsers.close()
-        if worker is not None and worker_task is not None:
-            await worker.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker_task
+        if beside is not None:
+            await beside.__aexit__(None, None, None)
         else:
             await redis.aclose()
         await engine.dispose()

@@ -1,38 +1,7 @@
-"""The job queue on arq: a doorbell for the outbox, one arq job id per hand-over."""
+"""The job queue on arq: the hand-over the domain defines, which the API speaks too."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from nscl_domain.jobs.queue import RUN_JOB, ArqJobQueue, arq_job_id
 
-from arq.connections import ArqRedis
-
-RUN_JOB = "run_job"
-
-
-def arq_job_id(job_id: uuid.UUID, handover: int = 0) -> str:
-    """The arq id of one hand-over: arq's memory of an earlier one never refuses a later."""
-    return f"job:{job_id}:{handover}"
-
-
-class ArqJobQueue:
-    """Hands outbox job ids to arq; a repeated hand-over (same number) is dropped by arq."""
-
-    def __init__(self, redis: ArqRedis, queue_name: str) -> None:
-        self.redis = redis
-        self.queue_name = queue_name
-
-    async def enqueue(
-        self, job_id: uuid.UUID, *, handover: int = 0, not_before: datetime | None = None
-    ) -> bool:
-        """Queue hand-over ``handover`` of the job; False when arq already has that one."""
-        # arq turns a start time already past into a negative expiry that Redis refuses.
-        defer_until = not_before if not_before and not_before > datetime.now(UTC) else None
-        queued = await self.redis.enqueue_job(
-            RUN_JOB,
-            str(job_id),
-            _job_id=arq_job_id(job_id, handover),
-            _queue_name=self.queue_name,
-            _defer_until=defer_until,
-        )
-        return queued is not None
+__all__ = ["RUN_JOB", "ArqJobQueue", "arq_job_id"]

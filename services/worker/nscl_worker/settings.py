@@ -9,9 +9,10 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
-from nscl_domain.db import create_engine, create_sessionmaker
+from nscl_domain.composition.process import open_engine
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
+from nscl_domain.db import create_sessionmaker
 from nscl_domain.jobs.registry import JobRegistry
-from nscl_domain.jobs.service import DEFAULT_REGISTRY
 from nscl_domain.schema import SchemaOutOfDate, schema_state
 from nscl_domain.settings import Settings
 from nscl_worker.deps import WorkerDeps
@@ -56,9 +57,7 @@ async def database_deps(
     settings: Settings, database_url: str, redis: ArqRedis, registry: JobRegistry
 ) -> WorkerDeps:
     """Connect to the database and refuse to work on a schema older than the code."""
-    engine = create_engine(
-        database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
-    )
+    engine = open_engine(settings, database_url)
     async with engine.connect() as conn:
         state = await schema_state(conn)
     if not state.is_current:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from nscl_domain.audit.models import AuditEvent
+from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.uow import UnitOfWork
 
@@ -27,7 +28,7 @@ async def list_events(
     """Audit events newest first, filtered; ``limit`` + 1 rows. Auditors only."""
     caller.require(Permission.AUDIT_READ)
     async with uow:
-        return await uow.audit.list(
+        return await uow.get(AuditRepository).list(
             object_type=object_type,
             object_id=object_id,
             client_id=client_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from nscl_domain.catalogue import models as m
+from nscl_domain.identity.units import ClientUnit, ClientUnits
 from nscl_domain.text import fold
 
 
@@ -335,3 +336,17 @@ class CatalogueRepository:
 
     async def key_taken(self, model: type[m.TaskExtension], key: str) -> bool:
         return (await self.session.scalar(select(model.id).where(model.key == key))) is not None
+
+
+class CatalogueClientUnits(ClientUnits):
+    """Identity's port onto the catalogue's organisation units."""
+
+    async def by_ref(self, ref: str) -> ClientUnit | None:
+        found = await CatalogueRepository(self.session).get_unit(ref)
+        return found[0] if found else None
+
+    async def by_ids(self, ids: Collection[uuid.UUID]) -> Mapping[uuid.UUID, ClientUnit]:
+        if not ids:
+            return {}
+        units = await self.session.scalars(select(m.OrgUnit).where(m.OrgUnit.id.in_(list(ids))))
+        return {u.id: u for u in units}

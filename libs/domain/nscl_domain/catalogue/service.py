@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as m
+from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.text import fold, nfc
@@ -64,7 +65,7 @@ async def list_units(
     """Units (as of a day, when given) in key order; ``limit`` + 1 rows."""
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        rows = await uow.catalogue.list_units(
+        rows = await uow.get(CatalogueRepository).list_units(
             as_of=as_of, kind=kind, parent=parent, code=code, q=q, after_key=after_key, limit=limit
         )
     return [UnitView(unit, parent_key) for unit, parent_key in rows]
@@ -74,17 +75,17 @@ async def get_unit(uow: UnitOfWork, caller: Caller, ref: str) -> UnitDetail:
     """One unit by id or key, with its predecessors and successors."""
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        found = await uow.catalogue.get_unit(ref)
+        found = await uow.get(CatalogueRepository).get_unit(ref)
         if found is None:
             raise _unit_not_found(ref)
         unit, parent_key = found
-        successions = await uow.catalogue.successions_of(unit.id)
+        successions = await uow.get(CatalogueRepository).successions_of(unit.id)
     return UnitDetail(unit, parent_key, [SuccessionView(*row) for row in successions])
 
 
 async def programme_or_404(uow: UnitOfWork, ref: str) -> m.Programme:
     """A programme by id or key, in the unit of work's open transaction."""
-    programme = await uow.catalogue.get_programme(ref)
+    programme = await uow.get(CatalogueRepository).get_programme(ref)
     if programme is None:
         raise NotFound(f"Programme {ref!r} does not exist.", code="programme_not_found")
     return programme
@@ -96,7 +97,7 @@ async def list_programmes(
     """National programme first, then provincial plans."""
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        return await uow.catalogue.list_programmes(offset, limit)
+        return await uow.get(CatalogueRepository).list_programmes(offset, limit)
 
 
 async def get_programme(
@@ -106,7 +107,7 @@ async def get_programme(
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await programme_or_404(uow, ref)
-        return programme, await uow.catalogue.phases(programme.id)
+        return programme, await uow.get(CatalogueRepository).phases(programme.id)
 
 
 async def list_indicators(
@@ -115,7 +116,7 @@ async def list_indicators(
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await programme_or_404(uow, ref)
-        return await uow.catalogue.indicators(programme.id, offset, limit)
+        return await uow.get(CatalogueRepository).indicators(programme.id, offset, limit)
 
 
 async def list_targets(
@@ -131,7 +132,7 @@ async def list_targets(
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await programme_or_404(uow, ref)
-        return await uow.catalogue.targets(
+        return await uow.get(CatalogueRepository).targets(
             programme.id, phase=phase, indicator=indicator, offset=offset, limit=limit
         )
 
@@ -140,7 +141,7 @@ async def list_task_groups(uow: UnitOfWork, caller: Caller, ref: str) -> Sequenc
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await programme_or_404(uow, ref)
-        return await uow.catalogue.task_groups(programme.id)
+        return await uow.get(CatalogueRepository).task_groups(programme.id)
 
 
 async def list_tasks(
@@ -158,10 +159,10 @@ async def list_tasks(
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await programme_or_404(uow, ref)
-        rows = await uow.catalogue.tasks(
+        rows = await uow.get(CatalogueRepository).tasks(
             programme.id, group=group, unit=unit, q=q, offset=offset, limit=limit
         )
-        units = await uow.catalogue.task_units([task.id for task, _ in rows])
+        units = await uow.get(CatalogueRepository).task_units([task.id for task, _ in rows])
     by_task: dict[uuid.UUID, dict[str, list[m.OrgUnit]]] = {}
     for task_id, role, unit_row in units:
         by_task.setdefault(task_id, {"lead": [], "cooperating": []})[role].append(unit_row)
@@ -191,7 +192,7 @@ async def list_roles(
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await programme_or_404(uow, ref)
-        return await uow.catalogue.roles(
+        return await uow.get(CatalogueRepository).roles(
             programme.id, as_of=as_of, role=role, unit=unit, offset=offset, limit=limit
         )
 
@@ -199,7 +200,7 @@ async def list_roles(
 async def list_baseline_periods(uow: UnitOfWork, caller: Caller) -> Sequence[m.BaselinePeriod]:
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
-        return await uow.catalogue.baseline_periods()
+        return await uow.get(CatalogueRepository).baseline_periods()
 
 
 # --- administrators' changes ---------------------------------------------------------------
@@ -236,7 +237,7 @@ async def create_unit(
     """Add a unit after checking its period, its parent and its code."""
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
-        if await uow.catalogue.unit_by_key(key) is not None:
+        if await uow.get(CatalogueRepository).unit_by_key(key) is not None:
             raise Conflict(
                 f"A unit with key {key!r} exists.",
                 code="unit_key_taken",
@@ -254,9 +255,11 @@ async def create_unit(
             search_text="",
         )
         parent_unit = await _check_unit(uow, unit, parent)
-        uow.catalogue.add(unit)
-        await uow.catalogue.flush()
-        uow.audit.record(actor, "org_unit.created", "org_unit", unit.id, after=snapshot(unit))
+        uow.get(CatalogueRepository).add(unit)
+        await uow.get(CatalogueRepository).flush()
+        uow.get(AuditRepository).record(
+            actor, "org_unit.created", "org_unit", unit.id, after=snapshot(unit)
+        )
         await uow.commit()
     return UnitDetail(unit, parent_unit.key if parent_unit else None)
 
@@ -265,7 +268,7 @@ async def update_unit(uow: UnitOfWork, actor: Caller, ref: str, changes: UnitCha
     """Change a unit's names, code, parent or period, keeping the structure valid."""
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
-        unit = await uow.catalogue.get_unit_for_update(ref)
+        unit = await uow.get(CatalogueRepository).get_unit_for_update(ref)
         if unit is None:
             raise _unit_not_found(ref)
         before = snapshot(unit)
@@ -283,9 +286,9 @@ async def update_unit(uow: UnitOfWork, actor: Caller, ref: str, changes: UnitCha
         else:
             parent_ref = str(unit.parent_id) if unit.parent_id else None
         parent_unit = await _check_unit(uow, unit, parent_ref)
-        await uow.catalogue.flush()
-        successions = await uow.catalogue.successions_of(unit.id)
-        uow.audit.record(
+        await uow.get(CatalogueRepository).flush()
+        successions = await uow.get(CatalogueRepository).successions_of(unit.id)
+        uow.get(AuditRepository).record(
             actor, "org_unit.updated", "org_unit", unit.id, before=before, after=snapshot(unit)
         )
         await uow.commit()
@@ -307,10 +310,10 @@ async def add_succession(
     """Link a unit to the unit that takes over from it on ``effective``."""
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
-        predecessor = await uow.catalogue.get_unit_for_update(predecessor_ref)
+        predecessor = await uow.get(CatalogueRepository).get_unit_for_update(predecessor_ref)
         if predecessor is None:
             raise _unit_not_found(predecessor_ref)
-        found = await uow.catalogue.get_unit(successor)
+        found = await uow.get(CatalogueRepository).get_unit(successor)
         if found is None:
             raise Invalid(
                 f"Successor {successor!r} does not exist.",
@@ -337,7 +340,9 @@ async def add_succession(
                 ],
             )
         key = f"s-{predecessor.key}-{kind}-{successor_unit.key}"
-        if await uow.catalogue.succession_exists(predecessor.id, successor_unit.id, kind):
+        if await uow.get(CatalogueRepository).succession_exists(
+            predecessor.id, successor_unit.id, kind
+        ):
             raise Conflict(
                 f"{predecessor.key!r} is already recorded as {kind} {successor_unit.key!r}.",
                 code="succession_exists",
@@ -351,9 +356,9 @@ async def add_succession(
             effective=effective,
             note_en=nfc(note_en) if note_en else None,
         )
-        uow.catalogue.add(succession)
-        await uow.catalogue.flush()
-        uow.audit.record(
+        uow.get(CatalogueRepository).add(succession)
+        await uow.get(CatalogueRepository).flush()
+        uow.get(AuditRepository).record(
             actor,
             "org_unit.succession_added",
             "org_succession",
@@ -405,9 +410,9 @@ async def add_role(
             valid_to=valid_to,
         )
         await _check_role(uow, row, holder, focal)
-        uow.catalogue.add(row)
-        await uow.catalogue.flush()
-        uow.audit.record(
+        uow.get(CatalogueRepository).add(row)
+        await uow.get(CatalogueRepository).flush()
+        uow.get(AuditRepository).record(
             actor, "programme_role.added", "programme_role", row.id, after=snapshot(row)
         )
         await uow.commit()
@@ -421,7 +426,7 @@ async def end_role(
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        row = await uow.catalogue.get_role_for_update(programme.id, role_id)
+        row = await uow.get(CatalogueRepository).get_role_for_update(programme.id, role_id)
         if row is None:
             raise NotFound(f"Role {role_id} does not exist.", code="role_not_found")
         before = snapshot(row)
@@ -433,8 +438,8 @@ async def end_role(
             else None
         )
         await _check_role(uow, row, holder, focal)
-        await uow.catalogue.flush()
-        uow.audit.record(
+        await uow.get(CatalogueRepository).flush()
+        uow.get(AuditRepository).record(
             actor,
             "programme_role.updated",
             "programme_role",
@@ -447,7 +452,7 @@ async def end_role(
 
 
 async def _existing_unit(uow: UnitOfWork, ref: str, field_name: str) -> m.OrgUnit:
-    found = await uow.catalogue.get_unit(ref)
+    found = await uow.get(CatalogueRepository).get_unit(ref)
     if found is None:
         raise Invalid(
             f"Unit {ref!r} does not exist.",
@@ -485,7 +490,7 @@ async def _check_role(
             fields=[FieldProblem(("body", "focal_agency"), "Leave empty for this role.")],
         )
     only_one = row.role in SINGLE_HOLDER_ROLES
-    clashes = await uow.catalogue.overlapping_roles(
+    clashes = await uow.get(CatalogueRepository).overlapping_roles(
         row.programme_id,
         row.role,
         row.valid_from,
@@ -511,7 +516,7 @@ async def list_task_extensions(
     caller.require(Permission.CATALOGUE_READ)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        return await uow.catalogue.task_extensions(programme.id, offset, limit)
+        return await uow.get(CatalogueRepository).task_extensions(programme.id, offset, limit)
 
 
 async def add_task_extension(
@@ -533,7 +538,7 @@ async def add_task_extension(
     actor.require(Permission.CATALOGUE_WRITE)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        if await uow.catalogue.key_taken(m.TaskExtension, key):
+        if await uow.get(CatalogueRepository).key_taken(m.TaskExtension, key):
             raise Conflict(
                 f"An extension with key {key!r} exists.",
                 code="extension_key_taken",
@@ -562,7 +567,7 @@ async def add_task_extension(
             )
         linked = None
         if task is not None:
-            linked = await uow.catalogue.task_in_programme(programme.id, task)
+            linked = await uow.get(CatalogueRepository).task_in_programme(programme.id, task)
             if linked is None:
                 raise Invalid(
                     f"Task {task!r} is not a task of this programme.",
@@ -581,9 +586,9 @@ async def add_task_extension(
             decision_date=decision_date,
             extended_to_year=extended_to_year,
         )
-        uow.catalogue.add(extension)
-        await uow.catalogue.flush()
-        uow.audit.record(
+        uow.get(CatalogueRepository).add(extension)
+        await uow.get(CatalogueRepository).flush()
+        uow.get(AuditRepository).record(
             actor,
             "task_extension.added",
             "task_extension",
@@ -608,7 +613,7 @@ async def _check_unit(uow: UnitOfWork, unit: m.OrgUnit, parent_ref: str | None) 
         )
     parent_unit: m.OrgUnit | None = None
     if parent_ref is not None:
-        found = await uow.catalogue.get_unit(parent_ref)
+        found = await uow.get(CatalogueRepository).get_unit(parent_ref)
         if found is None:
             raise Invalid(
                 f"Parent {parent_ref!r} does not exist.",
@@ -617,7 +622,8 @@ async def _check_unit(uow: UnitOfWork, unit: m.OrgUnit, parent_ref: str | None) 
             )
         parent_unit = found[0]
         if unit.id is not None and (
-            parent_unit.id == unit.id or unit.id in await uow.catalogue.ancestors(parent_unit.id)
+            parent_unit.id == unit.id
+            or unit.id in await uow.get(CatalogueRepository).ancestors(parent_unit.id)
         ):
             raise Invalid(
                 "The parent would make the unit its own ancestor.",
@@ -642,7 +648,7 @@ async def _check_unit(uow: UnitOfWork, unit: m.OrgUnit, parent_ref: str | None) 
             )
     unit.parent_id = parent_unit.id if parent_unit else None
     if unit.code is not None:
-        clashes = await uow.catalogue.units_with_code_overlapping(
+        clashes = await uow.get(CatalogueRepository).units_with_code_overlapping(
             unit.code, unit.valid_from, unit.valid_to, exclude=unit.id
         )
         if clashes:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nscl_domain.catalogue.models import OrgUnit
 from nscl_domain.identity.models import ApiClient, SigningKey
 
 
@@ -15,26 +14,15 @@ class IdentityRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def client(
-        self, client_id: str, *, for_update: bool = False
-    ) -> tuple[ApiClient, OrgUnit] | None:
-        stmt = (
-            select(ApiClient, OrgUnit)
-            .join(OrgUnit, OrgUnit.id == ApiClient.unit_id)
-            .where(ApiClient.client_id == client_id)
-        )
+    async def client(self, client_id: str, *, for_update: bool = False) -> ApiClient | None:
+        stmt = select(ApiClient).where(ApiClient.client_id == client_id)
         if for_update:
-            stmt = stmt.with_for_update(of=ApiClient)
-        row = (await self.session.execute(stmt)).first()
-        return (row[0], row[1]) if row else None
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
 
-    async def clients(self) -> Sequence[tuple[ApiClient, OrgUnit]]:
-        stmt = (
-            select(ApiClient, OrgUnit)
-            .join(OrgUnit, OrgUnit.id == ApiClient.unit_id)
-            .order_by(ApiClient.client_id)
-        )
-        return [(c, u) for c, u in (await self.session.execute(stmt)).all()]
+    async def clients(self) -> Sequence[ApiClient]:
+        stmt = select(ApiClient).order_by(ApiClient.client_id)
+        return (await self.session.scalars(stmt)).all()
 
     def add(self, row: object) -> None:
         self.session.add(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from nscl_domain.errors import DomainError
 from nscl_domain.identity import SYSTEM
 from nscl_domain.jobs import PermanentJobError
 from nscl_domain.jobs.models import Job
+from nscl_domain.repositories import R, Repositories
 
 ProgressReporter = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -34,6 +35,14 @@ class JobContext:
     report_progress: ProgressReporter | None = None
     # For work that may run on a second connection beside the job's own transaction.
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    _repositories: Repositories = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_repositories", Repositories(self.session))
+
+    def get(self, repository: type[R]) -> R:
+        """The job transaction's ``repository``, as ``UnitOfWork.get`` gives a use case."""
+        return self._repositories.get(repository)
 
 
 Handler = Callable[[JobContext, Any], Awaitable[dict[str, Any]]]

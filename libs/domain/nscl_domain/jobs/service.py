@@ -10,83 +10,31 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nscl_domain.budget import service as budget
+from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.clock import Clock, utcnow
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import (
     AttemptLost,
     JobCancelled,
-    JobName,
     JobQueue,
     JobStatus,
     PermanentJobError,
     RetryLater,
 )
 from nscl_domain.jobs.models import Job, JobProgress
-from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry, ProgressReporter
+from nscl_domain.jobs.registry import JobContext, JobRegistry, ProgressReporter
 from nscl_domain.jobs.repository import JobRepository
-from nscl_domain.rollups import service as rollups
 from nscl_domain.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 MAX_RETRY_DELAY_SECONDS = 300.0
-
-
-class PruneJobsArgs(BaseModel):
-    """Arguments of ``jobs.prune``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    older_than_days: int = Field(
-        default=30, ge=1, le=3650, description="Delete finished jobs older than this."
-    )
-
-
-async def _prune_jobs(ctx: JobContext, args: PruneJobsArgs) -> dict[str, Any]:
-    cutoff = ctx.now - timedelta(days=args.older_than_days)
-    deleted = await JobRepository(ctx.session).delete_finished_before(cutoff)
-    return {"deleted": deleted, "cutoff": cutoff.isoformat()}
-
-
-DEFAULT_REGISTRY: JobRegistry = {
-    JobName.BUILD_DOSSIERS: JobKind(
-        name=JobName.BUILD_DOSSIERS,
-        args_model=budget.BuildDossiersArgs,
-        handler=budget.build_dossiers,
-        validate=budget.check_dossier_build,
-        description="Build the budget year's dossiers for Finance and Planning and Investment.",
-    ),
-    JobName.REFRESH_ROLLUP: JobKind(
-        name=JobName.REFRESH_ROLLUP,
-        args_model=rollups.RefreshRollupArgs,
-        handler=rollups.refresh,
-        validate=rollups.check_refresh,
-        description="Recompute a programme-year's rollup: the cells changes touch, or all.",
-        operator_may_schedule=True,
-    ),
-    JobName.REBUILD_ROLLUPS: JobKind(
-        name=JobName.REBUILD_ROLLUPS,
-        args_model=rollups.RebuildRollupsArgs,
-        handler=rollups.rebuild,
-        validate=rollups.check_rebuild,
-        description="Recompute every programme-year whose inputs changed (nightly).",
-        operator_may_schedule=True,
-    ),
-    JobName.PRUNE_JOBS: JobKind(
-        name=JobName.PRUNE_JOBS,
-        args_model=PruneJobsArgs,
-        handler=_prune_jobs,
-        description="Delete finished jobs older than a number of days.",
-        operator_may_schedule=True,
-    ),
-}
 
 
 async def schedule(
@@ -120,7 +68,7 @@ async def schedule(
         job = await uow.schedule(
             name, parsed.model_dump(mode="json"), requested_by=caller.client_id
         )
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "job.scheduled", "job", job.id, after={"name": name, "args": job.args}
         )
         await uow.commit()
@@ -164,7 +112,7 @@ async def cancel(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
         else:
             # The running attempt sees the flag at its next progress report or lease renewal.
             job.cancel_requested = True
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "job.cancelled", "job", job.id, after={"name": job.name, "status": job.status}
         )
         await uow.commit()
@@ -197,7 +145,7 @@ async def retry(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
         job.lease_expires_at = None
         job.handovers += 1
         uow.hand_over(job)
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "job.retried", "job", job.id, after={"name": job.name, "attempts": job.attempts}
         )
         await uow.commit()

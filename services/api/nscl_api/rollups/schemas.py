@@ -1,0 +1,341 @@
+"""Request and response bodies of /v1/rollups."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from nscl_api.types import RequestModel
+from nscl_domain.catalogue.targets import Achievement
+from nscl_domain.rollups.models import RollupRun
+from nscl_domain.rollups.service import budget_totals
+from nscl_domain.rollups.views import Cell, Contribution, PhaseView, RollupView, TargetProgress
+
+
+class CellRead(BaseModel):
+    indicator: str
+    disaggregation: str = Field(description='"dimension=value" pairs joined by ";"; "" total.')
+    breakdown: str = Field(
+        description='"" over every unit; "unit_kind=…" (provincial) or "programme=…" (national).'
+    )
+    value: Decimal = Field(description="Aggregated by the indicator's rule across units.")
+    contributors: int = Field(description="Units (or provinces' units) whose figures count.")
+
+    @classmethod
+    def of(cls, cell: Cell) -> CellRead:
+        return cls(
+            indicator=cell.indicator,
+            disaggregation=cell.disaggregation,
+            breakdown=cell.breakdown,
+            value=cell.value,
+            contributors=cell.contributors,
+        )
+
+
+class YearRead(BaseModel):
+    year: int
+    value: Decimal | None
+    cumulative: Decimal | None
+    growth_pct: Decimal | None
+    note: str
+
+
+class TargetRead(BaseModel):
+    """A target and how far it is achieved, with the arithmetic."""
+
+    key: str
+    indicator: str
+    phase: str
+    text_en: str
+    status: str | None = Field(description="on_track, at_risk, off_track, achieved, missed …")
+    actual: Decimal | None
+    expected: Decimal | None = Field(description="What linear progress requires by now.")
+    ratio_pct: Decimal | None
+    explanation: str
+    per_year: list[YearRead]
+
+    @classmethod
+    def of(cls, target: TargetProgress) -> TargetRead:
+        judged: Achievement | None = target.achievement
+        return cls(
+            key=target.key,
+            indicator=target.indicator,
+            phase=target.phase,
+            text_en=target.text_en,
+            status=judged.status.value if judged else None,
+            actual=judged.actual if judged else None,
+            expected=judged.expected if judged else None,
+            ratio_pct=judged.ratio_pct if judged else None,
+            explanation=judged.explanation if judged else target.note,
+            per_year=[
+                YearRead(
+                    year=d.year,
+                    value=d.value,
+                    cumulative=d.cumulative,
+                    growth_pct=d.growth_pct,
+                    note=d.note,
+                )
+                for d in (judged.per_year if judged else ())
+            ],
+        )
+
+
+class BudgetTotalRow(BaseModel):
+    """Accepted estimates of a funding source going to a destination, summed over units."""
+
+    funding_source: str
+    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
+    estimated: int = Field(description="Whole đồng, accepted estimates.")
+    allocated: int
+    spent: int
+
+
+class BudgetRow(BaseModel):
+    """One unit's money for a funding source, destination and task group."""
+
+    funding_source: str
+    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
+    unit: str
+    task_group: int = Field(description="0: lines not tied to a task.")
+    estimated: int = Field(description="Whole đồng, accepted estimates.")
+    allocated: int
+    spent: int
+
+
+class TaskRow(BaseModel):
+    unit: str
+    task: str
+    group: int
+    status: str
+
+
+class TimelinessRow(BaseModel):
+    unit: str
+    due_date: str
+    submitted_on: str | None
+    status: Literal["on_time", "late", "missing"]
+    accepted: bool
+
+
+class PlanProgressRow(BaseModel):
+    """An indicator's planned output for the year (accepted annual plans) beside its actual."""
+
+    indicator: str
+    planned: Decimal
+    actual: Decimal | None = Field(description="The rollup's total; null: nothing reported.")
+    ratio_pct: Decimal | None = Field(description="actual / planned × 100, to 2 places.")
+
+    @classmethod
+    def rows(cls, planned: list[dict[str, Any]], cells: list[Cell]) -> list[PlanProgressRow]:
+        actual = {c.indicator: c.value for c in cells if c.breakdown == "" and not c.disaggregation}
+        result = []
+        for row in planned:
+            target, done = Decimal(str(row["planned"])), actual.get(row["indicator"])
+            ratio = (
+                (done * 100 / target).quantize(Decimal("0.01"))
+                if done is not None and target
+                else None
+            )
+            result.append(
+                cls(indicator=row["indicator"], planned=target, actual=done, ratio_pct=ratio)
+            )
+        return result
+
+
+class Completeness(BaseModel):
+    """Who reported: the year's annual obligations, and how they stand."""
+
+    obligations: int
+    submitted: int
+    accepted: int
+    on_time: int
+    late: int
+    missing: int
+
+    @classmethod
+    def of(cls, rows: list[TimelinessRow]) -> Completeness:
+        return cls(
+            obligations=len(rows),
+            submitted=sum(1 for r in rows if r.submitted_on is not None),
+            accepted=sum(1 for r in rows if r.accepted),
+            on_time=sum(1 for r in rows if r.status == "on_time"),
+            late=sum(1 for r in rows if r.status == "late"),
+            missing=sum(1 for r in rows if r.status == "missing"),
+        )
+
+
+class RollupRead(BaseModel):
+    """A published rollup: figures, targets, budget, task progress and timeliness."""
+
+    programme: str
+    year: int
+    run_id: uuid.UUID
+    seq: int = Field(description="Runs of the year are numbered from 1.")
+    level: Literal["provincial", "national"]
+    kind: Literal["full", "incremental"]
+    fingerprint: str = Field(description="Of the inputs; an unchanged input makes no new run.")
+    computed_at: datetime
+    published_at: datetime
+    sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
+    indicators: list[CellRead]
+    targets: list[TargetRead]
+    budget_totals: list[BudgetTotalRow] = Field(
+        description="By funding source × destination, over every unit: shown to every reader."
+    )
+    budget: list[BudgetRow] = Field(
+        description="Per-unit rows the caller may see: every unit's for budget reviewers and "
+        "auditors, the caller's own unit's for a unit that estimates, those routed to the "
+        "caller's unit for Finance and Planning and Investment, none for others."
+    )
+    tasks: list[TaskRow]
+    plan_progress: list[PlanProgressRow] = Field(
+        description="Planned outputs of the year's accepted annual plans beside the actuals."
+    )
+    completeness: Completeness
+    timeliness: list[TimelinessRow]
+
+    @classmethod
+    def of(cls, view: RollupView) -> RollupRead:
+        """The rollup with every unit's budget rows: the budget policy filters it per reader."""
+        run, sections = view.run, view.sections
+        timeliness = [TimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
+        budget = sections.get("budget", [])
+        return cls(
+            programme=view.programme_key,
+            year=run.year,
+            run_id=run.id,
+            seq=run.seq,
+            level=run.level,  # type: ignore[arg-type]
+            kind=run.kind,  # type: ignore[arg-type]
+            fingerprint=run.fingerprint,
+            computed_at=run.computed_at,
+            published_at=view.published_at,
+            sources=run.sources,
+            indicators=[CellRead.of(c) for c in view.cells],
+            targets=[TargetRead.of(t) for t in view.targets],
+            budget_totals=[BudgetTotalRow.model_validate(r) for r in budget_totals(budget)],
+            budget=[BudgetRow.model_validate(r) for r in budget],
+            tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
+            plan_progress=PlanProgressRow.rows(sections.get("planned", []), view.cells),
+            completeness=Completeness.of(timeliness),
+            timeliness=timeliness,
+        )
+
+
+class PhaseRead(BaseModel):
+    programme: str
+    phase: str
+    start_year: int
+    end_year: int
+    years: dict[int, uuid.UUID] = Field(description="The published run each year counts.")
+    indicators: list[CellRead] = Field(description="Years combined by each indicator's rule.")
+    targets: list[TargetRead]
+
+    @classmethod
+    def of(cls, view: PhaseView) -> PhaseRead:
+        """The phase view as the API shows it."""
+        return cls(
+            programme=view.programme_key,
+            phase=view.phase.key,
+            start_year=view.phase.start_year,
+            end_year=view.phase.end_year,
+            years=view.years,
+            indicators=[CellRead.of(c) for c in view.cells],
+            targets=[TargetRead.of(t) for t in view.targets],
+        )
+
+
+class RunRead(BaseModel):
+    run_id: uuid.UUID
+    seq: int
+    level: Literal["provincial", "national"]
+    kind: Literal["full", "incremental"]
+    fingerprint: str
+    computed_at: datetime
+    sources: int
+    job_id: uuid.UUID | None
+    published: bool = Field(description="The run readers see now.")
+
+
+class RunsRead(BaseModel):
+    items: list[RunRead]
+
+    @classmethod
+    def of(cls, runs: Sequence[RollupRun], published_id: uuid.UUID | None) -> RunsRead:
+        """The runs of a year, the published one marked."""
+        return cls(
+            items=[
+                RunRead(
+                    run_id=r.id,
+                    seq=r.seq,
+                    level=r.level,  # type: ignore[arg-type]
+                    kind=r.kind,  # type: ignore[arg-type]
+                    fingerprint=r.fingerprint,
+                    computed_at=r.computed_at,
+                    sources=r.sources,
+                    job_id=r.job_id,
+                    published=r.id == published_id,
+                )
+                for r in runs
+            ]
+        )
+
+
+class ContributionRead(BaseModel):
+    source_id: uuid.UUID
+    kind: Literal["report_version", "rollup_run"]
+    unit: str | None
+    programme: str | None
+    report_id: uuid.UUID | None
+    version_no: int | None
+    value: Decimal
+
+
+class ProvenanceRead(BaseModel):
+    run_id: uuid.UUID
+    indicator: str
+    disaggregation: str
+    breakdown: str
+    items: list[ContributionRead]
+
+    @classmethod
+    def of(
+        cls,
+        run: RollupRun,
+        indicator: str,
+        disaggregation: str,
+        breakdown: str,
+        contributions: Sequence[Contribution],
+    ) -> ProvenanceRead:
+        """The contributions behind one figure of a run."""
+        return cls(
+            run_id=run.id,
+            indicator=indicator,
+            disaggregation=disaggregation,
+            breakdown=breakdown,
+            items=[
+                ContributionRead(
+                    source_id=c.source_id,
+                    kind=c.kind,  # type: ignore[arg-type]
+                    unit=c.unit,
+                    programme=c.programme,
+                    report_id=c.report_id,
+                    version_no=c.version_no,
+                    value=c.value,
+                )
+                for c in contributions
+            ],
+        )
+
+
+class RollupRequest(RequestModel):
+    programme: str = Field(max_length=100, examples=["bac-kan-nscl"])
+    year: int | None = Field(
+        default=None, ge=2000, le=2100, description="Absent: every year of the programme."
+    )
+    full: bool = Field(default=False, description="Recompute every cell of the year.")
