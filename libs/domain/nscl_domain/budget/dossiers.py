@@ -30,12 +30,12 @@ from nscl_domain.uow import UnitOfWork
 
 
 def _budget(uow: UnitOfWork) -> BudgetRepository:
-    return BudgetRepository(uow.session)
+    return uow.get(BudgetRepository)
 
 
-def _in_job(session: AsyncSession) -> tuple[BudgetRepository, AuditRepository]:
-    """The repositories in a job's transaction (jobs and their validators get a session)."""
-    return BudgetRepository(session), AuditRepository(session)
+def _in_job(session: AsyncSession) -> BudgetRepository:
+    """The repository in the transaction a job's validator is given."""
+    return BudgetRepository(session)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ async def request_dossier_build(
             dedup_key=f"dossiers:{programme.id}:{budget_year}",
             requested_by=reviewer.client_id,
         )
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             reviewer, "dossiers.build_requested", "job", job.id, after={"budget_year": budget_year}
         )
         await uow.commit()
@@ -89,8 +89,7 @@ async def request_dossier_build(
 
 async def check_dossier_build(session: AsyncSession, args: BuildDossiersArgs, at: Location) -> None:
     """The programme exists and runs in the budget year (the validator of the build job)."""
-    budget, _ = _in_job(session)
-    programme = await budget.programme(args.programme_id)
+    programme = await _in_job(session).programme(args.programme_id)
     if programme is None:
         raise Invalid(
             f"Programme {args.programme_id} does not exist.",
@@ -103,7 +102,7 @@ async def check_dossier_build(session: AsyncSession, args: BuildDossiersArgs, at
 async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, Any]:
     """Build, per destination, a new dossier version of the accepted lines routed to it;
     a destination whose lines did not change keeps its latest version."""
-    budget, audit = _in_job(ctx.session)
+    budget, audit = ctx.get(BudgetRepository), ctx.get(AuditRepository)
     by_destination: dict[uuid.UUID, list[tuple[m.EstimateLine, cm.OrgUnit]]] = defaultdict(list)
     for line, unit in await budget.accepted_routed_lines(args.programme_id, args.budget_year):
         assert line.destination_unit_id is not None
@@ -233,7 +232,7 @@ async def send_dossier(uow: UnitOfWork, reviewer: Caller, dossier_id: uuid.UUID)
                 f"A {dossier.status} dossier cannot be sent again.", code="dossier_not_draft"
             )
         dossier.status, dossier.sent_at = m.DossierStatus.SENT, uow.now()
-        uow.audit.record(reviewer, "dossier.sent", "budget_dossier", dossier.id)
+        uow.get(AuditRepository).record(reviewer, "dossier.sent", "budget_dossier", dossier.id)
         view = await _view(uow, dossier)
         await uow.commit()
     return view
@@ -287,7 +286,7 @@ async def acknowledge_dossier(
         dossier.status, dossier.acknowledged_at = m.DossierStatus.ACKNOWLEDGED, uow.now()
         dossier.acknowledged_by = caller.client_id
         await budget.flush()
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller,
             "dossier.acknowledged",
             "budget_dossier",

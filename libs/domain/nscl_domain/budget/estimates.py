@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, ValidationError
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.budget import models as m
 from nscl_domain.budget.repository import BudgetRepository
 from nscl_domain.budget.visibility import budget_visibility
@@ -43,7 +43,7 @@ Amount = Annotated[
 
 
 def _budget(uow: UnitOfWork) -> BudgetRepository:
-    return BudgetRepository(uow.session)
+    return uow.get(BudgetRepository)
 
 
 class LineInput(InputModel):
@@ -99,7 +99,7 @@ async def create_estimate(
         )
         budget.add(estimate)
         await budget.flush()
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "estimate.created", "budget_estimate", estimate.id, after=snapshot(estimate)
         )
         await uow.commit()

@@ -40,9 +40,11 @@ class BudgetRepository:
         self.session = session
 
     def add(self, row: object) -> None:
+        """Add a new row to the transaction."""
         self.session.add(row)
 
     async def flush(self) -> None:
+        """Write what was added or changed, so ids and defaults are known."""
         await self.session.flush()
 
     # --- estimates -----------------------------------------------------------------------
@@ -66,6 +68,7 @@ class BudgetRepository:
         return await load(self.session, m.BudgetEstimate, estimate_id, unit_scope)
 
     async def lines_of(self, estimate_id: uuid.UUID) -> Sequence[m.EstimateLine]:
+        """The estimate's lines in order, their task keys read afresh."""
         stmt = (
             select(m.EstimateLine)
             .where(m.EstimateLine.estimate_id == estimate_id)
@@ -141,6 +144,7 @@ class BudgetRepository:
     # --- dossiers ------------------------------------------------------------------------
 
     async def programme(self, programme_id: uuid.UUID) -> cm.Programme | None:
+        """The programme a dossier build names, if it exists."""
         return await self.session.get(cm.Programme, programme_id)
 
     async def accepted_routed_lines(
@@ -169,6 +173,7 @@ class BudgetRepository:
     async def latest_dossier(
         self, programme_id: uuid.UUID, budget_year: int, destination_unit_id: uuid.UUID
     ) -> m.Dossier | None:
+        """The destination's latest dossier version of the budget year, if any."""
         stmt = (
             select(m.Dossier)
             .where(
@@ -202,6 +207,7 @@ class BudgetRepository:
         *,
         for_update: bool = False,
     ) -> m.Dossier | None:
+        """The dossier, if addressed to the destination in scope (None: any)."""
         stmt = select(m.Dossier).where(m.Dossier.id == dossier_id)
         if destination_scope is not None:
             stmt = stmt.where(m.Dossier.destination_unit_id == destination_scope)
@@ -212,16 +218,19 @@ class BudgetRepository:
         ).one_or_none()
 
     async def dossier_of(self, allocation: m.Allocation) -> m.Dossier:
+        """The dossier the allocation was recorded against."""
         dossier = await self.session.get(m.Dossier, allocation.dossier_id)
         assert dossier is not None  # the allocation's foreign key
         return dossier
 
     async def unit(self, unit_id: uuid.UUID) -> cm.OrgUnit:
+        """An organisation unit a budget row refers to."""
         unit = await self.session.get(cm.OrgUnit, unit_id)
         assert unit is not None  # every caller holds a foreign key to it
         return unit
 
     async def allocations_of(self, dossier_id: uuid.UUID) -> Sequence[m.Allocation]:
+        """What the destination allocated against the dossier's lines."""
         stmt = select(m.Allocation).where(m.Allocation.dossier_id == dossier_id)
         return (await self.session.scalars(stmt)).all()
 

@@ -28,7 +28,7 @@ RECEIVING_ROLES = ["recurrent_estimate_recipient", "investment_estimate_recipien
 
 
 def _budget(uow: UnitOfWork) -> BudgetRepository:
-    return BudgetRepository(uow.session)
+    return uow.get(BudgetRepository)
 
 
 def routing_day(budget_year: int) -> date:

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.budget import models as m
 from nscl_domain.budget.repository import BudgetRepository
 from nscl_domain.budget.visibility import budget_visibility
@@ -19,7 +19,7 @@ from nscl_domain.uow import UnitOfWork
 
 
 def _budget(uow: UnitOfWork) -> BudgetRepository:
-    return BudgetRepository(uow.session)
+    return uow.get(BudgetRepository)
 
 
 async def record_spending(
@@ -66,7 +66,7 @@ async def record_spending(
         )
         budget.add(spending)
         await budget.flush()
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "spending.recorded", "budget_spending", spending.id, after=snapshot(spending)
         )
         dossier = await budget.dossier_of(allocation)

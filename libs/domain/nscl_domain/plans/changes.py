@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, NotFound
 from nscl_domain.identity import Caller, Permission
@@ -22,7 +23,7 @@ Decision = Literal["approve", "reject"]
 
 
 def _plans(uow: UnitOfWork) -> PlanRepository:
-    return PlanRepository(uow.session)
+    return uow.get(PlanRepository)
 
 
 async def propose_change(
@@ -58,7 +59,7 @@ async def propose_change(
         )
         repo.add(request)
         await repo.flush()
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "plan.change_proposed", "plan_change_request", request.id,
             after={"plan": str(plan.id), "reason": reason},
         )  # fmt: skip
@@ -128,7 +129,7 @@ async def decide_change(
         request.decided_by = reviewer.client_id
         request.decided_at = now
         request.decision_note = note
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             reviewer, f"plan.change_{request.status}", "plan_change_request", request.id,
             after={"plan": str(plan.id), "version": request.resulting_version_no, "note": note},
         )  # fmt: skip
@@ -147,7 +148,9 @@ async def withdraw_change(
         request.status = ChangeRequestStatus.WITHDRAWN
         request.decided_by = caller.client_id
         request.decided_at = uow.now()
-        uow.audit.record(caller, "plan.change_withdrawn", "plan_change_request", request.id)
+        uow.get(AuditRepository).record(
+            caller, "plan.change_withdrawn", "plan_change_request", request.id
+        )
         await uow.commit()
     return request
 

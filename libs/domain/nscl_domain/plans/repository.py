@@ -21,9 +21,11 @@ class PlanRepository:
         self.session = session
 
     def add(self, row: object) -> None:
+        """Add a new row to the transaction."""
         self.session.add(row)
 
     async def flush(self) -> None:
+        """Write what was added or changed, so ids and defaults are known."""
         await self.session.flush()
 
     # --- plans ---------------------------------------------------------------------------
@@ -80,6 +82,7 @@ class PlanRepository:
     # --- what a plan is checked against --------------------------------------------------
 
     async def unit_key(self, unit_id: uuid.UUID) -> str | None:
+        """The key of the plan's unit."""
         return await self.session.scalar(select(cm.OrgUnit.key).where(cm.OrgUnit.id == unit_id))
 
     async def aggregation_rules(self, programme_id: uuid.UUID) -> dict[str, str]:
@@ -99,6 +102,7 @@ class PlanRepository:
         return [(start, end) for start, end in (await self.session.execute(stmt)).all()]
 
     async def task_keys(self, programme_id: uuid.UUID) -> set[str]:
+        """Keys of the programme's tasks."""
         stmt = (
             select(cm.Task.key)
             .join(cm.TaskGroup, cm.TaskGroup.id == cm.Task.group_id)
@@ -107,6 +111,7 @@ class PlanRepository:
         return set((await self.session.scalars(stmt)).all())
 
     async def indicator_keys(self, programme_id: uuid.UUID) -> set[str]:
+        """Keys of the programme's indicators."""
         stmt = select(cm.Indicator.key).where(cm.Indicator.programme_id == programme_id)
         return set((await self.session.scalars(stmt)).all())
 
@@ -123,6 +128,7 @@ class PlanRepository:
         return found or 0
 
     async def versions(self, plan_id: uuid.UUID) -> Sequence[m.PlanVersion]:
+        """The plan's frozen versions, oldest first."""
         stmt = (
             select(m.PlanVersion)
             .where(m.PlanVersion.plan_id == plan_id)
@@ -131,6 +137,7 @@ class PlanRepository:
         return (await self.session.scalars(stmt)).all()
 
     async def version(self, plan_id: uuid.UUID, version_no: int) -> m.PlanVersion | None:
+        """One frozen version of the plan, if it exists."""
         return await self.session.scalar(
             select(m.PlanVersion).where(
                 m.PlanVersion.plan_id == plan_id, m.PlanVersion.version_no == version_no

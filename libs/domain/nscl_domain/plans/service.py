@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
@@ -36,7 +36,7 @@ class PlanView:
 
 
 def _plans(uow: UnitOfWork) -> PlanRepository:
-    return PlanRepository(uow.session)
+    return uow.get(PlanRepository)
 
 
 async def _view(uow: UnitOfWork, plan: m.Plan) -> PlanView:
@@ -96,7 +96,9 @@ async def create_plan(
         )
         repo.add(plan)
         await repo.flush()
-        uow.audit.record(caller, "plan.created", "plan", plan.id, after=snapshot(plan))
+        uow.get(AuditRepository).record(
+            caller, "plan.created", "plan", plan.id, after=snapshot(plan)
+        )
         view = await _view(uow, plan)
         await uow.commit()
     return view

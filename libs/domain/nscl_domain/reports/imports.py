@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from nscl_domain.audit.repository import AuditRepository
+from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import IndicatorEntry, ReportContent
@@ -24,7 +26,7 @@ from nscl_domain.uow import UnitOfWork
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
-    return uow.reports
+    return uow.get(ReportRepository)
 
 
 async def _import_target(
@@ -41,7 +43,7 @@ async def _import_target(
             derived=i.derived_from is not None,
             disaggregations={d["dimension"]: d["values"] for d in i.disaggregations},
         )
-        for i in await uow.catalogue.indicators(obligation.programme_id, 0, 10_000)
+        for i in await uow.get(CatalogueRepository).indicators(obligation.programme_id, 0, 10_000)
     }
     return report, obligation, unit.key, specs
 
@@ -88,7 +90,7 @@ async def import_values(
         ]
         report.draft = draft.model_dump(mode="json")
         report.changed(uow.now())
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "report.values_imported", "report", report.id,
             after={"values": len(result.values), "revision": report.revision},
         )  # fmt: skip

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import FieldProblem, Invalid
 from nscl_domain.identity import Caller, Permission
@@ -19,10 +20,11 @@ from nscl_domain.uow import UnitOfWork
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
-    return uow.reports
+    return uow.get(ReportRepository)
 
 
 def due_date_of(regime: m.ReportingRegime, year: int) -> date:
+    """The day the regime's report of ``year`` is due."""
     return date(year, regime.due_month, regime.due_day)
 
 
@@ -67,7 +69,7 @@ async def generate_obligations(
                 for unit_id in units
             ]
         )
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             actor,
             "obligations.generated",
             "programme",
@@ -103,7 +105,9 @@ async def create_request(
                 code="unit_not_found",
                 fields=[FieldProblem(("body", "units"), "Every unit must exist on the due date.")],
             )
-        known = {i.key for i in await uow.catalogue.indicators(programme.id, 0, 10_000)}
+        known = {
+            i.key for i in await uow.get(CatalogueRepository).indicators(programme.id, 0, 10_000)
+        }
         unknown = sorted(set(indicators) - known)
         if unknown:
             raise Invalid(
@@ -137,7 +141,7 @@ async def create_request(
                 for unit in found_units
             ]
         )
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             actor, "request.created", "reporting_request", request.id, after=snapshot(request)
         )
         await uow.commit()

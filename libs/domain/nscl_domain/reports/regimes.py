@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Literal
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
@@ -22,7 +22,7 @@ from nscl_domain.uow import UnitOfWork
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
-    return uow.reports
+    return uow.get(ReportRepository)
 
 
 async def list_regimes(
@@ -63,7 +63,7 @@ async def update_regime(
         before = snapshot(regime)
         regime.due_month, regime.due_day = due_month, due_day
         regime.cutoff_days_before_due = cutoff_days_before_due
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             actor,
             "regime.updated",
             "reporting_regime",
@@ -133,7 +133,7 @@ async def update_rule(
         if params is not None:
             row.params = {**row.params, **params}
         await _reports(uow).flush()
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             actor, "rule.updated", "validation_rule", code, before=before, after=snapshot(row)
         )
         result = next(r for r in await rule_settings(uow) if r.code == code)

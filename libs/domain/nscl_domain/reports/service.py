@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nscl_domain.audit.repository import snapshot
+from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.reports import models as m
@@ -30,7 +31,7 @@ from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
-    return uow.reports
+    return uow.get(ReportRepository)
 
 
 async def create_report(
@@ -58,7 +59,9 @@ async def create_report(
         )
         _reports(uow).add(report)
         await _reports(uow).flush()
-        uow.audit.record(caller, "report.created", "report", report.id, after=snapshot(report))
+        uow.get(AuditRepository).record(
+            caller, "report.created", "report", report.id, after=snapshot(report)
+        )
         await uow.commit()
     return report, True
 
@@ -104,7 +107,9 @@ update_draft = Edit(
 async def _check_context(
     uow: UnitOfWork, obligation: m.Obligation
 ) -> tuple[CheckContext, dict[str, cm.Indicator]]:
-    programme_indicators = await uow.catalogue.indicators(obligation.programme_id, 0, 10_000)
+    programme_indicators = await uow.get(CatalogueRepository).indicators(
+        obligation.programme_id, 0, 10_000
+    )
     indicators = {i.key: i for i in programme_indicators}
     rules = {
         key: IndicatorRule(
@@ -115,7 +120,7 @@ async def _check_context(
         )
         for key, i in indicators.items()
     }
-    tasks = await uow.catalogue.tasks(
+    tasks = await uow.get(CatalogueRepository).tasks(
         obligation.programme_id, group=None, unit=None, q=None, offset=0, limit=10_000
     )
     request = await _reports(uow).request(obligation.request_id) if obligation.request_id else None
@@ -218,7 +223,7 @@ async def _freeze_figures(
     )
     tasks = {
         task.key: task.id
-        for task, _ in await uow.catalogue.tasks(
+        for task, _ in await uow.get(CatalogueRepository).tasks(
             obligation.programme_id, group=None, unit=None, q=None, offset=0, limit=10_000
         )
     }
@@ -284,7 +289,7 @@ async def correct(
     async with uow:
         report = await _reports(uow).report_for_change(report_id, caller.unit_id, expected_revision)
         report.correct(reason, uow.now())
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "report.correction_opened", "report", report.id, after={"reason": reason}
         )
         await uow.commit()
@@ -303,6 +308,7 @@ async def list_versions(
 async def get_version(
     uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, version_no: int
 ) -> m.ReportVersion:
+    """One submitted version of a report, if the caller's unit may see the report."""
     report = await get_report(uow, caller, report_id)
     async with uow:
         version = await _reports(uow).version(report.id, version_no)

@@ -17,7 +17,7 @@ from nscl_domain.uow import UnitOfWork
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
-    return uow.reports
+    return uow.get(ReportRepository)
 
 
 # Deadlines are days in Vietnam: a report sent at 23:30 on 30 November is on time.
@@ -36,6 +36,7 @@ class Timeliness:
 
 
 def local_day(moment: datetime) -> date:
+    """The day in Vietnam at ``moment``."""
     return moment.astimezone(LOCAL_TIME).date()
 
 
