@@ -41,3 +41,18 @@ class Repositories:
                 )
             found = self._built[repository] = cast(Callable[[AsyncSession], R], made)(self.session)
         return cast(R, found)
+
+
+class SessionRepository:
+    """Base of a context's repository: the statements of one transaction's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        """Add a new row to the transaction."""
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        """Write what was added or changed, so ids and defaults are known."""
+        await self.session.flush()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, ValidationError
 
 from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.budget import models as m
+from nscl_domain.budget.models import FundingSource
 from nscl_domain.budget.repository import BudgetRepository
 from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue import models as cm
@@ -23,14 +24,6 @@ from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Edit, Review, ReviewStatus
 
-FundingSource = Literal[
-    "recurrent_science",
-    "recurrent_sector",
-    "development_investment",
-    "other_enterprise",
-    "other_sponsorship",
-    "other",
-]
 Amount = Annotated[
     StrictInt,
     Field(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -28,14 +28,15 @@ from nscl_domain.catalogue.models import Task
 from nscl_domain.db import Base, new_id
 from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus, known_values
 
-FUNDING_SOURCES = (
+FundingSource = Literal[
     "recurrent_science",
     "recurrent_sector",
     "development_investment",
     "other_enterprise",
     "other_sponsorship",
     "other",
-)
+]
+FUNDING_SOURCES: tuple[str, ...] = get_args(FundingSource)
 MAX_AMOUNT = 10**15
 
 

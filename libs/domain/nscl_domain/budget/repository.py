@@ -10,11 +10,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, cast, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from nscl_domain.budget import models as m
 from nscl_domain.catalogue import models as cm
+from nscl_domain.repositories import SessionRepository
 from nscl_domain.workflow import ReviewStatus, load
 
 
@@ -35,18 +35,7 @@ def _accepted(
     )
 
 
-class BudgetRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, row: object) -> None:
-        """Add a new row to the transaction."""
-        self.session.add(row)
-
-    async def flush(self) -> None:
-        """Write what was added or changed, so ids and defaults are known."""
-        await self.session.flush()
-
+class BudgetRepository(SessionRepository):
     # --- estimates -----------------------------------------------------------------------
 
     async def estimate_of(

@@ -8,26 +8,15 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.plans import models as m
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
+from nscl_domain.repositories import SessionRepository
 from nscl_domain.workflow import ReviewStatus, load
 
 
-class PlanRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, row: object) -> None:
-        """Add a new row to the transaction."""
-        self.session.add(row)
-
-    async def flush(self) -> None:
-        """Write what was added or changed, so ids and defaults are known."""
-        await self.session.flush()
-
+class PlanRepository(SessionRepository):
     # --- plans ---------------------------------------------------------------------------
 
     async def plan(

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.reports import models as m
+from nscl_domain.repositories import SessionRepository
 from nscl_domain.workflow import load, load_for_change
 
 
@@ -24,16 +24,7 @@ def _scoped(
     return stmt if unit_scope is None else stmt.where(unit_column == unit_scope)
 
 
-class ReportRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, row: object) -> None:
-        self.session.add(row)
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
+class ReportRepository(SessionRepository):
     # --- regimes and rules ---------------------------------------------------------------
 
     async def regime(self, programme_id: uuid.UUID, key: str) -> m.ReportingRegime | None:
