@@ -1,23 +1,18 @@
 """The API through database and Redis outages, on a real server with private servers.
 
 The machine's PostgreSQL and Redis are shared and never stopped: this module starts its
-own (initdb in a temporary directory, as the ``postgres`` user, since PostgreSQL refuses
-to run as root; a redis-server on a free port), serves the API from them with uvicorn on
-loopback, stops one while requests arrive, and starts it again. Every request must get an
-answer — 503 with Retry-After while what it needs is down, never a 500 or a dropped
-connection — and the first request after the database's restart must succeed.
+own (``bench.private_services``, as the worker's fault tests do), serves the API from them
+with uvicorn on loopback, stops one while requests arrive, and starts it again. Every
+request must get an answer — 503 with Retry-After while what it needs is down, never a 500
+or a dropped connection — and the first request after the database's restart must succeed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.private_services import PrivatePostgres, PrivateRedis, free_port
 
 from nscl_domain import schema
 from tests.conftest import seed_database
@@ -32,118 +28,26 @@ from tests.conftest import seed_database
 pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = next(
-    (
-        Path(p).parent
-        for p in (shutil.which("pg_ctl"), *sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")))
-        if p is not None
-    ),
-    None,
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(command: str) -> None:
-    subprocess.run(["su", "postgres", "-c", command], check=True, capture_output=True, timeout=60)
-
-
-@dataclass
-class PrivatePostgres:
-    """A PostgreSQL of this module only, on its own port and data directory."""
-
-    data: Path
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        _as_postgres(
-            f"{PG_BIN}/pg_ctl -D {self.data}/db -l {self.data}/log -w -t 30 "
-            f"-o '-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1' start"
-        )
-
-    def stop(self) -> None:
-        _as_postgres(f"{PG_BIN}/pg_ctl -D {self.data}/db -w -t 30 -m fast stop")
 
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
-    if PG_BIN is None or os.geteuid() != 0 or shutil.which("su") is None:
-        pytest.skip("needs PostgreSQL binaries and root (to run them as the postgres user)")
-    data = Path(tempfile.mkdtemp(prefix="nscl-outage-"))
-    shutil.chown(data, "postgres")
-    server = PrivatePostgres(data, _free_port())
-    _as_postgres(f"{PG_BIN}/initdb -D {data}/db -A trust -U postgres --no-sync")
+    server = PrivatePostgres()
     server.start()
     try:
         yield server
     finally:
-        subprocess.run(
-            ["su", "postgres", "-c", f"{PG_BIN}/pg_ctl -D {data}/db -m immediate stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(data, ignore_errors=True)
-
-
-@dataclass
-class PrivateRedis:
-    """A Redis of this module only (the machine's is shared and never stopped)."""
-
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        options = [
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self.process = subprocess.Popen(
-            ["redis-server", *options],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            time.sleep(0.05)
-        pytest.fail("the private Redis did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
+        server.close()
 
 
 @pytest.fixture(scope="module")
 def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server")
-    server = PrivateRedis(_free_port())
+    server = PrivateRedis()
     server.start()
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 @dataclass
@@ -155,15 +59,15 @@ class Served:
 @pytest.fixture(scope="module")
 def served(private_postgres: PrivatePostgres, private_redis: PrivateRedis) -> Iterator[Served]:
     """The API under uvicorn on loopback, migrated and seeded on the private database."""
-    schema.upgrade(private_postgres.url)
-    secrets = asyncio.run(seed_database(private_postgres.url))
-    port = _free_port()
+    schema.upgrade(private_postgres.url())
+    secrets = asyncio.run(seed_database(private_postgres.url()))
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
             str(ROOT / part) for part in ("libs/domain", "services/api", "services/worker")
         ),
-        "NSCL_DATABASE_URL": private_postgres.url,
+        "NSCL_DATABASE_URL": private_postgres.url(),
         "NSCL_REDIS_URL": private_redis.url,
         "NSCL_QUEUE_NAME": f"nscl:outage-test:{os.getpid()}",
         "NSCL_SEED_ON_START": "false",
@@ -172,7 +76,7 @@ def served(private_postgres: PrivatePostgres, private_redis: PrivateRedis) -> It
         "NSCL_DB_POOL_SIZE": "5",
         "NSCL_DB_MAX_OVERFLOW": "5",
     }
-    log = (private_postgres.data / "api.log").open("wb")
+    log = (private_postgres.folder / "api.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "nscl_api.asgi:app", "--port", str(port)],
         env=env,
@@ -190,7 +94,8 @@ def served(private_postgres: PrivatePostgres, private_redis: PrivateRedis) -> It
             time.sleep(0.2)
         else:
             pytest.fail(
-                "the API did not become ready:\n" + (private_postgres.data / "api.log").read_text()
+                "the API did not become ready:\n"
+                + (private_postgres.folder / "api.log").read_text()
             )
         yield Served(f"http://127.0.0.1:{port}", secrets)
     finally:
