@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
+from nscl_api.audit.schemas import AuditEventRead
 from nscl_api.deps import AuditReader, UowDep
 from nscl_api.errors import responses
 from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
 from nscl_domain.audit import service as audit
-from nscl_domain.audit.models import AuditEvent
 from nscl_domain.errors import Forbidden, Invalid
 from nscl_domain.types import IsoDateTime
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])
-
-
-class AuditEventRead(BaseModel):
-    """One change: who (client and unit), when, what, and the object before and after."""
-
-    id: uuid.UUID
-    occurred_at: datetime
-    client_id: str
-    unit_key: str | None
-    action: str = Field(examples=["org_unit.updated"])
-    object_type: str = Field(examples=["org_unit"])
-    object_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    request_id: str | None
-
-    @classmethod
-    def of(cls, event: AuditEvent) -> AuditEventRead:
-        return cls.model_validate(event, from_attributes=True)
 
 
 Filter = Annotated[str | None, Query(max_length=100)]

@@ -9,10 +9,10 @@ from urllib.parse import unquote
 
 import structlog
 from fastapi import APIRouter, Form, Request
-from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from nscl_api.auth.guard import HeldOff, TokenGuard, client_address
+from nscl_api.auth.schemas import Jwks, TokenResponse
 from nscl_api.deps import ResourcesDep
 from nscl_api.problems import problem_response
 from nscl_domain.clock import utcnow
@@ -22,19 +22,6 @@ from nscl_domain.identity import service as identity
 log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["authentication"])
-
-
-class TokenResponse(BaseModel):
-    """RFC 6749 §5.1 access token response."""
-
-    access_token: str
-    token_type: str = Field(default="Bearer", examples=["Bearer"])
-    expires_in: int = Field(description="Seconds until the token expires.", examples=[900])
-    scope: str = Field(description="Granted scopes, space-separated.", examples=["catalogue.read"])
-
-
-class Jwks(BaseModel):
-    keys: list[dict[str, Any]]
 
 
 def _oauth_error(status: int, error: str, description: str, **headers: str) -> Response:

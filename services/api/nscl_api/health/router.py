@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.responses import Response
 
 from nscl_api.deps import ResourcesDep
 from nscl_api.errors import responses
+from nscl_api.health.schemas import CheckResult, Health, Readiness
 from nscl_api.problems import problem_response
 from nscl_domain.schema import schema_state
 
 router = APIRouter(tags=["service"])
-
-CheckResult = Literal["ok", "failed"]
-
-
-class Health(BaseModel):
-    status: Literal["alive"] = "alive"
-
-
-class Readiness(BaseModel):
-    status: Literal["ready"] = "ready"
-    checks: dict[str, CheckResult] = Field(
-        examples=[{"database": "ok", "schema": "ok", "redis": "ok"}]
-    )
 
 
 @router.get("/health", operation_id="getHealth", summary="Liveness")

@@ -1,0 +1,20 @@
+"""Request and response bodies of the auth routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1 access token response."""
+
+    access_token: str
+    token_type: str = Field(default="Bearer", examples=["Bearer"])
+    expires_in: int = Field(description="Seconds until the token expires.", examples=[900])
+    scope: str = Field(description="Granted scopes, space-separated.", examples=["catalogue.read"])
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, Any]]
