@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from nscl_api import cli
+from nscl_api.auth.deps import SCOPE_DESCRIPTIONS
 from nscl_api.main import create_app
 from nscl_api.routes import route_table
+from nscl_domain.identity import Permission
 from nscl_domain.settings import Settings
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
@@ -54,3 +56,39 @@ def test_every_operation_is_documented(app: FastAPI, document: dict[str, Any]) -
                 if int(status) >= 400:
                     assert list(response["content"]) == ["application/problem+json"]
     assert len(operation_ids) == sum(len(r.methods) for r in api_routes)
+
+
+def _declared_scopes(document: dict[str, Any]) -> dict[str, str]:
+    flows = document["components"]["securitySchemes"]["oauth2"]["flows"]
+    scopes: dict[str, str] = flows["clientCredentials"]["scopes"]
+    return scopes
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_every_permission_is_a_declared_scope_with_a_description(
+    document: dict[str, Any],
+) -> None:
+    undescribed = [p.value for p in Permission if not SCOPE_DESCRIPTIONS.get(p, "").strip()]
+    assert not undescribed, f"describe these in SCOPE_DESCRIPTIONS: {undescribed}"
+    declared = _declared_scopes(document)
+    assert set(declared) == {p.value for p in Permission}
+    assert all(text.strip() for text in declared.values())
+
+
+def test_every_scope_an_operation_needs_is_declared(document: dict[str, Any]) -> None:
+    declared = set(_declared_scopes(document))
+    used: set[str] = set()
+    for path, method, operation in _operations(document):
+        for requirement in operation.get("security", []):
+            for scheme, scopes in requirement.items():
+                assert scheme == "oauth2", (method, path)
+                assert set(scopes) <= declared, (method, path, set(scopes) - declared)
+                used |= set(scopes)
+    assert {"plans.read", "plans.write", "plans.review"} <= used

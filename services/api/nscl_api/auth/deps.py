@@ -15,7 +15,9 @@ from nscl_domain.errors import Unauthenticated
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.identity import service as identity
 
-SCOPE_DESCRIPTIONS = {
+# One line per Permission: the declared scopes are built from the enum below, and a test
+# fails when a member has no line here, so a new permission cannot reach a route undeclared.
+SCOPE_DESCRIPTIONS: dict[Permission, str] = {
     Permission.CATALOGUE_READ: "Read the programme catalogue.",
     Permission.CATALOGUE_WRITE: "Change organisation units, roles and the catalogue.",
     Permission.JOBS_READ: "Read background jobs.",
@@ -33,13 +35,22 @@ SCOPE_DESCRIPTIONS = {
     Permission.BUDGET_REVIEW: "Accept or return estimates, build and send dossiers.",
     Permission.DOSSIERS_READ: "Read the budget dossiers addressed to the caller's unit.",
     Permission.ALLOCATIONS_WRITE: "Acknowledge dossiers and record allocations.",
+    Permission.PLANS_READ: "Read the plans and change requests of the caller's unit "
+    "(all: reviewers).",
+    Permission.PLANS_WRITE: "Write and submit the plans of the caller's unit; propose and "
+    "withdraw changes to accepted plans.",
+    Permission.PLANS_REVIEW: "Accept or return submitted plans; decide on change requests.",
 }
+
+# Every member is declared, described or not: an undescribed one shows as an empty line in
+# the document (and fails the test) rather than as a scope clients cannot ask for.
+SCOPES = {permission.value: SCOPE_DESCRIPTIONS.get(permission, "") for permission in Permission}
 
 oauth2_scheme = OAuth2(
     flows=OAuthFlows(
         clientCredentials=OAuthFlowClientCredentials(
             tokenUrl="/v1/oauth/token",
-            scopes={p.value: text for p, text in SCOPE_DESCRIPTIONS.items()},
+            scopes=SCOPES,
         )
     ),
     scheme_name="oauth2",
