@@ -92,3 +92,20 @@ def test_every_scope_an_operation_needs_is_declared(document: dict[str, Any]) ->
                 assert set(scopes) <= declared, (method, path, set(scopes) - declared)
                 used |= set(scopes)
     assert {"plans.read", "plans.write", "plans.review"} <= used
+
+
+def test_public_operations_say_they_need_no_token(document: dict[str, Any]) -> None:
+    public = {(m, p) for p, m, o in _operations(document) if o["security"] == []}
+    assert public == {
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("post", "/v1/oauth/token"),
+        ("get", "/.well-known/jwks.json"),
+    }
+    for path, method, operation in _operations(document):
+        if (method, path) not in public:
+            assert operation["security"], (method, path)
+
+
+def test_the_server_is_relative_so_it_works_behind_any_host(document: dict[str, Any]) -> None:
+    assert document["servers"] == [{"url": "/", "description": "This service"}]

@@ -44,6 +44,8 @@ stable `code`. Lists use cursor pagination (`limit`, `cursor` → `items`, `next
 Long work answers `202 Accepted` with `Location: /v1/jobs/{id}`.
 """
 
+SERVERS = [{"url": "/", "description": "This service"}]
+
 TAGS = [
     {"name": "service", "description": "Liveness and readiness."},
     {
@@ -171,6 +173,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         tags=app.openapi_tags,
+        # Relative, so generated clients and the docs page call whichever host served them.
+        servers=SERVERS,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     body_errors = responses(400, 413, 415)
@@ -205,6 +209,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 )
             if "503" in responses_ and path.startswith("/v1/"):
                 responses_["503"].setdefault("headers", retry_after)
+            # Said outright rather than left out: generators then know the operation is
+            # public instead of guessing from the absence of a document-wide default.
+            operation.setdefault("security", [])
             if "422" in responses_:
                 responses_["422"] = {
                     "description": "The input is invalid; `errors` lists every field.",
