@@ -5,9 +5,12 @@ database or Redis: they run with no services at all."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
@@ -109,3 +112,71 @@ def test_public_operations_say_they_need_no_token(document: dict[str, Any]) -> N
 
 def test_the_server_is_relative_so_it_works_behind_any_host(document: dict[str, Any]) -> None:
     assert document["servers"] == [{"url": "/", "description": "This service"}]
+
+
+def _client(app: FastAPI, root_path: str = "") -> httpx.AsyncClient:
+    # The ASGI transport runs no lifespan: no database or Redis is opened.
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    return httpx.AsyncClient(transport=transport, base_url="http://nscl.test")
+
+
+@pytest.fixture
+async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(app) as http:
+        yield http
+
+
+_REFERENCE = re.compile(r"""(?:src|href)="([^"]*)\"""")
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_the_documentation_pages_load_everything_from_this_service(
+    browser: httpx.AsyncClient, path: str
+) -> None:
+    page = await browser.get(path)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<script>" not in page.text, "the page needs no inline script"
+    references = _REFERENCE.findall(page.text)
+    assert references
+    for url in references:
+        assert url.startswith("/docs/assets/"), url
+        asset = await browser.get(url)
+        assert asset.status_code == 200, url
+        expected = {"js": "text/javascript", "css": "text/css", "png": "image/png"}
+        assert asset.headers["content-type"].split(";")[0] == expected[url.rsplit(".", 1)[1]]
+        assert asset.content
+    assert 'data-openapi-url="/openapi.json"' in page.text
+
+
+async def test_the_viewers_are_the_real_bundles(
+    browser: httpx.AsyncClient,
+) -> None:
+    assert b"SwaggerUIBundle" in (await browser.get("/docs/assets/swagger-ui-bundle.js")).content
+    assert b"Redoc" in (await browser.get("/docs/assets/redoc.standalone.js")).content
+    assert b"validatorUrl: null" in (await browser.get("/docs/assets/swagger-init.js")).content
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_the_documentation_pages_policy_names_no_other_host(
+    browser: httpx.AsyncClient, path: str
+) -> None:
+    policy = (await browser.get(path)).headers["content-security-policy"]
+    assert "script-src 'self';" in policy
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    for directive in policy.split(";"):
+        for source in directive.split()[1:]:
+            assert source.startswith("'") or source in {"data:", "blob:"}, (directive, source)
+    assert "frame-ancestors 'none'" in policy
+
+
+async def test_only_the_listed_assets_can_be_fetched(browser: httpx.AsyncClient) -> None:
+    for name in ("core.py", "..%2F__init__.py", "swagger-ui-bundle.js.map"):
+        assert (await browser.get(f"/docs/assets/{name}")).status_code == 404, name
+
+
+async def test_the_pages_follow_a_path_prefix_behind_a_proxy(app: FastAPI) -> None:
+    async with _client(app, root_path="/nscl") as http:
+        page = await http.get("/docs")
+    assert 'href="/nscl/docs/assets/swagger-ui.css"' in page.text
+    assert 'data-openapi-url="/nscl/openapi.json"' in page.text

@@ -17,6 +17,8 @@ from nscl_api.auth.router import router as auth_router
 from nscl_api.budget.router import router as budget_router
 from nscl_api.catalogue.router import periods_router, programmes_router, units_router
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
+from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
+from nscl_api.docs import router as docs_router
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
@@ -116,12 +118,18 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # FastAPI's own pages load their viewers from a CDN; docs.py serves them from here.
+        docs_url=None,
+        redoc_url=None,
+        # The only flow is client credentials: Swagger UI needs no redirect page.
+        swagger_ui_oauth2_redirect_url=None,
     )
     if resources is not None:
         app.state.resources = resources
     install_error_handlers(app)
     install_idempotency(app)
     app.include_router(health_router)
+    app.include_router(docs_router)
     v1_dependencies = [Depends(check_v1_request)]
     # Routes are matched in order: the most polled (published rollups) are tried first.
     for router in (
@@ -145,10 +153,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     # Outermost, so the answers of the other middleware (413, 400) carry the headers too.
-    docs_paths = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
-    app.add_middleware(
-        SecurityHeadersMiddleware, docs_paths=frozenset(p for p in docs_paths if p is not None)
-    )
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGE_PATHS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented hook
     return app
 
