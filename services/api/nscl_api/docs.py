@@ -36,7 +36,7 @@ _SWAGGER_INIT = """\
     showExtensions: true,
     showCommonExtensions: true,
     validatorUrl: null,
-    presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+    presets: [SwaggerUIBundle.presets.apis],
   });
 })();
 """
