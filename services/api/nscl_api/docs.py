@@ -77,7 +77,9 @@ ASSETS = {
     "redoc-init.js": _Asset(_JS, text=_REDOC_INIT),
 }
 
-router = APIRouter(include_in_schema=False)
+# Plain routes, as FastAPI's own pages are: not operations of the API, so neither in the
+# contract nor among the routes that must declare a permission.
+router = APIRouter()
 
 
 def _page(request: Request, title: str, head: str, body: str) -> HTMLResponse:
@@ -103,7 +105,6 @@ def _openapi_url(request: Request) -> str:
     return f"{request.scope.get('root_path', '')}{request.app.openapi_url}"
 
 
-@router.get(DOCS_PATH)
 async def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI: try every operation with a token from the client credentials flow."""
     return _page(
@@ -116,7 +117,6 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
-@router.get(REDOC_PATH)
 async def redoc(request: Request) -> HTMLResponse:
     """ReDoc: the contract as one readable page."""
     return _page(
@@ -129,10 +129,9 @@ async def redoc(request: Request) -> HTMLResponse:
     )
 
 
-@router.get(ASSETS_PATH + "/{name}")
-async def asset(name: str) -> Response:
+async def asset(request: Request) -> Response:
     """One of the viewers' files."""
-    found = ASSETS.get(name)
+    found = ASSETS.get(request.path_params["name"])
     if found is None:
         raise HTTPException(status_code=404)
     # Not versioned in the URL: a day's caching, and an upgrade shows up by the next day.
@@ -141,3 +140,8 @@ async def asset(name: str) -> Response:
         media_type=found.media_type,
         headers={"Cache-Control": "public, max-age=86400"},
     )
+
+
+router.add_route(DOCS_PATH, swagger_ui, methods=["GET"], include_in_schema=False)
+router.add_route(REDOC_PATH, redoc, methods=["GET"], include_in_schema=False)
+router.add_route(ASSETS_PATH + "/{name}", asset, methods=["GET"], include_in_schema=False)
