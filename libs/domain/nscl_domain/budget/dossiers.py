@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.budget import models as m
@@ -25,17 +24,13 @@ from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext, Location, requester_of
-from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.jobs.requests import refresh_later
+from nscl_domain.repositories import RepositorySource
 from nscl_domain.uow import UnitOfWork
 
 
 def _budget(uow: UnitOfWork) -> BudgetRepository:
     return uow.get(BudgetRepository)
-
-
-def _in_job(session: AsyncSession) -> BudgetRepository:
-    """The repository in the transaction a job's validator is given."""
-    return BudgetRepository(session)
 
 
 @dataclass(frozen=True)
@@ -87,9 +82,11 @@ async def request_dossier_build(
     return job
 
 
-async def check_dossier_build(session: AsyncSession, args: BuildDossiersArgs, at: Location) -> None:
+async def check_dossier_build(
+    repositories: RepositorySource, args: BuildDossiersArgs, at: Location
+) -> None:
     """The programme exists and runs in the budget year (the validator of the build job)."""
-    programme = await _in_job(session).programme(args.programme_id)
+    programme = await repositories.get(BudgetRepository).programme(args.programme_id)
     if programme is None:
         raise Invalid(
             f"Programme {args.programme_id} does not exist.",

@@ -19,7 +19,7 @@ from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs.registry import Location
-from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Edit, Review, ReviewStatus

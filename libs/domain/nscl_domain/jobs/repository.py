@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.jobs import JobStatus
-from nscl_domain.jobs.models import Job
+from nscl_domain.jobs.models import Job, JobProgress
 
 
 class JobRepository:
@@ -61,6 +61,18 @@ class JobRepository:
 
     async def get(self, job_id: uuid.UUID) -> Job | None:
         return await self.session.get(Job, job_id, populate_existing=True)
+
+    async def requester(self, job_id: uuid.UUID) -> str | None:
+        """Who asked for the job (None: no such job, or none named), as this transaction
+        holds the row (not re-read: a running attempt's own changes to it stay)."""
+        job = await self.session.get(Job, job_id)
+        return job.requested_by if job is not None else None
+
+    async def progress(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        """What a running job last said of its progress (None until it says something)."""
+        return await self.session.scalar(
+            select(JobProgress.progress).where(JobProgress.job_id == job_id)
+        )
 
     async def list(
         self,

@@ -64,7 +64,7 @@ async def schedule(
         ) from exc
     async with uow:
         # The same check the job's own route makes, and every attempt makes again.
-        await kind.check(uow.session, parsed, ("body", "args"))
+        await kind.check(uow, parsed, ("body", "args"))
         job = await uow.schedule(
             name, parsed.model_dump(mode="json"), requested_by=caller.client_id
         )
@@ -89,9 +89,7 @@ async def progress_of(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> dic
     """What a running job last said of its progress (None until it says something)."""
     caller.require(Permission.JOBS_READ)
     async with uow:
-        return await uow.session.scalar(
-            select(JobProgress.progress).where(JobProgress.job_id == job_id)
-        )
+        return await uow.jobs.progress(job_id)
 
 
 async def cancel(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:

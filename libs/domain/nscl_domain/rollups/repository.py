@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
+from nscl_domain.jobs.requests import refresh_key
 from nscl_domain.rollups import sql
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.runs import (
@@ -30,7 +31,6 @@ from nscl_domain.rollups.runs import (
     fingerprint,
     source_digest,
 )
-from nscl_domain.rollups.triggers import refresh_key
 from nscl_domain.rollups.views import Cell, Contribution
 
 AnotherSession = Callable[[], AsyncSession]
@@ -49,6 +49,9 @@ class RollupRepository:
     ``another_session`` opens a second connection for work beside this transaction (a
     rebuild's digests and sections); without one, that work runs here, one after another.
     """
+
+    # A job's context hands its sessionmaker over (see ``Repositories``).
+    takes_another_session: ClassVar[bool] = True
 
     def __init__(
         self, session: AsyncSession, *, another_session: AnotherSession | None = None
