@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.jobs.requests import refresh_key
+from nscl_domain.repositories import AnotherSession
 from nscl_domain.rollups import sql
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.runs import (
@@ -32,8 +33,6 @@ from nscl_domain.rollups.runs import (
     source_digest,
 )
 from nscl_domain.rollups.views import Cell, Contribution
-
-AnotherSession = Callable[[], AsyncSession]
 
 
 def _arrays(programme_years: Sequence[ProgrammeYear]) -> dict[str, Any]:
