@@ -15,11 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.budget import models as m
-from nscl_domain.budget.estimates import check_budget_year
 from nscl_domain.budget.repository import BudgetRepository
 from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue import models as cm
-from nscl_domain.catalogue.service import programme_or_404
+from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
@@ -68,7 +67,7 @@ async def request_dossier_build(
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
         args = BuildDossiersArgs(programme_id=programme.id, budget_year=budget_year)
-        check_budget_year(programme, budget_year, ("body", "budget_year"))
+        check_programme_year(programme, budget_year, ("body", "budget_year"))
         job = await uow.schedule(
             JobName.BUILD_DOSSIERS,
             args.model_dump(mode="json"),
@@ -93,7 +92,7 @@ async def check_dossier_build(
             code="unknown_programme",
             fields=[FieldProblem((*at, "programme_id"), "No such programme.")],
         )
-    check_budget_year(programme, args.budget_year, (*at, "budget_year"))
+    check_programme_year(programme, args.budget_year, (*at, "budget_year"))
 
 
 async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue import models as cm
-from nscl_domain.catalogue.service import programme_or_404
+from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.catalogue.targets import TargetKind, TargetSpec, judge
 from nscl_domain.db import new_id
 from nscl_domain.errors import FieldProblem, Invalid, NotFound
@@ -110,17 +110,6 @@ async def _known_programme(
     return programme
 
 
-def check_year(programme: cm.Programme, year: int, at: Location) -> None:
-    """A rollup exists only for the years the programme runs: a run for any other year
-    would be published, frozen, and never read."""
-    if not programme.start_year <= year <= programme.end_year:
-        raise Invalid(
-            f"The programme runs {programme.start_year}–{programme.end_year}.",
-            code="year_outside_programme",
-            fields=[FieldProblem(at, "Outside the programme.")],
-        )
-
-
 async def check_refresh(
     repositories: RepositorySource, args: RefreshRollupArgs, at: Location
 ) -> None:
@@ -130,7 +119,7 @@ async def check_refresh(
 
 async def _check_refresh(repo: RollupRepository, args: RefreshRollupArgs, at: Location) -> None:
     programme = await _known_programme(repo, args.programme_id, at)
-    check_year(programme, args.year, (*at, "year"))
+    check_programme_year(programme, args.year, (*at, "year"))
 
 
 async def check_rebuild(
