@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.jobs.models import Job
-from nscl_domain.rollups.triggers import refresh_key
+from nscl_domain.jobs.requests import refresh_key
 from nscl_domain.uow import UnitOfWork
 from nscl_worker.queue import ArqJobQueue
 

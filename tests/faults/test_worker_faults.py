@@ -25,9 +25,9 @@ from nscl_domain.identity import SYSTEM
 from nscl_domain.jobs import JobName, JobStatus
 from nscl_domain.jobs import service as jobs
 from nscl_domain.jobs.models import Job
+from nscl_domain.jobs.requests import refresh_key, refresh_later
 from nscl_domain.rollups.repository import RollupRepository
 from nscl_domain.rollups.runs import plan_runs
-from nscl_domain.rollups.triggers import refresh_key, refresh_later
 from nscl_domain.uow import UnitOfWork
 from nscl_worker.queue import ArqJobQueue
 from tests.faults.conftest import (

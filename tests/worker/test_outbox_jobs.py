@@ -10,13 +10,13 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from arq.connections import ArqRedis
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nscl_api.resources import Resources
 from nscl_domain.clock import utcnow
@@ -28,6 +28,7 @@ from nscl_domain.jobs import service as jobs
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext, JobKind, JobRegistry
 from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.repositories import SessionRepository
 from nscl_domain.schema import SchemaOutOfDate
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
@@ -46,11 +47,30 @@ class FailingArgs(BaseModel):
     failures: int = 0
 
 
+class _Effects(SessionRepository):
+    """The test's own statements in a job's transaction, and the sessionmaker beside it
+    (for a handler that acts as another process would: a sweep, an operator's cancel)."""
+
+    takes_another_session: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        another_session: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        super().__init__(session)
+        self.sessionmaker = another_session
+
+    async def append(self, job_id: uuid.UUID) -> None:
+        await self.session.execute(
+            text(f"INSERT INTO {EFFECT_TABLE} (job_id) VALUES (:job_id)"), {"job_id": job_id}
+        )
+
+
 async def _append_effect(ctx: JobContext, args: NoArgs) -> dict[str, Any]:
     """A job whose every run leaves a row: effects are counted, not assumed."""
-    await ctx.session.execute(
-        text(f"INSERT INTO {EFFECT_TABLE} (job_id) VALUES (:job_id)"), {"job_id": ctx.job_id}
-    )
+    await ctx.get(_Effects).append(ctx.job_id)
     return {"appended": str(ctx.job_id)}
 
 
@@ -63,8 +83,9 @@ async def _fail_then_append(ctx: JobContext, args: FailingArgs) -> dict[str, Any
 async def _lose_lease_first(ctx: JobContext, args: NoArgs) -> dict[str, Any]:
     """On its first attempt, the job's lease lapses mid-run and the sweep gives it away."""
     if ctx.attempt == 1:
-        assert ctx.sessionmaker is not None
-        async with ctx.sessionmaker() as other:
+        sessionmaker = ctx.get(_Effects).sessionmaker
+        assert sessionmaker is not None
+        async with sessionmaker() as other:
             await other.execute(
                 text(
                     "UPDATE job SET lease_expires_at = now() - interval '1 second' WHERE id = :id"
@@ -72,16 +93,17 @@ async def _lose_lease_first(ctx: JobContext, args: NoArgs) -> dict[str, Any]:
                 {"id": ctx.job_id},
             )
             await other.commit()
-        await jobs.sweep(ctx.sessionmaker, _NO_QUEUE, grace=timedelta(0))
+        await jobs.sweep(sessionmaker, _NO_QUEUE, grace=timedelta(0))
     return await _append_effect(ctx, NoArgs())
 
 
 async def _cancelled_midway(ctx: JobContext, args: NoArgs) -> dict[str, Any]:
     """An operator cancels the job while it runs; it reports progress after that."""
-    assert ctx.sessionmaker is not None
+    sessionmaker = ctx.get(_Effects).sessionmaker
+    assert sessionmaker is not None
     assert ctx.report_progress is not None
     await _append_effect(ctx, NoArgs())
-    await jobs.cancel(UnitOfWork(ctx.sessionmaker), SYSTEM, ctx.job_id)
+    await jobs.cancel(UnitOfWork(sessionmaker), SYSTEM, ctx.job_id)
     await ctx.report_progress({"stage": "after cancellation"})
     return {"finished": True}
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base
+from nscl_domain.repositories import SessionRepository
 
 # A claim older than this is taken to belong to a process that died mid-request; a new
 # request with the same key may take it over.
@@ -72,11 +73,8 @@ class Reused:
 Outcome = Claimed | Running | Reused | StoredAnswer
 
 
-class IdempotencyKeys:
+class IdempotencyKeys(SessionRepository):
     """The keys of every client."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def claim(self, client_id: str, key: str, fingerprint: str) -> bool:
         """Claim the key (or take over an abandoned claim of the same request)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, Self
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,12 +15,6 @@ from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.repositories import R, Repositories
 
-if TYPE_CHECKING:
-    # Types of the shortcuts only (see ``shortcut``); nothing here is imported at run time.
-    from nscl_domain.audit.repository import AuditRepository
-    from nscl_domain.catalogue.repository import CatalogueRepository
-    from nscl_domain.reports.repository import ReportRepository
-
 log = structlog.get_logger(__name__)
 
 
@@ -30,17 +24,11 @@ class UnitOfWork:
     Jobs scheduled with :meth:`schedule` are rows in the same transaction as the change
     that needs them; after the commit they are handed to the queue. A failed hand-over is
     only logged: the worker's sweep hands the job over later.
+
+    The session is the unit of work's own: use cases reach the data through ``get``.
     """
 
-    session: AsyncSession
-
-    # Older spelling of ``uow.get(Repo)`` for three repositories, kept while the services
-    # that use it move over; the composition root names their classes (``shortcut``).
-    if TYPE_CHECKING:
-        audit: AuditRepository
-        catalogue: CatalogueRepository
-        reports: ReportRepository
-    _shortcuts: ClassVar[dict[str, type[Any]]] = {}
+    _session: AsyncSession
 
     def __init__(
         self,
@@ -57,8 +45,8 @@ class UnitOfWork:
         self._scheduled: list[Job] = []
 
     async def __aenter__(self) -> Self:
-        self.session = self._sessionmaker()
-        self._repositories = Repositories(self.session)
+        self._session = self._sessionmaker()
+        self._repositories = Repositories(self._session)
         self._scheduled = []
         return self
 
@@ -71,19 +59,6 @@ class UnitOfWork:
         """The outbox: jobs written in this transaction are handed over after the commit."""
         return self.get(JobRepository)
 
-    @classmethod
-    def shortcut(cls, name: str, repository: type[Any]) -> None:
-        """Make ``uow.<name>`` mean ``uow.get(repository)``."""
-        cls._shortcuts[name] = repository
-
-    if not TYPE_CHECKING:
-
-        def __getattr__(self, name: str) -> Any:
-            repository = type(self)._shortcuts.get(name)
-            if repository is None or "_repositories" not in self.__dict__:
-                raise AttributeError(name)
-            return self.get(repository)
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -94,9 +69,9 @@ class UnitOfWork:
         # loaded objects readable (detached), which read-only use cases return.
         try:
             if exc is not None:
-                await self.session.rollback()
+                await self._session.rollback()
         finally:
-            await self.session.close()
+            await self._session.close()
 
     @property
     def job_max_attempts(self) -> int:
@@ -133,7 +108,7 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Commit the transaction, then hand the jobs it scheduled to the queue."""
-        await self.session.commit()
+        await self._session.commit()
         scheduled, self._scheduled = self._scheduled, []
         if not scheduled or self._queue is None:
             return
@@ -146,4 +121,4 @@ class UnitOfWork:
                 log.warning("job.relay_failed", job_id=str(job.id), exc_info=True)
         if handed:
             await self.jobs.mark_enqueued(handed, self.now())
-            await self.session.commit()
+            await self._session.commit()

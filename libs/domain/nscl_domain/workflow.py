@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from sqlalchemy import CheckConstraint, String, Text, select, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.errors import Conflict, NotFound, PreconditionFailed
+from nscl_domain.repositories import SessionRepository
 
 if TYPE_CHECKING:
     # Only for annotations: the unit of work's repositories import the reviewed models.
@@ -182,42 +183,44 @@ class Reviewed:
 R = TypeVar("R", bound=Reviewed)
 
 
-async def load(
-    session: AsyncSession,
-    model: type[R],
-    entity_id: uuid.UUID,
-    unit_scope: uuid.UUID | None,
-    *,
-    for_update: bool = False,
-) -> R:
-    """The entity if the unit scope (None: every unit) may see it, else NotFound."""
-    stmt = select(model).where(model.id == entity_id)
-    if unit_scope is not None:
-        stmt = stmt.where(model.unit_id == unit_scope)
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = (
-        await session.scalars(stmt, execution_options={"populate_existing": True})
-    ).one_or_none()
-    if found is None:
-        raise NotFound(
-            f"{model.noun.capitalize()} {entity_id} does not exist.",
-            code=f"{model.code}_not_found",
-        )
-    return found
+class ReviewedRepository(SessionRepository):
+    """Loads a reviewed entity of any context for reading or for a change."""
 
+    async def load(
+        self,
+        model: type[R],
+        entity_id: uuid.UUID,
+        unit_scope: uuid.UUID | None,
+        *,
+        for_update: bool = False,
+    ) -> R:
+        """The entity if the unit scope (None: every unit) may see it, else NotFound."""
+        stmt = select(model).where(model.id == entity_id)
+        if unit_scope is not None:
+            stmt = stmt.where(model.unit_id == unit_scope)
+        if for_update:
+            stmt = stmt.with_for_update()
+        found = (
+            await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        ).one_or_none()
+        if found is None:
+            raise NotFound(
+                f"{model.noun.capitalize()} {entity_id} does not exist.",
+                code=f"{model.code}_not_found",
+            )
+        return found
 
-async def load_for_change(
-    session: AsyncSession,
-    model: type[R],
-    entity_id: uuid.UUID,
-    unit_scope: uuid.UUID | None,
-    expected_revision: int | None,
-) -> R:
-    """Lock the entity in scope and check the caller read its current revision (If-Match)."""
-    entity = await load(session, model, entity_id, unit_scope, for_update=True)
-    entity.check_revision(expected_revision)
-    return entity
+    async def load_for_change(
+        self,
+        model: type[R],
+        entity_id: uuid.UUID,
+        unit_scope: uuid.UUID | None,
+        expected_revision: int | None,
+    ) -> R:
+        """Lock the entity in scope and check the caller read its current revision (If-Match)."""
+        entity = await self.load(model, entity_id, unit_scope, for_update=True)
+        entity.check_revision(expected_revision)
+        return entity
 
 
 V = TypeVar("V")
@@ -238,11 +241,14 @@ async def _change(
 ) -> V:
     """One transaction: lock under If-Match, take the step, audit it, answer, commit."""
     async with uow:
-        entity = await load_for_change(uow.session, model, entity_id, unit_scope, expected_revision)
+        reviewed = uow.get(ReviewedRepository)
+        entity = await reviewed.load_for_change(model, entity_id, unit_scope, expected_revision)
         after = await step(entity)
-        uow.audit.record(actor, event(entity), model.__tablename__, entity.id, after=after)
+        uow.get(AuditRepository).record(
+            actor, event(entity), model.__tablename__, entity.id, after=after
+        )
         # The answer is read after what the step wrote is flushed.
-        await uow.session.flush()
+        await reviewed.flush()
         result = await view(entity)
         await uow.commit()
     return result

@@ -8,7 +8,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -88,7 +88,7 @@ def serve(
     # Without Redis the queue lives in this process, so the worker must too: the command
     # line composes the API with the worker package's in-process worker; otherwise the
     # API runs alone (`nscl worker` runs elsewhere) from its ASGI entry point.
-    target: object = "nscl_api.asgi:app"
+    target: str | Callable[..., Any] = "nscl_api.asgi:app"
     if settings.uses_embedded_redis:
         from nscl_api.main import add_request_id, create_app
         from nscl_worker.embedded import InProcessWorker
@@ -98,7 +98,7 @@ def serve(
         )
         target = create_app(settings, companion=InProcessWorker())
     uvicorn.run(
-        target,  # type: ignore[arg-type]
+        target,
         host=host,
         port=port,
         workers=workers,

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import inspect, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.audit.models import AuditEvent
+from nscl_domain.repositories import SessionRepository
 
 # Never copied into the trail.
 _SECRET_COLUMNS = frozenset({"secret_hash", "private_pem", "search_text"})
@@ -50,10 +50,7 @@ class Actor(Protocol):
     def request_id(self) -> str | None: ...
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class AuditRepository(SessionRepository):
     def record(
         self,
         caller: Actor,

@@ -12,30 +12,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.budget import models as m
-from nscl_domain.budget.estimates import check_budget_year
 from nscl_domain.budget.repository import BudgetRepository
 from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue import models as cm
-from nscl_domain.catalogue.service import programme_or_404
+from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext, Location, requester_of
-from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.jobs.requests import refresh_later
+from nscl_domain.repositories import RepositorySource
 from nscl_domain.uow import UnitOfWork
 
 
 def _budget(uow: UnitOfWork) -> BudgetRepository:
     return uow.get(BudgetRepository)
-
-
-def _in_job(session: AsyncSession) -> BudgetRepository:
-    """The repository in the transaction a job's validator is given."""
-    return BudgetRepository(session)
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ async def request_dossier_build(
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
         args = BuildDossiersArgs(programme_id=programme.id, budget_year=budget_year)
-        check_budget_year(programme, budget_year, ("body", "budget_year"))
+        check_programme_year(programme, budget_year, ("body", "budget_year"))
         job = await uow.schedule(
             JobName.BUILD_DOSSIERS,
             args.model_dump(mode="json"),
@@ -87,16 +81,18 @@ async def request_dossier_build(
     return job
 
 
-async def check_dossier_build(session: AsyncSession, args: BuildDossiersArgs, at: Location) -> None:
+async def check_dossier_build(
+    repositories: RepositorySource, args: BuildDossiersArgs, at: Location
+) -> None:
     """The programme exists and runs in the budget year (the validator of the build job)."""
-    programme = await _in_job(session).programme(args.programme_id)
+    programme = await repositories.get(BudgetRepository).programme(args.programme_id)
     if programme is None:
         raise Invalid(
             f"Programme {args.programme_id} does not exist.",
             code="unknown_programme",
             fields=[FieldProblem((*at, "programme_id"), "No such programme.")],
         )
-    check_budget_year(programme, args.budget_year, (*at, "budget_year"))
+    check_programme_year(programme, args.budget_year, (*at, "budget_year"))
 
 
 async def build_dossiers(ctx: JobContext, args: BuildDossiersArgs) -> dict[str, Any]:

@@ -14,12 +14,10 @@ from nscl_domain.budget import models as m
 from nscl_domain.budget.models import FundingSource
 from nscl_domain.budget.repository import BudgetRepository
 from nscl_domain.budget.visibility import budget_visibility
-from nscl_domain.catalogue import models as cm
-from nscl_domain.catalogue.service import programme_or_404
+from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid
 from nscl_domain.identity import Caller, Permission
-from nscl_domain.jobs.registry import Location
-from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Edit, Review, ReviewStatus
@@ -61,16 +59,6 @@ class EstimateView:
         return sum(line.amount for line in self.lines)
 
 
-def check_budget_year(programme: cm.Programme, budget_year: int, at: Location) -> None:
-    """Budgets are estimated, routed and built only for the years the programme runs."""
-    if not programme.start_year <= budget_year <= programme.end_year:
-        raise Invalid(
-            f"The programme runs {programme.start_year}–{programme.end_year}.",
-            code="year_outside_programme",
-            fields=[FieldProblem(at, "Outside the programme.")],
-        )
-
-
 async def create_estimate(
     uow: UnitOfWork, caller: Caller, programme_ref: str, *, budget_year: int
 ) -> EstimateView:
@@ -79,7 +67,7 @@ async def create_estimate(
     async with uow:
         budget = _budget(uow)
         programme = await programme_or_404(uow, programme_ref)
-        check_budget_year(programme, budget_year, ("body", "budget_year"))
+        check_programme_year(programme, budget_year, ("body", "budget_year"))
         if await budget.estimate_of(programme.id, caller.unit_id, budget_year) is not None:
             raise Conflict(
                 f"The unit already has an estimate for {budget_year}.", code="estimate_exists"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nscl_domain.budget import service as budget
+from nscl_domain.budget import dossiers as budget
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobKind
 

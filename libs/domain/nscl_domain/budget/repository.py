@@ -14,8 +14,7 @@ from sqlalchemy.orm import aliased
 
 from nscl_domain.budget import models as m
 from nscl_domain.catalogue import models as cm
-from nscl_domain.repositories import SessionRepository
-from nscl_domain.workflow import ReviewStatus, load
+from nscl_domain.workflow import ReviewedRepository, ReviewStatus
 
 
 def _accepted(
@@ -35,7 +34,7 @@ def _accepted(
     )
 
 
-class BudgetRepository(SessionRepository):
+class BudgetRepository(ReviewedRepository):
     # --- estimates -----------------------------------------------------------------------
 
     async def estimate_of(
@@ -54,7 +53,7 @@ class BudgetRepository(SessionRepository):
         self, estimate_id: uuid.UUID, unit_scope: uuid.UUID | None
     ) -> m.BudgetEstimate:
         """The estimate if the unit scope (None: every unit) may see it, else NotFound."""
-        return await load(self.session, m.BudgetEstimate, estimate_id, unit_scope)
+        return await self.load(m.BudgetEstimate, estimate_id, unit_scope)
 
     async def lines_of(self, estimate_id: uuid.UUID) -> Sequence[m.EstimateLine]:
         """The estimate's lines in order, their task keys read afresh."""

@@ -14,7 +14,7 @@ from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
-from nscl_domain.rollups.triggers import refresh_later
+from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.uow import UnitOfWork
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import Integer, Select, and_, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from nscl_domain.catalogue import models as m
 from nscl_domain.identity.units import ClientUnit, ClientUnits
+from nscl_domain.repositories import SessionRepository
 from nscl_domain.text import fold
 
 
@@ -35,10 +35,7 @@ def _by_ref(model: Any, ref: str) -> Any:
         return model.key == ref
 
 
-class CatalogueRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class CatalogueRepository(SessionRepository):
     async def _page(self, stmt: Select[*tuple[Any, ...]], offset: int, limit: int) -> Sequence[Any]:
         return list((await self.session.execute(stmt.offset(offset).limit(limit + 1))).all())
 
@@ -140,12 +137,6 @@ class CatalogueRepository:
             m.OrgSuccession.kind == kind,
         )
         return (await self.session.scalar(stmt)) is not None
-
-    def add(self, row: object) -> None:
-        self.session.add(row)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     # --- programmes -------------------------------------------------------------------
 

@@ -91,6 +91,17 @@ async def programme_or_404(uow: UnitOfWork, ref: str) -> m.Programme:
     return programme
 
 
+def check_programme_year(programme: m.Programme, year: int, at: tuple[str | int, ...]) -> None:
+    """Invalid (at ``at``) unless the programme runs in ``year``: estimates, dossiers and
+    rollups exist only for its years (a rollup for another year would never be read)."""
+    if not programme.start_year <= year <= programme.end_year:
+        raise Invalid(
+            f"The programme runs {programme.start_year}–{programme.end_year}.",
+            code="year_outside_programme",
+            fields=[FieldProblem(at, "Outside the programme.")],
+        )
+
+
 async def list_programmes(
     uow: UnitOfWork, caller: Caller, *, offset: int, limit: int
 ) -> Sequence[m.Programme]:

@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.identity.models import ApiClient, SigningKey
+from nscl_domain.repositories import SessionRepository
 
 
-class IdentityRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class IdentityRepository(SessionRepository):
     async def client(self, client_id: str, *, for_update: bool = False) -> ApiClient | None:
         stmt = select(ApiClient).where(ApiClient.client_id == client_id)
         if for_update:
@@ -23,12 +20,6 @@ class IdentityRepository:
     async def clients(self) -> Sequence[ApiClient]:
         stmt = select(ApiClient).order_by(ApiClient.client_id)
         return (await self.session.scalars(stmt)).all()
-
-    def add(self, row: object) -> None:
-        self.session.add(row)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     async def signing_keys(self) -> Sequence[SigningKey]:
         """Keys not retired, newest first: the first signs, all verify."""

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import ClassVar, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from nscl_domain.repositories import SessionRepository
 
 
 class ClientUnit(Protocol):
@@ -23,13 +23,10 @@ class ClientUnit(Protocol):
     def key(self) -> str: ...
 
 
-class ClientUnits:
+class ClientUnits(SessionRepository):
     """Port: look up the units of clients (``uow.get(ClientUnits)``)."""
 
     is_port: ClassVar[bool] = True
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def by_ref(self, ref: str) -> ClientUnit | None:
         """The unit a key or an id names, or None."""

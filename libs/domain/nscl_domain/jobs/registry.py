@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nscl_domain.errors import DomainError
 from nscl_domain.identity import SYSTEM
 from nscl_domain.jobs import PermanentJobError
-from nscl_domain.jobs.models import Job
-from nscl_domain.repositories import R, Repositories
+from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.repositories import R, Repositories, RepositorySource
 
 ProgressReporter = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -25,20 +25,24 @@ class JobContext:
     """What a handler gets: the transaction its effects belong to, the job and the time.
 
     ``report_progress`` writes to the job row outside that transaction, so the job resource
-    shows how far a long job has come while it runs.
+    shows how far a long job has come while it runs. The session and the sessionmaker
+    only build the context's repositories (``get``); a handler never holds them.
     """
 
-    session: AsyncSession
+    session: InitVar[AsyncSession]
     job_id: uuid.UUID
     attempt: int
     now: datetime
     report_progress: ProgressReporter | None = None
     # For work that may run on a second connection beside the job's own transaction.
-    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    sessionmaker: InitVar[async_sessionmaker[AsyncSession] | None] = None
     _repositories: Repositories = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_repositories", Repositories(self.session))
+    def __post_init__(
+        self, session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession] | None
+    ) -> None:
+        repositories = Repositories(session, another_session=sessionmaker)
+        object.__setattr__(self, "_repositories", repositories)
 
     def get(self, repository: type[R]) -> R:
         """The job transaction's ``repository``, as ``UnitOfWork.get`` gives a use case."""
@@ -47,9 +51,10 @@ class JobContext:
 
 Handler = Callable[[JobContext, Any], Awaitable[dict[str, Any]]]
 Location = tuple[str | int, ...]
-Validator = Callable[[AsyncSession, Any, Location], Awaitable[None]]
+Validator = Callable[[RepositorySource, Any, Location], Awaitable[None]]
 """Check parsed arguments against the database (the programme exists, the year is within
-its period); raise a DomainError naming fields under the location given."""
+its period) through the repositories of the transaction it is given (a use case's unit of
+work, a job's context); raise a DomainError naming fields under the location given."""
 
 
 @dataclass(frozen=True)
@@ -68,16 +73,16 @@ class JobKind:
     operator_may_schedule: bool = False
     validate: Validator | None = None
 
-    async def check(self, session: AsyncSession, args: Any, at: Location) -> None:
+    async def check(self, repositories: RepositorySource, args: Any, at: Location) -> None:
         """Run the kind's validator, if it has one."""
         if self.validate is not None:
-            await self.validate(session, args, at)
+            await self.validate(repositories, args, at)
 
     async def run(self, ctx: JobContext, args: Any) -> dict[str, Any]:
         """Check the arguments in the job's transaction, then run the handler; arguments
         that no longer hold (the programme was deleted) fail the job without a retry."""
         try:
-            await self.check(ctx.session, args, ("args",))
+            await self.check(ctx, args, ("args",))
         except DomainError as exc:
             raise PermanentJobError(exc.detail, code=exc.code) from exc
         return await self.handler(ctx, args)
@@ -114,5 +119,4 @@ def actor_named(requested_by: str | None) -> JobActor:
 
 async def requester_of(ctx: JobContext) -> JobActor:
     """Who asked for the running job, read from its row (which the attempt holds locked)."""
-    job = await ctx.session.get(Job, ctx.job_id)
-    return actor_named(job.requested_by if job is not None else None)
+    return actor_named(await ctx.get(JobRepository).requester(ctx.job_id))

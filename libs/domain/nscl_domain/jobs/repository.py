@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.jobs import JobStatus
-from nscl_domain.jobs.models import Job
+from nscl_domain.jobs.models import Job, JobProgress
 
 
 class JobRepository:
@@ -61,6 +62,41 @@ class JobRepository:
 
     async def get(self, job_id: uuid.UUID) -> Job | None:
         return await self.session.get(Job, job_id, populate_existing=True)
+
+    async def requester(self, job_id: uuid.UUID) -> str | None:
+        """Who asked for the job (None: no such job, or none named), as this transaction
+        holds the row (not re-read: a running attempt's own changes to it stay)."""
+        job = await self.session.get(Job, job_id)
+        return job.requested_by if job is not None else None
+
+    async def attempt_state(self, job_id: uuid.UUID) -> Row[str, int, bool] | None:
+        """The job's status, attempt number and cancel flag, as committed (None: no job)."""
+        return (
+            await self.session.execute(
+                select(Job.status, Job.attempts, Job.cancel_requested).where(Job.id == job_id)
+            )
+        ).one_or_none()
+
+    async def write_progress(self, job_id: uuid.UUID, progress: dict[str, Any]) -> None:
+        """Replace what the running job last said of its progress."""
+        await self.session.execute(
+            insert(JobProgress)
+            .values(job_id=job_id, progress=progress)
+            .on_conflict_do_update(
+                index_elements=[JobProgress.job_id],
+                set_={"progress": progress, "updated_at": func.now()},
+            )
+        )
+
+    async def database_now(self) -> datetime | None:
+        """The database's clock, which leases are compared against."""
+        return await self.session.scalar(select(func.now()))
+
+    async def progress(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        """What a running job last said of its progress (None until it says something)."""
+        return await self.session.scalar(
+            select(JobProgress.progress).where(JobProgress.job_id == job_id)
+        )
 
     async def list(
         self,

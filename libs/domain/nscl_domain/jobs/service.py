@@ -11,8 +11,6 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nscl_domain.audit.repository import AuditRepository
@@ -27,7 +25,7 @@ from nscl_domain.jobs import (
     PermanentJobError,
     RetryLater,
 )
-from nscl_domain.jobs.models import Job, JobProgress
+from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext, JobRegistry, ProgressReporter
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.uow import UnitOfWork
@@ -64,7 +62,7 @@ async def schedule(
         ) from exc
     async with uow:
         # The same check the job's own route makes, and every attempt makes again.
-        await kind.check(uow.session, parsed, ("body", "args"))
+        await kind.check(uow, parsed, ("body", "args"))
         job = await uow.schedule(
             name, parsed.model_dump(mode="json"), requested_by=caller.client_id
         )
@@ -89,9 +87,7 @@ async def progress_of(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> dic
     """What a running job last said of its progress (None until it says something)."""
     caller.require(Permission.JOBS_READ)
     async with uow:
-        return await uow.session.scalar(
-            select(JobProgress.progress).where(JobProgress.job_id == job_id)
-        )
+        return await uow.jobs.progress(job_id)
 
 
 async def cancel(uow: UnitOfWork, caller: Caller, job_id: uuid.UUID) -> Job:
@@ -348,13 +344,8 @@ def _progress_writer(
         # Its own short transaction: readers see progress before the job's work commits.
         async with sessionmaker() as session:
             # A progress report is where a job stops when cancelled or superseded.
-            state = (
-                await session.execute(
-                    select(Job.status, Job.attempts, Job.cancel_requested).where(
-                        Job.id == attempt.job_id
-                    )
-                )
-            ).one_or_none()
+            repo = JobRepository(session)
+            state = await repo.attempt_state(attempt.job_id)
             if state is None or (state.status, state.attempts) != (
                 JobStatus.RUNNING.value,
                 attempt.number,
@@ -363,14 +354,7 @@ def _progress_writer(
             elif state.cancel_requested:
                 attempt.cancel_requested = True
             attempt.checkpoint()
-            await session.execute(
-                insert(JobProgress)
-                .values(job_id=attempt.job_id, progress=progress)
-                .on_conflict_do_update(
-                    index_elements=[JobProgress.job_id],
-                    set_={"progress": progress, "updated_at": func.now()},
-                )
-            )
+            await repo.write_progress(attempt.job_id, progress)
             await session.commit()
 
     return write
@@ -472,7 +456,7 @@ async def sweep(
     async with sessionmaker() as session:
         repo = JobRepository(session)
         due = await repo.due_for_sweep(now=now, grace=grace, limit=limit)
-        db_now = await session.scalar(select(func.now()))
+        db_now = await repo.database_now()
         for candidate in due:
             # Another sweep (or the job's own worker) holds it: leave it to them.
             job = await repo.lock(candidate.id, skip_locked=True)

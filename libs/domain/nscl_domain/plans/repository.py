@@ -12,18 +12,17 @@ from sqlalchemy import select
 from nscl_domain.catalogue import models as cm
 from nscl_domain.plans import models as m
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
-from nscl_domain.repositories import SessionRepository
-from nscl_domain.workflow import ReviewStatus, load
+from nscl_domain.workflow import ReviewedRepository, ReviewStatus
 
 
-class PlanRepository(SessionRepository):
+class PlanRepository(ReviewedRepository):
     # --- plans ---------------------------------------------------------------------------
 
     async def plan(
         self, plan_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
     ) -> m.Plan:
         """The plan if the unit scope (None: every unit) may see it, else NotFound."""
-        return await load(self.session, m.Plan, plan_id, unit_scope, for_update=for_update)
+        return await self.load(m.Plan, plan_id, unit_scope, for_update=for_update)
 
     async def plan_of(
         self, programme_id: uuid.UUID, unit_id: uuid.UUID, kind: PlanKind, start_year: int

@@ -17,11 +17,11 @@ from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
 from nscl_domain.plans.models import PlanKind
 from nscl_domain.plans.repository import PlanRepository
-from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit

@@ -14,8 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.reports import models as m
-from nscl_domain.repositories import SessionRepository
-from nscl_domain.workflow import load, load_for_change
+from nscl_domain.workflow import ReviewedRepository
 
 
 def _scoped(
@@ -24,7 +23,7 @@ def _scoped(
     return stmt if unit_scope is None else stmt.where(unit_column == unit_scope)
 
 
-class ReportRepository(SessionRepository):
+class ReportRepository(ReviewedRepository):
     # --- regimes and rules ---------------------------------------------------------------
 
     async def regime(self, programme_id: uuid.UUID, key: str) -> m.ReportingRegime | None:
@@ -128,15 +127,13 @@ class ReportRepository(SessionRepository):
         self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
     ) -> m.Report:
         """The report if the unit scope (None: every unit) may see it, else NotFound."""
-        return await load(self.session, m.Report, report_id, unit_scope, for_update=for_update)
+        return await self.load(m.Report, report_id, unit_scope, for_update=for_update)
 
     async def report_for_change(
         self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, expected_revision: int | None
     ) -> m.Report:
         """Lock the report in scope and check the caller read its current revision."""
-        return await load_for_change(
-            self.session, m.Report, report_id, unit_scope, expected_revision
-        )
+        return await self.load_for_change(m.Report, report_id, unit_scope, expected_revision)
 
     async def report_of(self, obligation_id: uuid.UUID) -> m.Report | None:
         stmt = select(m.Report).where(m.Report.obligation_id == obligation_id)

@@ -15,6 +15,7 @@ from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.regimes import rule_settings
@@ -25,7 +26,6 @@ from nscl_domain.reports.rules import (
     final_figures,
     run_checks,
 )
-from nscl_domain.rollups.triggers import refresh_later
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit
 

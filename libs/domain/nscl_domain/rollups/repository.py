@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
+from nscl_domain.jobs.requests import refresh_key
+from nscl_domain.repositories import AnotherSession
 from nscl_domain.rollups import sql
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.runs import (
@@ -30,10 +32,7 @@ from nscl_domain.rollups.runs import (
     fingerprint,
     source_digest,
 )
-from nscl_domain.rollups.triggers import refresh_key
 from nscl_domain.rollups.views import Cell, Contribution
-
-AnotherSession = Callable[[], AsyncSession]
 
 
 def _arrays(programme_years: Sequence[ProgrammeYear]) -> dict[str, Any]:
@@ -49,6 +48,9 @@ class RollupRepository:
     ``another_session`` opens a second connection for work beside this transaction (a
     rebuild's digests and sections); without one, that work runs here, one after another.
     """
+
+    # A job's context hands its sessionmaker over (see ``Repositories``).
+    takes_another_session: ClassVar[bool] = True
 
     def __init__(
         self, session: AsyncSession, *, another_session: AnotherSession | None = None

@@ -14,11 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue import models as cm
-from nscl_domain.catalogue.service import programme_or_404
+from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.catalogue.targets import TargetKind, TargetSpec, judge
 from nscl_domain.db import new_id
 from nscl_domain.errors import FieldProblem, Invalid, NotFound
@@ -27,10 +26,11 @@ from nscl_domain.jobs import JobName
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobActor, JobContext, Location, requester_of
 from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.jobs.requests import refresh_args, refresh_key
+from nscl_domain.repositories import RepositorySource
 from nscl_domain.rollups.models import TOTAL, RollupRun
 from nscl_domain.rollups.repository import RollupRepository
 from nscl_domain.rollups.runs import Inputs, NewRun, Published, plan_runs
-from nscl_domain.rollups.triggers import refresh_args, refresh_key
 from nscl_domain.rollups.views import (
     Contribution,
     Filters,
@@ -60,10 +60,10 @@ class _Job:
 
 
 def _job(ctx: JobContext) -> _Job:
-    # The one place a job handler gets its repositories; a rebuild may open a second
-    # connection for what reads only committed rows.
+    # The one place a job handler gets its repositories; the context gives the rollups
+    # repository a second connection (if it has one) for what reads only committed rows.
     return _Job(
-        RollupRepository(ctx.session, another_session=ctx.sessionmaker),
+        ctx.get(RollupRepository),
         ctx.get(AuditRepository),
         ctx.get(JobRepository),
     )
@@ -110,30 +110,23 @@ async def _known_programme(
     return programme
 
 
-def check_year(programme: cm.Programme, year: int, at: Location) -> None:
-    """A rollup exists only for the years the programme runs: a run for any other year
-    would be published, frozen, and never read."""
-    if not programme.start_year <= year <= programme.end_year:
-        raise Invalid(
-            f"The programme runs {programme.start_year}–{programme.end_year}.",
-            code="year_outside_programme",
-            fields=[FieldProblem(at, "Outside the programme.")],
-        )
-
-
-async def check_refresh(session: AsyncSession, args: RefreshRollupArgs, at: Location) -> None:
+async def check_refresh(
+    repositories: RepositorySource, args: RefreshRollupArgs, at: Location
+) -> None:
     """The programme exists and runs in the year (the validator of ``rollups.refresh``)."""
-    await _check_refresh(RollupRepository(session), args, at)
+    await _check_refresh(repositories.get(RollupRepository), args, at)
 
 
 async def _check_refresh(repo: RollupRepository, args: RefreshRollupArgs, at: Location) -> None:
     programme = await _known_programme(repo, args.programme_id, at)
-    check_year(programme, args.year, (*at, "year"))
+    check_programme_year(programme, args.year, (*at, "year"))
 
 
-async def check_rebuild(session: AsyncSession, args: RebuildRollupsArgs, at: Location) -> None:
+async def check_rebuild(
+    repositories: RepositorySource, args: RebuildRollupsArgs, at: Location
+) -> None:
     """The programme named, if any, exists (the validator of ``rollups.rebuild``)."""
-    await _check_rebuild(RollupRepository(session), args, at)
+    await _check_rebuild(repositories.get(RollupRepository), args, at)
 
 
 async def _check_rebuild(repo: RollupRepository, args: RebuildRollupsArgs, at: Location) -> None:
@@ -339,7 +332,7 @@ async def request_refresh(
                 args.model_dump(mode="json"),
                 requested_by=caller.client_id,
             )
-        uow.audit.record(
+        uow.get(AuditRepository).record(
             caller, "rollup.requested", "job", job.id, after={"year": year, "full": full}
         )
         await uow.commit()

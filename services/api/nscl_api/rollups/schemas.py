@@ -210,8 +210,8 @@ class RollupRead(BaseModel):
             year=run.year,
             run_id=run.id,
             seq=run.seq,
-            level=run.level,  # type: ignore[arg-type]
-            kind=run.kind,  # type: ignore[arg-type]
+            level=run.level,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
+            kind=run.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
             fingerprint=run.fingerprint,
             computed_at=run.computed_at,
             published_at=view.published_at,
@@ -273,8 +273,8 @@ class RunsRead(BaseModel):
                 RunRead(
                     run_id=r.id,
                     seq=r.seq,
-                    level=r.level,  # type: ignore[arg-type]
-                    kind=r.kind,  # type: ignore[arg-type]
+                    level=r.level,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
+                    kind=r.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
                     fingerprint=r.fingerprint,
                     computed_at=r.computed_at,
                     sources=r.sources,
@@ -321,7 +321,7 @@ class ProvenanceRead(BaseModel):
             items=[
                 ContributionRead(
                     source_id=c.source_id,
-                    kind=c.kind,  # type: ignore[arg-type]
+                    kind=c.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
                     unit=c.unit,
                     programme=c.programme,
                     report_id=c.report_id,

@@ -1,4 +1,8 @@
-"""What changes a rollup asks for its refresh: a debounced job in the same transaction."""
+"""Requests other contexts make of a job by name, without importing the context that runs it.
+
+A change to reported, planned or budgeted figures asks for its programme-year's rollup
+refresh: a debounced ``rollups.refresh`` job in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ ROLLUP_DEBOUNCE = timedelta(seconds=5)
 
 
 def refresh_args(programme_id: uuid.UUID, year: int) -> dict[str, Any]:
+    """The arguments of a programme-year's rollup refresh job."""
     return {"programme_id": str(programme_id), "year": year}
 
 
