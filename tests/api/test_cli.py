@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from typer.testing import CliRunner
 
-from nscl_api.cli import app
+from nscl_api.cli import _settings, app
 
 
 @pytest.fixture
@@ -69,3 +70,15 @@ def test_key_rotation(cli: CliRunner) -> None:
     assert len(after) == len(before) + 1
     assert cli.invoke(app, ["keys", "retire", kid]).exit_code == 0
     assert len(cli.invoke(app, ["keys", "list"]).output.splitlines()) == len(before)
+
+
+@pytest.mark.parametrize(("service", "stream"), [(False, "err"), (True, "out")])
+def test_one_shot_commands_log_on_stderr_services_on_stdout(
+    service: bool, stream: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nscl clients create … | jq -r .client_secret` must read the secret, not a log line."""
+    _settings(service=service)
+    logging.getLogger("nscl.test").warning("where does this go")
+    captured = capsys.readouterr()
+    assert ("where does this go" in captured.err) == (stream == "err")
+    assert ("where does this go" in captured.out) == (stream == "out")

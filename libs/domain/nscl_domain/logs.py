@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 import structlog
 
@@ -14,8 +15,13 @@ def configure_logging(
     *,
     json: bool = True,
     extra_processors: Sequence[structlog.types.Processor] = (),
+    stream: TextIO | None = None,
 ) -> None:
-    """Route structlog and the standard library's logging through one JSON renderer."""
+    """Route structlog and the standard library's logging through one JSON renderer.
+
+    Services log to standard output; one-shot commands pass standard error, so what they
+    print (a client's secret, a document) can be piped on its own.
+    """
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         *extra_processors,
@@ -36,7 +42,7 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

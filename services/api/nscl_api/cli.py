@@ -29,9 +29,13 @@ keys_app = typer.Typer(help="Keys that sign access tokens.", no_args_is_help=Tru
 app.add_typer(keys_app, name="keys")
 
 
-def _settings() -> Settings:
+def _settings(*, service: bool = False) -> Settings:
+    """Read the settings and start logging: a service's logs on standard output, a one-shot
+    command's on standard error (its output is what it prints, e.g. a client's secret)."""
     settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(
+        settings.log_level, json=settings.log_json, stream=None if service else sys.stderr
+    )
     return settings
 
 
@@ -82,7 +86,7 @@ def serve(
     """Run the HTTP API (and, without NSCL_REDIS_URL, the worker inside it)."""
     import uvicorn
 
-    settings = _settings()
+    settings = _settings(service=True)
     if workers > 1 and (settings.uses_embedded_database or settings.uses_embedded_redis):
         raise typer.BadParameter("several processes need NSCL_DATABASE_URL and NSCL_REDIS_URL")
     # Without Redis the queue lives in this process, so the worker must too: the command
@@ -117,7 +121,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run the job worker against NSCL_REDIS_URL and NSCL_DATABASE_URL, through outages."""
-    settings = _settings()
+    settings = _settings(service=True)
     if settings.redis_url is None or settings.database_url is None:
         typer.echo(
             "A separate worker needs NSCL_REDIS_URL and NSCL_DATABASE_URL; without them "
