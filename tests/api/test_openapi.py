@@ -5,6 +5,7 @@ database or Redis: they run with no services at all."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -73,6 +74,27 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
         for path, item in document["paths"].items()
         for method, operation in item.items()
     ]
+
+
+def test_schema_names_are_what_a_generated_client_would_call_its_types(
+    document: dict[str, Any],
+) -> None:
+    # Module paths (`nscl_api__rollups__schemas__PhaseRead`), read/write twins
+    # (`Activity-Input`) and generic leftovers (`Page_TaskRead_`) all become clumsy class names.
+    names = document["components"]["schemas"]
+    bad = [
+        name
+        for name in names
+        if "__" in name or name.endswith(("-Input", "-Output", "_")) or not name[0].isupper()
+    ]
+    assert bad == []
+    assert {"TaskReadPage", "RollupPhaseRead", "ValidationWarning", "ReportContent"} <= set(names)
+
+
+def test_every_reference_names_a_schema_that_exists(document: dict[str, Any]) -> None:
+    names = set(document["components"]["schemas"])
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert refs - names == set()
 
 
 def test_every_permission_is_a_declared_scope_with_a_description(

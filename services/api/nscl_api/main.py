@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
@@ -123,6 +124,9 @@ def create_app(
         redoc_url=None,
         # The only flow is client credentials: Swagger UI needs no redirect page.
         swagger_ui_oauth2_redirect_url=None,
+        # One schema per model: the same content is read and written, and `-Input`/`-Output`
+        # twins would give generated clients two types for it.
+        separate_input_output_schemas=False,
     )
     if resources is not None:
         app.state.resources = resources
@@ -180,6 +184,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         tags=app.openapi_tags,
         # Relative, so generated clients and the docs page call whichever host served them.
         servers=SERVERS,
+        separate_input_output_schemas=app.separate_input_output_schemas,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     body_errors = responses(400, 413, 415)
@@ -229,5 +234,51 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    _rename_schemas(document, _schema_names(schemas))
     app.openapi_schema = document
     return document
+
+
+_GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")
+
+
+def _schema_names(schemas: dict[str, Any]) -> dict[str, str]:
+    """Contract names for pydantic's generic ones: ``Page_TaskRead_`` becomes ``TaskReadPage``.
+
+    Pydantic keys a parametrized model by its origin and arguments, whatever its
+    ``model_parametrized_name``, so the component is renamed once the document is built.
+    """
+    renames: dict[str, str] = {}
+    for name in schemas:
+        match = _GENERIC_PAGE.match(name)
+        if match is not None:
+            renames[name] = f"{match['item']}Page"
+    clashes = set(renames.values()) & set(schemas)
+    if clashes:
+        raise RuntimeError(f"Schema names clash after renaming: {sorted(clashes)}")
+    return renames
+
+
+def _rename_schemas(document: dict[str, Any], renames: dict[str, str]) -> None:
+    """Rename components and every reference to them; components stay in name order."""
+    if not renames:
+        return
+    schemas = document["components"]["schemas"]
+    document["components"]["schemas"] = dict(
+        sorted((renames.get(k, k), v) for k, v in schemas.items())
+    )
+    prefix = "#/components/schemas/"
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix):
+                target = ref.removeprefix(prefix)
+                node["$ref"] = prefix + renames.get(target, target)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(document)

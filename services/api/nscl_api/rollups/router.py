@@ -14,8 +14,8 @@ from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.resources import Resources
 from nscl_api.rollups.published import NotModified
 from nscl_api.rollups.schemas import (
-    PhaseRead,
     ProvenanceRead,
+    RollupPhaseRead,
     RollupRead,
     RollupRequest,
     RunsRead,
@@ -122,9 +122,9 @@ async def get_phase(
     uow: UowDep,
     caller: RollupsReader,
     indicator: Annotated[str | None, Query(max_length=100)] = None,
-) -> PhaseRead:
+) -> RollupPhaseRead:
     """The phase's published years combined, and its targets judged on them."""
-    return PhaseRead.of(await rollups.get_phase(uow, caller, programme, phase, indicator))
+    return RollupPhaseRead.of(await rollups.get_phase(uow, caller, programme, phase, indicator))
 
 
 @router.post(
