@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from nscl_api.conditional import sends
 from nscl_api.deps import JobsRunner, RollupsReader, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
@@ -40,6 +41,7 @@ REVALIDATE = "private, no-cache"
 @router.get(
     "/{programme}/{year}",
     operation_id="getRollup",
+    openapi_extra=sends("ETag"),
     summary="Get the published rollup of a year",
     response_model=RollupRead,
     responses={**responses(NotFound), **NOT_MODIFIED},
@@ -131,6 +133,7 @@ async def get_phase(
     "",
     status_code=202,
     operation_id="requestRollup",
+    openapi_extra=sends("Location"),
     dependencies=[IDEMPOTENT],
     summary="Recompute rollups",
     responses={**responses(NotFound, Invalid), **JOB_QUEUED},
