@@ -287,10 +287,13 @@ def _document_headers(operation: dict[str, Any]) -> None:
 
 
 _GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")
+# FastAPI names a form body after its operation: `Body_issueToken`.
+_FORM_BODY = re.compile(r"^Body_(?P<operation>[A-Za-z0-9]+)$")
 
 
 def _schema_names(schemas: dict[str, Any]) -> dict[str, str]:
-    """Contract names for pydantic's generic ones: ``Page_TaskRead_`` becomes ``TaskReadPage``.
+    """Contract names for generated ones: ``Page_TaskRead_`` → ``TaskReadPage``, and
+    ``Body_issueToken`` → ``IssueTokenForm``.
 
     Pydantic keys a parametrized model by its origin and arguments, whatever its
     ``model_parametrized_name``, so the component is renamed once the document is built.
@@ -300,6 +303,10 @@ def _schema_names(schemas: dict[str, Any]) -> dict[str, str]:
         match = _GENERIC_PAGE.match(name)
         if match is not None:
             renames[name] = f"{match['item']}Page"
+        form = _FORM_BODY.match(name)
+        if form is not None:
+            operation = form["operation"]
+            renames[name] = f"{operation[0].upper()}{operation[1:]}Form"
     clashes = set(renames.values()) & set(schemas)
     if clashes:
         raise RuntimeError(f"Schema names clash after renaming: {sorted(clashes)}")
@@ -314,6 +321,10 @@ def _rename_schemas(document: dict[str, Any], renames: dict[str, str]) -> None:
     document["components"]["schemas"] = dict(
         sorted((renames.get(k, k), v) for k, v in schemas.items())
     )
+    for old, new in renames.items():
+        schema = document["components"]["schemas"][new]
+        if schema.get("title") == old:
+            schema["title"] = new
     prefix = "#/components/schemas/"
 
     def visit(node: Any) -> None:
