@@ -5,6 +5,8 @@ database or Redis: they run with no services at all."""
 
 from __future__ import annotations
 
+import inspect
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -73,6 +75,118 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
         for path, item in document["paths"].items()
         for method, operation in item.items()
     ]
+
+
+def test_schema_names_are_what_a_generated_client_would_call_its_types(
+    document: dict[str, Any],
+) -> None:
+    # Module paths (`nscl_api__rollups__schemas__PhaseRead`), read/write twins
+    # (`Activity-Input`) and generic leftovers (`Page_TaskRead_`) all become clumsy class names.
+    names = document["components"]["schemas"]
+    bad = [
+        name
+        for name in names
+        if "__" in name
+        or name.endswith(("-Input", "-Output", "_"))
+        or name.startswith("Body_")
+        or not name[0].isupper()
+    ]
+    assert bad == []
+    assert {"TaskReadPage", "RollupPhaseRead", "ValidationWarning", "IssueTokenForm"} <= set(names)
+    titled = {name: schema.get("title", name) for name, schema in names.items()}
+    assert {name: title for name, title in titled.items() if title != name} == {}
+
+
+def test_every_reference_names_a_schema_that_exists(document: dict[str, Any]) -> None:
+    names = set(document["components"]["schemas"])
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert refs - names == set()
+
+
+def _headers_set_by(endpoint: Any) -> set[str]:
+    """Headers the endpoint, or a private helper of its module it calls, sets by name."""
+    sources = [inspect.getsource(endpoint)]
+    module_globals = endpoint.__globals__
+    # Private only: `plans.get_plan(...)` must not count as calling the route `get_plan`.
+    for name in (n for n in endpoint.__code__.co_names if n.startswith("_")):
+        helper = module_globals.get(name)
+        if inspect.isfunction(helper) and helper.__module__ == endpoint.__module__:
+            sources.append(inspect.getsource(helper))
+    code = "\n".join(sources)
+    return {h for h in ("ETag", "Location") if f'"{h}"' in code}
+
+
+def test_every_header_a_route_sets_is_in_its_success_response(
+    app: FastAPI, document: dict[str, Any]
+) -> None:
+    # The headers are set in the routes' code, where FastAPI cannot see them: each route
+    # declares them, and this holds the declarations to the code.
+    checked = 0
+    for route in route_table(app):
+        if not (route.is_api_route and route.include_in_schema):
+            continue
+        sent = _headers_set_by(route.endpoint)
+        for method in route.methods:
+            operation = document["paths"][route.path][method.lower()]
+            successes = {s: r for s, r in operation["responses"].items() if s.startswith("2")}
+            assert successes, route.path
+            for status, response in successes.items():
+                missing = sent - set(response.get("headers", {}))
+                assert missing == set(), (method, route.path, status)
+            checked += bool(sent)
+    # Reports, plans, estimates, rollups and jobs all set them.
+    assert checked >= 20
+
+
+def test_the_conditional_rollup_read_documents_the_etag_of_its_304(
+    document: dict[str, Any],
+) -> None:
+    operation = document["paths"]["/v1/rollups/{programme}/{year}"]["get"]
+    assert "ETag" in operation["responses"]["304"]["headers"]
+    assert "ETag" in operation["responses"]["200"]["headers"]
+
+
+def test_no_internal_declaration_leaks_into_the_document(document: dict[str, Any]) -> None:
+    assert "x-nscl-" not in json.dumps(document)
+
+
+def test_operations_honouring_idempotency_keys_document_the_replay(
+    document: dict[str, Any],
+) -> None:
+    honouring = [
+        operation
+        for _, _, operation in _operations(document)
+        if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+    ]
+    assert len(honouring) >= 8
+    for operation in honouring:
+        successes = [r for s, r in operation["responses"].items() if s.startswith("2")]
+        for response in successes:
+            assert "Idempotent-Replayed" in response["headers"], operation["operationId"]
+        assert "Retry-After" in operation["responses"]["409"]["headers"]
+
+
+def test_every_429_and_503_says_when_to_retry(document: dict[str, Any]) -> None:
+    for _, _, operation in _operations(document):
+        for status in ("429", "503"):
+            if status in operation["responses"]:
+                headers = operation["responses"][status].get("headers", {})
+                assert "Retry-After" in headers, (operation["operationId"], status)
+
+
+def test_if_match_is_required_wherever_its_absence_answers_428(
+    document: dict[str, Any],
+) -> None:
+    conditional = 0
+    for _, _, operation in _operations(document):
+        if_match = [p for p in operation.get("parameters", []) if p["name"] == "If-Match"]
+        if "428" in operation["responses"]:
+            assert if_match, operation["operationId"]
+        if if_match:
+            assert "428" in operation["responses"], operation["operationId"]
+            assert if_match[0]["required"] is True, operation["operationId"]
+            conditional += 1
+    assert conditional >= 14
 
 
 def test_every_permission_is_a_declared_scope_with_a_description(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import Header, HTTPException
 
@@ -28,6 +28,16 @@ IdempotencyKey = Annotated[
         "refused with 422, and 409 `request_in_progress` asks to retry while the first runs.",
     ),
 ]
+RESPONSE_HEADERS = "x-nscl-response-headers"
+"""Operation key, read and removed when the document is built, naming the headers a route's
+success sets by hand (``response.headers[...]``): FastAPI cannot see them in the code."""
+
+
+def sends(*headers: Literal["ETag", "Location"]) -> dict[str, Any]:
+    """``openapi_extra`` saying which headers the route's success answer carries."""
+    return {RESPONSE_HEADERS: list(headers)}
+
+
 # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag names no exact revision, and
 # neither does "*"; both are refused.
 _ETAG = re.compile(r'^"(\d{1,18})"$')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from nscl_api.audit.router import router as audit_router
 from nscl_api.auth.router import router as auth_router
 from nscl_api.budget.router import router as budget_router
 from nscl_api.catalogue.router import periods_router, programmes_router, units_router
+from nscl_api.conditional import RESPONSE_HEADERS
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
 from nscl_api.docs import router as docs_router
@@ -123,6 +125,9 @@ def create_app(
         redoc_url=None,
         # The only flow is client credentials: Swagger UI needs no redirect page.
         swagger_ui_oauth2_redirect_url=None,
+        # One schema per model: the same content is read and written, and `-Input`/`-Output`
+        # twins would give generated clients two types for it.
+        separate_input_output_schemas=False,
     )
     if resources is not None:
         app.state.resources = resources
@@ -180,6 +185,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         tags=app.openapi_tags,
         # Relative, so generated clients and the docs page call whichever host served them.
         servers=SERVERS,
+        separate_input_output_schemas=app.separate_input_output_schemas,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     body_errors = responses(400, 413, 415)
@@ -188,12 +194,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     outage_errors = responses(503)
     # A repeated Idempotency-Key: 409 while the first request runs, 422 for another request.
     idempotency_errors = responses(409, 422)
-    retry_after = {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "schema": {"type": "integer"},
-        }
-    }
     for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
             responses_ = operation.setdefault("responses", {})
@@ -212,8 +212,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
                     },
                 )
-            if "503" in responses_ and path.startswith("/v1/"):
-                responses_["503"].setdefault("headers", retry_after)
+            for status in ("429", "503"):
+                if status in responses_:
+                    responses_[status].setdefault("headers", {}).setdefault(
+                        "Retry-After", RESPONSE_HEADER_SCHEMAS["Retry-After"]
+                    )
+            _document_headers(operation)
             # Said outright rather than left out: generators then know the operation is
             # public instead of guessing from the absence of a document-wide default.
             operation.setdefault("security", [])
@@ -229,5 +233,110 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    _rename_schemas(document, _schema_names(schemas))
     app.openapi_schema = document
     return document
+
+
+RESPONSE_HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "The revision read: send it back in If-Match to change the resource, "
+        "or in If-None-Match to be answered 304 while it is unchanged.",
+        "schema": {"type": "string"},
+    },
+    "Location": {
+        "description": "Where the created resource, or the job queued, can be read.",
+        "schema": {"type": "string", "format": "uri-reference"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the "
+        "same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    },
+}
+
+
+def _document_headers(operation: dict[str, Any]) -> None:
+    """Describe the headers the code sets by hand, and require If-Match where 428 answers."""
+    responses_ = operation["responses"]
+    parameters = {p.get("name"): p for p in operation.get("parameters", [])}
+    sent = list(operation.pop(RESPONSE_HEADERS, []))
+    idempotent = "Idempotency-Key" in parameters
+    if idempotent:
+        sent.append("Idempotent-Replayed")
+    for status, response in responses_.items():
+        success = status.startswith("2")
+        for name in sent:
+            # A 304 repeats the ETag it confirms, and nothing else.
+            if success or (status == "304" and name == "ETag"):
+                # A route's own, more specific description (JOB_QUEUED's Location) stays.
+                response.setdefault("headers", {}).setdefault(name, RESPONSE_HEADER_SCHEMAS[name])
+    if idempotent and "409" in responses_:
+        # request_in_progress: the first request with the key still runs.
+        responses_["409"].setdefault("headers", {}).setdefault(
+            "Retry-After", RESPONSE_HEADER_SCHEMAS["Retry-After"]
+        )
+    # Parsed as optional so that a missing If-Match is the 428 problem, not a generic 422; the
+    # contract still says it is required, which is what a client must do.
+    if "If-Match" in parameters and "428" in responses_:
+        parameters["If-Match"]["required"] = True
+
+
+_GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")
+# FastAPI names a form body after its operation: `Body_issueToken`.
+_FORM_BODY = re.compile(r"^Body_(?P<operation>[A-Za-z0-9]+)$")
+
+
+def _schema_names(schemas: dict[str, Any]) -> dict[str, str]:
+    """Contract names for generated ones: ``Page_TaskRead_`` → ``TaskReadPage``, and
+    ``Body_issueToken`` → ``IssueTokenForm``.
+
+    Pydantic keys a parametrized model by its origin and arguments, whatever its
+    ``model_parametrized_name``, so the component is renamed once the document is built.
+    """
+    renames: dict[str, str] = {}
+    for name in schemas:
+        match = _GENERIC_PAGE.match(name)
+        if match is not None:
+            renames[name] = f"{match['item']}Page"
+        form = _FORM_BODY.match(name)
+        if form is not None:
+            operation = form["operation"]
+            renames[name] = f"{operation[0].upper()}{operation[1:]}Form"
+    clashes = set(renames.values()) & set(schemas)
+    if clashes:
+        raise RuntimeError(f"Schema names clash after renaming: {sorted(clashes)}")
+    return renames
+
+
+def _rename_schemas(document: dict[str, Any], renames: dict[str, str]) -> None:
+    """Rename components and every reference to them; components stay in name order."""
+    if not renames:
+        return
+    schemas = document["components"]["schemas"]
+    document["components"]["schemas"] = dict(
+        sorted((renames.get(k, k), v) for k, v in schemas.items())
+    )
+    for old, new in renames.items():
+        schema = document["components"]["schemas"][new]
+        if schema.get("title") == old:
+            schema["title"] = new
+    prefix = "#/components/schemas/"
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix):
+                target = ref.removeprefix(prefix)
+                node["$ref"] = prefix + renames.get(target, target)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(document)

@@ -31,6 +31,11 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(default=None, description="Opaque; absent on the last page.")
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        """Name ``Page[TaskRead]`` ``TaskReadPage``: the contract's schema name for clients."""
+        return f"{getattr(params[0], '__name__', 'Item')}Page"
+
 
 def encode_cursor(position: dict[str, Any]) -> str:
     raw = json.dumps(position, separators=(",", ":"), default=str).encode()

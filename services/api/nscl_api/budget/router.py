@@ -19,7 +19,7 @@ from nscl_api.budget.schemas import (
     SpendingRead,
     TotalRow,
 )
-from nscl_api.conditional import IfMatch, etag, expected_revision
+from nscl_api.conditional import IfMatch, etag, expected_revision, sends
 from nscl_api.deps import (
     AllocationsWriter,
     BudgetReader,
@@ -47,6 +47,7 @@ Year = Annotated[int, Query(ge=2000, le=2100)]
     "/v1/programmes/{programme}/budget-estimates",
     status_code=201,
     operation_id="createBudgetEstimate",
+    openapi_extra=sends("ETag", "Location"),
     dependencies=[IDEMPOTENT],
     summary="Open a budget estimate",
     responses=responses(NotFound, Conflict, Invalid),
@@ -64,6 +65,7 @@ async def create_estimate(
 @router.get(
     "/v1/budget-estimates/{estimate_id}",
     operation_id="getBudgetEstimate",
+    openapi_extra=sends("ETag"),
     summary="Get a budget estimate",
     responses=responses(NotFound),
 )
@@ -79,6 +81,7 @@ async def get_estimate(
 @router.put(
     "/v1/budget-estimates/{estimate_id}/lines",
     operation_id="replaceBudgetEstimateLines",
+    openapi_extra=sends("ETag"),
     summary="Write the estimate's lines",
     responses=CHANGE_ERRORS,
 )
@@ -105,6 +108,7 @@ async def replace_lines(
 @router.post(
     "/v1/budget-estimates/{estimate_id}/submission",
     operation_id="submitBudgetEstimate",
+    openapi_extra=sends("ETag"),
     summary="Submit the estimate",
     responses=CHANGE_ERRORS,
 )
@@ -126,6 +130,7 @@ async def submit_estimate(
 @router.post(
     "/v1/budget-estimates/{estimate_id}/acceptance",
     operation_id="acceptBudgetEstimate",
+    openapi_extra=sends("ETag"),
     summary="Accept the estimate",
     responses=CHANGE_ERRORS,
 )
@@ -151,6 +156,7 @@ async def accept_estimate(
 @router.post(
     "/v1/budget-estimates/{estimate_id}/return",
     operation_id="returnBudgetEstimate",
+    openapi_extra=sends("ETag"),
     summary="Return the estimate",
     responses=CHANGE_ERRORS,
 )
@@ -193,6 +199,7 @@ async def budget_totals(
     "/v1/programmes/{programme}/budget-dossiers/builds",
     status_code=202,
     operation_id="buildBudgetDossiers",
+    openapi_extra=sends("Location"),
     dependencies=[IDEMPOTENT],
     summary="Build the year's dossiers",
     responses={**responses(NotFound, Invalid), **JOB_QUEUED},

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from nscl_api.conditional import sends
 from nscl_api.deps import JobsReader, JobsRunner, RegistryDep, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
@@ -73,6 +74,7 @@ async def cancel_job(job_id: uuid.UUID, uow: UowDep, caller: JobsRunner) -> JobR
     "/{job_id}/retry",
     status_code=202,
     operation_id="retryJob",
+    openapi_extra=sends("Location"),
     summary="Run a failed job again",
     responses={**responses(NotFound, Conflict), **JOB_QUEUED},
 )
@@ -90,6 +92,7 @@ async def retry_job(
     "",
     status_code=202,
     operation_id="createJob",
+    openapi_extra=sends("Location"),
     dependencies=[IDEMPOTENT],
     summary="Start a maintenance job",
     responses={**responses(Invalid), **JOB_QUEUED},

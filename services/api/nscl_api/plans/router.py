@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from nscl_api.conditional import IfMatch, etag, expected_revision
+from nscl_api.conditional import IfMatch, etag, expected_revision, sends
 from nscl_api.deps import PlansReader, PlansReviewer, PlansWriter, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
@@ -44,6 +44,7 @@ def _read(view: PlanView, response: Response) -> PlanRead:
     "/v1/programmes/{programme}/plans",
     status_code=201,
     operation_id="createPlan",
+    openapi_extra=sends("ETag", "Location"),
     dependencies=[IDEMPOTENT],
     summary="Open a plan",
     responses=responses(NotFound, Conflict, Invalid),
@@ -89,6 +90,7 @@ async def list_plans(
 @router.get(
     "/v1/plans/{plan_id}",
     operation_id="getPlan",
+    openapi_extra=sends("ETag"),
     summary="Get a plan",
     responses=responses(NotFound),
 )
@@ -102,6 +104,7 @@ async def get_plan(
 @router.put(
     "/v1/plans/{plan_id}/content",
     operation_id="writePlanContent",
+    openapi_extra=sends("ETag"),
     summary="Write the plan's content",
     responses=CHANGE_ERRORS,
 )
@@ -127,6 +130,7 @@ async def write_content(
 @router.post(
     "/v1/plans/{plan_id}/submission",
     operation_id="submitPlan",
+    openapi_extra=sends("ETag"),
     summary="Submit the plan",
     responses=CHANGE_ERRORS,
 )
@@ -147,6 +151,7 @@ async def submit_plan(
 @router.post(
     "/v1/plans/{plan_id}/acceptance",
     operation_id="acceptPlan",
+    openapi_extra=sends("ETag"),
     summary="Accept the plan",
     responses=CHANGE_ERRORS,
 )
@@ -171,6 +176,7 @@ async def accept_plan(
 @router.post(
     "/v1/plans/{plan_id}/return",
     operation_id="returnPlan",
+    openapi_extra=sends("ETag"),
     summary="Return the plan",
     responses=CHANGE_ERRORS,
 )
@@ -228,6 +234,7 @@ async def get_version(
     "/v1/plans/{plan_id}/change-requests",
     status_code=201,
     operation_id="proposePlanChange",
+    openapi_extra=sends("Location"),
     dependencies=[IDEMPOTENT],
     summary="Propose a change to an accepted plan",
     responses=responses(NotFound, Conflict, Invalid),

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
 
-from nscl_api.conditional import IfMatch, etag, expected_revision
+from nscl_api.conditional import IfMatch, etag, expected_revision, sends
 from nscl_api.deps import (
     CatalogueReader,
     ReportsManager,
@@ -212,6 +212,7 @@ async def timeliness(
     "/v1/reports",
     status_code=201,
     operation_id="createReport",
+    openapi_extra=sends("ETag", "Location"),
     dependencies=[IDEMPOTENT],
     summary="Open a report",
     responses=responses(NotFound, Conflict, Invalid),
@@ -232,6 +233,7 @@ async def create_report(
 @router.get(
     "/v1/reports/{report_id}",
     operation_id="getReport",
+    openapi_extra=sends("ETag"),
     summary="Get a report",
     responses=responses(NotFound),
 )
@@ -247,6 +249,7 @@ async def get_report(
 @router.put(
     "/v1/reports/{report_id}/draft",
     operation_id="updateReportDraft",
+    openapi_extra=sends("ETag"),
     summary="Write the draft",
     responses=CHANGE_ERRORS,
 )
@@ -270,6 +273,7 @@ async def update_draft(
 @router.post(
     "/v1/reports/{report_id}/submission",
     operation_id="submitReport",
+    openapi_extra=sends("ETag"),
     summary="Submit the report",
     responses=CHANGE_ERRORS,
 )
@@ -291,6 +295,7 @@ async def submit(
 @router.post(
     "/v1/reports/{report_id}/return",
     operation_id="returnReport",
+    openapi_extra=sends("ETag"),
     summary="Return the report to its unit",
     responses=CHANGE_ERRORS,
 )
@@ -317,6 +322,7 @@ async def return_report(
 @router.post(
     "/v1/reports/{report_id}/acceptance",
     operation_id="acceptReport",
+    openapi_extra=sends("ETag"),
     summary="Accept the report",
     responses=CHANGE_ERRORS,
 )
@@ -338,6 +344,7 @@ async def accept(
 @router.post(
     "/v1/reports/{report_id}/correction",
     operation_id="correctReport",
+    openapi_extra=sends("ETag"),
     summary="Correct an accepted report",
     responses=CHANGE_ERRORS,
 )
@@ -430,13 +437,14 @@ async def indicator_template(
     summary="Import indicator values from a spreadsheet",
     response_model=ImportOutcome,
     openapi_extra={
+        **sends("ETag"),
         "requestBody": {
             "required": True,
             "content": {
                 XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
             },
-        }
+        },
     },
     responses={
         **CHANGE_ERRORS,

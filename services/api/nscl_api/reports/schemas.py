@@ -179,7 +179,7 @@ class ReportRead(BaseModel):
         )
 
 
-class Warning_(BaseModel):
+class ValidationWarning(BaseModel):
     code: str
     severity: Literal["error", "warning"]
     location: list[str | int]
@@ -194,7 +194,7 @@ class VersionRead(BaseModel):
     reason: str | None
     submitted_at: datetime
     submitted_by: str
-    warnings: list[Warning_]
+    warnings: list[ValidationWarning]
     content: ReportContent
 
     @classmethod
@@ -205,7 +205,7 @@ class VersionRead(BaseModel):
             reason=v.reason,
             submitted_at=v.submitted_at,
             submitted_by=v.submitted_by,
-            warnings=[Warning_.model_validate(w) for w in v.warnings],
+            warnings=[ValidationWarning.model_validate(w) for w in v.warnings],
             content=ReportContent.model_validate(v.content, context=STORED),
         )
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from nscl_api.conditional import sends
 from nscl_api.deps import JobsRunner, RollupsReader, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
@@ -14,8 +15,8 @@ from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.resources import Resources
 from nscl_api.rollups.published import NotModified
 from nscl_api.rollups.schemas import (
-    PhaseRead,
     ProvenanceRead,
+    RollupPhaseRead,
     RollupRead,
     RollupRequest,
     RunsRead,
@@ -40,6 +41,7 @@ REVALIDATE = "private, no-cache"
 @router.get(
     "/{programme}/{year}",
     operation_id="getRollup",
+    openapi_extra=sends("ETag"),
     summary="Get the published rollup of a year",
     response_model=RollupRead,
     responses={**responses(NotFound), **NOT_MODIFIED},
@@ -122,15 +124,16 @@ async def get_phase(
     uow: UowDep,
     caller: RollupsReader,
     indicator: Annotated[str | None, Query(max_length=100)] = None,
-) -> PhaseRead:
+) -> RollupPhaseRead:
     """The phase's published years combined, and its targets judged on them."""
-    return PhaseRead.of(await rollups.get_phase(uow, caller, programme, phase, indicator))
+    return RollupPhaseRead.of(await rollups.get_phase(uow, caller, programme, phase, indicator))
 
 
 @router.post(
     "",
     status_code=202,
     operation_id="requestRollup",
+    openapi_extra=sends("Location"),
     dependencies=[IDEMPOTENT],
     summary="Recompute rollups",
     responses={**responses(NotFound, Invalid), **JOB_QUEUED},

@@ -45,7 +45,7 @@ class YearRead(BaseModel):
     note: str
 
 
-class TargetRead(BaseModel):
+class RollupTargetRead(BaseModel):
     """A target and how far it is achieved, with the arithmetic."""
 
     key: str
@@ -60,7 +60,7 @@ class TargetRead(BaseModel):
     per_year: list[YearRead]
 
     @classmethod
-    def of(cls, target: TargetProgress) -> TargetRead:
+    def of(cls, target: TargetProgress) -> RollupTargetRead:
         judged: Achievement | None = target.achievement
         return cls(
             key=target.key,
@@ -114,7 +114,7 @@ class TaskRow(BaseModel):
     status: str
 
 
-class TimelinessRow(BaseModel):
+class RollupTimelinessRow(BaseModel):
     unit: str
     due_date: str
     submitted_on: str | None
@@ -158,7 +158,7 @@ class Completeness(BaseModel):
     missing: int
 
     @classmethod
-    def of(cls, rows: list[TimelinessRow]) -> Completeness:
+    def of(cls, rows: list[RollupTimelinessRow]) -> Completeness:
         return cls(
             obligations=len(rows),
             submitted=sum(1 for r in rows if r.submitted_on is not None),
@@ -183,7 +183,7 @@ class RollupRead(BaseModel):
     published_at: datetime
     sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
     indicators: list[CellRead]
-    targets: list[TargetRead]
+    targets: list[RollupTargetRead]
     budget_totals: list[BudgetTotalRow] = Field(
         description="By funding source × destination, over every unit: shown to every reader."
     )
@@ -197,13 +197,13 @@ class RollupRead(BaseModel):
         description="Planned outputs of the year's accepted annual plans beside the actuals."
     )
     completeness: Completeness
-    timeliness: list[TimelinessRow]
+    timeliness: list[RollupTimelinessRow]
 
     @classmethod
     def of(cls, view: RollupView) -> RollupRead:
         """The rollup with every unit's budget rows: the budget policy filters it per reader."""
         run, sections = view.run, view.sections
-        timeliness = [TimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
+        timeliness = [RollupTimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
         budget = sections.get("budget", [])
         return cls(
             programme=view.programme_key,
@@ -217,7 +217,7 @@ class RollupRead(BaseModel):
             published_at=view.published_at,
             sources=run.sources,
             indicators=[CellRead.of(c) for c in view.cells],
-            targets=[TargetRead.of(t) for t in view.targets],
+            targets=[RollupTargetRead.of(t) for t in view.targets],
             budget_totals=[BudgetTotalRow.model_validate(r) for r in budget_totals(budget)],
             budget=[BudgetRow.model_validate(r) for r in budget],
             tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
@@ -227,17 +227,17 @@ class RollupRead(BaseModel):
         )
 
 
-class PhaseRead(BaseModel):
+class RollupPhaseRead(BaseModel):
     programme: str
     phase: str
     start_year: int
     end_year: int
     years: dict[int, uuid.UUID] = Field(description="The published run each year counts.")
     indicators: list[CellRead] = Field(description="Years combined by each indicator's rule.")
-    targets: list[TargetRead]
+    targets: list[RollupTargetRead]
 
     @classmethod
-    def of(cls, view: PhaseView) -> PhaseRead:
+    def of(cls, view: PhaseView) -> RollupPhaseRead:
         """The phase view as the API shows it."""
         return cls(
             programme=view.programme_key,
@@ -246,7 +246,7 @@ class PhaseRead(BaseModel):
             end_year=view.phase.end_year,
             years=view.years,
             indicators=[CellRead.of(c) for c in view.cells],
-            targets=[TargetRead.of(t) for t in view.targets],
+            targets=[RollupTargetRead.of(t) for t in view.targets],
         )
 
 
