@@ -125,9 +125,6 @@ def create_app(
         redoc_url=None,
         # The only flow is client credentials: Swagger UI needs no redirect page.
         swagger_ui_oauth2_redirect_url=None,
-        # One schema per model: the same content is read and written, and `-Input`/`-Output`
-        # twins would give generated clients two types for it.
-        separate_input_output_schemas=False,
     )
     if resources is not None:
         app.state.resources = resources
@@ -287,13 +284,17 @@ def _document_headers(operation: dict[str, Any]) -> None:
 
 
 _GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")
+# A model read and written with different required fields (defaults on the way in, always
+# sent on the way out) is two shapes: the answer keeps the model's name, the request says so.
+_TWIN = re.compile(r"^(?P<model>[A-Za-z0-9]+)-(?P<side>Input|Output)$")
 # FastAPI names a form body after its operation: `Body_issueToken`.
 _FORM_BODY = re.compile(r"^Body_(?P<operation>[A-Za-z0-9]+)$")
 
 
 def _schema_names(schemas: dict[str, Any]) -> dict[str, str]:
-    """Contract names for generated ones: ``Page_TaskRead_`` → ``TaskReadPage``, and
-    ``Body_issueToken`` → ``IssueTokenForm``.
+    """Contract names for generated ones: ``Page_TaskRead_`` → ``TaskReadPage``,
+    ``Body_issueToken`` → ``IssueTokenForm``, ``ReportContent-Output`` → ``ReportContent``
+    and ``ReportContent-Input`` → ``ReportContentInput``.
 
     Pydantic keys a parametrized model by its origin and arguments, whatever its
     ``model_parametrized_name``, so the component is renamed once the document is built.
@@ -303,6 +304,10 @@ def _schema_names(schemas: dict[str, Any]) -> dict[str, str]:
         match = _GENERIC_PAGE.match(name)
         if match is not None:
             renames[name] = f"{match['item']}Page"
+        twin = _TWIN.match(name)
+        if twin is not None:
+            side = "" if twin["side"] == "Output" else "Input"
+            renames[name] = f"{twin['model']}{side}"
         form = _FORM_BODY.match(name)
         if form is not None:
             operation = form["operation"]
@@ -321,9 +326,9 @@ def _rename_schemas(document: dict[str, Any], renames: dict[str, str]) -> None:
     document["components"]["schemas"] = dict(
         sorted((renames.get(k, k), v) for k, v in schemas.items())
     )
-    for old, new in renames.items():
+    for new in renames.values():
         schema = document["components"]["schemas"][new]
-        if schema.get("title") == old:
+        if "title" in schema:
             schema["title"] = new
     prefix = "#/components/schemas/"
 
