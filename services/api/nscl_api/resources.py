@@ -65,12 +65,12 @@ class Resources:
     _keys_version: tuple[object, ...] | None = None
 
     async def reload_keys(self) -> bool:
-        """Reload the keys in force (a token names a key unknown here); throttled."""
+        """A token names a key unknown here: look for a rotation now rather than at the next
+        poll (throttled); say whether the ring changed."""
         if time.monotonic() - self._keys_loaded_at < KEY_RELOAD_INTERVAL_SECONDS:
             return False
         self._keys_loaded_at = time.monotonic()
-        await self._load_keys()
-        return True
+        return await self.refresh_keys()
 
     async def refresh_keys(self) -> bool:
         """Reload the key ring if a key was added or retired anywhere; say whether it was."""
@@ -80,11 +80,9 @@ class Resources:
         await self._load_keys(version)
         return True
 
-    async def _load_keys(self, version: tuple[object, ...] | None = None) -> None:
-        # The version is read before the keys: a change between the two reads makes the
+    async def _load_keys(self, version: tuple[object, ...]) -> None:
+        # The version was read before the keys: a change between the two reads makes the
         # next poll load again rather than be missed.
-        if version is None:
-            version = await identity.signing_key_version(self.new_uow())
         keys = await identity.signing_keys(self.new_uow())
         # A new ring also starts with an empty cache of verified tokens, so tokens of a
         # retired key stop being accepted at once.
