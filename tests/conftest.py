@@ -198,7 +198,7 @@ def settings(services: Services, database_url: str, service_database_url: str) -
         redis_url=services.redis_url,  # type: ignore[arg-type]
         environment="test",
         log_json=False,
-        queue_name="nscl:test:jobs",
+        queue_name=f"nscl:test:{os.getpid()}:jobs",
         seed_on_start=False,
         outbox_grace_seconds=0,
         # Token-request limits of this run only: other runs on the shared Redis keep theirs.
