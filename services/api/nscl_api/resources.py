@@ -195,7 +195,9 @@ async def bootstrap_dev_client(
             SYSTEM,
             client_id=DEV_CLIENT_ID,
             name="Development client of the embedded default",
-            unit="bk-dost",
+            # Today's DOST: Bắc Kạn's ended with the 2025 merger, and a client acts for its
+            # unit only while the unit exists.
+            unit="tn-dost",
             roles=[role.value for role in Role],
         )
     path.write_text(
