@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, IPvAnyNetwork, PostgresDsn, RedisDsn
+from pydantic import Field, IPvAnyNetwork, PostgresDsn, RedisDsn, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,7 +40,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".nscl"), description="Folder of the embedded PostgreSQL's data."
     )
-    environment: Literal["development", "test", "production"] = "development"
+    environment: Literal["development", "test", "production"] = Field(
+        default="development",
+        description=(
+            "production: refuse to start on the embedded database or the in-memory Redis, "
+            "and without a passphrase sealing the signing keys."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = Field(default=True, description="Structured JSON logs (false: console).")
 
@@ -192,6 +198,37 @@ class Settings(BaseSettings):
     seed_on_start: bool = Field(
         default=True, description="Load the built-in Bắc Kạn plan when the embedded default starts."
     )
+    signing_key_passphrase: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Seals the token-signing private keys stored in the database (encrypted PKCS#8). "
+            "Unset: new keys are stored unsealed (refused in production)."
+        ),
+    )
+    signing_key_previous_passphrases: list[SecretStr] = Field(
+        default_factory=list,
+        description="Older passphrases still accepted while `nscl keys reseal` runs (JSON list).",
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_real_services(self) -> Self:
+        if self.environment != "production":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("NSCL_DATABASE_URL", self.database_url),
+                ("NSCL_REDIS_URL", self.redis_url),
+                ("NSCL_SIGNING_KEY_PASSPHRASE", self.signing_key_passphrase),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(
+                "NSCL_ENVIRONMENT=production refuses the embedded database, the in-memory "
+                f"Redis and unsealed signing keys: set {', '.join(missing)}"
+            )
+        return self
 
     @property
     def uses_embedded_database(self) -> bool:

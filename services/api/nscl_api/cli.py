@@ -289,9 +289,26 @@ def clients_list() -> None:
 def keys_rotate() -> None:
     """Add a signing key; tokens signed by older keys stay valid until those are retired."""
     from nscl_domain.identity import service as identity
+    from nscl_domain.identity.sealing import KeySealer
 
-    key = _run_with_uow(lambda uow, actor: identity.rotate_signing_key(uow, actor))
+    sealer = KeySealer.from_settings(Settings())
+    key = _run_with_uow(lambda uow, actor: identity.rotate_signing_key(uow, actor, sealer))
     typer.echo(f"{key.kid} signs from now on")
+
+
+@keys_app.command("reseal")
+def keys_reseal() -> None:
+    """Seal every key in force under NSCL_SIGNING_KEY_PASSPHRASE (the old passphrase given in
+    NSCL_SIGNING_KEY_PREVIOUS_PASSPHRASES); also seals keys stored before a passphrase was set."""
+    from nscl_domain.identity import service as identity
+    from nscl_domain.identity.sealing import KeySealer
+
+    settings = Settings()
+    if settings.signing_key_passphrase is None:
+        raise typer.BadParameter("set NSCL_SIGNING_KEY_PASSPHRASE to the passphrase to seal with")
+    sealer = KeySealer.from_settings(settings)
+    changed = _run_with_uow(lambda uow, actor: identity.reseal_signing_keys(uow, actor, sealer))
+    typer.echo(f"{len(changed)} key(s) resealed" + (f": {', '.join(changed)}" if changed else ""))
 
 
 @keys_app.command("retire")
