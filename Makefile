@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Installed-marker files make re-runs instant while following changes to pyproject.toml.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[embedded]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

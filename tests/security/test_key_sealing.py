@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 from sqlalchemy import text
 
 from nscl_api.auth.tokens import KeyRing
@@ -97,22 +99,35 @@ async def test_reseal_moves_every_key_to_a_new_passphrase(keys_database: str) ->
     assert await identity.reseal_signing_keys(_uow(keys_database), SYSTEM, moving) == []
 
 
-def test_production_refuses_the_embedded_defaults_and_unsealed_keys(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name in list(os.environ):
-        if name.startswith("NSCL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("NSCL_ENVIRONMENT", "production")
-    with pytest.raises(ValidationError) as refused:
-        Settings()
-    message = str(refused.value)
+def test_production_refuses_the_embedded_defaults_and_unsealed_keys() -> None:
+    production = Settings(environment="production")
+    with pytest.raises(RuntimeError) as refused:
+        production.refuse_unsafe_production(signs_tokens=True)
     for variable in ("NSCL_DATABASE_URL", "NSCL_REDIS_URL", "NSCL_SIGNING_KEY_PASSPHRASE"):
-        assert variable in message
-    monkeypatch.setenv("NSCL_DATABASE_URL", "postgresql+asyncpg://nscl_app@db:5432/nscl")
-    monkeypatch.setenv("NSCL_REDIS_URL", "redis://redis:6379/0")
-    monkeypatch.setenv("NSCL_SIGNING_KEY_PASSPHRASE", "from the secret store")
-    assert Settings().environment == "production"
+        assert variable in str(refused.value)
+    configured = Settings(
+        environment="production",
+        database_url="postgresql+asyncpg://nscl_app@db:5432/nscl",  # type: ignore[arg-type]
+        redis_url="redis://redis:6379/0",  # type: ignore[arg-type]
+    )
+    configured.refuse_unsafe_production(signs_tokens=False)  # the worker signs no token
+    with pytest.raises(RuntimeError, match="NSCL_SIGNING_KEY_PASSPHRASE"):
+        configured.refuse_unsafe_production(signs_tokens=True)
+    Settings(environment="development").refuse_unsafe_production(signs_tokens=True)
+
+
+def test_nscl_serve_in_production_without_services_exits_at_once() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSCL_")}
+    env["NSCL_ENVIRONMENT"] = "production"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "nscl"), "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "refuses the embedded database" in result.stderr
 
 
 def test_the_service_signs_with_a_sealed_key_only_given_its_passphrase() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork, PostgresDsn, RedisDsn, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, PostgresDsn, RedisDsn, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -210,25 +210,24 @@ class Settings(BaseSettings):
         description="Older passphrases still accepted while `nscl keys reseal` runs (JSON list).",
     )
 
-    @model_validator(mode="after")
-    def _production_needs_real_services(self) -> Self:
-        if self.environment != "production":
-            return self
-        missing = [
-            name
-            for name, value in (
-                ("NSCL_DATABASE_URL", self.database_url),
-                ("NSCL_REDIS_URL", self.redis_url),
-                ("NSCL_SIGNING_KEY_PASSPHRASE", self.signing_key_passphrase),
-            )
-            if value is None
+    def refuse_unsafe_production(self, *, signs_tokens: bool) -> None:
+        """In production, refuse to start on the embedded defaults or with unsealed keys.
+
+        Checked by the processes that serve (the API, the worker), not by one-shot commands:
+        the migration job needs neither Redis nor the keys' passphrase.
+        """
+        required: list[tuple[str, object]] = [
+            ("NSCL_DATABASE_URL", self.database_url),
+            ("NSCL_REDIS_URL", self.redis_url),
         ]
-        if missing:
-            raise ValueError(
+        if signs_tokens:
+            required.append(("NSCL_SIGNING_KEY_PASSPHRASE", self.signing_key_passphrase))
+        missing = [name for name, value in required if value is None]
+        if self.environment == "production" and missing:
+            raise RuntimeError(
                 "NSCL_ENVIRONMENT=production refuses the embedded database, the in-memory "
                 f"Redis and unsealed signing keys: set {', '.join(missing)}"
             )
-        return self
 
     @property
     def uses_embedded_database(self) -> bool:

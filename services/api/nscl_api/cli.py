@@ -87,6 +87,11 @@ def serve(
     import uvicorn
 
     settings = _settings(service=True)
+    try:
+        settings.refuse_unsafe_production(signs_tokens=True)
+    except RuntimeError as refusal:
+        typer.echo(str(refusal), err=True)
+        raise typer.Exit(2) from None
     if workers > 1 and (settings.uses_embedded_database or settings.uses_embedded_redis):
         raise typer.BadParameter("several processes need NSCL_DATABASE_URL and NSCL_REDIS_URL")
     # Without Redis the queue lives in this process, so the worker must too: the command

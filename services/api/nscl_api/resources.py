@@ -230,6 +230,7 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     """Open the database and Redis; on the in-memory Redis, run ``companion`` (the worker)
     in this process."""
+    settings.refuse_unsafe_production(signs_tokens=True)
     database_url = await resolve_database_url(settings)
     redis = await connect_redis(settings, companion)
     process = open_process(settings, database_url)
