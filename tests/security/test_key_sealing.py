@@ -141,3 +141,20 @@ def test_the_service_signs_with_a_sealed_key_only_given_its_passphrase() -> None
     assert (sealer.passphrase, tuple(sealer.previous)) == ("current", ("older",))
     older = identity._new_key(KeySealer(passphrase="older"))
     _signs_and_verifies(KeyRing([older], sealer=sealer))
+
+
+def test_settings_read_secrets_from_mounted_files(tmp_path: Path) -> None:
+    # What a Kubernetes Secret mounted as a volume looks like: one file per key.
+    (tmp_path / "nscl_signing_key_passphrase").write_text("from a mounted secret")
+    (tmp_path / "nscl_redis_url").write_text("redis://redis:6379/3")
+    script = (
+        "from nscl_domain.settings import Settings; s = Settings(); "
+        "print(s.signing_key_passphrase.get_secret_value(), s.redis_url)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSCL_")}
+    env["NSCL_SECRETS_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "from a mounted secret redis://redis:6379/3"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -12,7 +13,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Everything the API and the worker need to know about their surroundings."""
 
-    model_config = SettingsConfigDict(env_prefix="NSCL_", env_file=".env", extra="ignore")
+    # Secrets may also come as files (a Kubernetes Secret mounted as a volume, Docker
+    # secrets), one file per setting named like its variable, e.g. `nscl_database_url`, in
+    # the folder NSCL_SECRETS_DIR names; files are not inherited by child processes or shown
+    # by `env`, unlike environment variables.
+    model_config = SettingsConfigDict(
+        env_prefix="NSCL_",
+        env_file=".env",
+        extra="ignore",
+        secrets_dir=os.environ.get("NSCL_SECRETS_DIR") or None,
+    )
 
     database_url: PostgresDsn | None = Field(
         default=None,

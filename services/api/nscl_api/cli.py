@@ -141,7 +141,18 @@ def worker(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument()] = "head",
+    service_role: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "The role the API and the worker connect as (default: the user of "
+                "NSCL_DATABASE_URL): the migration job need not know its password."
+            )
+        ),
+    ] = None,
+) -> None:
     """Migrate up to REVISION (default: the newest) as the owner, then grant the service role."""
     from nscl_domain import schema
 
@@ -149,7 +160,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     owner_url = _migration_url(settings)
     schema.upgrade(owner_url, revision)
     try:
-        _grant_service_role(settings, owner_url, settings.service_role)
+        _grant_service_role(settings, owner_url, service_role or settings.service_role)
     except schema.ServiceRoleError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
