@@ -507,7 +507,7 @@ class TestRollupsFollowAcceptance:
         rollup = await desk.http.get("/v1/rollups/bac-kan-nscl/2024", headers=desk.reporter)
         totals = {
             (t["indicator"], t["disaggregation"]): t["value"]
-            for t in rollup.json()["indicators"]
+            for t in rollup.json()["cells"]
             if t["breakdown"] == ""
         }
         assert totals[("training-courses", "")] == "3"

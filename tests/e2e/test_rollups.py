@@ -120,7 +120,7 @@ async def refresh(session: AsyncSession, programme: str, year: int) -> dict[str,
 
 
 def totals(body: dict[str, object]) -> dict[str, str]:
-    cells = body["indicators"]
+    cells = body["cells"]
     assert isinstance(cells, list)
     return {
         c["indicator"]: c["value"]
@@ -155,7 +155,7 @@ async def test_years_phases_provenance_and_the_national_level(
     }  # fmt: skip
     breakdowns = {
         c["breakdown"]: c["value"]
-        for c in year_2024.json()["indicators"]
+        for c in year_2024.json()["cells"]
         if c["indicator"] == "training-courses"
     }
     assert breakdowns == {

@@ -27,6 +27,7 @@ class EstimateLines(RequestModel):
 class LineRead(LineInput):
     id: uuid.UUID
     position: int
+    amount: Money  # the same int as the line's input, described as money on the way out
     destination: UnitKey | None = Field(
         description="Unit key, set at submission by the routing of the budget year; null: "
         "other sources, or not submitted yet."

@@ -194,7 +194,7 @@ async def timeliness(
     """Completeness and timeliness of a year: on time, late (by how many days), missing."""
     rows = await timeliness_of.timeliness(uow, caller, programme, year=year, regime=regime)
     states = [r.state for r in rows]
-    units = [TimelinessRow.of(r) for r in rows]
+    verdicts = [TimelinessRow.of(r) for r in rows]
     return TimelinessSummary(
         year=year,
         regime=regime,
@@ -204,8 +204,8 @@ async def timeliness(
         missing=states.count("missing"),
         not_due=states.count("not_due"),
         # As a rollup counts them: a report corrected after acceptance stays accepted.
-        accepted=sum(1 for r in units if r.accepted),
-        units=units,
+        accepted=sum(1 for r in verdicts if r.accepted),
+        rows=verdicts,
     )
 
 

@@ -269,7 +269,7 @@ class TimelinessSummary(BaseModel):
     missing: int
     not_due: int
     accepted: int
-    units: list[TimelinessRow]
+    rows: list[TimelinessRow] = Field(description="One per obligation, by unit.")
 
 
 class ImportOutcome(BaseModel):

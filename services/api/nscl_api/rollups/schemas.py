@@ -196,7 +196,9 @@ class RollupRead(BaseModel):
     computed_at: datetime
     published_at: datetime
     sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
-    indicators: list[CellRead]
+    cells: list[CellRead] = Field(
+        description="The figures: one per indicator, disaggregation and breakdown."
+    )
     targets: list[RollupTargetRead]
     budget_totals: list[BudgetTotalRow] = Field(
         description="By funding source × destination, over every unit: shown to every reader."
@@ -233,7 +235,7 @@ class RollupRead(BaseModel):
             computed_at=run.computed_at,
             published_at=view.published_at,
             sources=run.sources,
-            indicators=[CellRead.of(c) for c in view.cells],
+            cells=[CellRead.of(c) for c in view.cells],
             targets=[RollupTargetRead.of(t) for t in view.targets],
             budget_totals=[BudgetTotalRow.model_validate(r) for r in budget_totals(budget)],
             budget=[BudgetRow.model_validate(r) for r in budget],
@@ -250,7 +252,7 @@ class RollupPhaseRead(BaseModel):
     start_year: int
     end_year: int
     years: dict[int, uuid.UUID] = Field(description="The published run each year counts.")
-    indicators: list[CellRead] = Field(description="Years combined by each indicator's rule.")
+    cells: list[CellRead] = Field(description="Years combined by each indicator's rule.")
     targets: list[RollupTargetRead]
 
     @classmethod
@@ -262,7 +264,7 @@ class RollupPhaseRead(BaseModel):
             start_year=view.phase.start_year,
             end_year=view.phase.end_year,
             years=view.years,
-            indicators=[CellRead.of(c) for c in view.cells],
+            cells=[CellRead.of(c) for c in view.cells],
             targets=[RollupTargetRead.of(t) for t in view.targets],
         )
 
