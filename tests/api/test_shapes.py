@@ -24,8 +24,10 @@ from nscl_api.budget.schemas import DossierDocument
 from nscl_api.main import create_app
 from nscl_api.reports.schemas import TimelinessRow
 from nscl_api.resources import Resources
+from nscl_api.rollups import published
 from nscl_api.rollups.schemas import TaskRow
 from nscl_api.types import PERCENT_PATTERN, QUANTITY_PATTERN, Money, Percent, Quantity
+from nscl_domain.budget.visibility import BudgetVisibility
 from nscl_domain.settings import Settings
 from nscl_domain.types import render_percent, render_quantity
 from tests.conftest import mint_token
@@ -291,3 +293,15 @@ async def test_rollup_and_timeliness_rows_agree_for_the_same_year(
     # The same obligation, the same day, the same verdict, whichever resource is read.
     assert {u: from_list[u] for u in from_rollup} == from_rollup
     assert all(r["obligation_id"] and r["status"] == "on_time" for r in from_rollup.values())
+
+
+def test_a_rollup_copy_kept_from_before_a_shape_change_is_not_revalidated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    visibility = BudgetVisibility(
+        every_unit=True, unit_id=uuid.uuid4(), unit_key="bk-dost", own_rows=False,
+        routed_rows=False,
+    )  # fmt: skip
+    now = published._etag("run-1", visibility)
+    monkeypatch.setattr(published, "REPRESENTATION", "1")
+    assert published._etag("run-1", visibility) != now
