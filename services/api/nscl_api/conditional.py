@@ -33,7 +33,7 @@ RESPONSE_HEADERS = "x-nscl-response-headers"
 success sets by hand (``response.headers[...]``): FastAPI cannot see them in the code."""
 
 
-def sends(*headers: Literal["ETag", "Location"]) -> dict[str, Any]:
+def sends(*headers: Literal["ETag", "Location", "Link"]) -> dict[str, Any]:
     """``openapi_extra`` saying which headers the route's success answer carries."""
     return {RESPONSE_HEADERS: list(headers)}
 

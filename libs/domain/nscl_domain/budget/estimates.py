@@ -97,6 +97,33 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
         return await estimate_view(uow, estimate)
 
 
+async def list_estimates(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    programme: str | None = None,
+    budget_year: int | None = None,
+    unit: str | None = None,
+    subtree: bool = False,
+    status: ReviewStatus | None = None,
+    before_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> list[EstimateView]:
+    """Estimates the caller may read (its unit's, or every unit's when it reviews or audits)
+    with their lines, newest first: ``limit`` + 1, so callers see if more follow."""
+    caller.require(Permission.BUDGET_READ)
+    async with uow:
+        budget = _budget(uow)
+        programme_id = (await programme_or_404(uow, programme)).id if programme else None
+        found = await budget.estimates(
+            programme_id=programme_id, budget_year=budget_year, unit=unit, subtree=subtree,
+            status=status, unit_scope=budget_visibility(caller).estimate_scope,
+            before_id=before_id, limit=limit,
+        )  # fmt: skip
+        lines = await budget.lines_of_many([e.id for e in found])
+        return [EstimateView(e, lines[e.id]) for e in found]
+
+
 async def estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
     """The estimate with its lines as stored now."""
     return EstimateView(estimate, await _budget(uow).lines_of(estimate.id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -19,6 +20,28 @@ class IdentityRepository(SessionRepository):
 
     async def clients(self) -> Sequence[ApiClient]:
         stmt = select(ApiClient).order_by(ApiClient.client_id)
+        return (await self.session.scalars(stmt)).all()
+
+    async def client_page(
+        self,
+        *,
+        unit_id: uuid.UUID | None,
+        role: str | None,
+        enabled: bool | None,
+        after: str | None,
+        limit: int,
+    ) -> Sequence[ApiClient]:
+        """Clients in client-id order after ``after``, ``limit`` + 1 of them."""
+        stmt = select(ApiClient)
+        if unit_id is not None:
+            stmt = stmt.where(ApiClient.unit_id == unit_id)
+        if role is not None:
+            stmt = stmt.where(ApiClient.roles.contains([role]))
+        if enabled is not None:
+            stmt = stmt.where(ApiClient.enabled.is_(enabled))
+        if after is not None:
+            stmt = stmt.where(ApiClient.client_id > after)
+        stmt = stmt.order_by(ApiClient.client_id).limit(limit + 1)
         return (await self.session.scalars(stmt)).all()
 
     async def signing_keys(self) -> Sequence[SigningKey]:
