@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, func, literal, select
 
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.repositories import SessionRepository
@@ -36,7 +36,7 @@ class IdentityRepository(SessionRepository):
         if unit_id is not None:
             stmt = stmt.where(ApiClient.unit_id == unit_id)
         if role is not None:
-            stmt = stmt.where(ApiClient.roles.contains([role]))
+            stmt = stmt.where(literal(role, String) == any_(ApiClient.roles))
         if enabled is not None:
             stmt = stmt.where(ApiClient.enabled.is_(enabled))
         if after is not None:

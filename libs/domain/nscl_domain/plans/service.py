@@ -119,6 +119,8 @@ async def list_plans(
     kind: PlanKind | None,
     year: int | None,
     status: ReviewStatus | None,
+    unit: str | None = None,
+    subtree: bool = False,
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.Plan, str]]:
@@ -132,6 +134,8 @@ async def list_plans(
             kind=kind,
             year=year,
             status=status,
+            unit=unit,
+            subtree=subtree,
             offset=offset,
             limit=limit,
         )
