@@ -181,10 +181,13 @@ class TestListReports:
             404,
             "programme_not_found",
         )
-        refused = await anonymous.get(
-            "/v1/reports", params={"status": "lost"}, headers=people.reviewer
-        )
-        assert refused.status_code == 422
+        for params in (
+            {"status": "lost"},
+            {"updated_since": "0.5"},
+            {"updated_since": "2021-01-01T00:00"},
+        ):
+            refused = await anonymous.get("/v1/reports", params=params, headers=people.reviewer)
+            assert_problem(refused, 422, "validation_failed")
 
     @pytest.mark.parametrize(
         "cursor",
@@ -588,7 +591,7 @@ class TestAcceptanceToRollup:
         assert_problem(
             await anonymous.get(runs, params={"version_no": 1}, headers=people.viewer),
             422,
-            "invalid_filter",
+            "validation_failed",
         )
         assert_problem(
             await anonymous.get(f"{runs}/{uuid.uuid4()}", headers=people.viewer),
@@ -657,3 +660,55 @@ class TestPlansByUnit:
             ) == {own, other}
             assert await ids(anonymous, path, people.reporter, unit=OTHER_UNIT) == []
             assert await ids(anonymous, path, people.reporter, unit=OWN_UNIT) == [own]
+
+
+class TestOtherAcceptancesLinkTheirRefresh:
+    async def test_an_estimates_acceptance_links_the_years_refresh(
+        self, anonymous: httpx.AsyncClient, people: People
+    ) -> None:
+        created = await anonymous.post(
+            f"{BK}/budget-estimates", json={"budget_year": 2024}, headers=people.reporter
+        )
+        estimate = created.json()["id"]
+        lined = await anonymous.put(
+            f"/v1/budget-estimates/{estimate}/lines",
+            json={"lines": [LINE]},
+            headers={**people.reporter, "If-Match": created.headers["etag"]},
+        )
+        submitted = await anonymous.post(
+            f"/v1/budget-estimates/{estimate}/submission",
+            headers={**people.reporter, "If-Match": lined.headers["etag"]},
+        )
+        assert "link" not in submitted.headers
+        accepted = await anonymous.post(
+            f"/v1/budget-estimates/{estimate}/acceptance",
+            headers={**people.reviewer, "If-Match": submitted.headers["etag"]},
+        )
+        link = accepted.headers["link"]
+        job = (await anonymous.get(link[1 : link.index(">")], headers=people.reviewer)).json()
+        assert (job["name"], job["args"]["year"]) == ("rollups.refresh", 2024)
+
+    async def test_an_annual_plans_acceptance_links_the_years_refresh(
+        self, anonymous: httpx.AsyncClient, people: People
+    ) -> None:
+        created = await anonymous.post(
+            f"{BK}/plans", json={"kind": "annual", "start_year": 2022}, headers=people.reporter
+        )
+        plan = created.json()["id"]
+        written = await anonymous.put(
+            f"/v1/plans/{plan}/content",
+            json={"content": PLAN},
+            headers={**people.reporter, "If-Match": created.headers["etag"]},
+        )
+        submitted = await anonymous.post(
+            f"/v1/plans/{plan}/submission",
+            headers={**people.reporter, "If-Match": written.headers["etag"]},
+        )
+        accepted = await anonymous.post(
+            f"/v1/plans/{plan}/acceptance",
+            headers={**people.reviewer, "If-Match": submitted.headers["etag"]},
+        )
+        assert accepted.status_code == 200, accepted.text
+        link = accepted.headers["link"]
+        job = (await anonymous.get(link[1 : link.index(">")], headers=people.reviewer)).json()
+        assert (job["name"], job["args"]["year"]) == ("rollups.refresh", 2022)

@@ -7,7 +7,6 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from nscl_domain.errors import FieldProblem, Invalid
 from nscl_domain.text import unacceptable
+from nscl_domain.types import IsoDateTime
 
 T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
@@ -27,7 +27,7 @@ UnitFilter = Annotated[
 ]
 Subtree = Annotated[bool, Query(description="With `unit`: also the units under it, at any depth.")]
 UpdatedSince = Annotated[
-    datetime | None,
+    IsoDateTime | None,
     Query(description="Only those changed at or after this instant (ISO 8601 with offset)."),
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, ValidationError
@@ -17,10 +17,11 @@ from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Edit, Review, ReviewStatus
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus
 
 Amount = Annotated[
     StrictInt,
@@ -217,9 +218,9 @@ replace_lines = Edit(
 """Replace the draft's lines after checking tasks and account codes for its budget year."""
 
 
-async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:
+async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> Job:
     # The year's rollup sets accepted estimates beside what was reported.
-    await refresh_later(
+    return await refresh_later(
         uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
     )
 
@@ -233,3 +234,19 @@ review_estimate = Review(
     accepted=_estimate_accepted,
 )
 """Accept an estimate, or return it to its unit with the reason."""
+
+
+async def accept_estimate(
+    uow: UnitOfWork, reviewer: Caller, estimate_id: uuid.UUID, *, expected_revision: int
+) -> tuple[EstimateView, Job]:
+    """Accept a submitted estimate; return it and the refresh job that will publish the
+    year's rollup with it."""
+    scheduled: list[Job] = []
+
+    async def accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:
+        scheduled.append(await _estimate_accepted(uow, reviewer, estimate))
+
+    view = await replace(review_estimate, accepted=accepted)(
+        uow, reviewer, estimate_id, Action.ACCEPT, expected_revision=expected_revision
+    )
+    return view, scheduled[0]

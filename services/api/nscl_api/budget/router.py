@@ -23,7 +23,7 @@ from nscl_api.budget.schemas import (
     SpendingRead,
     TotalRow,
 )
-from nscl_api.conditional import IfMatch, etag, expected_revision, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
 from nscl_api.deps import (
     AllocationsWriter,
     BudgetReader,
@@ -181,7 +181,7 @@ async def submit_estimate(
 @router.post(
     "/v1/budget-estimates/{estimate_id}/acceptance",
     operation_id="acceptBudgetEstimate",
-    openapi_extra=sends("ETag"),
+    openapi_extra=sends("ETag", "Link"),
     summary="Accept the estimate",
     responses=CHANGE_ERRORS,
 )
@@ -192,15 +192,14 @@ async def accept_estimate(
     response: Response,
     if_match: IfMatch = None,
 ) -> EstimateRead:
-    """Accept a submitted estimate; accepted lines go into the dossiers."""
-    view = await estimates.review_estimate(
-        uow,
-        reviewer,
-        estimate_id,
-        Action.ACCEPT,
+    """Accept a submitted estimate; accepted lines go into the dossiers. `Link` (rel
+    `monitor`) names the job refreshing the year's rollup with it."""
+    view, job = await estimates.accept_estimate(
+        uow, reviewer, estimate_id,
         expected_revision=expected_revision(if_match, BudgetEstimate.noun),
-    )
+    )  # fmt: skip
     response.headers["ETag"] = etag(view.estimate.revision)
+    response.headers["Link"] = monitor_link(job.id)
     return EstimateRead.of(view)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from nscl_api.conditional import IfMatch, etag, expected_revision, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
 from nscl_api.deps import PlansReader, PlansReviewer, PlansWriter, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
@@ -154,7 +154,7 @@ async def submit_plan(
 @router.post(
     "/v1/plans/{plan_id}/acceptance",
     operation_id="acceptPlan",
-    openapi_extra=sends("ETag"),
+    openapi_extra=sends("ETag", "Link"),
     summary="Accept the plan",
     responses=CHANGE_ERRORS,
 )
@@ -165,14 +165,13 @@ async def accept_plan(
     response: Response,
     if_match: IfMatch = None,
 ) -> PlanRead:
-    """Accept a submitted plan: its last version comes into force."""
-    view = await plans.review_plan(
-        uow,
-        reviewer,
-        plan_id,
-        Action.ACCEPT,
-        expected_revision=expected_revision(if_match, m.Plan.noun),
+    """Accept a submitted plan: its last version comes into force. For an annual plan,
+    `Link` (rel `monitor`) names the job refreshing the year's rollup with it."""
+    view, job = await plans.accept_plan(
+        uow, reviewer, plan_id, expected_revision=expected_revision(if_match, m.Plan.noun)
     )
+    if job is not None:
+        response.headers["Link"] = monitor_link(job.id)
     return _read(view, response)
 
 

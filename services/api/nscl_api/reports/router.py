@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
 
-from nscl_api.conditional import IfMatch, etag, expected_revision, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
 from nscl_api.deps import (
     CatalogueReader,
     ReportsManager,
@@ -388,7 +388,7 @@ async def accept(
         uow, reviewer, report_id, expected_revision=expected_revision(if_match, Report.noun)
     )
     _with_etag(response, report.revision)
-    response.headers["Link"] = f'</v1/jobs/{job.id}>; rel="monitor"'
+    response.headers["Link"] = monitor_link(job.id)
     return ReportRead.of(report)
 
 

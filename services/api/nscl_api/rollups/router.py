@@ -102,7 +102,7 @@ async def list_runs(
     if version_no is not None and report_id is None:
         raise Invalid(
             "version_no names a version of the report given in report_id.",
-            code="invalid_filter",
+            code="validation_failed",
             fields=[FieldProblem(("query", "report_id"), "Needed with version_no.")],
         )
     return RunsRead.of(
