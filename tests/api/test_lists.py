@@ -495,7 +495,7 @@ class TestChartOfAccounts:
 
 class TestListClients:
     async def test_administrators_page_and_filter_clients(
-        self, anonymous: httpx.AsyncClient, people: People
+        self, anonymous: httpx.AsyncClient, people: People, resources: Resources
     ) -> None:
         items, pages = await walk(anonymous, "/v1/clients", people.admin, limit=5)
         listed = [c["client_id"] for c in items]
@@ -514,10 +514,15 @@ class TestListClients:
             "/v1/clients", params={"role": "reporter", "unit": OWN_UNIT}, headers=people.admin
         )
         assert [c["client_id"] for c in reporters.json()["items"]] == ["test-reporter"]
+        await identity.disable_client(resources.new_uow(), SYSTEM, "test-viewer-other")
         disabled = await anonymous.get(
             "/v1/clients", params={"enabled": "false"}, headers=people.admin
         )
-        assert disabled.json()["items"] == []
+        off = {c["client_id"] for c in disabled.json()["items"]}
+        assert "test-viewer-other" in off
+        assert not off & (set(TEST_CLIENTS) - {"test-viewer-other"})
+        enabled, _ = await walk(anonymous, "/v1/clients", people.admin, enabled="true")
+        assert "test-viewer-other" not in {c["client_id"] for c in enabled}
         nowhere = await anonymous.get(
             "/v1/clients", params={"unit": "nowhere"}, headers=people.admin
         )
