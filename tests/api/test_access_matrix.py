@@ -85,6 +85,7 @@ class Samples:
     dossier: str  # a built 2021 dossier, addressed to Finance
     plan: dict[str, str]  # a submitted 2021–2025 plan per unit
     change_request: dict[str, str]  # a proposed change to an accepted 2021 plan per unit
+    run_id: str  # the published 2021 rollup run
 
     def of_other_unit(self) -> dict[str, str]:
         """What the caller's unit must not learn from a refusal: the other unit and its objects."""
@@ -145,6 +146,7 @@ QUERIES = {
     "/v1/programmes/{programme}/budget-dossiers": {"budget_year": "2021"},
     "/v1/programmes/{programme}/budget-follow-up": {"budget_year": "2021"},
     "/v1/rollups/{programme}/{year}/provenance": {"indicator": "training-courses"},
+    "/v1/programmes/{programme}/budget-routing": {"budget_year": "2021"},
 }
 UPLOAD = ("POST", "/v1/reports/{report_id}/indicator-values/import")
 
@@ -298,6 +300,8 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         phase="bk-2021-2025",
         code="yearly_jump",
         year=2021,
+        budget_year=2021,
+        run_id=samples.run_id,
     )
 
 
@@ -386,7 +390,7 @@ async def samples(
         )
         await session.commit()
     async with sessionmaker() as session:
-        await rollups.refresh(
+        refreshed = await rollups.refresh(
             JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=utcnow()),
             rollups.RefreshRollupArgs(programme_id=programme_id, year=2021),
         )
@@ -402,6 +406,7 @@ async def samples(
         dossier=built["built"][0],
         plan=submitted_plans,
         change_request=change_requests,
+        run_id=refreshed["run_id"],
     )
     async with owner_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))

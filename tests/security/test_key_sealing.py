@@ -49,7 +49,7 @@ async def _stored_pems(url: str) -> dict[str, str]:
             rows = await conn.execute(
                 text("SELECT kid, private_pem FROM signing_key WHERE retired_at IS NULL")
             )
-            return {str(kid): str(pem) for kid, pem in rows.tuples()}
+            return {str(row.kid): str(row.private_pem) for row in rows}
     finally:
         await engine.dispose()
 

@@ -343,7 +343,8 @@ class Review(Generic[R, V]):
     permission: Permission
     view: Callable[[UnitOfWork, R], Awaitable[V]]
     audited: Callable[[R, str | None], dict[str, Any]]
-    accepted: Callable[[UnitOfWork, Caller, R], Awaitable[None]] | None = None
+    accepted: Callable[[UnitOfWork, Caller, R], Awaitable[object]] | None = None
+    """What an acceptance sets in motion (its result, a job it queued, is the context's)."""
     scope: Callable[[Caller], uuid.UUID | None] | None = None
     """The unit whose entities the reviewer reaches; by default what the reviewer may read."""
 

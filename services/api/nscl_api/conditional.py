@@ -33,9 +33,15 @@ RESPONSE_HEADERS = "x-nscl-response-headers"
 success sets by hand (``response.headers[...]``): FastAPI cannot see them in the code."""
 
 
-def sends(*headers: Literal["ETag", "Location"]) -> dict[str, Any]:
+def sends(*headers: Literal["ETag", "Location", "Link"]) -> dict[str, Any]:
     """``openapi_extra`` saying which headers the route's success answer carries."""
     return {RESPONSE_HEADERS: list(headers)}
+
+
+def monitor_link(job_id: object) -> str:
+    """A ``Link`` to the job a change queued (RFC 8288; rel ``monitor``, RFC 5989): the
+    caller follows it to learn when the work the change set going is done."""
+    return f'</v1/jobs/{job_id}>; rel="monitor"'
 
 
 # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag names no exact revision, and

@@ -65,6 +65,7 @@ PlansReader = Annotated[Caller, Security(authorize, scopes=[Permission.PLANS_REA
 PlansWriter = Annotated[Caller, Security(authorize, scopes=[Permission.PLANS_WRITE.value])]
 PlansReviewer = Annotated[Caller, Security(authorize, scopes=[Permission.PLANS_REVIEW.value])]
 RollupsReader = Annotated[Caller, Security(authorize, scopes=[Permission.ROLLUPS_READ.value])]
+ClientsManager = Annotated[Caller, Security(authorize, scopes=[Permission.CLIENTS_MANAGE.value])]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 RegistryDep = Annotated[JobRegistry, Depends(get_registry)]
 

@@ -17,6 +17,7 @@ from nscl_api.audit.router import router as audit_router
 from nscl_api.auth.router import router as auth_router
 from nscl_api.budget.router import router as budget_router
 from nscl_api.catalogue.router import periods_router, programmes_router, units_router
+from nscl_api.clients.router import router as clients_router
 from nscl_api.conditional import RESPONSE_HEADERS
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
@@ -85,6 +86,11 @@ TAGS = [
     {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
     {"name": "audit", "description": "Append-only record of every change."},
+    {
+        "name": "clients",
+        "description": "API clients (systems and front-ends acting for a unit), for those "
+        "who manage them; created, rotated and disabled with `nscl clients`.",
+    },
 ]
 
 
@@ -144,6 +150,7 @@ def create_app(
         budget_router,
         jobs_router,
         audit_router,
+        clients_router,
     ):
         app.include_router(router, dependencies=v1_dependencies)
     app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
@@ -244,6 +251,11 @@ RESPONSE_HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
     "Location": {
         "description": "Where the created resource, or the job queued, can be read.",
         "schema": {"type": "string", "format": "uri-reference"},
+    },
+    "Link": {
+        "description": 'The work this change set going: `</v1/jobs/{id}>; rel="monitor"` names '
+        "the job that refreshes the rollups it affects (its result names the run published).",
+        "schema": {"type": "string"},
     },
     "Idempotent-Replayed": {
         "description": "`true` when this is the stored answer to an earlier request with the "

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -14,10 +14,22 @@ from pydantic import BaseModel, Field
 
 from nscl_domain.errors import FieldProblem, Invalid
 from nscl_domain.text import unacceptable
+from nscl_domain.types import IsoDateTime
 
 T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=200, description="A next_cursor, unchanged.")]
+UnitFilter = Annotated[
+    str | None,
+    Query(
+        max_length=100, description="Only this unit's (a key or an id); none match an unknown one."
+    ),
+]
+Subtree = Annotated[bool, Query(description="With `unit`: also the units under it, at any depth.")]
+UpdatedSince = Annotated[
+    IsoDateTime | None,
+    Query(description="Only those changed at or after this instant (ISO 8601 with offset)."),
+]
 
 MAX_OFFSET = 1_000_000
 """Deepest offset a cursor may carry: offset cursors page short collections (a programme's
@@ -74,6 +86,16 @@ def before_id_of(cursor: str | None) -> uuid.UUID | None:
         return uuid.UUID(str(decode_cursor(cursor)["before"]))
     except (KeyError, ValueError) as exc:
         raise bad_cursor() from exc
+
+
+def keyset_page(
+    rows: Sequence[T], limit: int, id_of: Callable[[T], uuid.UUID]
+) -> tuple[list[T], str | None]:
+    """Rows were fetched newest first with ``limit + 1``: the page and the next cursor, which
+    names the last id shown (ids are time-ordered, so rows created meanwhile never shift a
+    page as an offset would)."""
+    page, more = split_page(rows, limit)
+    return list(page), encode_cursor({"before": str(id_of(page[-1]))}) if more else None
 
 
 def after_key_of(cursor: str | None) -> str | None:

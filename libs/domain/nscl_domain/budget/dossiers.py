@@ -186,15 +186,28 @@ def _dossier_scope(caller: Caller) -> uuid.UUID | None:
 
 
 async def list_dossiers(
-    uow: UnitOfWork, caller: Caller, programme_ref: str, budget_year: int
+    uow: UnitOfWork,
+    caller: Caller,
+    programme_ref: str,
+    budget_year: int | None,
+    *,
+    destination: str | None = None,
+    status: m.DossierStatus | None = None,
+    offset: int = 0,
+    limit: int = 100,
 ) -> Sequence[DossierView]:
-    """Dossiers of a budget year; Finance and Planning and Investment see their own only."""
+    """Dossiers (of a budget year) by year, destination and version: ``limit`` + 1 of them;
+    Finance and Planning and Investment see their own only."""
     caller.require(Permission.DOSSIERS_READ)
     async with uow:
         budget = _budget(uow)
         programme = await programme_or_404(uow, programme_ref)
-        rows = await budget.dossiers(programme.id, budget_year, _dossier_scope(caller))
-        return [DossierView(d, u, await budget.allocations_of(d.id)) for d, u in rows]
+        rows = await budget.dossiers(
+            programme.id, budget_year, _dossier_scope(caller), destination=destination,
+            status=status, offset=offset, limit=limit,
+        )  # fmt: skip
+        allocations = await budget.allocations_of_many([d.id for d, _ in rows])
+        return [DossierView(d, u, allocations[d.id]) for d, u in rows]
 
 
 async def _dossier(

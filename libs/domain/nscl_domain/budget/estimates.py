@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, ValidationError
@@ -17,10 +17,11 @@ from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Edit, Review, ReviewStatus
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus
 
 Amount = Annotated[
     StrictInt,
@@ -96,6 +97,34 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
             estimate_id, budget_visibility(caller).estimate_scope
         )
         return await estimate_view(uow, estimate)
+
+
+async def list_estimates(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    programme: str | None = None,
+    budget_year: int | None = None,
+    unit: str | None = None,
+    subtree: bool = False,
+    status: ReviewStatus | None = None,
+    before_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> list[EstimateView]:
+    """Estimates the caller may read (its unit's, or every unit's when it reviews or audits)
+    with their lines, newest first: ``limit`` + 1, so callers see if more follow."""
+    caller.require(Permission.BUDGET_READ)
+    async with uow:
+        budget = _budget(uow)
+        programme_id = (await programme_or_404(uow, programme)).id if programme else None
+        found = await budget.estimates(
+            programme_id=programme_id, budget_year=budget_year, unit=unit, subtree=subtree,
+            status=status, unit_scope=budget_visibility(caller).estimate_scope,
+            before_id=before_id, limit=limit,
+        )  # fmt: skip
+        lines = await budget.lines_of_many([e.id for e in found])
+        keys = await budget.unit_keys([e.unit_id for e in found])
+        return [EstimateView(e, lines[e.id], keys[e.unit_id]) for e in found]
 
 
 async def estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
@@ -193,9 +222,9 @@ replace_lines = Edit(
 """Replace the draft's lines after checking tasks and account codes for its budget year."""
 
 
-async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:
+async def _estimate_accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> Job:
     # The year's rollup sets accepted estimates beside what was reported.
-    await refresh_later(
+    return await refresh_later(
         uow, estimate.programme_id, estimate.budget_year, requested_by=reviewer.client_id
     )
 
@@ -209,3 +238,19 @@ review_estimate = Review(
     accepted=_estimate_accepted,
 )
 """Accept an estimate, or return it to its unit with the reason."""
+
+
+async def accept_estimate(
+    uow: UnitOfWork, reviewer: Caller, estimate_id: uuid.UUID, *, expected_revision: int
+) -> tuple[EstimateView, Job]:
+    """Accept a submitted estimate; return it and the refresh job that will publish the
+    year's rollup with it."""
+    scheduled: list[Job] = []
+
+    async def accepted(uow: UnitOfWork, reviewer: Caller, estimate: m.BudgetEstimate) -> None:
+        scheduled.append(await _estimate_accepted(uow, reviewer, estimate))
+
+    view = await replace(review_estimate, accepted=accepted)(
+        uow, reviewer, estimate_id, Action.ACCEPT, expected_revision=expected_revision
+    )
+    return view, scheduled[0]

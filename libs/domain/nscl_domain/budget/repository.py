@@ -6,14 +6,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, cast, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import aliased
 
 from nscl_domain.budget import models as m
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.repository import unit_ids
 from nscl_domain.workflow import ReviewedRepository, ReviewStatus
 
 
@@ -31,6 +43,61 @@ def _accepted(
             m.BudgetEstimate.budget_year == year,
             m.BudgetEstimate.status == ReviewStatus.ACCEPTED,
         )
+    )
+
+
+@dataclass(frozen=True)
+class MoneyFilter:
+    """Which allocations and spending a list shows: the caller's visibility (every unit's;
+    else lines its unit estimated, ``own_unit``, and lines routed to it, ``routed_to``) and
+    the filters it asked for."""
+
+    every_unit: bool
+    own_unit: uuid.UUID | None
+    routed_to: uuid.UUID | None
+    programme_id: uuid.UUID | None = None
+    budget_year: int | None = None
+    unit: str | None = None
+    subtree: bool = False
+    destination: str | None = None
+    dossier_id: uuid.UUID | None = None
+    allocation_id: uuid.UUID | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """Conditions on a statement joining allocation, estimate line, estimate, dossier."""
+        conditions: list[ColumnElement[bool]] = []
+        if not self.every_unit:
+            visible: list[ColumnElement[bool]] = []
+            if self.own_unit is not None:
+                visible.append(m.BudgetEstimate.unit_id == self.own_unit)
+            if self.routed_to is not None:
+                visible.append(m.Dossier.destination_unit_id == self.routed_to)
+            conditions.append(or_(*visible) if visible else false())
+        if self.programme_id is not None:
+            conditions.append(m.Dossier.programme_id == self.programme_id)
+        if self.budget_year is not None:
+            conditions.append(m.Dossier.budget_year == self.budget_year)
+        if self.unit is not None:
+            conditions.append(
+                m.BudgetEstimate.unit_id.in_(unit_ids(self.unit, subtree=self.subtree))
+            )
+        if self.destination is not None:
+            conditions.append(
+                m.Dossier.destination_unit_id.in_(unit_ids(self.destination, subtree=False))
+            )
+        if self.dossier_id is not None:
+            conditions.append(m.Allocation.dossier_id == self.dossier_id)
+        if self.allocation_id is not None:
+            conditions.append(m.Allocation.id == self.allocation_id)
+        return conditions
+
+
+def _money(stmt: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """Join an allocation to its line's estimate and to its dossier."""
+    return (
+        stmt.join(m.EstimateLine, m.EstimateLine.id == m.Allocation.line_id)
+        .join(m.BudgetEstimate, m.BudgetEstimate.id == m.EstimateLine.estimate_id)
+        .join(m.Dossier, m.Dossier.id == m.Allocation.dossier_id)
     )
 
 
@@ -54,6 +121,65 @@ class BudgetRepository(ReviewedRepository):
     ) -> m.BudgetEstimate:
         """The estimate if the unit scope (None: every unit) may see it, else NotFound."""
         return await self.load(m.BudgetEstimate, estimate_id, unit_scope)
+
+    async def estimates(
+        self,
+        *,
+        programme_id: uuid.UUID | None,
+        budget_year: int | None,
+        unit: str | None,
+        subtree: bool,
+        status: str | None,
+        unit_scope: uuid.UUID | None,
+        before_id: uuid.UUID | None,
+        limit: int,
+    ) -> Sequence[m.BudgetEstimate]:
+        """Estimates newest first (ids are time-ordered), ``limit`` + 1 of them."""
+        stmt = select(m.BudgetEstimate)
+        if programme_id is not None:
+            stmt = stmt.where(m.BudgetEstimate.programme_id == programme_id)
+        if budget_year is not None:
+            stmt = stmt.where(m.BudgetEstimate.budget_year == budget_year)
+        if unit is not None:
+            stmt = stmt.where(m.BudgetEstimate.unit_id.in_(unit_ids(unit, subtree=subtree)))
+        if status is not None:
+            stmt = stmt.where(m.BudgetEstimate.status == status)
+        if unit_scope is not None:
+            stmt = stmt.where(m.BudgetEstimate.unit_id == unit_scope)
+        if before_id is not None:
+            stmt = stmt.where(m.BudgetEstimate.id < before_id)
+        stmt = stmt.order_by(m.BudgetEstimate.id.desc()).limit(limit + 1)
+        return (await self.session.scalars(stmt)).all()
+
+    async def lines_of_many(
+        self, estimate_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[m.EstimateLine]]:
+        """The lines of several estimates in order, in one query (a page of a list)."""
+        stmt = (
+            select(m.EstimateLine)
+            .where(m.EstimateLine.estimate_id.in_(estimate_ids))
+            .order_by(m.EstimateLine.estimate_id, m.EstimateLine.position)
+            .execution_options(populate_existing=True)
+        )
+        found: dict[uuid.UUID, list[m.EstimateLine]] = {i: [] for i in estimate_ids}
+        for line in (await self.session.scalars(stmt)).all():
+            found[line.estimate_id].append(line)
+        return found
+
+    async def account_codes(
+        self, year: int, kind: str | None, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[m.AccountCode]:
+        """Codes valid in the budget year by kind and code, ``limit`` + 1 of them."""
+        stmt = select(m.AccountCode).where(
+            m.AccountCode.valid_from_year <= year,
+            or_(m.AccountCode.valid_to_year.is_(None), m.AccountCode.valid_to_year >= year),
+        )
+        if kind is not None:
+            stmt = stmt.where(m.AccountCode.kind == kind)
+        if after is not None:
+            stmt = stmt.where(tuple_(m.AccountCode.kind, m.AccountCode.code) > tuple_(*after))
+        stmt = stmt.order_by(m.AccountCode.kind, m.AccountCode.code).limit(limit + 1)
+        return (await self.session.scalars(stmt)).all()
 
     async def lines_of(self, estimate_id: uuid.UUID) -> Sequence[m.EstimateLine]:
         """The estimate's lines in order, their task keys read afresh."""
@@ -175,18 +301,47 @@ class BudgetRepository(ReviewedRepository):
         return (await self.session.scalars(stmt)).first()
 
     async def dossiers(
-        self, programme_id: uuid.UUID, budget_year: int, destination_scope: uuid.UUID | None
+        self,
+        programme_id: uuid.UUID,
+        budget_year: int | None,
+        destination_scope: uuid.UUID | None,
+        *,
+        destination: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> Sequence[tuple[m.Dossier, cm.OrgUnit]]:
-        """Dossiers of the year with their destination, those of one destination if scoped."""
+        """Dossiers (of the year) with their destination, those of one destination if
+        scoped, by year, destination and version; ``limit`` + 1 of them when given."""
         stmt = (
             select(m.Dossier, cm.OrgUnit)
             .join(cm.OrgUnit, cm.OrgUnit.id == m.Dossier.destination_unit_id)
-            .where(m.Dossier.programme_id == programme_id, m.Dossier.budget_year == budget_year)
-            .order_by(cm.OrgUnit.key, m.Dossier.version_no)
+            .where(m.Dossier.programme_id == programme_id)
+            .order_by(m.Dossier.budget_year, cm.OrgUnit.key, m.Dossier.version_no)
         )
+        if budget_year is not None:
+            stmt = stmt.where(m.Dossier.budget_year == budget_year)
         if destination_scope is not None:
             stmt = stmt.where(m.Dossier.destination_unit_id == destination_scope)
+        if destination is not None:
+            stmt = stmt.where(
+                m.Dossier.destination_unit_id.in_(unit_ids(destination, subtree=False))
+            )
+        if status is not None:
+            stmt = stmt.where(m.Dossier.status == status)
+        if limit is not None:
+            stmt = stmt.offset(offset).limit(limit + 1)
         return [(d, u) for d, u in (await self.session.execute(stmt)).all()]
+
+    async def allocations_of_many(
+        self, dossier_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[m.Allocation]]:
+        """What was allocated against several dossiers' lines, in one query."""
+        stmt = select(m.Allocation).where(m.Allocation.dossier_id.in_(dossier_ids))
+        found: dict[uuid.UUID, list[m.Allocation]] = {i: [] for i in dossier_ids}
+        for allocation in (await self.session.scalars(stmt)).all():
+            found[allocation.dossier_id].append(allocation)
+        return found
 
     async def dossier(
         self,
@@ -217,9 +372,40 @@ class BudgetRepository(ReviewedRepository):
         assert unit is not None  # every caller holds a foreign key to it
         return unit
 
+    async def unit_keys(self, unit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The keys of the units budget rows refer to, in one statement."""
+        if not unit_ids:
+            return {}
+        rows = await self.session.execute(
+            select(cm.OrgUnit.id, cm.OrgUnit.key).where(cm.OrgUnit.id.in_(set(unit_ids)))
+        )
+        return {row.id: row.key for row in rows}
+
     async def allocations_of(self, dossier_id: uuid.UUID) -> Sequence[m.Allocation]:
         """What the destination allocated against the dossier's lines."""
         stmt = select(m.Allocation).where(m.Allocation.dossier_id == dossier_id)
+        return (await self.session.scalars(stmt)).all()
+
+    async def allocations(
+        self, where: MoneyFilter, before_id: uuid.UUID | None, limit: int
+    ) -> Sequence[m.Allocation]:
+        """Allocations in view newest first (ids are time-ordered), ``limit`` + 1 of them."""
+        stmt = _money(select(m.Allocation)).where(*where.where())
+        if before_id is not None:
+            stmt = stmt.where(m.Allocation.id < before_id)
+        stmt = stmt.order_by(m.Allocation.id.desc()).limit(limit + 1)
+        return (await self.session.scalars(stmt)).all()
+
+    async def spendings(
+        self, where: MoneyFilter, before_id: uuid.UUID | None, limit: int
+    ) -> Sequence[m.Spending]:
+        """Spending in view newest first (ids are time-ordered), ``limit`` + 1 of them."""
+        stmt = _money(
+            select(m.Spending).join(m.Allocation, m.Allocation.id == m.Spending.allocation_id)
+        ).where(*where.where())
+        if before_id is not None:
+            stmt = stmt.where(m.Spending.id < before_id)
+        stmt = stmt.order_by(m.Spending.id.desc()).limit(limit + 1)
         return (await self.session.scalars(stmt)).all()
 
     # --- spending ------------------------------------------------------------------------

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from nscl_domain.budget import models as m
 from nscl_domain.budget.estimates import EstimateView, estimate_view
 from nscl_domain.budget.repository import BudgetRepository
+from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, Invalid
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.uow import UnitOfWork
@@ -41,6 +44,47 @@ async def destinations(
 ) -> dict[str, uuid.UUID]:
     """Role → the unit holding it on the routing day of the budget year."""
     return await _budget(uow).role_holders(programme_id, RECEIVING_ROLES, routing_day(budget_year))
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where lines of one funding source go in a budget year."""
+
+    funding_source: str
+    role: str | None
+    destination: cm.OrgUnit | None
+
+
+async def routing_of(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, budget_year: int
+) -> list[Route]:
+    """Each funding source with the role that receives it and the unit holding that role on
+    the routing day of the budget year (no role: the line goes to neither destination)."""
+    caller.require(Permission.CATALOGUE_READ)
+    async with uow:
+        programme = await programme_or_404(uow, programme_ref)
+        holders = await destinations(uow, programme.id, budget_year)
+        units = {unit_id: await _budget(uow).unit(unit_id) for unit_id in set(holders.values())}
+        return [
+            Route(source, role, units[holders[role]] if role and role in holders else None)
+            for source, role in ROLE_RECEIVING.items()
+        ]
+
+
+async def account_codes(
+    uow: UnitOfWork,
+    caller: Caller,
+    budget_year: int,
+    *,
+    kind: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int = 500,
+) -> Sequence[m.AccountCode]:
+    """The chart-of-accounts codes an estimate line may name in the budget year, by kind and
+    code: ``limit`` + 1, so callers see if more follow."""
+    caller.require(Permission.CATALOGUE_READ)
+    async with uow:
+        return await _budget(uow).account_codes(budget_year, kind, after, limit)
 
 
 async def _route(

@@ -4,12 +4,14 @@ entitled follows each task's money from estimate to allocation to spending."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.budget import models as m
-from nscl_domain.budget.repository import BudgetRepository
+from nscl_domain.budget.repository import BudgetRepository, MoneyFilter
 from nscl_domain.budget.visibility import budget_visibility
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
@@ -75,6 +77,66 @@ async def record_spending(
         )
         await uow.commit()
     return spending
+
+
+def _money_filter(caller: Caller, **filters: Any) -> MoneyFilter:
+    """The allocations and spending the caller may list, as budget visibility says: every
+    one (reviewers, auditors), else those of lines its unit estimated and of lines routed
+    to it."""
+    caller.require(Permission.BUDGET_READ)
+    visibility = budget_visibility(caller)
+    return MoneyFilter(
+        every_unit=visibility.every_unit,
+        own_unit=caller.unit_id if visibility.own_rows else None,
+        routed_to=caller.unit_id if visibility.routed_rows else None,
+        **filters,
+    )
+
+
+async def list_allocations(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    programme: str | None = None,
+    budget_year: int | None = None,
+    unit: str | None = None,
+    subtree: bool = False,
+    destination: str | None = None,
+    dossier_id: uuid.UUID | None = None,
+    before_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> Sequence[m.Allocation]:
+    """Allocations the caller may see, newest first: ``limit`` + 1 of them."""
+    where = _money_filter(
+        caller, budget_year=budget_year, unit=unit, subtree=subtree,
+        destination=destination, dossier_id=dossier_id,
+    )  # fmt: skip
+    async with uow:
+        if programme is not None:
+            where = replace(where, programme_id=(await programme_or_404(uow, programme)).id)
+        return await _budget(uow).allocations(where, before_id, limit)
+
+
+async def list_spending(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    programme: str | None = None,
+    budget_year: int | None = None,
+    unit: str | None = None,
+    subtree: bool = False,
+    allocation_id: uuid.UUID | None = None,
+    before_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> Sequence[m.Spending]:
+    """Spending the caller may see, newest first: ``limit`` + 1 of them."""
+    where = _money_filter(
+        caller, budget_year=budget_year, unit=unit, subtree=subtree, allocation_id=allocation_id
+    )
+    async with uow:
+        if programme is not None:
+            where = replace(where, programme_id=(await programme_or_404(uow, programme)).id)
+        return await _budget(uow).spendings(where, before_id, limit)
 
 
 async def follow_up(

@@ -35,6 +35,18 @@ def _by_ref(model: Any, ref: str) -> Any:
         return model.key == ref
 
 
+def unit_ids(ref: str, *, subtree: bool) -> Select[uuid.UUID]:
+    """Ids of the unit a key or id names and, with ``subtree``, of every unit under it: the
+    unit filter of lists in other contexts (an unknown unit matches nothing)."""
+    named = select(m.OrgUnit.id).where(_by_ref(m.OrgUnit, ref))
+    if not subtree:
+        return named
+    tree = named.cte("unit_subtree", recursive=True)
+    # UNION, not UNION ALL: a cycle in the parent links ends the walk instead of looping.
+    tree = tree.union(select(m.OrgUnit.id).join(tree, m.OrgUnit.parent_id == tree.c.id))
+    return select(tree.c.id)
+
+
 class CatalogueRepository(SessionRepository):
     async def _page(self, stmt: Select[*tuple[Any, ...]], offset: int, limit: int) -> Sequence[Any]:
         return list((await self.session.execute(stmt.offset(offset).limit(limit + 1))).all())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, func, literal, select
 
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.repositories import SessionRepository
@@ -19,6 +20,28 @@ class IdentityRepository(SessionRepository):
 
     async def clients(self) -> Sequence[ApiClient]:
         stmt = select(ApiClient).order_by(ApiClient.client_id)
+        return (await self.session.scalars(stmt)).all()
+
+    async def client_page(
+        self,
+        *,
+        unit_id: uuid.UUID | None,
+        role: str | None,
+        enabled: bool | None,
+        after: str | None,
+        limit: int,
+    ) -> Sequence[ApiClient]:
+        """Clients in client-id order after ``after``, ``limit`` + 1 of them."""
+        stmt = select(ApiClient)
+        if unit_id is not None:
+            stmt = stmt.where(ApiClient.unit_id == unit_id)
+        if role is not None:
+            stmt = stmt.where(literal(role, String) == any_(ApiClient.roles))
+        if enabled is not None:
+            stmt = stmt.where(ApiClient.enabled.is_(enabled))
+        if after is not None:
+            stmt = stmt.where(ApiClient.client_id > after)
+        stmt = stmt.order_by(ApiClient.client_id).limit(limit + 1)
         return (await self.session.scalars(stmt)).all()
 
     async def signing_keys(self) -> Sequence[SigningKey]:

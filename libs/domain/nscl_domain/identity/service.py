@@ -164,6 +164,32 @@ async def rotate_secret(uow: UnitOfWork, actor: Caller, client_id: str) -> tuple
     return view, secret
 
 
+async def client_page(
+    uow: UnitOfWork,
+    actor: Caller,
+    *,
+    unit: str | None = None,
+    role: Role | None = None,
+    enabled: bool | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> Sequence[ClientView]:
+    """Clients in client-id order, for those who manage them: ``limit`` + 1 of them."""
+    actor.require(Permission.CLIENTS_MANAGE)
+    async with uow:
+        unit_id = None
+        if unit is not None:
+            found = await uow.get(ClientUnits).by_ref(unit)
+            if found is None:
+                return []
+            unit_id = found.id
+        clients = await uow.get(IdentityRepository).client_page(
+            unit_id=unit_id, role=role, enabled=enabled, after=after, limit=limit
+        )
+        units = await uow.get(ClientUnits).by_ids({c.unit_id for c in clients})
+        return [ClientView(c, units[c.unit_id]) for c in clients if c.unit_id in units]
+
+
 async def list_clients(uow: UnitOfWork) -> Sequence[ClientView]:
     async with uow:
         clients = await uow.get(IdentityRepository).clients()

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from nscl_domain.jobs import JobName
+from nscl_domain.jobs.models import Job
 from nscl_domain.uow import UnitOfWork
 
 # A burst of changes to one programme-year (a reviewer accepting a pile of reports, a
@@ -30,9 +31,10 @@ def refresh_key(programme_id: uuid.UUID, year: int) -> str:
 
 async def refresh_later(
     uow: UnitOfWork, programme_id: uuid.UUID, year: int, *, requested_by: str
-) -> None:
-    """Schedule the programme-year's refresh through the outbox, joining one pending."""
-    await uow.schedule(
+) -> Job:
+    """Schedule the programme-year's refresh through the outbox, joining one pending; return
+    the job, which the change's answer may name so its caller can follow the refresh."""
+    return await uow.schedule(
         JobName.REFRESH_ROLLUP,
         refresh_args(programme_id, year),
         dedup_key=refresh_key(programme_id, year),

@@ -162,6 +162,8 @@ async def list_change_requests(
     *,
     plan_id: uuid.UUID | None,
     status: ChangeRequestStatus | None,
+    unit: str | None = None,
+    subtree: bool = False,
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.PlanChangeRequest, m.Plan, str]]:
@@ -174,6 +176,8 @@ async def list_change_requests(
             unit_scope=caller.read_scope,
             plan_id=plan_id,
             status=status,
+            unit=unit,
+            subtree=subtree,
             offset=offset,
             limit=limit,
         )

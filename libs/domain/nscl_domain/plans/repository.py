@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.repository import unit_ids
 from nscl_domain.plans import models as m
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
 from nscl_domain.workflow import ReviewedRepository, ReviewStatus
@@ -45,6 +46,8 @@ class PlanRepository(ReviewedRepository):
         kind: PlanKind | None,
         year: int | None,
         status: ReviewStatus | None,
+        unit: str | None = None,
+        subtree: bool = False,
         offset: int,
         limit: int,
     ) -> Sequence[tuple[m.Plan, str]]:
@@ -59,6 +62,8 @@ class PlanRepository(ReviewedRepository):
         )
         if unit_scope is not None:
             stmt = stmt.where(m.Plan.unit_id == unit_scope)
+        if unit is not None:
+            stmt = stmt.where(m.Plan.unit_id.in_(unit_ids(unit, subtree=subtree)))
         if kind is not None:
             stmt = stmt.where(m.Plan.kind == kind)
         if year is not None:
@@ -166,6 +171,8 @@ class PlanRepository(ReviewedRepository):
         unit_scope: uuid.UUID | None,
         plan_id: uuid.UUID | None,
         status: ChangeRequestStatus | None,
+        unit: str | None = None,
+        subtree: bool = False,
         offset: int,
         limit: int,
     ) -> Sequence[tuple[m.PlanChangeRequest, m.Plan, str]]:
@@ -182,6 +189,8 @@ class PlanRepository(ReviewedRepository):
         )
         if unit_scope is not None:
             stmt = stmt.where(m.Plan.unit_id == unit_scope)
+        if unit is not None:
+            stmt = stmt.where(m.Plan.unit_id.in_(unit_ids(unit, subtree=subtree)))
         if plan_id is not None:
             stmt = stmt.where(m.Plan.id == plan_id)
         if status is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.plans import models as m
 from nscl_domain.plans.content import PlanContent, planned_totals
@@ -24,7 +25,7 @@ from nscl_domain.plans.models import PlanKind
 from nscl_domain.plans.repository import PlanRepository
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Edit, Review, ReviewStatus, Submit
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ async def list_plans(
     kind: PlanKind | None,
     year: int | None,
     status: ReviewStatus | None,
+    unit: str | None = None,
+    subtree: bool = False,
     offset: int,
     limit: int,
 ) -> Sequence[tuple[m.Plan, str]]:
@@ -132,6 +135,8 @@ async def list_plans(
             kind=kind,
             year=year,
             status=status,
+            unit=unit,
+            subtree=subtree,
             offset=offset,
             limit=limit,
         )
@@ -245,10 +250,10 @@ submit_plan = Submit(
 """Freeze the content as a new version and send it to DOST for review."""
 
 
-async def _plan_accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> None:
+async def _plan_accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> Job | None:
     # Its last submitted version comes into force.
     plan.accepted_version_no = await _plans(uow).latest_version_no(plan.id)
-    await refresh_rollup(uow, reviewer, plan)
+    return await refresh_rollup(uow, reviewer, plan)
 
 
 review_plan = Review(
@@ -261,11 +266,30 @@ review_plan = Review(
 """Accept the submitted plan (its last version comes into force), or return it."""
 
 
-async def refresh_rollup(uow: UnitOfWork, actor: Caller, plan: m.Plan) -> None:
+async def accept_plan(
+    uow: UnitOfWork, reviewer: Caller, plan_id: uuid.UUID, *, expected_revision: int
+) -> tuple[PlanView, Job | None]:
+    """Accept a submitted plan; return it and, for an annual plan, the refresh job that
+    will publish the year's rollup with its planned outputs."""
+    scheduled: list[Job | None] = []
+
+    async def accepted(uow: UnitOfWork, reviewer: Caller, plan: m.Plan) -> None:
+        scheduled.append(await _plan_accepted(uow, reviewer, plan))
+
+    view = await replace(review_plan, accepted=accepted)(
+        uow, reviewer, plan_id, Action.ACCEPT, expected_revision=expected_revision
+    )
+    return view, scheduled[0]
+
+
+async def refresh_rollup(uow: UnitOfWork, actor: Caller, plan: m.Plan) -> Job | None:
     """Schedule the refresh of the year's rollup if the plan is an annual one."""
     # The year's rollup sets its annual plans' outputs beside what was achieved.
-    if plan.kind == "annual":
-        await refresh_later(uow, plan.programme_id, plan.start_year, requested_by=actor.client_id)
+    if plan.kind != "annual":
+        return None
+    return await refresh_later(
+        uow, plan.programme_id, plan.start_year, requested_by=actor.client_id
+    )
 
 
 async def list_versions(

@@ -101,7 +101,11 @@ class Report(Reviewed, Base):
     noun = "report"
     code = "report"
     __tablename__ = "report"
-    __table_args__ = (known_values("status", ReviewStatus),)
+    __table_args__ = (
+        known_values("status", ReviewStatus),
+        # Clients keeping a copy in step ask for the reports changed since they last looked.
+        Index("ix_report_updated_at", "updated_at"),
+    )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

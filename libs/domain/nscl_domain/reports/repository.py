@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.repository import unit_ids
 from nscl_domain.reports import models as m
 from nscl_domain.workflow import ReviewedRepository
 
@@ -134,6 +135,45 @@ class ReportRepository(ReviewedRepository):
     ) -> m.Report:
         """Lock the report in scope and check the caller read its current revision."""
         return await self.load_for_change(m.Report, report_id, unit_scope, expected_revision)
+
+    async def reports(
+        self,
+        *,
+        programme_id: uuid.UUID | None,
+        unit: str | None,
+        subtree: bool,
+        year: int | None,
+        status: str | None,
+        regime_key: str | None,
+        request_id: uuid.UUID | None,
+        updated_since: datetime | None,
+        unit_scope: uuid.UUID | None,
+        before_id: uuid.UUID | None,
+        limit: int,
+    ) -> Sequence[m.Report]:
+        """Reports newest first (ids are time-ordered), ``limit`` + 1 of them."""
+        stmt = select(m.Report).join(m.Obligation, m.Obligation.id == m.Report.obligation_id)
+        if programme_id is not None:
+            stmt = stmt.where(m.Obligation.programme_id == programme_id)
+        if unit is not None:
+            stmt = stmt.where(m.Report.unit_id.in_(unit_ids(unit, subtree=subtree)))
+        if year is not None:
+            stmt = stmt.where(m.Obligation.year == year)
+        if status is not None:
+            stmt = stmt.where(m.Report.status == status)
+        if regime_key is not None:
+            regimes = select(m.ReportingRegime.id).where(m.ReportingRegime.key == regime_key)
+            stmt = stmt.where(m.Obligation.regime_id.in_(regimes))
+        if request_id is not None:
+            stmt = stmt.where(m.Obligation.request_id == request_id)
+        if updated_since is not None:
+            stmt = stmt.where(m.Report.updated_at >= updated_since)
+        if before_id is not None:
+            stmt = stmt.where(m.Report.id < before_id)
+        stmt = _scoped(stmt, m.Report.unit_id, unit_scope)
+        return (
+            await self.session.scalars(stmt.order_by(m.Report.id.desc()).limit(limit + 1))
+        ).all()
 
     async def report_of(self, obligation_id: uuid.UUID) -> m.Report | None:
         stmt = select(m.Report).where(m.Report.obligation_id == obligation_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,10 @@ from pydantic import ValidationError
 from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.repository import CatalogueRepository
+from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
@@ -102,6 +105,32 @@ update_draft = Edit(
     view=_as_is,
 )
 """Replace the draft's content (If-Match: the revision the caller last read)."""
+
+
+async def list_reports(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    programme: str | None = None,
+    unit: str | None = None,
+    subtree: bool = False,
+    year: int | None = None,
+    status: ReviewStatus | None = None,
+    regime: str | None = None,
+    request_id: uuid.UUID | None = None,
+    updated_since: datetime | None = None,
+    before_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> Sequence[m.Report]:
+    """Reports the caller may read, newest first: ``limit`` + 1, so callers see if more follow."""
+    caller.require(Permission.REPORTS_READ)
+    async with uow:
+        programme_id = (await programme_or_404(uow, programme)).id if programme else None
+        return await _reports(uow).reports(
+            programme_id=programme_id, unit=unit, subtree=subtree, year=year, status=status,
+            regime_key=regime, request_id=request_id, updated_since=updated_since,
+            unit_scope=caller.read_scope, before_id=before_id, limit=limit,
+        )  # fmt: skip
 
 
 async def _check_context(
@@ -240,14 +269,11 @@ async def _freeze_figures(
     )
 
 
-async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligation) -> None:
+async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligation) -> Job:
     # The refresh acts for whoever changed the report: its publication is audited as theirs.
-    await refresh_later(uow, obligation.programme_id, obligation.year, requested_by=actor.client_id)
-
-
-async def _report_accepted(uow: UnitOfWork, reviewer: Caller, report: m.Report) -> None:
-    obligation = (await _reports(uow).obligation(report.obligation_id, None))[0]
-    await _schedule_rollup(uow, reviewer, obligation)
+    return await refresh_later(
+        uow, obligation.programme_id, obligation.year, requested_by=actor.client_id
+    )
 
 
 _review = Review(
@@ -259,8 +285,8 @@ _review = Review(
         if report.status == ReviewStatus.ACCEPTED
         else {"reason": reason}
     ),
-    accepted=_report_accepted,
 )
+"""Accept or return a report; ``accept`` adds what an acceptance sets in motion."""
 
 
 async def return_report(
@@ -274,11 +300,19 @@ async def return_report(
 
 async def accept(
     uow: UnitOfWork, reviewer: Caller, report_id: uuid.UUID, *, expected_revision: int
-) -> m.Report:
-    """Accept the latest submitted version; its figures feed the rollups."""
-    return await _review(
+) -> tuple[m.Report, Job]:
+    """Accept the latest submitted version; its figures feed the rollups. Return the report
+    and the refresh job that will publish a rollup reflecting it."""
+    scheduled: list[Job] = []
+
+    async def accepted(uow: UnitOfWork, reviewer: Caller, report: m.Report) -> None:
+        obligation = (await _reports(uow).obligation(report.obligation_id, None))[0]
+        scheduled.append(await _schedule_rollup(uow, reviewer, obligation))
+
+    report = await replace(_review, accepted=accepted)(
         uow, reviewer, report_id, Action.ACCEPT, expected_revision=expected_revision
     )
+    return report, scheduled[0]
 
 
 async def correct(

@@ -14,11 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.jobs.requests import refresh_key
+from nscl_domain.reports.models import ReportVersion
 from nscl_domain.repositories import AnotherSession
 from nscl_domain.rollups import sql
 from nscl_domain.rollups.models import RollupRun
@@ -32,7 +33,7 @@ from nscl_domain.rollups.runs import (
     fingerprint,
     source_digest,
 )
-from nscl_domain.rollups.views import Cell, Contribution
+from nscl_domain.rollups.views import Cell, Contribution, RunInput
 
 
 def _arrays(programme_years: Sequence[ProgrammeYear]) -> dict[str, Any]:
@@ -425,15 +426,32 @@ class RollupRepository:
         """A run by id."""
         return await self._session.get(RollupRun, run_id)
 
-    async def runs(self, programme_id: uuid.UUID, year: int) -> Sequence[RollupRun]:
-        """Every run of a programme-year, newest first."""
-        return (
-            await self._session.scalars(
-                select(RollupRun)
-                .where(RollupRun.programme_id == programme_id, RollupRun.year == year)
-                .order_by(RollupRun.seq.desc())
-            )
-        ).all()
+    async def runs(
+        self,
+        programme_id: uuid.UUID,
+        year: int,
+        *,
+        report_id: uuid.UUID | None = None,
+        version_no: int | None = None,
+    ) -> Sequence[RollupRun]:
+        """Every run of a programme-year, newest first; with ``report_id`` (and
+        ``version_no``), only the runs computed from that report (that version of it)."""
+        stmt = select(RollupRun).where(
+            RollupRun.programme_id == programme_id, RollupRun.year == year
+        )
+        if report_id is not None:
+            versions = select(ReportVersion.id).where(ReportVersion.report_id == report_id)
+            if version_no is not None:
+                versions = versions.where(ReportVersion.version_no == version_no)
+            stmt = stmt.where(RollupRun.source_ids.overlap(func.array(versions.scalar_subquery())))
+        return (await self._session.scalars(stmt.order_by(RollupRun.seq.desc()))).all()
+
+    async def run_inputs(self, run_id: uuid.UUID) -> list[RunInput]:
+        """What the run was computed from, each once."""
+        return [
+            RunInput(r.source_id, r.kind, r.unit, r.programme, r.report_id, r.version_no)
+            for r in await self._session.execute(text(sql.RUN_INPUTS), {"run_id": run_id})
+        ]
 
     async def cells(
         self, run_id: uuid.UUID, *, indicator: str | None, unit: str | None

@@ -37,6 +37,7 @@ from nscl_domain.rollups.views import (
     PhaseView,
     PublishedState,
     RollupView,
+    RunInput,
     TargetProgress,
 )
 from nscl_domain.uow import UnitOfWork
@@ -502,15 +503,37 @@ async def _baseline_total(
 
 
 async def list_runs(
-    uow: UnitOfWork, caller: Caller, programme_ref: str, year: int
+    uow: UnitOfWork,
+    caller: Caller,
+    programme_ref: str,
+    year: int,
+    *,
+    report_id: uuid.UUID | None = None,
+    version_no: int | None = None,
 ) -> tuple[Sequence[RollupRun], uuid.UUID | None]:
-    """Every run of a programme-year, newest first, and which one is published."""
+    """Every run of a programme-year, newest first, and which one is published; with
+    ``report_id`` (and ``version_no``) only the runs that report (version) went into."""
     caller.require(Permission.ROLLUPS_READ)
     async with uow:
         repo = _repo(uow)
         programme = await programme_or_404(uow, programme_ref)
-        runs = await repo.runs(programme.id, year)
+        runs = await repo.runs(programme.id, year, report_id=report_id, version_no=version_no)
         return runs, await repo.published_run_id(programme.id, year)
+
+
+async def get_run(
+    uow: UnitOfWork, caller: Caller, programme_ref: str, year: int, run_id: uuid.UUID
+) -> tuple[RollupRun, bool, list[RunInput]]:
+    """A run of a programme-year, whether it is the published one, and what went into it."""
+    caller.require(Permission.ROLLUPS_READ)
+    async with uow:
+        repo = _repo(uow)
+        programme = await programme_or_404(uow, programme_ref)
+        run = await repo.run(run_id)
+        if run is None or (run.programme_id, run.year) != (programme.id, year):
+            raise NotFound(f"Run {run_id} is not a run of that year.", code="run_not_found")
+        published = await repo.published_run_id(programme.id, year) == run.id
+        return run, published, await repo.run_inputs(run.id)
 
 
 async def provenance(

@@ -489,6 +489,27 @@ WHERE national.id = :run_id AND c.disaggregation = :disaggregation
 ORDER BY p.key
 """
 
+# What a run was computed from, once each: a provincial run's accepted report versions (a
+# version appears once per breakdown in the arrays), a national run's provincial runs.
+RUN_INPUTS = """
+SELECT DISTINCT s.source_id, 'report_version' AS kind, u.key AS unit,
+       NULL::text AS programme, v.report_id, v.version_no
+FROM rollup_run r
+CROSS JOIN LATERAL unnest(r.source_ids) AS s(source_id)
+JOIN report_version v ON v.id = s.source_id
+JOIN report rep ON rep.id = v.report_id
+JOIN org_unit u ON u.id = rep.unit_id
+WHERE r.id = :run_id
+UNION ALL
+SELECT DISTINCT s.source_id, 'rollup_run', NULL, p.key, NULL::uuid, NULL::integer
+FROM rollup_run r
+CROSS JOIN LATERAL unnest(r.source_ids) AS s(source_id)
+JOIN rollup_run src ON src.id = s.source_id
+JOIN programme p ON p.id = src.programme_id
+WHERE r.id = :run_id
+ORDER BY 3, 4, 5
+"""
+
 PUBLISHED_YEARS = (
     "SELECT year, run_id FROM rollup_publication WHERE programme_id = :p "
     "AND year BETWEEN :start AND :end ORDER BY year"

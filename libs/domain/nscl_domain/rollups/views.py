@@ -71,6 +71,19 @@ class Contribution:
 
 
 @dataclass(frozen=True)
+class RunInput:
+    """One source a run was computed from: an accepted report version (a provincial run) or
+    a provincial run (a national one)."""
+
+    source_id: uuid.UUID
+    kind: str  # "report_version" or "rollup_run"
+    unit: str | None
+    programme: str | None
+    report_id: uuid.UUID | None
+    version_no: int | None
+
+
+@dataclass(frozen=True)
 class PhaseView:
     phase: cm.Phase
     programme_key: str

@@ -5,10 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from nscl_api.budget.schemas import (
+    AccountCodeKind,
+    AccountCodeRead,
     Acknowledgement,
+    AllocationRead,
+    BudgetRouteRead,
     BuildRequest,
     DossierRead,
     EstimateCreate,
@@ -19,28 +23,48 @@ from nscl_api.budget.schemas import (
     SpendingRead,
     TotalRow,
 )
-from nscl_api.conditional import IfMatch, etag, expected_revision, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
 from nscl_api.deps import (
     AllocationsWriter,
     BudgetReader,
     BudgetReviewer,
     BudgetWriter,
+    CatalogueReader,
     DossiersReader,
     UowDep,
 )
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
-from nscl_api.pagination import Page
+from nscl_api.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    Subtree,
+    UnitFilter,
+    bad_cursor,
+    before_id_of,
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+    offset_of,
+    offset_page,
+    split_page,
+)
 from nscl_api.types import Reason
 from nscl_domain.budget import dossiers, estimates, routing, spending
-from nscl_domain.budget.models import BudgetEstimate
+from nscl_domain.budget.models import BudgetEstimate, DossierStatus
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
-from nscl_domain.workflow import Action
+from nscl_domain.workflow import Action, ReviewStatus
 
 router = APIRouter(tags=["budget"])
 CHANGE_ERRORS = responses(NotFound, Conflict, PreconditionFailed, Invalid, Forbidden, 428)
 Year = Annotated[int, Query(ge=2000, le=2100)]
+BudgetYearFilter = Annotated[int | None, Query(ge=2000, le=2100, description="Budget year.")]
+ProgrammeFilter = Annotated[
+    str | None,
+    Query(max_length=100, description="Programme key or id.", examples=["bac-kan-nscl"]),
+]
 
 
 @router.post(
@@ -60,6 +84,33 @@ async def create_estimate(
     response.headers["ETag"] = etag(view.estimate.revision)
     response.headers["Location"] = f"/v1/budget-estimates/{view.estimate.id}"
     return EstimateRead.of(view)
+
+
+@router.get(
+    "/v1/budget-estimates",
+    operation_id="listBudgetEstimates",
+    summary="List budget estimates",
+    responses=responses(NotFound, Invalid),
+)
+async def list_estimates(
+    uow: UowDep,
+    caller: BudgetReader,
+    programme: ProgrammeFilter = None,
+    budget_year: BudgetYearFilter = None,
+    unit: UnitFilter = None,
+    subtree: Subtree = False,
+    status: ReviewStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[EstimateRead]:
+    """Estimates with their lines, newest first: a unit sees its own, the lead department
+    and auditors every unit's (as `getBudgetEstimate`)."""
+    rows = await estimates.list_estimates(
+        uow, caller, programme=programme, budget_year=budget_year, unit=unit, subtree=subtree,
+        status=status, before_id=before_id_of(cursor), limit=limit,
+    )  # fmt: skip
+    items, next_cursor = keyset_page(rows, limit, lambda view: view.estimate.id)
+    return Page[EstimateRead](items=[EstimateRead.of(v) for v in items], next_cursor=next_cursor)
 
 
 @router.get(
@@ -130,7 +181,7 @@ async def submit_estimate(
 @router.post(
     "/v1/budget-estimates/{estimate_id}/acceptance",
     operation_id="acceptBudgetEstimate",
-    openapi_extra=sends("ETag"),
+    openapi_extra=sends("ETag", "Link"),
     summary="Accept the estimate",
     responses=CHANGE_ERRORS,
 )
@@ -141,15 +192,14 @@ async def accept_estimate(
     response: Response,
     if_match: IfMatch = None,
 ) -> EstimateRead:
-    """Accept a submitted estimate; accepted lines go into the dossiers."""
-    view = await estimates.review_estimate(
-        uow,
-        reviewer,
-        estimate_id,
-        Action.ACCEPT,
+    """Accept a submitted estimate; accepted lines go into the dossiers. `Link` (rel
+    `monitor`) names the job refreshing the year's rollup with it."""
+    view, job = await estimates.accept_estimate(
+        uow, reviewer, estimate_id,
         expected_revision=expected_revision(if_match, BudgetEstimate.noun),
-    )
+    )  # fmt: skip
     response.headers["ETag"] = etag(view.estimate.revision)
+    response.headers["Link"] = monitor_link(job.id)
     return EstimateRead.of(view)
 
 
@@ -216,15 +266,33 @@ async def build_dossiers(
 @router.get(
     "/v1/programmes/{programme}/budget-dossiers",
     operation_id="listBudgetDossiers",
-    summary="List a year's dossiers",
-    responses=responses(NotFound),
+    summary="List dossiers",
+    responses=responses(NotFound, Invalid),
 )
 async def list_dossiers(
-    programme: str, budget_year: Year, uow: UowDep, caller: DossiersReader
+    programme: str,
+    uow: UowDep,
+    caller: DossiersReader,
+    budget_year: BudgetYearFilter = None,
+    destination: Annotated[
+        str | None,
+        Query(max_length=100, description="Destination unit key or id.", examples=["tn-dof"]),
+    ] = None,
+    status: DossierStatus | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> Page[DossierRead]:
-    """Dossiers of a budget year: Finance and Planning and Investment see their own only."""
-    rows = await dossiers.list_dossiers(uow, caller, programme, budget_year)
-    return Page[DossierRead](items=[DossierRead.of(view) for view in rows])
+    """Dossiers by budget year, destination and version: Finance and Planning and
+    Investment see their own only."""
+    offset = offset_of(cursor)
+    rows = await dossiers.list_dossiers(
+        uow, caller, programme, budget_year, destination=destination, status=status,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    items, next_cursor = offset_page(rows, offset, limit)
+    return Page[DossierRead](
+        items=[DossierRead.of(view) for view in items], next_cursor=next_cursor
+    )
 
 
 @router.get(
@@ -262,6 +330,127 @@ async def acknowledge_dossier(
     return DossierRead.of(
         await dossiers.acknowledge_dossier(uow, caller, dossier_id, body.allocations)
     )
+
+
+@router.get(
+    "/v1/budget-allocations",
+    operation_id="listBudgetAllocations",
+    summary="List allocations",
+    responses=responses(NotFound, Invalid),
+)
+async def list_allocations(
+    uow: UowDep,
+    caller: BudgetReader,
+    programme: ProgrammeFilter = None,
+    budget_year: BudgetYearFilter = None,
+    unit: Annotated[
+        str | None, Query(max_length=100, description="Unit whose estimate line it funds.")
+    ] = None,
+    subtree: Subtree = False,
+    destination: Annotated[
+        str | None,
+        Query(max_length=100, description="Unit that allocated it.", examples=["tn-dof"]),
+    ] = None,
+    dossier_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[AllocationRead]:
+    """Allocations newest first: a unit sees those of its lines (to record spending against
+    them), the lead department and auditors every one; Finance and Planning and Investment
+    read theirs in their dossiers."""
+    rows = await spending.list_allocations(
+        uow, caller, programme=programme, budget_year=budget_year, unit=unit, subtree=subtree,
+        destination=destination, dossier_id=dossier_id, before_id=before_id_of(cursor),
+        limit=limit,
+    )  # fmt: skip
+    items, next_cursor = keyset_page(rows, limit, lambda a: a.id)
+    return Page[AllocationRead](
+        items=[AllocationRead.of(a) for a in items], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/v1/budget-spending",
+    operation_id="listBudgetSpending",
+    summary="List spending",
+    responses=responses(NotFound, Invalid),
+)
+async def list_spending(
+    uow: UowDep,
+    caller: BudgetReader,
+    programme: ProgrammeFilter = None,
+    budget_year: BudgetYearFilter = None,
+    unit: Annotated[str | None, Query(max_length=100, description="Unit that spent it.")] = None,
+    subtree: Subtree = False,
+    allocation_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SpendingRead]:
+    """Spending newest first, seen as its allocations are (`listBudgetAllocations`)."""
+    rows = await spending.list_spending(
+        uow, caller, programme=programme, budget_year=budget_year, unit=unit, subtree=subtree,
+        allocation_id=allocation_id, before_id=before_id_of(cursor), limit=limit,
+    )  # fmt: skip
+    items, next_cursor = keyset_page(rows, limit, lambda r: r.id)
+    return Page[SpendingRead](
+        items=[SpendingRead.model_validate(r, from_attributes=True) for r in items],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/v1/chart-of-accounts/{budget_year}",
+    operation_id="listAccountCodes",
+    summary="Chart-of-accounts codes of a budget year",
+    responses=responses(Invalid),
+)
+async def list_account_codes(
+    budget_year: Annotated[int, Path(ge=2000, le=2100, examples=[2026])],
+    uow: UowDep,
+    caller: CatalogueReader,
+    kind: AccountCodeKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 500,
+    cursor: Cursor = None,
+) -> Page[AccountCodeRead]:
+    """The codes an estimate line may name in `chapter`, `loai_khoan` and `muc_tieu_muc`
+    for the budget year (others are refused), by kind and code. Where a line goes is
+    decided by its funding source: see `getBudgetRouting`."""
+    rows = await routing.account_codes(
+        uow, caller, budget_year, kind=kind, after=_after_code(cursor), limit=limit
+    )
+    page, more = split_page(rows, limit)
+    return Page[AccountCodeRead](
+        items=[AccountCodeRead.of(c) for c in page],
+        next_cursor=encode_cursor({"after": [page[-1].kind, page[-1].code]}) if more else None,
+    )
+
+
+def _after_code(cursor: str | None) -> tuple[str, str] | None:
+    if cursor is None:
+        return None
+    after = decode_cursor(cursor).get("after")
+    if (
+        not isinstance(after, list)
+        or len(after) != 2
+        or not all(isinstance(part, str) and len(part) <= 20 for part in after)
+    ):
+        raise bad_cursor()
+    return after[0], after[1]
+
+
+@router.get(
+    "/v1/programmes/{programme}/budget-routing",
+    operation_id="getBudgetRouting",
+    summary="Where estimate lines go in a budget year",
+    responses=responses(NotFound),
+)
+async def budget_routing(
+    programme: str, budget_year: Year, uow: UowDep, caller: CatalogueReader
+) -> Page[BudgetRouteRead]:
+    """Each funding source, the programme role that receives its lines and the unit holding
+    that role on 1 January of the budget year: what a submission records on each line."""
+    routes = await routing.routing_of(uow, caller, programme, budget_year)
+    return Page[BudgetRouteRead](items=[BudgetRouteRead.of(r) for r in routes])
 
 
 @router.post(

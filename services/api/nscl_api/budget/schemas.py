@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
 from nscl_api.types import Money, RequestModel, TaskGroupNumber, TaskKey, UnitKey
 from nscl_domain.budget.dossiers import DossierView
 from nscl_domain.budget.estimates import EstimateView, LineInput
-from nscl_domain.budget.models import DossierStatus
+from nscl_domain.budget.models import AccountCode, Allocation, DossierStatus
+from nscl_domain.budget.routing import Route
 from nscl_domain.types import STORED, IsoDate
 from nscl_domain.workflow import ReviewStatus
 
@@ -100,6 +101,15 @@ class AllocationRead(BaseModel):
     id: uuid.UUID = Field(description="Record spending against this id.")
     line_id: uuid.UUID
     amount: Money
+    dossier_id: uuid.UUID = Field(description="The dossier it was recorded against.")
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, a: Allocation) -> AllocationRead:
+        return cls(
+            id=a.id, line_id=a.line_id, amount=a.amount, dossier_id=a.dossier_id,
+            recorded_at=a.recorded_at,
+        )  # fmt: skip
 
 
 def _task_group(value: Any) -> Any:
@@ -179,10 +189,7 @@ class DossierRead(BaseModel):
             built_at=d.built_at,
             sent_at=d.sent_at,
             acknowledged_at=d.acknowledged_at,
-            allocations=[
-                AllocationRead(id=a.id, line_id=a.line_id, amount=a.amount)
-                for a in view.allocations
-            ],
+            allocations=[AllocationRead.of(a) for a in view.allocations],
         )
 
 
@@ -212,3 +219,56 @@ class FollowUpRow(BaseModel):
     estimated: Money
     allocated: Money
     spent: Money
+
+
+AccountCodeKind = Literal["chapter", "loai_khoan", "muc_tieu_muc"]
+
+
+class AccountCodeRead(BaseModel):
+    """A code of the state budget chart of accounts that estimate lines may name."""
+
+    kind: AccountCodeKind = Field(
+        description="chapter: chương; loai_khoan: loại–khoản; muc_tieu_muc: mục–tiểu mục. "
+        "An estimate line names it in the field of the same name.",
+        examples=["loai_khoan"],
+    )
+    code: str = Field(examples=["100-104"])
+    name_vi: str = Field(examples=["Hoạt động khoa học và công nghệ"])
+    valid_from_year: int = Field(description="First budget year it is valid.", examples=[2026])
+    valid_to_year: int | None = Field(
+        description="Last budget year it is valid; null: still valid.", examples=[None]
+    )
+    source: str = Field(
+        description="The circular that defines it.", examples=["TT 130/2025/TT-BTC"]
+    )
+
+    @classmethod
+    def of(cls, c: AccountCode) -> AccountCodeRead:
+        return cls(
+            kind=c.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
+            code=c.code, name_vi=c.name_vi, valid_from_year=c.valid_from_year,
+            valid_to_year=c.valid_to_year, source=c.source,
+        )  # fmt: skip
+
+
+class BudgetRouteRead(BaseModel):
+    """Where estimate lines of one funding source go in a budget year."""
+
+    funding_source: str = Field(examples=["recurrent_science"])
+    role: str | None = Field(
+        description="The programme role that receives the lines; null: routed to neither "
+        "destination (other sources).",
+        examples=["recurrent_estimate_recipient"],
+    )
+    destination: UnitKey | None = Field(
+        description="Key of the unit holding the role on 1 January of the budget year.",
+        examples=["tn-dof"],
+    )
+
+    @classmethod
+    def of(cls, route: Route) -> BudgetRouteRead:
+        return cls(
+            funding_source=route.funding_source,
+            role=route.role,
+            destination=route.destination.key if route.destination else None,
+        )

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from nscl_api.conditional import IfMatch, etag, expected_revision, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
 from nscl_api.deps import PlansReader, PlansReviewer, PlansWriter, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
-from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
+from nscl_api.pagination import Cursor, Limit, Page, Subtree, UnitFilter, offset_of, offset_page
 from nscl_api.plans.schemas import (
     ChangeDecision,
     ChangeRequestCreate,
@@ -73,14 +73,17 @@ async def list_plans(
     kind: PlanKind | None = None,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Plans covering it.")] = None,
     status: ReviewStatus | None = None,
+    unit: UnitFilter = None,
+    subtree: Subtree = False,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[PlanSummary]:
     """Plans of the programme; a reporting unit sees only its own."""
     offset = offset_of(cursor)
     rows = await plans.list_plans(
-        uow, caller, programme, kind=kind, year=year, status=status, offset=offset, limit=limit
-    )
+        uow, caller, programme, kind=kind, year=year, status=status, unit=unit,
+        subtree=subtree, offset=offset, limit=limit,
+    )  # fmt: skip
     items, next_cursor = offset_page(rows, offset, limit)
     return Page[PlanSummary](
         items=[PlanSummary.of(plan, unit) for plan, unit in items], next_cursor=next_cursor
@@ -151,7 +154,7 @@ async def submit_plan(
 @router.post(
     "/v1/plans/{plan_id}/acceptance",
     operation_id="acceptPlan",
-    openapi_extra=sends("ETag"),
+    openapi_extra=sends("ETag", "Link"),
     summary="Accept the plan",
     responses=CHANGE_ERRORS,
 )
@@ -162,14 +165,13 @@ async def accept_plan(
     response: Response,
     if_match: IfMatch = None,
 ) -> PlanRead:
-    """Accept a submitted plan: its last version comes into force."""
-    view = await plans.review_plan(
-        uow,
-        reviewer,
-        plan_id,
-        Action.ACCEPT,
-        expected_revision=expected_revision(if_match, m.Plan.noun),
+    """Accept a submitted plan: its last version comes into force. For an annual plan,
+    `Link` (rel `monitor`) names the job refreshing the year's rollup with it."""
+    view, job = await plans.accept_plan(
+        uow, reviewer, plan_id, expected_revision=expected_revision(if_match, m.Plan.noun)
     )
+    if job is not None:
+        response.headers["Link"] = monitor_link(job.id)
     return _read(view, response)
 
 
@@ -266,14 +268,17 @@ async def list_change_requests(
     caller: PlansReader,
     plan_id: uuid.UUID | None = None,
     status: ChangeRequestStatus | None = None,
+    unit: UnitFilter = None,
+    subtree: Subtree = False,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[ChangeRequestRead]:
     """Change requests, newest first: DOST consolidates every unit's; a unit sees its own."""
     offset = offset_of(cursor)
     rows = await changes.list_change_requests(
-        uow, caller, programme, plan_id=plan_id, status=status, offset=offset, limit=limit
-    )
+        uow, caller, programme, plan_id=plan_id, status=status, unit=unit, subtree=subtree,
+        offset=offset, limit=limit,
+    )  # fmt: skip
     items, next_cursor = offset_page(rows, offset, limit)
     return Page[ChangeRequestRead](
         items=[ChangeRequestRead.of(r, unit) for r, _, unit in items], next_cursor=next_cursor

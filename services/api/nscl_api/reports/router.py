@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
 
-from nscl_api.conditional import IfMatch, etag, expected_revision, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
 from nscl_api.deps import (
     CatalogueReader,
     ReportsManager,
@@ -20,7 +20,18 @@ from nscl_api.deps import (
 )
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
-from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
+from nscl_api.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    Subtree,
+    UnitFilter,
+    UpdatedSince,
+    before_id_of,
+    keyset_page,
+    offset_of,
+    offset_page,
+)
 from nscl_api.problems import FieldError, Problem, problem_response
 from nscl_api.reports.schemas import (
     ImportOutcome,
@@ -55,6 +66,7 @@ from nscl_domain.reports.importing import (
     read_rows,
 )
 from nscl_domain.reports.models import Report
+from nscl_domain.workflow import ReviewStatus
 
 router = APIRouter(tags=["reporting"])
 # Uploads are spreadsheets, not JSON: this router is spared the JSON-only rule.
@@ -232,6 +244,42 @@ async def create_report(
 
 
 @router.get(
+    "/v1/reports",
+    operation_id="listReports",
+    summary="List reports",
+    responses=responses(NotFound, Invalid),
+)
+async def list_reports(
+    uow: UowDep,
+    caller: ReportsReader,
+    programme: Annotated[
+        str | None,
+        Query(max_length=100, description="Programme key or id.", examples=["bac-kan-nscl"]),
+    ] = None,
+    unit: UnitFilter = None,
+    subtree: Subtree = False,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="Year reported on.")] = None,
+    status: ReviewStatus | None = None,
+    regime: Annotated[
+        str | None, Query(max_length=100, description="Regime key.", examples=["bk-annual"])
+    ] = None,
+    request_id: Annotated[uuid.UUID | None, Query(description="Ad hoc request answered.")] = None,
+    updated_since: UpdatedSince = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ReportRead]:
+    """Reports newest first; a reporting unit sees its own, reviewers and auditors every
+    unit's (as `getReport`). Follow `next_cursor` to page; ids seen never shift."""
+    rows = await reports.list_reports(
+        uow, caller, programme=programme, unit=unit, subtree=subtree, year=year, status=status,
+        regime=regime, request_id=request_id, updated_since=updated_since,
+        before_id=before_id_of(cursor), limit=limit,
+    )  # fmt: skip
+    items, next_cursor = keyset_page(rows, limit, lambda r: r.id)
+    return Page[ReportRead](items=[ReportRead.of(r) for r in items], next_cursor=next_cursor)
+
+
+@router.get(
     "/v1/reports/{report_id}",
     operation_id="getReport",
     openapi_extra=sends("ETag"),
@@ -323,7 +371,7 @@ async def return_report(
 @router.post(
     "/v1/reports/{report_id}/acceptance",
     operation_id="acceptReport",
-    openapi_extra=sends("ETag"),
+    openapi_extra=sends("ETag", "Link"),
     summary="Accept the report",
     responses=CHANGE_ERRORS,
 )
@@ -334,11 +382,14 @@ async def accept(
     response: Response,
     if_match: IfMatch = None,
 ) -> ReportRead:
-    """Accept the latest version; its figures feed the rollups."""
-    report = await reports.accept(
+    """Accept the latest version; its figures feed the rollups. `Link` (rel `monitor`) names
+    the refresh job: once done, its `result.run_id` is the run published, and that run's
+    `inputs` list this report's accepted version."""
+    report, job = await reports.accept(
         uow, reviewer, report_id, expected_revision=expected_revision(if_match, Report.noun)
     )
     _with_etag(response, report.revision)
+    response.headers["Link"] = monitor_link(job.id)
     return ReportRead.of(report)
 
 

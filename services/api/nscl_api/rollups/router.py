@@ -19,9 +19,10 @@ from nscl_api.rollups.schemas import (
     RollupPhaseRead,
     RollupRead,
     RollupRequest,
+    RunDetailRead,
     RunsRead,
 )
-from nscl_domain.errors import Invalid, NotFound
+from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Permission
 from nscl_domain.rollups import service as rollups
 from nscl_domain.rollups.views import Filters
@@ -82,9 +83,47 @@ async def get_rollup(
     summary="The runs of a year",
     responses=responses(NotFound),
 )
-async def list_runs(programme: str, year: Year, uow: UowDep, caller: RollupsReader) -> RunsRead:
-    """Every run kept, newest first, each with its inputs' fingerprint."""
-    return RunsRead.of(*await rollups.list_runs(uow, caller, programme, year))
+async def list_runs(
+    programme: str,
+    year: Year,
+    uow: UowDep,
+    caller: RollupsReader,
+    report_id: Annotated[
+        uuid.UUID | None, Query(description="Only runs computed from this report.")
+    ] = None,
+    version_no: Annotated[
+        int | None,
+        Query(ge=1, le=10_000, description="With `report_id`: only runs of this version."),
+    ] = None,
+) -> RunsRead:
+    """Every run kept, newest first, each with its inputs' fingerprint. With `report_id` and
+    `version_no`: the runs that reflect that accepted version; the rollup reflects it once
+    one of them is `published`."""
+    if version_no is not None and report_id is None:
+        raise Invalid(
+            "version_no names a version of the report given in report_id.",
+            code="validation_failed",
+            fields=[FieldProblem(("query", "report_id"), "Needed with version_no.")],
+        )
+    return RunsRead.of(
+        *await rollups.list_runs(
+            uow, caller, programme, year, report_id=report_id, version_no=version_no
+        )
+    )
+
+
+@router.get(
+    "/{programme}/{year}/runs/{run_id}",
+    operation_id="getRollupRun",
+    summary="Get a run and its inputs",
+    responses=responses(NotFound),
+)
+async def get_run(
+    programme: str, year: Year, run_id: uuid.UUID, uow: UowDep, caller: RollupsReader
+) -> RunDetailRead:
+    """A run and the accepted report versions (nationally: the provincial runs) it was
+    computed from; a refresh job's `result.run_id` names it."""
+    return RunDetailRead.with_inputs(*await rollups.get_run(uow, caller, programme, year, run_id))
 
 
 @router.get(

@@ -26,7 +26,14 @@ from nscl_api.types import (
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.service import budget_totals
-from nscl_domain.rollups.views import Cell, Contribution, PhaseView, RollupView, TargetProgress
+from nscl_domain.rollups.views import (
+    Cell,
+    Contribution,
+    PhaseView,
+    RollupView,
+    RunInput,
+    TargetProgress,
+)
 
 
 class CellRead(BaseModel):
@@ -280,6 +287,56 @@ class RunRead(BaseModel):
     job_id: uuid.UUID | None
     published: bool = Field(description="The run readers see now.")
 
+    @classmethod
+    def of(cls, r: RollupRun, published: bool) -> RunRead:
+        return cls(
+            run_id=r.id,
+            seq=r.seq,
+            level=r.level,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
+            kind=r.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
+            fingerprint=r.fingerprint,
+            computed_at=r.computed_at,
+            sources=r.sources,
+            job_id=r.job_id,
+            published=published,
+        )
+
+
+class RunInputRead(BaseModel):
+    """One source of a run: an accepted report version (provincial runs) or a provincial
+    run (national runs)."""
+
+    source_id: uuid.UUID = Field(description="The report version's or the run's id.")
+    kind: Literal["report_version", "rollup_run"]
+    unit: str | None = Field(description="Key of the reporting unit (report versions).")
+    programme: str | None = Field(description="Key of the provincial programme (runs).")
+    report_id: uuid.UUID | None = Field(examples=["01936f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"])
+    version_no: int | None = Field(examples=[2])
+
+    @classmethod
+    def of(cls, i: RunInput) -> RunInputRead:
+        return cls(
+            source_id=i.source_id,
+            kind=i.kind,  # type: ignore[arg-type]  # the SQL names one of the two
+            unit=i.unit, programme=i.programme, report_id=i.report_id, version_no=i.version_no,
+        )  # fmt: skip
+
+
+class RunDetailRead(RunRead):
+    """A run and every source it was computed from: a rollup reflects an acceptance when
+    its run's `inputs` hold the accepted version."""
+
+    inputs: list[RunInputRead]
+
+    @classmethod
+    def with_inputs(
+        cls, run: RollupRun, published: bool, inputs: Sequence[RunInput]
+    ) -> RunDetailRead:
+        return cls(
+            **RunRead.of(run, published).model_dump(),
+            inputs=[RunInputRead.of(i) for i in inputs],
+        )
+
 
 class RunsRead(BaseModel):
     items: list[RunRead]
@@ -287,22 +344,7 @@ class RunsRead(BaseModel):
     @classmethod
     def of(cls, runs: Sequence[RollupRun], published_id: uuid.UUID | None) -> RunsRead:
         """The runs of a year, the published one marked."""
-        return cls(
-            items=[
-                RunRead(
-                    run_id=r.id,
-                    seq=r.seq,
-                    level=r.level,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
-                    kind=r.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
-                    fingerprint=r.fingerprint,
-                    computed_at=r.computed_at,
-                    sources=r.sources,
-                    job_id=r.job_id,
-                    published=r.id == published_id,
-                )
-                for r in runs
-            ]
-        )
+        return cls(items=[RunRead.of(r, r.id == published_id) for r in runs])
 
 
 class ContributionRead(BaseModel):

@@ -1,0 +1,1 @@
+"""/v1/clients: the API clients, for those who manage them."""
