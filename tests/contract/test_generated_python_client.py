@@ -205,11 +205,14 @@ async def test_a_unit_reports_through_the_generated_client_and_reads_the_rollups
     template = await _module(reporting + "get_indicator_template").asyncio_detailed(
         report.id, client=reporter
     )
-    assert template.status_code == 200
-    assert template.content.startswith(b"PK\x03\x04")
+    assert template.status_code == 200, template.content
+    downloaded = template.parsed
+    assert isinstance(downloaded, _module("types").File), template.content[:200]
+    spreadsheet = downloaded.payload.read()
+    assert spreadsheet.startswith(b"PK\x03\x04")
     # The bytes themselves: the generated call hands `payload` to httpx as the body, and an
     # async client cannot stream a synchronous file object.
-    workbook = _module("types").File(payload=template.content, file_name="t.xlsx")
+    workbook = _module("types").File(payload=spreadsheet, file_name="t.xlsx")
     checked = await _module(reporting + "import_indicator_values").asyncio_detailed(
         report.id, client=reporter, body=workbook, if_match=written.headers["etag"]
     )

@@ -400,6 +400,7 @@ async def get_version(
 
 TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
 ZIP_SIGNATURE = b"PK\x03\x04"
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 @router.get(
@@ -410,7 +411,8 @@ ZIP_SIGNATURE = b"PK\x03\x04"
     responses={
         200: {
             "description": "The template, prefilled with the unit and year.",
-            "content": {XLSX_MEDIA_TYPE: {}, "text/csv": {}},
+            # Bytes, said so: generated clients then hand back a file, not an untyped value.
+            "content": {XLSX_MEDIA_TYPE: BINARY, "text/csv": BINARY},
         },
         **responses(NotFound),
     },
@@ -444,8 +446,8 @@ async def indicator_template(
             "description": "The file's bytes: an Excel workbook or UTF-8 CSV, as the template. "
             "A workbook is read as one whatever its label says, since no CSV is a ZIP.",
             "content": {
-                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                XLSX_MEDIA_TYPE: BINARY,
+                "text/csv": BINARY,
             },
         },
     },
