@@ -58,7 +58,9 @@ contract: install-dev contract/node_modules/.installed
 	$(NODE_BIN)/spectral lint --ruleset .spectral.yaml --fail-severity=warn openapi.json
 	$(NODE_BIN)/redocly lint --config redocly.yaml openapi.json
 	rm -rf contract/generated
-	$(NODE_BIN)/openapi-typescript openapi.json --output contract/generated/schema.ts
+	@# Required means `required` alone: a default makes a field optional in a request body.
+	$(NODE_BIN)/openapi-typescript openapi.json --default-non-nullable false \
+		--output contract/generated/schema.ts
 	$(NODE_BIN)/tsc --project contract
 	$(BIN)/openapi-python-client generate --path openapi.json --meta none --overwrite \
 		--config contract/python-client.yaml --fail-on-warning \
