@@ -11,7 +11,7 @@ NODE_BIN := contract/node_modules/.bin
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: run test install install-dev lint types contract unit openapi migrate-check bench bench-hardening bench-jobs clean
+.PHONY: run test install install-dev lint types contract deploy-check unit openapi migrate-check bench bench-hardening bench-jobs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(BIN)/python:
 
 # Installed-marker files make re-runs instant while following changes to pyproject.toml.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[embedded]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -40,7 +40,7 @@ run: install
 	$(BIN)/nscl serve --host $(HOST) --port $(PORT)
 
 ## Lint, type-check, check the layering, then run every test against real PostgreSQL and Redis.
-test: install-dev lint types contract
+test: install-dev lint types deploy-check contract
 	$(BIN)/pytest
 
 lint: install-dev
@@ -50,6 +50,17 @@ lint: install-dev
 
 types: install-dev
 	$(BIN)/mypy
+
+# checkov lives in a virtualenv of its own: its dependencies would constrain the service's.
+TOOLS ?= .venv-tools
+$(TOOLS)/.installed: deploy/tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet -r deploy/tools.txt
+	touch $@
+
+## Dockerfile lint, Kubernetes schema validation and security scan, all offline.
+deploy-check: install-dev $(TOOLS)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python deploy/check.py --checkov $(TOOLS)/bin/checkov
 
 ## Check openapi.json with the tools of the teams who build on it (docs/contract.md): both
 ## linters with no finding, a TypeScript client that compiles, a Python client generated
@@ -82,4 +93,4 @@ bench-jobs: install-dev
 	$(BIN)/python -m bench.jobs_recovery
 
 clean:
-	rm -rf $(VENV) .nscl .pytest_cache .mypy_cache .ruff_cache .contract contract/node_modules contract/generated
+	rm -rf $(VENV) $(TOOLS) .nscl .pytest_cache .mypy_cache .ruff_cache .contract contract/node_modules contract/generated

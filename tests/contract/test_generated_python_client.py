@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from nscl_api.resources import Resources
 from nscl_domain.settings import Settings
 from tests.api.test_auth import forget_token_limits
-from tests.e2e.test_rollups import refresh
+from tests.e2e.test_rollups import refresh, totals
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "openapi.json"
@@ -145,12 +145,7 @@ def parsed(answer: Any, status: int, model: str) -> Any:
 
 def total(rollup: Any, indicator: str) -> Decimal:
     """The province-wide figure of an indicator (no breakdown, no disaggregation)."""
-    [value] = [
-        cell["value"]
-        for cell in rollup.to_dict()["indicators"]
-        if cell["indicator"] == indicator and not cell["breakdown"] and not cell["disaggregation"]
-    ]
-    return Decimal(str(value))
+    return Decimal(totals(rollup.to_dict())[indicator])
 
 
 async def test_a_unit_reports_through_the_generated_client_and_reads_the_rollups(
