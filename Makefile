@@ -5,8 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+NPM ?= npm
+NODE_BIN := contract/node_modules/.bin
+# The contract checks run offline: no usage reports, no update checks.
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: run test install install-dev lint types deploy-check unit openapi migrate-check bench bench-hardening bench-jobs clean
+.PHONY: run test install install-dev lint types contract deploy-check unit openapi migrate-check bench bench-hardening bench-jobs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +29,18 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The Node tools of the contract checks, at the versions of the lock file. No install
+# scripts: none of the tools needs one (the one there only reports downloads).
+contract/node_modules/.installed: contract/package.json contract/package-lock.json
+	$(NPM) ci --prefix contract --ignore-scripts --no-audit --no-fund
+	touch $@
+
 ## Start the API and the worker on the embedded default (or on NSCL_DATABASE_URL / NSCL_REDIS_URL).
 run: install
 	$(BIN)/nscl serve --host $(HOST) --port $(PORT)
 
 ## Lint, type-check, check the layering, then run every test against real PostgreSQL and Redis.
-test: install-dev lint types deploy-check
+test: install-dev lint types deploy-check contract
 	$(BIN)/pytest
 
 lint: install-dev
@@ -51,6 +62,21 @@ $(TOOLS)/.installed: deploy/tools.txt
 deploy-check: install-dev $(TOOLS)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python deploy/check.py --checkov $(TOOLS)/bin/checkov
 
+## Check openapi.json with the tools of the teams who build on it (docs/contract.md): both
+## linters with no finding, a TypeScript client that compiles, a Python client generated
+## without a warning (tests/contract drives it against the service).
+contract: install-dev contract/node_modules/.installed
+	$(NODE_BIN)/spectral lint --ruleset .spectral.yaml --fail-severity=warn openapi.json
+	$(NODE_BIN)/redocly lint --config redocly.yaml openapi.json
+	rm -rf contract/generated
+	@# Required means `required` alone: a default makes a field optional in a request body.
+	$(NODE_BIN)/openapi-typescript openapi.json --default-non-nullable false \
+		--output contract/generated/schema.ts
+	$(NODE_BIN)/tsc --project contract
+	$(BIN)/openapi-python-client generate --path openapi.json --meta none --overwrite \
+		--config contract/python-client.yaml --fail-on-warning \
+		--output-path .contract/python-client/nscl_client
+
 ## Rewrite the committed OpenAPI document from the code.
 openapi: install
 	$(BIN)/nscl openapi > openapi.json
@@ -67,4 +93,4 @@ bench-jobs: install-dev
 	$(BIN)/python -m bench.jobs_recovery
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .nscl .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .nscl .pytest_cache .mypy_cache .ruff_cache .contract contract/node_modules contract/generated

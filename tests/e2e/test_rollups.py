@@ -171,7 +171,7 @@ async def test_years_phases_provenance_and_the_national_level(
     assert [(c["unit"], c["value"]) for c in behind.json()["items"]] == [("tn-doh", "4")]
 
     # The phase adds the years, each counted once, across the restructuring.
-    phase = await anonymous.get(f"/v1/rollups/{BK}/phases/bk-2021-2025", headers=viewer)
+    phase = await anonymous.get(f"/v1/phase-rollups/{BK}/bk-2021-2025", headers=viewer)
     assert phase.status_code == 200, phase.text
     assert totals(phase.json())["training-courses"] == "9"
     assert sorted(phase.json()["years"]) == ["2024", "2025"]

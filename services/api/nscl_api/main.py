@@ -50,6 +50,10 @@ Long work answers `202 Accepted` with `Location: /v1/jobs/{id}`.
 """
 
 SERVERS = [{"url": "/", "description": "This service"}]
+# Who answers for the contract: the programme's standing body, which runs the service.
+CONTACT = {"name": "Sub-department of Standards, Metrology and Quality (DOST), NSCL standing body"}
+# Not open source (pyproject: Proprietary); SPDX spells a licence it has no id for this way.
+LICENSE = {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}
 
 TAGS = [
     {"name": "service", "description": "Liveness and readiness."},
@@ -125,6 +129,8 @@ def create_app(
         version=API_VERSION,
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        contact=CONTACT,
+        license_info=LICENSE,
         lifespan=lifespan,
         # FastAPI's own pages load their viewers from a CDN; docs.py serves them from here.
         docs_url=None,
@@ -187,12 +193,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         tags=app.openapi_tags,
+        contact=app.contact,
+        license_info=app.license_info,
         # Relative, so generated clients and the docs page call whichever host served them.
         servers=SERVERS,
         separate_input_output_schemas=app.separate_input_output_schemas,
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}
-    body_errors = responses(400, 413, 415)
+    body_errors = responses(400, 415)
+    # The size limit sits in front of every route: a request declaring or sending a body
+    # over it, whatever its method, is answered 413 before any route sees it.
+    size_errors = responses(413)
     auth_errors = responses(401, 403)
     # Every /v1 operation needs the database: during an outage it answers 503.
     outage_errors = responses(503)
@@ -202,6 +213,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for operation in path_item.values():
             responses_ = operation.setdefault("responses", {})
             added = {**body_errors} if "requestBody" in operation else {}
+            added |= size_errors
             if operation.get("security"):
                 added |= auth_errors
             if path.startswith("/v1/"):
@@ -292,7 +304,16 @@ def _document_headers(operation: dict[str, Any]) -> None:
     # Parsed as optional so that a missing If-Match is the 428 problem, not a generic 422; the
     # contract still says it is required, which is what a client must do.
     if "If-Match" in parameters and "428" in responses_:
-        parameters["If-Match"]["required"] = True
+        if_match = parameters["If-Match"]
+        if_match["required"] = True
+        # A required header has a value: the `null` of the optional parsing is not one.
+        schema = if_match.get("schema", {})
+        non_null = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+        if len(non_null) == 1:
+            if_match["schema"] = {
+                **non_null[0],
+                **{k: v for k, v in schema.items() if k != "anyOf"},
+            }
 
 
 _GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")

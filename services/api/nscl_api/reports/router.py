@@ -451,6 +451,8 @@ async def get_version(
 
 
 TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
+ZIP_SIGNATURE = b"PK\x03\x04"
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 @router.get(
@@ -461,7 +463,8 @@ TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
     responses={
         200: {
             "description": "The template, prefilled with the unit and year.",
-            "content": {XLSX_MEDIA_TYPE: {}, "text/csv": {}},
+            # Bytes, said so: generated clients then hand back a file, not an untyped value.
+            "content": {XLSX_MEDIA_TYPE: BINARY, "text/csv": BINARY},
         },
         **responses(NotFound),
     },
@@ -492,9 +495,11 @@ async def indicator_template(
         **sends("ETag"),
         "requestBody": {
             "required": True,
+            "description": "The file's bytes: an Excel workbook or UTF-8 CSV, as the template. "
+            "A workbook is read as one whatever its label says, since no CSV is a ZIP.",
             "content": {
-                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                XLSX_MEDIA_TYPE: BINARY,
+                "text/csv": BINARY,
             },
         },
     },
@@ -540,6 +545,11 @@ async def import_values(
             instance=request.url.path,
         )  # fmt: skip
     body = await request.body()
+    if body.startswith(ZIP_SIGNATURE):
+        # Every workbook is a ZIP, which no CSV file can be. Generated clients that label every
+        # raw upload with the one media type (openapi-python-client sends text/csv) still
+        # have their workbook read as one.
+        media_type = XLSX_MEDIA_TYPE
     limits = UploadLimits(seconds=resources.settings.upload_parse_seconds)
     path = request.url.path
     try:

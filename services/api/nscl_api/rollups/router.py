@@ -1,4 +1,5 @@
-"""/v1/rollups: published rollups of a year or a phase, their runs and provenance; refreshes."""
+"""/v1/rollups: published rollups of a year, their runs and provenance; refreshes.
+/v1/phase-rollups: published rollups of a phase."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ from nscl_domain.identity import Permission
 from nscl_domain.rollups import service as rollups
 from nscl_domain.rollups.views import Filters
 
-router = APIRouter(prefix="/v1/rollups", tags=["rollups"])
+# No prefix of its own: a phase's rollup lives beside the years' under a literal segment of its
+# own. Under /v1/rollups/{programme}/phases/{phase} it was matched by the year routes first
+# (`/{programme}/{year}/runs` takes a phase named `runs`), and clients could not tell which.
+router = APIRouter(prefix="/v1", tags=["rollups"])
 Year = Annotated[int, Path(ge=2000, le=2100)]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=200)]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -40,7 +44,7 @@ REVALIDATE = "private, no-cache"
 
 
 @router.get(
-    "/{programme}/{year}",
+    "/rollups/{programme}/{year}",
     operation_id="getRollup",
     openapi_extra=sends("ETag"),
     summary="Get the published rollup of a year",
@@ -78,7 +82,7 @@ async def get_rollup(
 
 
 @router.get(
-    "/{programme}/{year}/runs",
+    "/rollups/{programme}/{year}/runs",
     operation_id="listRollupRuns",
     summary="The runs of a year",
     responses=responses(NotFound),
@@ -127,7 +131,7 @@ async def get_run(
 
 
 @router.get(
-    "/{programme}/{year}/provenance",
+    "/rollups/{programme}/{year}/provenance",
     operation_id="getRollupProvenance",
     summary="The submissions behind a figure",
     responses=responses(NotFound),
@@ -152,7 +156,7 @@ async def get_provenance(
 
 
 @router.get(
-    "/{programme}/phases/{phase}",
+    "/phase-rollups/{programme}/{phase}",
     operation_id="getPhaseRollup",
     summary="Get the rollup of a phase",
     responses=responses(NotFound),
@@ -169,7 +173,7 @@ async def get_phase(
 
 
 @router.post(
-    "",
+    "/rollups",
     status_code=202,
     operation_id="requestRollup",
     openapi_extra=sends("Location"),
