@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    field_validator,
+)
 
 from nscl_domain.text import clean_text, clean_texts
 
@@ -56,6 +63,17 @@ def _reject_time(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
+def _item_text(value: str, info: ValidationInfo) -> str:
+    if info.context is not None and info.context.get("stored"):
+        return value
+    return clean_text(value)
+
+
+ItemText = Annotated[str, AfterValidator(_item_text)]
+"""A text inside a list or a mapping: checked on its own, so a refusal names its index or key
+(the model-wide check below would name only the list or the mapping)."""
 
 
 class InputModel(BaseModel):

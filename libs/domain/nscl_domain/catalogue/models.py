@@ -7,7 +7,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -85,6 +94,9 @@ class Programme(Base):
     name_en: Mapped[str] = mapped_column(Text)
     start_year: Mapped[int]
     end_year: Mapped[int]
+    # Four eyes: the client that submitted a version may not accept or return it. An
+    # administrator may waive it for a programme run by a single person (audited).
+    four_eyes: Mapped[bool] = mapped_column(server_default=text("true"))
 
 
 class Phase(Base):

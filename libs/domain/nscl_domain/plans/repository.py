@@ -12,14 +12,14 @@ from sqlalchemy import select
 from nscl_domain.catalogue import models as cm
 from nscl_domain.plans import models as m
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
-from nscl_domain.workflow import ReviewedRepository, ReviewStatus
+from nscl_domain.workflow import ReviewedRepository, ReviewStatus, Scope
 
 
 class PlanRepository(ReviewedRepository):
     # --- plans ---------------------------------------------------------------------------
 
     async def plan(
-        self, plan_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
+        self, plan_id: uuid.UUID, unit_scope: Scope, *, for_update: bool = False
     ) -> m.Plan:
         """The plan if the unit scope (None: every unit) may see it, else NotFound."""
         return await self.load(m.Plan, plan_id, unit_scope, for_update=for_update)

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.reports import models as m
-from nscl_domain.workflow import ReviewedRepository
+from nscl_domain.workflow import ReviewedRepository, Scope
 
 
 def _scoped(
@@ -124,7 +124,7 @@ class ReportRepository(ReviewedRepository):
     # --- reports -------------------------------------------------------------------------
 
     async def report(
-        self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
+        self, report_id: uuid.UUID, unit_scope: Scope, *, for_update: bool = False
     ) -> m.Report:
         """The report if the unit scope (None: every unit) may see it, else NotFound."""
         return await self.load(m.Report, report_id, unit_scope, for_update=for_update)

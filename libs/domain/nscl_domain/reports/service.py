@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.lifetime import Lifetimes, require_exists_on
 from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
@@ -27,7 +28,16 @@ from nscl_domain.reports.rules import (
     run_checks,
 )
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit
+from nscl_domain.workflow import (
+    Action,
+    Edit,
+    Review,
+    ReviewStatus,
+    Submit,
+    check_acting,
+    check_acting_on,
+    unit_work_scope,
+)
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
@@ -49,6 +59,15 @@ async def create_report(
                 f"Obligation {obligation_id} does not exist.", code="obligation_not_found"
             )
         obligation = row[0]
+        await check_acting(uow, caller)
+        lifetime = await uow.get(Lifetimes).of(obligation.unit_id)
+        if lifetime is not None:
+            require_exists_on(
+                lifetime,
+                obligation.due_date,
+                f"a report of {obligation.year} due {obligation.due_date}",
+                ("body", "obligation_id"),
+            )
         if await _reports(uow).report_of(obligation.id) is not None:
             raise Conflict("This obligation already has a report.", code="report_exists")
         report = m.Report(
@@ -70,7 +89,9 @@ async def get_report(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> m
     """A report, if the caller's unit may see it."""
     caller.require(Permission.REPORTS_READ)
     async with uow:
-        return await _reports(uow).report(report_id, caller.read_scope)
+        # A successor reads its predecessors' reports: it continues their open work.
+        scope = None if caller.read_scope is None else await unit_work_scope(uow, caller)
+        return await _reports(uow).report(report_id, scope)
 
 
 def _parse_content(content: dict[str, Any]) -> ReportContent:
@@ -245,6 +266,11 @@ async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligat
     await refresh_later(uow, obligation.programme_id, obligation.year, requested_by=actor.client_id)
 
 
+async def _programme_of(uow: UnitOfWork, report: m.Report) -> uuid.UUID:
+    obligation: m.Obligation = (await _reports(uow).obligation(report.obligation_id, None))[0]
+    return obligation.programme_id
+
+
 async def _report_accepted(uow: UnitOfWork, reviewer: Caller, report: m.Report) -> None:
     obligation = (await _reports(uow).obligation(report.obligation_id, None))[0]
     await _schedule_rollup(uow, reviewer, obligation)
@@ -260,6 +286,7 @@ _review = Review(
         else {"reason": reason}
     ),
     accepted=_report_accepted,
+    programme_of=_programme_of,
 )
 
 
@@ -288,6 +315,7 @@ async def correct(
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
         report = await _reports(uow).report_for_change(report_id, caller.unit_id, expected_revision)
+        await check_acting_on(uow, caller, report)
         report.correct(reason, uow.now())
         uow.get(AuditRepository).record(
             caller, "report.correction_opened", "report", report.id, after={"reason": reason}

@@ -176,10 +176,21 @@ class ProgrammeRead(BaseModel):
     name_en: str
     start_year: int
     end_year: int
+    four_eyes: bool = Field(
+        description="Whether the client that submitted a report, plan, estimate or change "
+        "request is refused its review (on unless an administrator waived it)."
+    )
 
     @classmethod
     def of(cls, p: m.Programme) -> ProgrammeRead:
         return cls.model_validate(p, from_attributes=True)
+
+
+class FourEyesUpdate(RequestModel):
+    """Require or waive four eyes on a programme's reviews; the reason is audited."""
+
+    required: bool = Field(description="false lets a client review what it submitted.")
+    reason: str = Field(min_length=3, max_length=2000, examples=["One officer runs the programme."])
 
 
 class ProgrammeDetail(ProgrammeRead):

@@ -15,7 +15,7 @@ from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.obligations import ObligationView
 from nscl_domain.reports.rules import RuleSetting
 from nscl_domain.reports.timeliness import Timeliness
-from nscl_domain.types import STORED, IsoDate
+from nscl_domain.types import STORED, IsoDate, ItemText
 from nscl_domain.workflow import ReviewStatus
 
 
@@ -94,7 +94,7 @@ class RequestCreate(RequestModel):
     due_date: IsoDate
     units: list[str] = Field(min_length=1, max_length=500, description="Unit keys.")
     indicators: list[str] = Field(default_factory=list, max_length=200)
-    questions: list[str] = Field(default_factory=list, max_length=100)
+    questions: list[ItemText] = Field(default_factory=list, max_length=100)
 
 
 class RequestRead(BaseModel):
