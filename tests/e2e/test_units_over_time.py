@@ -334,6 +334,34 @@ class TestClientsOfEndedUnits:
             ("reporter-tn-ppc", "estimate.submitted"),
         ]
 
+    async def test_a_successor_lists_its_predecessors_plans_and_finishes_an_open_one(
+        self, office: Office
+    ) -> None:
+        office.clock.set(2024, 12, 10)
+        na_ri = await office.reporter("bk-na-ri")
+        opened = await office.post(
+            f"{BK}/plans", na_ri, json={"kind": "annual", "start_year": 2025}
+        )
+        assert opened.status_code == 201, opened.text
+
+        office.clock.set(2025, 8, 4)
+        tn_ppc, tn_doh = await office.reporter("tn-ppc"), await office.reporter("tn-doh")
+        listed = await office.http.get(f"{BK}/plans?year=2025", headers=tn_ppc)
+        assert [(p["id"], p["unit"]) for p in listed.json()["items"]] == [
+            (opened.json()["id"], "bk-na-ri")
+        ]
+        others = await office.http.get(f"{BK}/plans?year=2025", headers=tn_doh)
+        assert others.json()["items"] == []
+        url = f"/v1/plans/{opened.json()['id']}"
+        written = await office.put(
+            f"{url}/content", tn_ppc, opened.headers["etag"], json=plan_content(2025)
+        )
+        assert written.status_code == 200, written.text
+        submitted = await office.post(f"{url}/submission", tn_ppc, written.headers["etag"])
+        assert submitted.status_code == 200, submitted.text
+        versions = await office.http.get(f"{url}/versions", headers=tn_ppc)
+        assert [v["created_by"] for v in versions.json()["items"]] == ["reporter-tn-ppc"]
+
 
 class TestFourEyes:
     """A client holding reporter and reviewer roles never decides on its own submission."""

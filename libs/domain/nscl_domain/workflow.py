@@ -198,6 +198,15 @@ Scope = uuid.UUID | Collection[uuid.UUID] | None
 """The units whose entities a caller reaches: one, several, or None for every unit."""
 
 
+def in_scope(unit_column: Any, unit_scope: Scope) -> Any:
+    """The condition that rows of ``unit_column`` are in the scope (None: no condition)."""
+    if unit_scope is None:
+        return None
+    if isinstance(unit_scope, uuid.UUID):
+        return unit_column == unit_scope
+    return unit_column.in_(list(unit_scope))
+
+
 class ReviewedRepository(SessionRepository):
     """Loads a reviewed entity of any context for reading or for a change."""
 
@@ -211,10 +220,8 @@ class ReviewedRepository(SessionRepository):
     ) -> R:
         """The entity if the unit scope (None: every unit) may see it, else NotFound."""
         stmt = select(model).where(model.id == entity_id)
-        if isinstance(unit_scope, uuid.UUID):
-            stmt = stmt.where(model.unit_id == unit_scope)
-        elif unit_scope is not None:
-            stmt = stmt.where(model.unit_id.in_(list(unit_scope)))
+        if unit_scope is not None:
+            stmt = stmt.where(in_scope(model.unit_id, unit_scope))
         if for_update:
             stmt = stmt.with_for_update()
         found = (
@@ -275,6 +282,12 @@ async def _change(
 async def unit_work_scope(uow: UnitOfWork, caller: Caller) -> Collection[uuid.UUID]:
     """The units whose open work a client continues: its own, and its unit's predecessors'."""
     return await work_units(uow.get(Lifetimes), caller.unit_id)
+
+
+async def read_scope(uow: UnitOfWork, caller: Caller) -> Scope:
+    """The units whose work the caller reads: every unit's (None), or its own and its
+    predecessors' (a successor sees the work it continues)."""
+    return None if caller.read_scope is None else await unit_work_scope(uow, caller)
 
 
 async def check_acting(uow: UnitOfWork, caller: Caller, *, correcting: bool = False) -> None:

@@ -22,6 +22,7 @@ from nscl_domain.workflow import (
     check_acting_on,
     check_four_eyes,
     check_reviewer,
+    read_scope,
     unit_work_scope,
 )
 
@@ -186,7 +187,7 @@ async def list_change_requests(
         programme = await programme_or_404(uow, programme_ref)
         return await _plans(uow).change_requests(
             programme.id,
-            unit_scope=caller.read_scope,
+            unit_scope=await read_scope(uow, caller),
             plan_id=plan_id,
             status=status,
             offset=offset,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from nscl_domain.catalogue import models as cm
 from nscl_domain.plans import models as m
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
-from nscl_domain.workflow import ReviewedRepository, ReviewStatus, Scope
+from nscl_domain.workflow import ReviewedRepository, ReviewStatus, Scope, in_scope
 
 
 class PlanRepository(ReviewedRepository):
@@ -41,7 +41,7 @@ class PlanRepository(ReviewedRepository):
         self,
         programme_id: uuid.UUID,
         *,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         kind: PlanKind | None,
         year: int | None,
         status: ReviewStatus | None,
@@ -58,7 +58,7 @@ class PlanRepository(ReviewedRepository):
             .limit(limit + 1)
         )
         if unit_scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == unit_scope)
+            stmt = stmt.where(in_scope(m.Plan.unit_id, unit_scope))
         if kind is not None:
             stmt = stmt.where(m.Plan.kind == kind)
         if year is not None:
@@ -155,7 +155,7 @@ class PlanRepository(ReviewedRepository):
             .execution_options(populate_existing=True)
         )
         if unit_scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == unit_scope)
+            stmt = stmt.where(in_scope(m.Plan.unit_id, unit_scope))
         found = (await self.session.execute(stmt)).one_or_none()
         return None if found is None else (found[0], found[1])
 
@@ -163,7 +163,7 @@ class PlanRepository(ReviewedRepository):
         self,
         programme_id: uuid.UUID,
         *,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         plan_id: uuid.UUID | None,
         status: ChangeRequestStatus | None,
         offset: int,
@@ -181,7 +181,7 @@ class PlanRepository(ReviewedRepository):
             .limit(limit + 1)
         )
         if unit_scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == unit_scope)
+            stmt = stmt.where(in_scope(m.Plan.unit_id, unit_scope))
         if plan_id is not None:
             stmt = stmt.where(m.Plan.id == plan_id)
         if status is not None:

@@ -31,6 +31,7 @@ from nscl_domain.workflow import (
     ReviewStatus,
     Submit,
     check_acting,
+    read_scope,
     unit_work_scope,
 )
 
@@ -147,7 +148,7 @@ async def list_plans(
         programme = await programme_or_404(uow, programme_ref)
         return await _plans(uow).plans(
             programme.id,
-            unit_scope=caller.read_scope,
+            unit_scope=await read_scope(uow, caller),
             kind=kind,
             year=year,
             status=status,

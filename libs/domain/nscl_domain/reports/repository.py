@@ -14,13 +14,13 @@ from sqlalchemy.dialects.postgresql import insert
 
 from nscl_domain.catalogue import models as cm
 from nscl_domain.reports import models as m
-from nscl_domain.workflow import ReviewedRepository, Scope
+from nscl_domain.workflow import ReviewedRepository, Scope, in_scope
 
 
 def _scoped(
-    stmt: Select[*tuple[Any, ...]], unit_column: Any, unit_scope: uuid.UUID | None
+    stmt: Select[*tuple[Any, ...]], unit_column: Any, unit_scope: Scope
 ) -> Select[*tuple[Any, ...]]:
-    return stmt if unit_scope is None else stmt.where(unit_column == unit_scope)
+    return stmt if unit_scope is None else stmt.where(in_scope(unit_column, unit_scope))
 
 
 class ReportRepository(ReviewedRepository):
@@ -95,7 +95,7 @@ class ReportRepository(ReviewedRepository):
         year: int | None,
         regime_key: str | None,
         request_id: uuid.UUID | None,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         offset: int,
         limit: int,
     ) -> Sequence[Any]:
