@@ -386,6 +386,7 @@ class TestFourEyes:
     async def test_a_report(self, office: Office, both: dict[str, str]) -> None:
         submitted = await office.filed_report(2025, "tn-doh", both, both)
         url = f"/v1/reports/{submitted.json()['id']}"
+        assert submitted.json()["submitted_by"] == "both-tn-doh"
         await self.refused_then_decided(office, url, both, submitted.headers["etag"])
 
     async def test_an_estimate(self, office: Office, both: dict[str, str]) -> None:
@@ -396,6 +397,7 @@ class TestFourEyes:
         )
         submitted = await office.post(f"{url}/submission", both, lined.headers["etag"])
         assert submitted.status_code == 200, submitted.text
+        assert submitted.json()["submitted_by"] == "both-tn-doh"
         await self.refused_then_decided(office, url, both, submitted.headers["etag"])
 
     async def test_a_plan_and_its_change_request(

@@ -158,6 +158,10 @@ class ReportRead(BaseModel):
     returned_reason: str | None
     correction_reason: str | None
     first_submitted_at: datetime | None
+    submitted_by: str | None = Field(
+        description="The client that submitted what is under review; four eyes: it may not "
+        "accept or return it."
+    )
     accepted_at: datetime | None
     updated_at: datetime
 
@@ -174,6 +178,7 @@ class ReportRead(BaseModel):
             returned_reason=r.returned_reason,
             correction_reason=r.correction_reason,
             first_submitted_at=r.first_submitted_at,
+            submitted_by=r.submitted_by,
             accepted_at=r.accepted_at,
             updated_at=r.updated_at,
         )
