@@ -13,6 +13,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,18 @@ FUZZ_DB = f"nscl_fuzz_{os.getpid()}"
 # harness (migrations, seed, cleanup of committed tables) works as the superuser.
 SERVICE_ROLE = f"nscl_app_{os.getpid()}"
 OWN_UNIT, OTHER_UNIT = "bk-doh", "bk-cho-don"
+# The test clients' units are Bắc Kạn's, which ended on 2025-07-01, and a client acts only
+# while its unit exists: the service under test lives in the 2024 reporting season (time
+# still runs). Tests of later years, or of the 2025 mergers, set a clock of their own.
+HARNESS_DAY = datetime(2024, 11, 15, 3, 0, tzinfo=UTC)
+_STARTED = utcnow()
+
+
+def harness_clock() -> datetime:
+    """Now, moved back to the harness's day."""
+    return HARNESS_DAY + (utcnow() - _STARTED)
+
+
 # One client per role in a reporting department, the same in a district, and one with all.
 TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
     "test-all": ("bk-dost", [r.value for r in Role]),
@@ -286,6 +299,7 @@ async def resources(
     return Resources(
         keys=keys,
         callers=CallerCache(0),
+        clock=harness_clock,
         settings=settings,
         database_url=str(settings.database_url),
         engine=engine,
@@ -318,6 +332,7 @@ async def committed_resources(
     yield Resources(
         keys=keys,
         callers=CallerCache(0),
+        clock=harness_clock,
         settings=settings,
         database_url=str(settings.database_url),
         engine=engine,

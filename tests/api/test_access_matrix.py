@@ -36,7 +36,7 @@ from nscl_domain.rollups import service as rollups
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Action
-from tests.conftest import OTHER_UNIT, OWN_UNIT, REPORTING_TABLES, mint_token
+from tests.conftest import OTHER_UNIT, OWN_UNIT, REPORTING_TABLES, harness_clock, mint_token
 
 # Public on purpose: liveness, readiness, metrics for the scraper, how to get a token.
 PUBLIC = {
@@ -224,6 +224,10 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "decision_date": "2021-02-01",
             "extended_to_year": 2022,
         },
+        ("PUT", "/v1/programmes/{programme}/four-eyes"): {
+            "required": True,
+            "reason": "Hai người: một nộp, một duyệt",
+        },
         ("POST", "/v1/jobs"): {"name": "jobs.prune"},
         ("POST", "/v1/jobs/{job_id}/cancellation"): None,
         ("POST", "/v1/jobs/{job_id}/retry"): None,
@@ -314,7 +318,8 @@ async def samples(
     sessionmaker = create_sessionmaker(engine)
 
     def uow() -> UnitOfWork:
-        return UnitOfWork(sessionmaker)
+        # The sample units are Bắc Kạn's: they act in the harness's 2024 season.
+        return UnitOfWork(sessionmaker, clock=harness_clock)
 
     job_uow = uow()
     async with job_uow:

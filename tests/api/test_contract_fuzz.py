@@ -32,7 +32,14 @@ from nscl_api.main import create_app
 from nscl_domain import schema as db_schema
 from nscl_domain.reports.importing import XLSX_MEDIA_TYPE
 from nscl_domain.settings import Settings
-from tests.conftest import FUZZ_DB, Services, drop_database, recreate_database, seed_database
+from tests.conftest import (
+    FUZZ_DB,
+    Services,
+    drop_database,
+    harness_clock,
+    recreate_database,
+    seed_database,
+)
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "openapi.json"
 # If-Match is required by the document, and a request without it is refused with the
@@ -103,9 +110,8 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         seed_on_start=False,
     )
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_config=None)
-    )
+    app = create_app(app_settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     for _ in range(200):
@@ -113,6 +119,10 @@ def live_server(services: Services) -> Iterator[LiveServer]:
             break
         threading.Event().wait(0.05)
     assert server.started, "the service did not start"
+    # The seeded clients' units are Bắc Kạn's (ended 2025-07-01): the service lives in the
+    # season they act in, or every write would stop at the lifetime rule before the checks
+    # the fuzzing is for.
+    app.state.resources.clock = harness_clock
     base = f"http://127.0.0.1:{port}"
     token = httpx.post(
         f"{base}/v1/oauth/token",

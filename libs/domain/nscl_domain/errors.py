@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -29,6 +30,8 @@ class DomainError(Exception):
     detail: str
     code: str = "domain_error"
     fields: Sequence[FieldProblem] = field(default_factory=tuple)
+    # Members the problem carries beside the standard ones (e.g. the unit's period).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.detail

@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -124,6 +125,17 @@ Percent = Annotated[
     ),
 ]
 """A ratio in percent (ratios, growth, thresholds): written as a string with 4 places."""
+
+
+def _item_text(value: str, info: ValidationInfo) -> str:
+    if info.context is not None and info.context.get("stored"):
+        return value
+    return clean_text(value)
+
+
+ItemText = Annotated[str, AfterValidator(_item_text)]
+"""A text inside a list or a mapping: checked on its own, so a refusal names its index or key
+(the model-wide check below would name only the list or the mapping)."""
 
 
 class InputModel(BaseModel):

@@ -103,6 +103,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
             FieldError(location=_location(f.location), message=f.message, code=f.code)
             for f in exc.fields
         ],
+        extra=exc.extra or None,
     )
 
 

@@ -27,6 +27,20 @@ class FieldError(BaseModel):
     code: str = Field(description="Machine-readable reason.", examples=["invalid"])
 
 
+class ProblemUnit(BaseModel):
+    """The unit a refusal is about: when it exists and who succeeded it."""
+
+    key: str = Field(examples=["bk-na-ri"])
+    valid_from: str = Field(description="First day it exists (ISO 8601).", examples=["1997-01-01"])
+    valid_to: str | None = Field(
+        description="First day it no longer exists; null while it exists.",
+        examples=["2025-07-01"],
+    )
+    successors: list[str] = Field(
+        description="Keys of the units that succeeded it.", examples=[["tn-ppc"]]
+    )
+
+
 class Problem(BaseModel):
     """An error, as RFC 9457 describes it, with a stable machine code."""
 
@@ -41,6 +55,10 @@ class Problem(BaseModel):
     request_id: str | None = Field(default=None, description="Echo of the X-Request-ID header.")
     errors: list[FieldError] | None = Field(
         default=None, description="For invalid input: every field that is wrong."
+    )
+    unit: ProblemUnit | None = Field(
+        default=None,
+        description="When a unit may not act or file for a period: its period and successors.",
     )
 
 

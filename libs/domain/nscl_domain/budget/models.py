@@ -87,6 +87,9 @@ class BudgetEstimate(Reviewed, Base):
     submitted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
+    def was_filed(self) -> bool:
+        return self.submitted_at is not None
+
     def _submitted(self, now: datetime) -> None:
         # Unlike a report or plan, an estimate keeps the reason it was last returned.
         self.submitted_at = now

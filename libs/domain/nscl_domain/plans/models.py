@@ -62,6 +62,9 @@ class Plan(Reviewed, Base):
     submitted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
+    def was_filed(self) -> bool:
+        return self.submitted_at is not None
+
     def _editable_hint(self) -> str:
         if self.status == ReviewStatus.ACCEPTED:
             return ". Propose a change request instead."

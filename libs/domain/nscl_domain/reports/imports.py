@@ -23,6 +23,7 @@ from nscl_domain.reports.importing import (
 from nscl_domain.reports.repository import ReportRepository
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import check_acting_on, unit_work_scope
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
@@ -32,7 +33,9 @@ def _reports(uow: UnitOfWork) -> ReportRepository:
 async def _import_target(
     uow: UnitOfWork, caller: Caller, report_id: uuid.UUID
 ) -> tuple[m.Report, m.Obligation, str, dict[str, IndicatorSpec]]:
-    report = await _reports(uow).report(report_id, caller.unit_id, for_update=True)
+    report = await _reports(uow).report(
+        report_id, await unit_work_scope(uow, caller), for_update=True
+    )
     obligation, unit, *_ = await _reports(uow).obligation(report.obligation_id, None)
     specs = {
         i.key: IndicatorSpec(
@@ -80,6 +83,7 @@ async def import_values(
         if dry_run or not result.ok:
             return result, None
         report.check_revision(expected_revision)
+        await check_acting_on(uow, caller, report)
         report.check_editable()
         draft = ReportContent.model_validate(report.draft, context=STORED)
         draft.indicator_values = [

@@ -124,6 +124,9 @@ class Report(Reviewed, Base):
     def _editable_hint(self) -> str:
         return " until it is returned or corrected."
 
+    def was_filed(self) -> bool:
+        return self.latest_version_no > 0
+
     def changed(self, now: datetime) -> None:
         """Bump the revision and note when the report last changed."""
         super().changed(now)

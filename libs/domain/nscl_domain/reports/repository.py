@@ -15,13 +15,13 @@ from sqlalchemy.dialects.postgresql import insert
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.repository import unit_ids
 from nscl_domain.reports import models as m
-from nscl_domain.workflow import ReviewedRepository
+from nscl_domain.workflow import ReviewedRepository, Scope, in_scope
 
 
 def _scoped(
-    stmt: Select[*tuple[Any, ...]], unit_column: Any, unit_scope: uuid.UUID | None
+    stmt: Select[*tuple[Any, ...]], unit_column: Any, unit_scope: Scope
 ) -> Select[*tuple[Any, ...]]:
-    return stmt if unit_scope is None else stmt.where(unit_column == unit_scope)
+    return stmt if unit_scope is None else stmt.where(in_scope(unit_column, unit_scope))
 
 
 class ReportRepository(ReviewedRepository):
@@ -96,7 +96,7 @@ class ReportRepository(ReviewedRepository):
         year: int | None,
         regime_key: str | None,
         request_id: uuid.UUID | None,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         offset: int,
         limit: int,
     ) -> Sequence[Any]:
@@ -125,7 +125,7 @@ class ReportRepository(ReviewedRepository):
     # --- reports -------------------------------------------------------------------------
 
     async def report(
-        self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
+        self, report_id: uuid.UUID, unit_scope: Scope, *, for_update: bool = False
     ) -> m.Report:
         """The report if the unit scope (None: every unit) may see it, else NotFound."""
         return await self.load(m.Report, report_id, unit_scope, for_update=for_update)

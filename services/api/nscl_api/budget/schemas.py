@@ -44,6 +44,10 @@ class EstimateRead(BaseModel):
     total: Money = Field(description="Sum of the lines, whole đồng.")
     returned_reason: str | None
     submitted_at: datetime | None
+    submitted_by: str | None = Field(
+        description="The client that submitted what is under review; four eyes: it may not "
+        "accept or return it."
+    )
     accepted_at: datetime | None
     lines: list[LineRead]
 
@@ -59,6 +63,7 @@ class EstimateRead(BaseModel):
             total=view.total,
             returned_reason=e.returned_reason,
             submitted_at=e.submitted_at,
+            submitted_by=e.submitted_by,
             accepted_at=e.accepted_at,
             # Stored lines were checked when written: reading them back checks nothing again.
             lines=[

@@ -172,6 +172,10 @@ class ProgrammeRead(BaseModel):
     name_en: str
     start_year: int
     end_year: int
+    four_eyes: bool = Field(
+        description="Whether the client that submitted a report, plan, estimate or change "
+        "request is refused its review (on unless an administrator waived it)."
+    )
 
     @classmethod
     def of(cls, p: m.Programme) -> ProgrammeRead:
@@ -189,7 +193,15 @@ class ProgrammeRead(BaseModel):
             name_en=p.name_en,
             start_year=p.start_year,
             end_year=p.end_year,
+            four_eyes=p.four_eyes,
         )
+
+
+class FourEyesUpdate(RequestModel):
+    """Require or waive four eyes on a programme's reviews; the reason is audited."""
+
+    required: bool = Field(description="false lets a client review what it submitted.")
+    reason: str = Field(min_length=3, max_length=2000, examples=["One officer runs the programme."])
 
 
 class ProgrammeDetail(ProgrammeRead):

@@ -44,6 +44,10 @@ class PlanSummary(BaseModel):
     revision: int
     accepted_version_no: int | None = Field(description="The version in force, once accepted.")
     submitted_at: datetime | None
+    submitted_by: str | None = Field(
+        description="The client that submitted what is under review; four eyes: it may not "
+        "accept or return it."
+    )
     accepted_at: datetime | None
 
     @classmethod
@@ -58,6 +62,7 @@ class PlanSummary(BaseModel):
             revision=plan.revision,
             accepted_version_no=plan.accepted_version_no,
             submitted_at=plan.submitted_at,
+            submitted_by=plan.submitted_by,
             accepted_at=plan.accepted_at,
         )
 

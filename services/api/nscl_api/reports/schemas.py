@@ -15,7 +15,7 @@ from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.obligations import ObligationView
 from nscl_domain.reports.rules import RuleSetting
 from nscl_domain.reports.timeliness import Timeliness, local_day
-from nscl_domain.types import STORED, IsoDate
+from nscl_domain.types import STORED, IsoDate, ItemText
 from nscl_domain.workflow import ReviewStatus
 
 
@@ -94,7 +94,7 @@ class RequestCreate(RequestModel):
     due_date: IsoDate
     units: list[str] = Field(min_length=1, max_length=500, description="Unit keys.")
     indicators: list[str] = Field(default_factory=list, max_length=200)
-    questions: list[str] = Field(default_factory=list, max_length=100)
+    questions: list[ItemText] = Field(default_factory=list, max_length=100)
 
 
 class RequestRead(BaseModel):
@@ -158,6 +158,10 @@ class ReportRead(BaseModel):
     returned_reason: str | None
     correction_reason: str | None
     first_submitted_at: datetime | None
+    submitted_by: str | None = Field(
+        description="The client that submitted what is under review; four eyes: it may not "
+        "accept or return it."
+    )
     accepted_at: datetime | None
     updated_at: datetime
 
@@ -174,6 +178,7 @@ class ReportRead(BaseModel):
             returned_reason=r.returned_reason,
             correction_reason=r.correction_reason,
             first_submitted_at=r.first_submitted_at,
+            submitted_by=r.submitted_by,
             accepted_at=r.accepted_at,
             updated_at=r.updated_at,
         )

@@ -117,7 +117,7 @@ async def list_runs(
 
 
 @router.get(
-    "/{programme}/{year}/runs/{run_id}",
+    "/rollups/{programme}/{year}/runs/{run_id}",
     operation_id="getRollupRun",
     summary="Get a run and its inputs",
     responses=responses(NotFound),
