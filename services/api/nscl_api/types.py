@@ -1,8 +1,8 @@
-"""Field types shared by request schemas."""
+"""Bases and field types shared by request and response schemas."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nscl_domain.text import UNACCEPTABLE_TEXT_MESSAGE, unacceptable
 from nscl_domain.types import InputModel, IsoDateTime
@@ -12,6 +12,7 @@ __all__ = [
     "IsoDateTime",
     "Reason",
     "RequestModel",
+    "ResponseModel",
     "unstorable",
 ]
 
@@ -27,6 +28,14 @@ UNSTORABLE_MESSAGE = UNACCEPTABLE_TEXT_MESSAGE
 class RequestModel(InputModel):
     """Base of request bodies: the domain's input rules (unknown fields refused, text NFC
     and storable), so an API schema and a domain content model check text alike."""
+
+
+class ResponseModel(BaseModel):
+    """Base of response bodies. A field with a default is still sent on every answer (as
+    null when it has no value), so the contract lists it as required: generated clients
+    then type it as always present, nullable where it may be null."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
 class Reason(RequestModel):

@@ -16,7 +16,7 @@ from nscl_api.auth.schemas import Jwks, TokenResponse
 from nscl_api.deps import ResourcesDep
 from nscl_api.problems import problem_response
 from nscl_domain.clock import utcnow
-from nscl_domain.errors import Invalid, Unauthenticated, Unavailable
+from nscl_domain.errors import Invalid, ProblemCode, Unauthenticated, Unavailable
 from nscl_domain.identity import service as identity
 
 log = structlog.get_logger(__name__)
@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 router = APIRouter(tags=["authentication"])
 
 
-def _oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
+def _oauth_error(status: int, error: ProblemCode, description: str, **headers: str) -> Response:
     """A problem+json body that also carries RFC 6749's `error` and `error_description`."""
     return problem_response(
         status,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from nscl_api.types import ResponseModel
 
 
-class TokenResponse(BaseModel):
+class TokenResponse(ResponseModel):
     """RFC 6749 §5.1 access token response."""
 
     access_token: str
@@ -16,5 +18,5 @@ class TokenResponse(BaseModel):
     scope: str = Field(description="Granted scopes, space-separated.", examples=["catalogue.read"])
 
 
-class Jwks(BaseModel):
+class Jwks(ResponseModel):
     keys: list[dict[str, Any]]

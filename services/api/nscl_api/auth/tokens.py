@@ -14,7 +14,7 @@ from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from nscl_domain.errors import Unauthenticated, Unavailable
+from nscl_domain.errors import ProblemCode, Unauthenticated, Unavailable
 from nscl_domain.identity.models import SigningKey
 from nscl_domain.identity.service import ALGORITHM, Grant
 from nscl_domain.settings import Settings
@@ -144,5 +144,5 @@ class KeyRing:
         return verified
 
 
-def _invalid(detail: str, code: str = "invalid_token") -> Unauthenticated:
+def _invalid(detail: str, code: ProblemCode = "invalid_token") -> Unauthenticated:
     return Unauthenticated(detail, code=code)

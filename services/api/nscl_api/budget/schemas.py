@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import RequestModel, ResponseModel
 from nscl_domain.budget.dossiers import DossierView
 from nscl_domain.budget.estimates import EstimateView, LineInput
 from nscl_domain.budget.models import DossierStatus
@@ -32,7 +32,7 @@ class LineRead(LineInput):
     )
 
 
-class EstimateRead(BaseModel):
+class EstimateRead(ResponseModel):
     id: uuid.UUID
     unit_id: uuid.UUID
     budget_year: int
@@ -79,7 +79,7 @@ class EstimateRead(BaseModel):
         )
 
 
-class TotalRow(BaseModel):
+class TotalRow(ResponseModel):
     funding_source: str
     destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
     unit: str
@@ -92,13 +92,13 @@ class BuildRequest(RequestModel):
     budget_year: int = Field(ge=2000, le=2100)
 
 
-class AllocationRead(BaseModel):
+class AllocationRead(ResponseModel):
     id: uuid.UUID = Field(description="Record spending against this id.")
     line_id: uuid.UUID
     amount: int
 
 
-class DossierRead(BaseModel):
+class DossierRead(ResponseModel):
     """A dossier: frozen totals by unit, task group and funding source, and its lines."""
 
     id: uuid.UUID
@@ -144,7 +144,7 @@ class SpendingCreate(RequestModel):
     note: str = Field(default="", max_length=2000)
 
 
-class SpendingRead(BaseModel):
+class SpendingRead(ResponseModel):
     id: uuid.UUID
     allocation_id: uuid.UUID
     amount: int
@@ -152,7 +152,7 @@ class SpendingRead(BaseModel):
     note: str
 
 
-class FollowUpRow(BaseModel):
+class FollowUpRow(ResponseModel):
     """Where the money of a task stands: estimated, allocated, spent (whole đồng)."""
 
     task: str | None

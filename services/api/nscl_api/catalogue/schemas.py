@@ -7,9 +7,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import RequestModel, ResponseModel
 from nscl_domain.catalogue import models as m
 from nscl_domain.catalogue.service import SuccessionView, TaskView, UnitDetail, UnitView
 from nscl_domain.types import IsoDate
@@ -28,7 +28,7 @@ UnitKind = Literal[
 KEY_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
-class UnitRef(BaseModel):
+class UnitRef(ResponseModel):
     id: uuid.UUID
     key: str
     name_vi: str
@@ -39,7 +39,7 @@ class UnitRef(BaseModel):
         return cls(id=unit.id, key=unit.key, name_vi=unit.name_vi, name_en=unit.name_en)
 
 
-class SuccessionRead(BaseModel):
+class SuccessionRead(ResponseModel):
     """A successor link between two units."""
 
     kind: Literal["merged_into", "split_into", "renamed_to", "absorbed_by_area"]
@@ -59,7 +59,7 @@ class SuccessionRead(BaseModel):
         )
 
 
-class OrgUnitRead(BaseModel):
+class OrgUnitRead(ResponseModel):
     """An organisation unit and the period it existed in (valid_to exclusive, null = open)."""
 
     id: uuid.UUID
@@ -140,7 +140,7 @@ class SuccessionCreate(RequestModel):
     note_en: str | None = Field(default=None, max_length=2000)
 
 
-class PhaseRead(BaseModel):
+class PhaseRead(ResponseModel):
     id: uuid.UUID
     key: str
     name_vi: str
@@ -160,7 +160,7 @@ class PhaseRead(BaseModel):
         )
 
 
-class ProgrammeRead(BaseModel):
+class ProgrammeRead(ResponseModel):
     """The national programme or a provincial plan implementing it."""
 
     id: uuid.UUID
@@ -186,12 +186,12 @@ class ProgrammeDetail(ProgrammeRead):
     phases: list[PhaseRead]
 
 
-class Disaggregation(BaseModel):
+class Disaggregation(ResponseModel):
     dimension: str = Field(examples=["certification_level"])
     values: list[str] = Field(examples=[["national", "regional", "international"]])
 
 
-class IndicatorRead(BaseModel):
+class IndicatorRead(ResponseModel):
     id: uuid.UUID
     key: str = Field(examples=["experts-certified"])
     name_vi: str
@@ -207,7 +207,7 @@ class IndicatorRead(BaseModel):
         return cls.model_validate(i, from_attributes=True)
 
 
-class TargetRead(BaseModel):
+class TargetRead(ResponseModel):
     """What an indicator must reach in a phase, and how achievement is judged."""
 
     id: uuid.UUID
@@ -246,7 +246,7 @@ class TargetRead(BaseModel):
         )
 
 
-class TaskGroupRead(BaseModel):
+class TaskGroupRead(ResponseModel):
     id: uuid.UUID
     key: str
     number: int
@@ -258,7 +258,7 @@ class TaskGroupRead(BaseModel):
         return cls.model_validate(g, from_attributes=True)
 
 
-class TaskRead(BaseModel):
+class TaskRead(ResponseModel):
     id: uuid.UUID
     key: str
     number: str = Field(examples=["3.2"])
@@ -293,7 +293,7 @@ RoleName = Literal[
 ]
 
 
-class RoleRead(BaseModel):
+class RoleRead(ResponseModel):
     """A unit's part in a programme for a period (valid_to exclusive)."""
 
     id: uuid.UUID
@@ -351,7 +351,7 @@ class TaskExtensionCreate(RequestModel):
     )
 
 
-class TaskExtensionRead(BaseModel):
+class TaskExtensionRead(ResponseModel):
     """A task of the previous programme (to 2020) extended into this one."""
 
     id: uuid.UUID

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import RequestModel, ResponseModel
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs.models import Job
 
@@ -29,7 +29,7 @@ class JobCreate(RequestModel):
     args: dict[str, Any] = Field(default_factory=dict, examples=[{"older_than_days": 30}])
 
 
-class JobRead(BaseModel):
+class JobRead(ResponseModel):
     """A job: what it is, where it stands, and what came of it."""
 
     id: uuid.UUID

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import RequestModel, ResponseModel
 from nscl_domain.plans import models as m
 from nscl_domain.plans.changes import Decision
 from nscl_domain.plans.content import PlanContent
@@ -29,13 +29,13 @@ class PlanContentWrite(RequestModel):
     content: PlanContent
 
 
-class PlannedTotal(BaseModel):
+class PlannedTotal(ResponseModel):
     indicator: str
     year: int
     value: Decimal = Field(description="Combined over activities by the indicator's rule.")
 
 
-class PlanSummary(BaseModel):
+class PlanSummary(ResponseModel):
     id: uuid.UUID
     unit: str
     kind: PlanKind
@@ -82,7 +82,7 @@ class PlanRead(PlanSummary):
         )
 
 
-class PlanVersionRead(BaseModel):
+class PlanVersionRead(ResponseModel):
     version_no: int
     kind: m.PlanVersionKind
     change_request_id: uuid.UUID | None = Field(description="Set on versions made by a change.")
@@ -112,7 +112,7 @@ class ChangeDecision(RequestModel):
     note: str = Field(min_length=3, max_length=5000, description="DOST's reasoning, kept.")
 
 
-class ChangeRequestRead(BaseModel):
+class ChangeRequestRead(ResponseModel):
     id: uuid.UUID
     plan_id: uuid.UUID
     unit: str

@@ -8,16 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import RequestModel, ResponseModel
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.service import budget_totals
 from nscl_domain.rollups.views import Cell, Contribution, PhaseView, RollupView, TargetProgress
 
 
-class CellRead(BaseModel):
+class CellRead(ResponseModel):
     indicator: str
     disaggregation: str = Field(description='"dimension=value" pairs joined by ";"; "" total.')
     breakdown: str = Field(
@@ -37,7 +37,7 @@ class CellRead(BaseModel):
         )
 
 
-class YearRead(BaseModel):
+class YearRead(ResponseModel):
     year: int
     value: Decimal | None
     cumulative: Decimal | None
@@ -45,7 +45,7 @@ class YearRead(BaseModel):
     note: str
 
 
-class RollupTargetRead(BaseModel):
+class RollupTargetRead(ResponseModel):
     """A target and how far it is achieved, with the arithmetic."""
 
     key: str
@@ -85,7 +85,7 @@ class RollupTargetRead(BaseModel):
         )
 
 
-class BudgetTotalRow(BaseModel):
+class BudgetTotalRow(ResponseModel):
     """Accepted estimates of a funding source going to a destination, summed over units."""
 
     funding_source: str
@@ -95,7 +95,7 @@ class BudgetTotalRow(BaseModel):
     spent: int
 
 
-class BudgetRow(BaseModel):
+class BudgetRow(ResponseModel):
     """One unit's money for a funding source, destination and task group."""
 
     funding_source: str
@@ -107,14 +107,14 @@ class BudgetRow(BaseModel):
     spent: int
 
 
-class TaskRow(BaseModel):
+class TaskRow(ResponseModel):
     unit: str
     task: str
     group: int
     status: str
 
 
-class RollupTimelinessRow(BaseModel):
+class RollupTimelinessRow(ResponseModel):
     unit: str
     due_date: str
     submitted_on: str | None
@@ -122,7 +122,7 @@ class RollupTimelinessRow(BaseModel):
     accepted: bool
 
 
-class PlanProgressRow(BaseModel):
+class PlanProgressRow(ResponseModel):
     """An indicator's planned output for the year (accepted annual plans) beside its actual."""
 
     indicator: str
@@ -147,7 +147,7 @@ class PlanProgressRow(BaseModel):
         return result
 
 
-class Completeness(BaseModel):
+class Completeness(ResponseModel):
     """Who reported: the year's annual obligations, and how they stand."""
 
     obligations: int
@@ -169,7 +169,7 @@ class Completeness(BaseModel):
         )
 
 
-class RollupRead(BaseModel):
+class RollupRead(ResponseModel):
     """A published rollup: figures, targets, budget, task progress and timeliness."""
 
     programme: str
@@ -227,7 +227,7 @@ class RollupRead(BaseModel):
         )
 
 
-class RollupPhaseRead(BaseModel):
+class RollupPhaseRead(ResponseModel):
     programme: str
     phase: str
     start_year: int
@@ -250,7 +250,7 @@ class RollupPhaseRead(BaseModel):
         )
 
 
-class RunRead(BaseModel):
+class RunRead(ResponseModel):
     run_id: uuid.UUID
     seq: int
     level: Literal["provincial", "national"]
@@ -262,7 +262,7 @@ class RunRead(BaseModel):
     published: bool = Field(description="The run readers see now.")
 
 
-class RunsRead(BaseModel):
+class RunsRead(ResponseModel):
     items: list[RunRead]
 
     @classmethod
@@ -286,7 +286,7 @@ class RunsRead(BaseModel):
         )
 
 
-class ContributionRead(BaseModel):
+class ContributionRead(ResponseModel):
     source_id: uuid.UUID
     kind: Literal["report_version", "rollup_run"]
     unit: str | None
@@ -296,7 +296,7 @@ class ContributionRead(BaseModel):
     value: Decimal
 
 
-class ProvenanceRead(BaseModel):
+class ProvenanceRead(ResponseModel):
     run_id: uuid.UUID
     indicator: str
     disaggregation: str
