@@ -22,6 +22,7 @@ from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
 from nscl_api.docs import router as docs_router
 from nscl_api.errors import install_error_handlers, responses
+from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
@@ -215,6 +216,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "Retry-After", RESPONSE_HEADER_SCHEMAS["Retry-After"]
                     )
             _document_headers(operation)
+            _add_request_example(operation)
             # Said outright rather than left out: generators then know the operation is
             # public instead of guessing from the absence of a document-wide default.
             operation.setdefault("security", [])
@@ -224,6 +226,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
                 }
             for status, response in responses_.items():
+                for media_type, content in response.get("content", {}).items():
+                    # A download described by its media type alone is a file, not `unknown`.
+                    if not content.get("schema") and "json" not in media_type:
+                        content["schema"] = {"type": "string", "format": "binary"}
                 if int(status) >= 400 and "content" in response:
                     schema = next(iter(response["content"].values())).get("schema", problem_ref)
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}
@@ -281,6 +287,17 @@ def _document_headers(operation: dict[str, Any]) -> None:
     # contract still says it is required, which is what a client must do.
     if "If-Match" in parameters and "428" in responses_:
         parameters["If-Match"]["required"] = True
+
+
+def _add_request_example(operation: dict[str, Any]) -> None:
+    """Put the operation's example (examples.py) on its JSON or form body; files have none."""
+    found = REQUEST_EXAMPLES.get(operation.get("operationId", ""))
+    if found is None or "requestBody" not in operation:
+        return
+    summary, value = found
+    for media_type, content in operation["requestBody"]["content"].items():
+        if "json" in media_type or media_type == "application/x-www-form-urlencoded":
+            content["examples"] = {"bac-kan": {"summary": summary, "value": value}}
 
 
 _GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")

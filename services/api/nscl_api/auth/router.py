@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 import structlog
 from fastapi import APIRouter, Form, Request
+from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import JSONResponse, Response
 
 from nscl_api.auth.guard import HeldOff, TokenGuard, client_address
@@ -80,7 +81,12 @@ for _status, _entry in _OAUTH_ERRORS.items():
 async def issue_token(
     request: Request,
     resources: ResourcesDep,
-    grant_type: Annotated[str | None, Form(max_length=50)] = None,
+    # Parsed loosely so that another grant is RFC 6749's `unsupported_grant_type`, not a 422;
+    # the contract names the one grant there is.
+    grant_type: Annotated[
+        Literal["client_credentials"] | SkipJsonSchema[str] | SkipJsonSchema[None],
+        Form(max_length=50),
+    ] = None,
     client_id: Annotated[str | None, Form(max_length=100)] = None,
     client_secret: Annotated[str | None, Form(max_length=200)] = None,
     scope: Annotated[str | None, Form(max_length=500)] = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -13,7 +13,7 @@ class TokenResponse(ResponseModel):
     """RFC 6749 §5.1 access token response."""
 
     access_token: str
-    token_type: str = Field(default="Bearer", examples=["Bearer"])
+    token_type: Literal["Bearer"] = "Bearer"
     expires_in: int = Field(description="Seconds until the token expires.", examples=[900])
     scope: str = Field(description="Granted scopes, space-separated.", examples=["catalogue.read"])
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from nscl_api.types import RequestModel, ResponseModel
 from nscl_domain.budget.dossiers import DossierView
 from nscl_domain.budget.estimates import EstimateView, LineInput
-from nscl_domain.budget.models import DossierStatus
+from nscl_domain.budget.models import DossierStatus, FundingSource
 from nscl_domain.types import STORED, IsoDate
 from nscl_domain.workflow import ReviewStatus
 
@@ -80,7 +80,7 @@ class EstimateRead(ResponseModel):
 
 
 class TotalRow(ResponseModel):
-    funding_source: str
+    funding_source: FundingSource
     destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
     unit: str
     task_group: int = Field(description="0: lines not tied to a task.")

@@ -64,7 +64,7 @@ class OrgUnitRead(ResponseModel):
 
     id: uuid.UUID
     key: str = Field(description="Stable identifier, usable in paths instead of the id.")
-    kind: str = Field(examples=["district_peoples_committee"])
+    kind: UnitKind = Field(examples=["district_peoples_committee"])
     code: str | None = Field(description="Official (GSO) code where one exists.", examples=["064"])
     name_vi: str = Field(examples=["Ủy ban nhân dân huyện Chợ Đồn"])
     name_en: str = Field(examples=["People's Committee of Chợ Đồn district"])
@@ -80,7 +80,7 @@ class OrgUnitRead(ResponseModel):
         return cls(
             id=u.id,
             key=u.key,
-            kind=u.kind,
+            kind=u.kind,  # type: ignore[arg-type]  # written only through UnitKind
             code=u.code,
             name_vi=u.name_vi,
             name_en=u.name_en,

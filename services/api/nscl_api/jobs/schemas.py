@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from nscl_api.types import RequestModel, ResponseModel
-from nscl_domain.jobs import JobStatus
+from nscl_domain.jobs import JobName, JobStatus
 from nscl_domain.jobs.models import Job
 
 # The answer of a route that queues a job: 202, and where to watch the job.
@@ -29,11 +29,23 @@ class JobCreate(RequestModel):
     args: dict[str, Any] = Field(default_factory=dict, examples=[{"older_than_days": 30}])
 
 
+class JobProgress(ResponseModel):
+    """How far a running job has come: its current stage and the items of it done."""
+
+    stage: str = Field(
+        description="Stage of the job's kind, e.g. `fingerprints`, `cells`, `published` for "
+        "rollup refreshes.",
+        examples=["cells"],
+    )
+    done: int = Field(ge=0, examples=[3])
+    total: int = Field(ge=0, examples=[12])
+
+
 class JobRead(ResponseModel):
     """A job: what it is, where it stands, and what came of it."""
 
     id: uuid.UUID
-    name: str = Field(examples=["jobs.prune"])
+    name: JobName = Field(examples=["jobs.prune"])
     status: JobStatus
     args: dict[str, Any]
     attempts: int = Field(description="Attempts started so far.")
@@ -52,8 +64,9 @@ class JobRead(ResponseModel):
     )
     error: str | None = Field(description="Error of the latest failed attempt.")
     result: dict[str, Any] | None
-    progress: dict[str, Any] | None = Field(
-        default=None, description="What a running job last said of how far it has come."
+    progress: JobProgress | None = Field(
+        default=None,
+        description="What a running job last said of how far it has come; null until it says.",
     )
 
     @classmethod
@@ -65,7 +78,7 @@ class JobRead(ResponseModel):
         )
         return cls(
             id=job.id,
-            name=job.name,
+            name=JobName(job.name),
             status=JobStatus(job.status),
             args=job.args,
             attempts=job.attempts,
@@ -80,5 +93,5 @@ class JobRead(ResponseModel):
             lease_expires_at=job.lease_expires_at,
             error=job.error,
             result=job.result,
-            progress=progress,
+            progress=None if progress is None else JobProgress.model_validate(progress),
         )

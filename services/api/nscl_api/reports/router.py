@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
@@ -399,6 +399,8 @@ async def get_version(
 
 
 TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
+# A file, not JSON: generated clients hand it over as bytes to save.
+_FILE = {"schema": {"type": "string", "format": "binary"}}
 
 
 @router.get(
@@ -409,7 +411,13 @@ TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
     responses={
         200: {
             "description": "The template, prefilled with the unit and year.",
-            "content": {XLSX_MEDIA_TYPE: {}, "text/csv": {}},
+            "content": {XLSX_MEDIA_TYPE: _FILE, CSV_MEDIA_TYPE: _FILE},
+            "headers": {
+                "Content-Disposition": {
+                    "description": "`attachment`, with the file name to save it under.",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **responses(NotFound),
     },
@@ -418,7 +426,7 @@ async def indicator_template(
     report_id: uuid.UUID,
     uow: UowDep,
     caller: ReportsWriter,
-    format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
+    format: Annotated[Literal["xlsx", "csv"], Query(description="The file's format.")] = "xlsx",
 ) -> RawResponse:
     """A spreadsheet with one row per typed indicator (and disaggregation) to fill in."""
     data, filename = await imports.indicator_template(

@@ -11,7 +11,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nscl_api.types import RequestModel, ResponseModel
-from nscl_domain.catalogue.targets import Achievement
+from nscl_domain.budget.models import FundingSource
+from nscl_domain.catalogue.targets import Achievement, TargetStatus
+from nscl_domain.reports.content import TaskStatus
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.service import budget_totals
 from nscl_domain.rollups.views import Cell, Contribution, PhaseView, RollupView, TargetProgress
@@ -52,7 +54,10 @@ class RollupTargetRead(ResponseModel):
     indicator: str
     phase: str
     text_en: str
-    status: str | None = Field(description="on_track, at_risk, off_track, achieved, missed …")
+    status: TargetStatus | None = Field(
+        description="Where the target stands; `no_data` when nothing is reported yet in the "
+        "phase, null when the target cannot be judged (its note says why)."
+    )
     actual: Decimal | None
     expected: Decimal | None = Field(description="What linear progress requires by now.")
     ratio_pct: Decimal | None
@@ -67,7 +72,7 @@ class RollupTargetRead(ResponseModel):
             indicator=target.indicator,
             phase=target.phase,
             text_en=target.text_en,
-            status=judged.status.value if judged else None,
+            status=judged.status if judged else None,
             actual=judged.actual if judged else None,
             expected=judged.expected if judged else None,
             ratio_pct=judged.ratio_pct if judged else None,
@@ -88,7 +93,7 @@ class RollupTargetRead(ResponseModel):
 class BudgetTotalRow(ResponseModel):
     """Accepted estimates of a funding source going to a destination, summed over units."""
 
-    funding_source: str
+    funding_source: FundingSource
     destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
     estimated: int = Field(description="Whole đồng, accepted estimates.")
     allocated: int
@@ -98,7 +103,7 @@ class BudgetTotalRow(ResponseModel):
 class BudgetRow(ResponseModel):
     """One unit's money for a funding source, destination and task group."""
 
-    funding_source: str
+    funding_source: FundingSource
     destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
     unit: str
     task_group: int = Field(description="0: lines not tied to a task.")
@@ -111,7 +116,7 @@ class TaskRow(ResponseModel):
     unit: str
     task: str
     group: int
-    status: str
+    status: TaskStatus
 
 
 class RollupTimelinessRow(ResponseModel):
