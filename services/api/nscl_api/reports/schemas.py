@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from nscl_api.catalogue.schemas import UnitRef
 from nscl_api.types import RequestModel, ResponseModel
@@ -64,7 +64,7 @@ class RuleRead(ResponseModel):
 
 class RuleUpdate(RequestModel):
     severity: Literal["error", "warning"] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     # Typed per rule by the domain (the rule is named by the path, so the body cannot say
     # which model applies): values pass through untouched, so `true` is not read as 1.
     params: dict[str, Any] | None = Field(

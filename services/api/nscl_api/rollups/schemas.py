@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from nscl_api.types import RequestModel, ResponseModel
 from nscl_domain.budget.models import FundingSource
@@ -343,4 +343,5 @@ class RollupRequest(RequestModel):
     year: int | None = Field(
         default=None, ge=2000, le=2100, description="Absent: every year of the programme."
     )
-    full: bool = Field(default=False, description="Recompute every cell of the year.")
+    # Strict, as the contract says: 0 or "yes" is refused, not read as a boolean.
+    full: StrictBool = Field(default=False, description="Recompute every cell of the year.")
