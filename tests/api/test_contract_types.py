@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,3 +327,39 @@ def test_every_request_example_is_accepted_by_its_operation(
             model.model_validate_json(json.dumps(example["value"]))
             checked += 1
     assert checked >= 25
+
+
+# --- Descriptions name the right resource ----------------------------------------------
+
+# A word naming a resource in a summary, and the path segments where that resource lives.
+RESOURCE_WORDS = {
+    "report": ("reports",),
+    "plan": ("plans", "plan-change-requests"),
+    "estimate": ("budget-estimates", "budget-follow-up"),
+    "dossier": ("budget-dossiers",),
+    "allocation": ("budget-allocations", "budget-follow-up"),
+    "job": ("jobs",),
+    "rollup": ("rollups",),
+    "token": ("oauth", "jwks.json"),
+}
+
+
+def test_summaries_name_the_resource_of_their_path(document: dict[str, Any]) -> None:
+    """A summary copied from another operation names a resource its path does not hold."""
+    wrong = []
+    for path, method, operation in _operations(document):
+        segments = set(path.strip("/").split("/"))
+        words = set(re.findall(r"[a-z]+", operation["summary"].lower()))
+        for word, homes in RESOURCE_WORDS.items():
+            if word in words and not segments & set(homes):
+                wrong.append((method, path, operation["summary"]))
+    assert wrong == []
+
+
+def test_every_success_says_what_it_holds(document: dict[str, Any]) -> None:
+    for path, method, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                assert response["description"] != "Successful Response", (method, path)
+                if status == "201" and "Location" not in response.get("headers", {}):
+                    assert "Location" not in response["description"], (method, path)

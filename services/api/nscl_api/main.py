@@ -217,6 +217,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     )
             _document_headers(operation)
             _add_request_example(operation)
+            _describe_success(operation)
             # Said outright rather than left out: generators then know the operation is
             # public instead of guessing from the absence of a document-wide default.
             operation.setdefault("security", [])
@@ -287,6 +288,78 @@ def _document_headers(operation: dict[str, Any]) -> None:
     # contract still says it is required, which is what a client must do.
     if "If-Match" in parameters and "428" in responses_:
         parameters["If-Match"]["required"] = True
+
+
+# What a client calls the resource a schema carries, where the schema's name does not say it.
+_NOUNS = {
+    "AuditEventRead": "audit event",
+    "ChangeRequestRead": "plan change request",
+    "DossierRead": "budget dossier",
+    "EstimateRead": "budget estimate",
+    "FollowUpRow": "task's estimate, allocation and spending",
+    "Health": "liveness of the process",
+    "ImportOutcome": "outcome of the import: every row checked, and what was applied",
+    "Jwks": "public keys (JWK Set) of this service's tokens",
+    "ObligationGenerated": "count of the obligations created and of those that existed",
+    "OrgUnitDetail": "organisation unit, with its predecessors and successors",
+    "OrgUnitRead": "organisation unit",
+    "PlanSummary": "plan",
+    "PlanVersionRead": "plan version",
+    "ProgrammeDetail": "programme, with its phases",
+    "ProvenanceRead": "report versions (or provincial runs) behind the figure",
+    "Readiness": "state of each dependency",
+    "RegimeRead": "reporting regime",
+    "RequestRead": "ad hoc reporting request",
+    "RoleRead": "programme role",
+    "RollupPhaseRead": "rollup of the phase",
+    "RollupRead": "published rollup",
+    "RuleRead": "validation rule",
+    "RunsRead": "rollup runs of the year",
+    "SpendingRead": "spending recorded",
+    "SuccessionRead": "successor link",
+    "TaskExtensionRead": "extended task",
+    "TimelinessSummary": "timeliness of the year's obligations",
+    "TokenResponse": "access token",
+    "TotalRow": "budget total",
+    "VersionRead": "report version",
+}
+_DEFAULT_SUCCESS = "Successful Response"
+# Where the schema is shared by another resource, the operation says which it is.
+_SUCCESS = {"listBaselinePeriods": "One page of the list, each item a baseline period."}
+
+
+def _noun(schema: str) -> str:
+    if schema in _NOUNS:
+        return _NOUNS[schema]
+    base = re.sub(r"(Read|Detail)$", "", schema)
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", base).lower()
+
+
+def _describe_success(operation: dict[str, Any]) -> None:
+    """Replace FastAPI's "Successful Response" with what the answer holds, named."""
+    for status, response in operation["responses"].items():
+        if not status.startswith("2") or response.get("description") != _DEFAULT_SUCCESS:
+            continue
+        schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+        name = schema.get("$ref", "").removeprefix("#/components/schemas/")
+        page = _GENERIC_PAGE.match(name)
+        if operation.get("operationId") in _SUCCESS:
+            text = _SUCCESS[operation["operationId"]]
+        elif page is not None:
+            text = f"One page of the list, each item a {_noun(page['item'])}."
+        elif status == "202":
+            text = f"Accepted: the {_noun(name)} queued."
+        elif status == "201":
+            text = f"Created: the {_noun(name)}."
+        else:
+            text = f"The {_noun(name)}."
+        if status in ("201", "202") and "Location" in response.get("headers", {}):
+            text += (
+                " `Location` says where to follow it."
+                if status == "202"
+                else (" `Location` says where to read it again.")
+            )
+        response["description"] = text
 
 
 def _add_request_example(operation: dict[str, Any]) -> None:
