@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from nscl_api.main import create_app
 from nscl_api.routes import route_table
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.errors import PROBLEM_CODES
 from nscl_domain.jobs import JobName
 from nscl_domain.settings import Settings
@@ -218,6 +219,7 @@ CLOSED_SETS = {
     ("TaskRow", "status"): {"not_started", "in_progress", "completed", "suspended"},
     ("OrgUnitRead", "kind"): None,
     ("JobRead", "name"): {name.value for name in JobName},
+    ("JobCreate", "name"): {k for k, v in DEFAULT_REGISTRY.items() if v.operator_may_schedule},
     ("TokenResponse", "token_type"): {"Bearer"},
     ("IssueTokenForm", "grant_type"): {"client_credentials"},
     ("BudgetRow", "funding_source"): None,

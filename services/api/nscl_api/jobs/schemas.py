@@ -6,11 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from nscl_api.types import RequestModel, ResponseModel
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.jobs import JobName, JobStatus
 from nscl_domain.jobs.models import Job
+
+SCHEDULABLE: list[JsonValue] = [
+    str(k) for k, kind in sorted(DEFAULT_REGISTRY.items()) if kind.operator_may_schedule
+]
 
 # The answer of a route that queues a job: 202, and where to watch the job.
 JOB_QUEUED: dict[int | str, dict[str, Any]] = {
@@ -25,7 +30,13 @@ JOB_QUEUED: dict[int | str, dict[str, Any]] = {
 class JobCreate(RequestModel):
     """An operator's request to run a maintenance job."""
 
-    name: str = Field(max_length=100, examples=["jobs.prune"])
+    # Checked against the running registry (unknown_job); the contract lists the kinds the
+    # service's own registry lets operators start.
+    name: str = Field(
+        max_length=100,
+        examples=["jobs.prune"],
+        json_schema_extra={"enum": SCHEDULABLE},
+    )
     args: dict[str, Any] = Field(default_factory=dict, examples=[{"older_than_days": 30}])
 
 
