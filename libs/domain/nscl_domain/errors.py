@@ -101,6 +101,7 @@ ProblemCode = Literal[
     "rule_not_found",
     "run_not_found",
     "signing_key_not_found",
+    "signing_key_sealed",
     "spending_outside_year",
     "stale_revision",
     "succession_exists",

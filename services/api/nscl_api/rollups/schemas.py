@@ -10,7 +10,20 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool
 
-from nscl_api.types import RequestModel, ResponseModel
+from nscl_api.reports.schemas import TimelinessRow
+from nscl_api.types import (
+    IndicatorKey,
+    Money,
+    Percent,
+    PhaseKey,
+    ProgrammeKey,
+    Quantity,
+    RequestModel,
+    ResponseModel,
+    TaskGroupNumber,
+    TaskKey,
+    UnitKey,
+)
 from nscl_domain.budget.models import FundingSource
 from nscl_domain.catalogue.targets import Achievement, TargetStatus
 from nscl_domain.reports.content import TaskStatus
@@ -20,12 +33,12 @@ from nscl_domain.rollups.views import Cell, Contribution, PhaseView, RollupView,
 
 
 class CellRead(ResponseModel):
-    indicator: str
+    indicator: IndicatorKey
     disaggregation: str = Field(description='"dimension=value" pairs joined by ";"; "" total.')
     breakdown: str = Field(
         description='"" over every unit; "unit_kind=…" (provincial) or "programme=…" (national).'
     )
-    value: Decimal = Field(description="Aggregated by the indicator's rule across units.")
+    value: Quantity = Field(description="Aggregated by the indicator's rule across units.")
     contributors: int = Field(description="Units (or provinces' units) whose figures count.")
 
     @classmethod
@@ -41,9 +54,9 @@ class CellRead(ResponseModel):
 
 class YearRead(ResponseModel):
     year: int
-    value: Decimal | None
-    cumulative: Decimal | None
-    growth_pct: Decimal | None
+    value: Quantity | None
+    cumulative: Quantity | None
+    growth_pct: Percent | None
     note: str
 
 
@@ -51,16 +64,16 @@ class RollupTargetRead(ResponseModel):
     """A target and how far it is achieved, with the arithmetic."""
 
     key: str
-    indicator: str
-    phase: str
+    indicator: IndicatorKey
+    phase: PhaseKey
     text_en: str
     status: TargetStatus | None = Field(
         description="Where the target stands; `no_data` when nothing is reported yet in the "
         "phase, null when the target cannot be judged (its note says why)."
     )
-    actual: Decimal | None
-    expected: Decimal | None = Field(description="What linear progress requires by now.")
-    ratio_pct: Decimal | None
+    actual: Quantity | None
+    expected: Quantity | None = Field(description="What linear progress requires by now.")
+    ratio_pct: Percent | None
     explanation: str
     per_year: list[YearRead]
 
@@ -94,46 +107,48 @@ class BudgetTotalRow(ResponseModel):
     """Accepted estimates of a funding source going to a destination, summed over units."""
 
     funding_source: FundingSource
-    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
-    estimated: int = Field(description="Whole đồng, accepted estimates.")
-    allocated: int
-    spent: int
+    destination: UnitKey | None = Field(
+        description="Unit key; null: other sources, routed to neither."
+    )
+    estimated: Money = Field(description="Whole đồng, accepted estimates.")
+    allocated: Money
+    spent: Money
 
 
 class BudgetRow(ResponseModel):
     """One unit's money for a funding source, destination and task group."""
 
     funding_source: FundingSource
-    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
-    unit: str
-    task_group: int = Field(description="0: lines not tied to a task.")
-    estimated: int = Field(description="Whole đồng, accepted estimates.")
-    allocated: int
-    spent: int
+    destination: UnitKey | None = Field(
+        description="Unit key; null: other sources, routed to neither."
+    )
+    unit: UnitKey
+    task_group: TaskGroupNumber = Field(description="0: lines not tied to a task.")
+    estimated: Money = Field(description="Whole đồng, accepted estimates.")
+    allocated: Money
+    spent: Money
 
 
 class TaskRow(ResponseModel):
-    unit: str
-    task: str
-    group: int
+    unit: UnitKey
+    task: TaskKey
+    task_group: TaskGroupNumber
     status: TaskStatus
 
-
-class RollupTimelinessRow(ResponseModel):
-    unit: str
-    due_date: str
-    submitted_on: str | None
-    status: Literal["on_time", "late", "missing"]
-    accepted: bool
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> TaskRow:
+        # Runs stored before the field was renamed say "group".
+        group = row["task_group"] if "task_group" in row else row["group"]
+        return cls(unit=row["unit"], task=row["task"], task_group=group, status=row["status"])
 
 
 class PlanProgressRow(ResponseModel):
     """An indicator's planned output for the year (accepted annual plans) beside its actual."""
 
-    indicator: str
-    planned: Decimal
-    actual: Decimal | None = Field(description="The rollup's total; null: nothing reported.")
-    ratio_pct: Decimal | None = Field(description="actual / planned × 100, to 2 places.")
+    indicator: IndicatorKey
+    planned: Quantity
+    actual: Quantity | None = Field(description="The rollup's total; null: nothing reported.")
+    ratio_pct: Percent | None = Field(description="actual / planned × 100, to 2 places.")
 
     @classmethod
     def rows(cls, planned: list[dict[str, Any]], cells: list[Cell]) -> list[PlanProgressRow]:
@@ -163,7 +178,7 @@ class Completeness(ResponseModel):
     missing: int
 
     @classmethod
-    def of(cls, rows: list[RollupTimelinessRow]) -> Completeness:
+    def of(cls, rows: list[TimelinessRow]) -> Completeness:
         return cls(
             obligations=len(rows),
             submitted=sum(1 for r in rows if r.submitted_on is not None),
@@ -177,7 +192,7 @@ class Completeness(ResponseModel):
 class RollupRead(ResponseModel):
     """A published rollup: figures, targets, budget, task progress and timeliness."""
 
-    programme: str
+    programme: ProgrammeKey
     year: int
     run_id: uuid.UUID
     seq: int = Field(description="Runs of the year are numbered from 1.")
@@ -187,7 +202,9 @@ class RollupRead(ResponseModel):
     computed_at: datetime
     published_at: datetime
     sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
-    indicators: list[CellRead]
+    cells: list[CellRead] = Field(
+        description="The figures: one per indicator, disaggregation and breakdown."
+    )
     targets: list[RollupTargetRead]
     budget_totals: list[BudgetTotalRow] = Field(
         description="By funding source × destination, over every unit: shown to every reader."
@@ -202,13 +219,16 @@ class RollupRead(ResponseModel):
         description="Planned outputs of the year's accepted annual plans beside the actuals."
     )
     completeness: Completeness
-    timeliness: list[RollupTimelinessRow]
+    timeliness: list[TimelinessRow] = Field(
+        description="The year's annual obligations: the rows of GET …/timeliness, as the run "
+        "saw them (a report not sent counts as missing, never not_due)."
+    )
 
     @classmethod
     def of(cls, view: RollupView) -> RollupRead:
         """The rollup with every unit's budget rows: the budget policy filters it per reader."""
         run, sections = view.run, view.sections
-        timeliness = [RollupTimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
+        timeliness = [TimelinessRow.of_rollup(r) for r in sections.get("timeliness", [])]
         budget = sections.get("budget", [])
         return cls(
             programme=view.programme_key,
@@ -221,11 +241,11 @@ class RollupRead(ResponseModel):
             computed_at=run.computed_at,
             published_at=view.published_at,
             sources=run.sources,
-            indicators=[CellRead.of(c) for c in view.cells],
+            cells=[CellRead.of(c) for c in view.cells],
             targets=[RollupTargetRead.of(t) for t in view.targets],
             budget_totals=[BudgetTotalRow.model_validate(r) for r in budget_totals(budget)],
             budget=[BudgetRow.model_validate(r) for r in budget],
-            tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
+            tasks=[TaskRow.of(r) for r in sections.get("tasks", [])],
             plan_progress=PlanProgressRow.rows(sections.get("planned", []), view.cells),
             completeness=Completeness.of(timeliness),
             timeliness=timeliness,
@@ -233,12 +253,12 @@ class RollupRead(ResponseModel):
 
 
 class RollupPhaseRead(ResponseModel):
-    programme: str
-    phase: str
+    programme: ProgrammeKey
+    phase: PhaseKey
     start_year: int
     end_year: int
     years: dict[int, uuid.UUID] = Field(description="The published run each year counts.")
-    indicators: list[CellRead] = Field(description="Years combined by each indicator's rule.")
+    cells: list[CellRead] = Field(description="Years combined by each indicator's rule.")
     targets: list[RollupTargetRead]
 
     @classmethod
@@ -250,7 +270,7 @@ class RollupPhaseRead(ResponseModel):
             start_year=view.phase.start_year,
             end_year=view.phase.end_year,
             years=view.years,
-            indicators=[CellRead.of(c) for c in view.cells],
+            cells=[CellRead.of(c) for c in view.cells],
             targets=[RollupTargetRead.of(t) for t in view.targets],
         )
 
@@ -294,16 +314,16 @@ class RunsRead(ResponseModel):
 class ContributionRead(ResponseModel):
     source_id: uuid.UUID
     kind: Literal["report_version", "rollup_run"]
-    unit: str | None
-    programme: str | None
+    unit: UnitKey | None
+    programme: ProgrammeKey | None
     report_id: uuid.UUID | None
     version_no: int | None
-    value: Decimal
+    value: Quantity
 
 
 class ProvenanceRead(ResponseModel):
     run_id: uuid.UUID
-    indicator: str
+    indicator: IndicatorKey
     disaggregation: str
     breakdown: str
     items: list[ContributionRead]
