@@ -148,7 +148,7 @@ def plan_content(year: int) -> dict[str, Any]:
 
 
 def assert_names_period(body: dict[str, Any], unit: dict[str, str], successors: list[str]) -> None:
-    assert body["unit"] == {**unit, "successors": successors}
+    assert body["unit_period"] == {**unit, "successors": successors}
     assert unit["valid_to"] in str(body["detail"])
     for successor in successors:
         assert successor in str(body["detail"])
@@ -195,8 +195,8 @@ class TestPeriodsAUnitFilesFor:
         bk_dost = await office.reporter("bk-dost")
         refused = await office.post(f"{BK}/budget-estimates", bk_dost, json={"budget_year": 2026})
         body = assert_problem(refused, 422, "unit_not_in_period")
-        assert body["unit"]["key"] == "bk-dost"
-        assert body["unit"]["successors"] == ["tn-dost"]
+        assert body["unit_period"]["key"] == "bk-dost"
+        assert body["unit_period"]["successors"] == ["tn-dost"]
 
         office.clock.set(2025, 8, 1)
         tn_dost = await office.reporter("tn-dost")
@@ -209,7 +209,7 @@ class TestPeriodsAUnitFilesFor:
         tn_doh = await office.reporter("tn-doh")
         refused = await office.post(f"{BK}/budget-estimates", tn_doh, json={"budget_year": 2025})
         body = assert_problem(refused, 422, "unit_not_in_period")
-        assert body["unit"]["valid_from"] == "2025-07-01"
+        assert body["unit_period"]["valid_from"] == "2025-07-01"
         assert "had not begun" in str(body["detail"])
 
 
@@ -247,9 +247,9 @@ class TestClientsOfEndedUnits:
                 **({"json": {"reason": "Thiếu số liệu"}} if action == "return" else {}),
             )  # fmt: skip
             body = assert_problem(refused, 403, "reviewer_unit_not_acting")
-            assert body["unit"]["key"] == "bk-dost"
-            assert body["unit"]["valid_to"] == "2025-07-01"
-            assert body["unit"]["successors"] == ["tn-dost"]
+            assert body["unit_period"]["key"] == "bk-dost"
+            assert body["unit_period"]["valid_to"] == "2025-07-01"
+            assert body["unit_period"]["successors"] == ["tn-dost"]
 
         accepted = await office.post(f"{url}/acceptance", manager, submitted.headers["etag"])
         assert accepted.status_code == 200, accepted.text

@@ -143,7 +143,11 @@ class InputModel(BaseModel):
     unknown fields refused, text trimmed, in NFC, and free of characters that cannot be
     stored (NUL, control characters but tab and line breaks, DEL, unpaired surrogates)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # A model read from a request is often sent back (a report's content): the answer
+    # carries every field, defaults included, so its contract lists them all as required.
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_serialization_defaults_required=True
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -27,7 +27,7 @@ from nscl_domain.catalogue.lifetime import (
     work_units,
 )
 from nscl_domain.catalogue.repository import CatalogueRepository
-from nscl_domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from nscl_domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ProblemCode
 from nscl_domain.repositories import SessionRepository
 
 if TYPE_CHECKING:
@@ -105,7 +105,10 @@ class Reviewed:
     noun: ClassVar[str]
     """What the user calls it: "report", "plan", "budget estimate"."""
     code: ClassVar[str]
-    """The prefix of its problem codes: report_not_found, estimate_not_editable."""
+    """The prefix of its audit actions: report.submitted, estimate.accepted."""
+    not_found_code: ClassVar[ProblemCode]
+    """Its problem codes, spelled out so that each is checked against ProblemCode."""
+    not_editable_code: ClassVar[ProblemCode]
 
     if TYPE_CHECKING:
         __tablename__: Any
@@ -141,7 +144,7 @@ class Reviewed:
         if self.status not in EDITABLE:
             raise Conflict(
                 f"A {self.status} {self.noun} cannot be edited{self._editable_hint()}",
-                code=f"{self.code}_not_editable",
+                code=self.not_editable_code,
             )
 
     def _editable_hint(self) -> str:
@@ -230,7 +233,7 @@ class ReviewedRepository(SessionRepository):
         if found is None:
             raise NotFound(
                 f"{model.noun.capitalize()} {entity_id} does not exist.",
-                code=f"{model.code}_not_found",
+                code=model.not_found_code,
             )
         return found
 

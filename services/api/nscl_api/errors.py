@@ -34,7 +34,7 @@ STATUS_OF: dict[type[domain.DomainError], int] = {
     domain.Unavailable: 503,
 }
 
-_HTTP_CODES = {
+_HTTP_CODES: dict[int, domain.ProblemCode] = {
     400: "bad_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -145,7 +145,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 # A concurrent writer can pass a check and lose the race at the constraint: say so, as 409.
-_INTEGRITY_CODES = {
+_INTEGRITY_CODES: dict[str, tuple[int, domain.ProblemCode, str]] = {
     "23505": (409, "conflict", "The change clashes with another made at the same time."),
     "23503": (409, "conflict", "The change refers to something that no longer exists."),
     "23514": (422, "constraint_violated", "The change breaks a rule of the stored data."),
@@ -167,7 +167,7 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
 OUTAGE_RETRY_AFTER = 5
 
 # The dependencies whose outage answers 503, and the code and words of each.
-_OUTAGES = {
+_OUTAGES: dict[str, tuple[domain.ProblemCode, str]] = {
     "database": ("database_unavailable", "The database is unreachable; retry shortly."),
     "queue": ("queue_unavailable", "The job queue is unreachable; retry shortly."),
 }

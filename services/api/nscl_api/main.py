@@ -23,6 +23,7 @@ from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
 from nscl_api.docs import router as docs_router
 from nscl_api.errors import install_error_handlers, responses
+from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
@@ -234,6 +235,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "Retry-After", RESPONSE_HEADER_SCHEMAS["Retry-After"]
                     )
             _document_headers(operation)
+            _add_request_example(operation)
+            _describe_success(operation)
             # Said outright rather than left out: generators then know the operation is
             # public instead of guessing from the absence of a document-wide default.
             operation.setdefault("security", [])
@@ -243,6 +246,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
                 }
             for status, response in responses_.items():
+                for media_type, content in response.get("content", {}).items():
+                    # A download described by its media type alone is a file, not `unknown`.
+                    if not content.get("schema") and "json" not in media_type:
+                        content["schema"] = {"type": "string", "format": "binary"}
                 if int(status) >= 400 and "content" in response:
                     schema = next(iter(response["content"].values())).get("schema", problem_ref)
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}
@@ -314,6 +321,89 @@ def _document_headers(operation: dict[str, Any]) -> None:
                 **non_null[0],
                 **{k: v for k, v in schema.items() if k != "anyOf"},
             }
+
+
+# What a client calls the resource a schema carries, where the schema's name does not say it.
+_NOUNS = {
+    "AuditEventRead": "audit event",
+    "ChangeRequestRead": "plan change request",
+    "DossierRead": "budget dossier",
+    "EstimateRead": "budget estimate",
+    "FollowUpRow": "task's estimate, allocation and spending",
+    "Health": "liveness of the process",
+    "ImportOutcome": "outcome of the import: every row checked, and what was applied",
+    "Jwks": "public keys (JWK Set) of this service's tokens",
+    "ObligationGenerated": "count of the obligations created and of those that existed",
+    "OrgUnitDetail": "organisation unit, with its predecessors and successors",
+    "OrgUnitRead": "organisation unit",
+    "PlanSummary": "plan",
+    "PlanVersionRead": "plan version",
+    "ProgrammeDetail": "programme, with its phases",
+    "ProvenanceRead": "report versions (or provincial runs) behind the figure",
+    "Readiness": "state of each dependency",
+    "RegimeRead": "reporting regime",
+    "RequestRead": "ad hoc reporting request",
+    "RoleRead": "programme role",
+    "RollupPhaseRead": "rollup of the phase",
+    "RollupRead": "published rollup",
+    "RuleRead": "validation rule",
+    "RunsRead": "rollup runs of the year",
+    "SpendingRead": "spending recorded",
+    "SuccessionRead": "successor link",
+    "TaskExtensionRead": "extended task",
+    "TimelinessSummary": "timeliness of the year's obligations",
+    "TokenResponse": "access token",
+    "TotalRow": "budget total",
+    "VersionRead": "report version",
+}
+_DEFAULT_SUCCESS = "Successful Response"
+# Where the schema is shared by another resource, the operation says which it is.
+_SUCCESS = {"listBaselinePeriods": "One page of the list, each item a baseline period."}
+
+
+def _noun(schema: str) -> str:
+    if schema in _NOUNS:
+        return _NOUNS[schema]
+    base = re.sub(r"(Read|Detail)$", "", schema)
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", base).lower()
+
+
+def _describe_success(operation: dict[str, Any]) -> None:
+    """Replace FastAPI's "Successful Response" with what the answer holds, named."""
+    for status, response in operation["responses"].items():
+        if not status.startswith("2") or response.get("description") != _DEFAULT_SUCCESS:
+            continue
+        schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+        name = schema.get("$ref", "").removeprefix("#/components/schemas/")
+        page = _GENERIC_PAGE.match(name)
+        if operation.get("operationId") in _SUCCESS:
+            text = _SUCCESS[operation["operationId"]]
+        elif page is not None:
+            text = f"One page of the list, each item a {_noun(page['item'])}."
+        elif status == "202":
+            text = f"Accepted: the {_noun(name)} queued."
+        elif status == "201":
+            text = f"Created: the {_noun(name)}."
+        else:
+            text = f"The {_noun(name)}."
+        if status in ("201", "202") and "Location" in response.get("headers", {}):
+            text += (
+                " `Location` says where to follow it."
+                if status == "202"
+                else (" `Location` says where to read it again.")
+            )
+        response["description"] = text
+
+
+def _add_request_example(operation: dict[str, Any]) -> None:
+    """Put the operation's example (examples.py) on its JSON or form body; files have none."""
+    found = REQUEST_EXAMPLES.get(operation.get("operationId", ""))
+    if found is None or "requestBody" not in operation:
+        return
+    summary, value = found
+    for media_type, content in operation["requestBody"]["content"].items():
+        if "json" in media_type or media_type == "application/x-www-form-urlencoded":
+            content["examples"] = {"bac-kan": {"summary": summary, "value": value}}
 
 
 _GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")

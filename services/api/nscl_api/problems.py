@@ -8,7 +8,10 @@ from typing import Any
 
 from asgi_correlation_id import correlation_id
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import JSONResponse
+
+from nscl_domain.errors import ProblemCode
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:nscl:problem:"
@@ -50,13 +53,21 @@ class Problem(BaseModel):
     title: str = Field(examples=["Not Found"])
     status: int = Field(ge=400, le=599, examples=[404])
     detail: str = Field(examples=["Job 0190... does not exist."])
-    code: str = Field(description="Stable machine-readable code.", examples=["job_not_found"])
-    instance: str | None = Field(default=None, description="The request path.")
-    request_id: str | None = Field(default=None, description="Echo of the X-Request-ID header.")
-    errors: list[FieldError] | None = Field(
+    code: ProblemCode = Field(
+        description="Stable machine-readable code: one of a closed list, so a client can "
+        "handle each; new codes come with a new version of this document.",
+        examples=["job_not_found"],
+    )
+    # Sent only when there is something to say (the body is dumped without nulls): optional
+    # in the contract, never null. The one response schema with fields that may be absent.
+    instance: str | SkipJsonSchema[None] = Field(default=None, description="The request path.")
+    request_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="Echo of the X-Request-ID header."
+    )
+    errors: list[FieldError] | SkipJsonSchema[None] = Field(
         default=None, description="For invalid input: every field that is wrong."
     )
-    unit: ProblemUnit | None = Field(
+    unit_period: ProblemUnit | None = Field(
         default=None,
         description="When a unit may not act or file for a period: its period and successors.",
     )
@@ -68,7 +79,7 @@ class ProblemResponse(JSONResponse):
 
 def problem_response(
     status: int,
-    code: str,
+    code: ProblemCode,
     detail: str,
     *,
     instance: str | None = None,

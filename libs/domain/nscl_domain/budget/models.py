@@ -71,6 +71,8 @@ class BudgetEstimate(Reviewed, Base):
 
     noun = "budget estimate"
     code = "estimate"
+    not_found_code = "estimate_not_found"
+    not_editable_code = "estimate_not_editable"
     __tablename__ = "budget_estimate"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "budget_year"),

@@ -51,7 +51,7 @@ class Lifetime:
     def problem_members(self) -> dict[str, Any]:
         """The extension members of a refusal: the unit's period and its successors."""
         return {
-            "unit": {
+            "unit_period": {
                 "key": self.unit_key,
                 "valid_from": self.valid_from.isoformat(),
                 "valid_to": self.valid_to.isoformat() if self.valid_to else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,7 +77,7 @@ class JobRepository:
             )
         ).one_or_none()
 
-    async def write_progress(self, job_id: uuid.UUID, progress: dict[str, Any]) -> None:
+    async def write_progress(self, job_id: uuid.UUID, progress: Mapping[str, Any]) -> None:
         """Replace what the running job last said of its progress."""
         await self.session.execute(
             insert(JobProgress)

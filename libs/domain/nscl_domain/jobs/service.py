@@ -26,7 +26,7 @@ from nscl_domain.jobs import (
     RetryLater,
 )
 from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobContext, JobRegistry, ProgressReporter
+from nscl_domain.jobs.registry import JobContext, JobRegistry, Progress, ProgressReporter
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.uow import UnitOfWork
 
@@ -340,7 +340,7 @@ async def _keep_lease(
 def _progress_writer(
     sessionmaker: async_sessionmaker[AsyncSession], attempt: _Attempt
 ) -> ProgressReporter:
-    async def write(progress: dict[str, Any]) -> None:
+    async def write(progress: Progress) -> None:
         # Its own short transaction: readers see progress before the job's work commits.
         async with sessionmaker() as session:
             # A progress report is where a job stops when cancelled or superseded.

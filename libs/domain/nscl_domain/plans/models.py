@@ -41,6 +41,8 @@ class Plan(Reviewed, Base):
 
     noun = "plan"
     code = "plan"
+    not_found_code = "plan_not_found"
+    not_editable_code = "plan_not_editable"
     __tablename__ = "plan"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "kind", "start_year"),

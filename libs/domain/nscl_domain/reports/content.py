@@ -6,7 +6,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 from stdnum.exceptions import ValidationError as TaxCodeError
 from stdnum.vn import mst
 
@@ -62,9 +62,11 @@ class SupportedEnterprise(InputModel):
     )
     name: str = Field(min_length=1, max_length=300)
     solution: Solution
-    certificate_issued: bool = False
+    certificate_issued: StrictBool = False
     certified_on: IsoDate | None = None
-    model_enterprise: bool = Field(default=False, description="Became a model (pilot) enterprise.")
+    model_enterprise: StrictBool = Field(
+        default=False, description="Became a model (pilot) enterprise."
+    )
 
     @field_validator("tax_code")
     @classmethod

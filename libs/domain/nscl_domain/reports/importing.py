@@ -50,6 +50,7 @@ from openpyxl.xml.constants import (
 # defusedxml's parser when it is installed (a dependency): no entity expansion bombs.
 from openpyxl.xml.functions import iterparse
 
+from nscl_domain.errors import ProblemCode
 from nscl_domain.text import nfc
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -150,7 +151,12 @@ class ImportLimitError(ImportFormatError):
     """
 
     def __init__(
-        self, code: str, detail: str, limit: float, value: float | None, too_large: bool = True
+        self,
+        code: ProblemCode,
+        detail: str,
+        limit: float,
+        value: float | None,
+        too_large: bool = True,
     ) -> None:
         super().__init__(detail)
         self.code = code

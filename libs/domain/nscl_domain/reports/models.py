@@ -100,6 +100,8 @@ class Report(Reviewed, Base):
 
     noun = "report"
     code = "report"
+    not_found_code = "report_not_found"
+    not_editable_code = "report_not_editable"
     __tablename__ = "report"
     __table_args__ = (
         known_values("status", ReviewStatus),

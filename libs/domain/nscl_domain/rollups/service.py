@@ -24,7 +24,7 @@ from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobActor, JobContext, Location, requester_of
+from nscl_domain.jobs.registry import JobActor, JobContext, Location, Progress, requester_of
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.jobs.requests import refresh_args, refresh_key
 from nscl_domain.repositories import RepositorySource
@@ -301,9 +301,9 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
     return {"programme_years": len(keys), "recomputed": len(planned)}
 
 
-async def _progress(ctx: JobContext, **progress: Any) -> None:
+async def _progress(ctx: JobContext, *, stage: str, done: int, total: int) -> None:
     if ctx.report_progress is not None:
-        await ctx.report_progress(progress)
+        await ctx.report_progress(Progress(stage=stage, done=done, total=total))
 
 
 async def request_refresh(

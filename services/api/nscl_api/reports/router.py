@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
@@ -452,7 +452,8 @@ async def get_version(
 
 TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
 ZIP_SIGNATURE = b"PK\x03\x04"
-BINARY = {"schema": {"type": "string", "format": "binary"}}
+# A file, not JSON: generated clients hand it over as bytes to save.
+_FILE = {"schema": {"type": "string", "format": "binary"}}
 
 
 @router.get(
@@ -463,8 +464,13 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
     responses={
         200: {
             "description": "The template, prefilled with the unit and year.",
-            # Bytes, said so: generated clients then hand back a file, not an untyped value.
-            "content": {XLSX_MEDIA_TYPE: BINARY, "text/csv": BINARY},
+            "content": {XLSX_MEDIA_TYPE: _FILE, CSV_MEDIA_TYPE: _FILE},
+            "headers": {
+                "Content-Disposition": {
+                    "description": "`attachment`, with the file name to save it under.",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **responses(NotFound),
     },
@@ -473,7 +479,7 @@ async def indicator_template(
     report_id: uuid.UUID,
     uow: UowDep,
     caller: ReportsWriter,
-    format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
+    format: Annotated[Literal["xlsx", "csv"], Query(description="The file's format.")] = "xlsx",
 ) -> RawResponse:
     """A spreadsheet with one row per typed indicator (and disaggregation) to fill in."""
     data, filename = await imports.indicator_template(
@@ -498,8 +504,8 @@ async def indicator_template(
             "description": "The file's bytes: an Excel workbook or UTF-8 CSV, as the template. "
             "A workbook is read as one whatever its label says, since no CSV is a ZIP.",
             "content": {
-                XLSX_MEDIA_TYPE: BINARY,
-                "text/csv": BINARY,
+                XLSX_MEDIA_TYPE: _FILE,
+                CSV_MEDIA_TYPE: _FILE,
             },
         },
     },

@@ -6,10 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, StrictBool
 
 from nscl_api.problems import FieldError
-from nscl_api.types import IndicatorKey, RequestModel, UnitKey
+from nscl_api.types import IndicatorKey, RequestModel, ResponseModel, UnitKey
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.obligations import ObligationView
@@ -19,7 +19,7 @@ from nscl_domain.types import STORED, IsoDate, ItemText
 from nscl_domain.workflow import ReviewStatus
 
 
-class RegimeRead(BaseModel):
+class RegimeRead(ResponseModel):
     """A reporting regime: what is due when (the annual report by 30 November)."""
 
     key: str = Field(examples=["bk-annual"])
@@ -42,7 +42,7 @@ class RegimeUpdate(RequestModel):
     cutoff_days_before_due: int = Field(default=0, ge=0, le=120)
 
 
-class RuleRead(BaseModel):
+class RuleRead(ResponseModel):
     """A validation rule run on submission: errors block it, warnings are kept."""
 
     code: str = Field(examples=["yearly_jump"])
@@ -64,7 +64,7 @@ class RuleRead(BaseModel):
 
 class RuleUpdate(RequestModel):
     severity: Literal["error", "warning"] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     # Typed per rule by the domain (the rule is named by the path, so the body cannot say
     # which model applies): values pass through untouched, so `true` is not read as 1.
     params: dict[str, Any] | None = Field(
@@ -81,7 +81,7 @@ class ObligationGeneration(RequestModel):
     regime: str = Field(max_length=100, examples=["bk-annual"])
 
 
-class ObligationGenerated(BaseModel):
+class ObligationGenerated(ResponseModel):
     created: int = Field(description="Obligations created now (existing ones are kept).")
 
 
@@ -97,7 +97,7 @@ class RequestCreate(RequestModel):
     questions: list[ItemText] = Field(default_factory=list, max_length=100)
 
 
-class RequestRead(BaseModel):
+class RequestRead(ResponseModel):
     id: uuid.UUID
     title_vi: str
     title_en: str
@@ -109,7 +109,7 @@ class RequestRead(BaseModel):
     obligations_created: int
 
 
-class ObligationRead(BaseModel):
+class ObligationRead(ResponseModel):
     """What a unit must report, by when, and where its report stands."""
 
     id: uuid.UUID
@@ -143,7 +143,7 @@ class ReportCreate(RequestModel):
     obligation_id: uuid.UUID
 
 
-class ReportRead(BaseModel):
+class ReportRead(ResponseModel):
     """A report: its draft (editable while draft or returned) and its review state."""
 
     id: uuid.UUID
@@ -184,14 +184,14 @@ class ReportRead(BaseModel):
         )
 
 
-class ValidationWarning(BaseModel):
+class ValidationWarning(ResponseModel):
     code: str
     severity: Literal["error", "warning"]
     location: list[str | int]
     message: str
 
 
-class VersionRead(BaseModel):
+class VersionRead(ResponseModel):
     """A submitted version, frozen."""
 
     version_no: int
@@ -215,7 +215,7 @@ class VersionRead(BaseModel):
         )
 
 
-class TimelinessRow(BaseModel):
+class TimelinessRow(ResponseModel):
     """Whether a unit reported by the deadline: one shape in /timeliness and in rollups."""
 
     unit: UnitKey
@@ -263,7 +263,7 @@ class TimelinessRow(BaseModel):
         )
 
 
-class TimelinessSummary(BaseModel):
+class TimelinessSummary(ResponseModel):
     """Who reported, and when: the completeness and timeliness of a year."""
 
     year: int
@@ -277,7 +277,7 @@ class TimelinessSummary(BaseModel):
     rows: list[TimelinessRow] = Field(description="One per obligation, by unit.")
 
 
-class ImportOutcome(BaseModel):
+class ImportOutcome(ResponseModel):
     """What an import found; with `dry_run` nothing is changed whatever it found."""
 
     dry_run: bool
