@@ -33,6 +33,7 @@ from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.router import router as rollups_router
+from nscl_api.schedules.router import router as schedules_router
 from nscl_domain.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -84,6 +85,11 @@ TAGS = [
     },
     {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
+    {
+        "name": "schedules",
+        "description": "When jobs run: cron expressions read in Asia/Ho_Chi_Minh, paused or "
+        "enabled, their next fire times and latest runs.",
+    },
     {"name": "audit", "description": "Append-only record of every change."},
 ]
 
@@ -143,6 +149,7 @@ def create_app(
         plans_router,
         budget_router,
         jobs_router,
+        schedules_router,
         audit_router,
     ):
         app.include_router(router, dependencies=v1_dependencies)

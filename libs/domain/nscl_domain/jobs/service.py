@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nscl_domain.audit.repository import AuditRepository
@@ -26,13 +26,63 @@ from nscl_domain.jobs import (
     RetryLater,
 )
 from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobContext, JobRegistry, ProgressReporter
+from nscl_domain.jobs.registry import (
+    JobContext,
+    JobKind,
+    JobRegistry,
+    Location,
+    ProgressReporter,
+)
 from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.repositories import RepositorySource
 from nscl_domain.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 MAX_RETRY_DELAY_SECONDS = 300.0
+
+
+def operator_job(registry: JobRegistry, name: str, at: Location) -> JobKind:
+    """The kind of job an operator may ask for by ``name``, or Invalid naming ``at``."""
+    kind = registry.get(name)
+    if kind is None or not kind.operator_may_schedule:
+        allowed = sorted(k for k, v in registry.items() if v.operator_may_schedule)
+        raise Invalid(
+            f"Unknown job name {name!r}.",
+            code="unknown_job",
+            fields=[FieldProblem(at, f"Must be one of: {', '.join(allowed)}.")],
+        )
+    return kind
+
+
+def parse_args(kind: JobKind, args: dict[str, Any], at: Location) -> BaseModel:
+    """The job's arguments parsed by its model, or Invalid naming every field under ``at``."""
+    try:
+        return kind.args_model.model_validate(args)
+    except ValidationError as exc:
+        raise Invalid(
+            f"Invalid arguments for job {kind.name!r}.",
+            code="invalid_job_args",
+            fields=FieldProblem.all_of(exc, at),
+        ) from exc
+
+
+async def checked_args(
+    repositories: RepositorySource,
+    registry: JobRegistry,
+    name: str,
+    args: dict[str, Any],
+    *,
+    at_name: Location = ("body", "name"),
+    at_args: Location = ("body", "args"),
+) -> dict[str, Any]:
+    """Every check an operator's job request passes, in the transaction of ``repositories``:
+    the name, the arguments' shape, and the kind's own check against the database (the one
+    its dedicated route and every attempt make). Returns the arguments as stored."""
+    kind = operator_job(registry, name, at_name)
+    parsed = parse_args(kind, args, at_args)
+    await kind.check(repositories, parsed, at_args)
+    return parsed.model_dump(mode="json")
 
 
 async def schedule(
@@ -44,22 +94,8 @@ async def schedule(
 ) -> Job:
     """Validate an operator's request for a job and record it in the outbox."""
     caller.require(Permission.JOBS_RUN)
-    kind = registry.get(name)
-    if kind is None or not kind.operator_may_schedule:
-        allowed = sorted(k for k, v in registry.items() if v.operator_may_schedule)
-        raise Invalid(
-            f"Unknown job name {name!r}.",
-            code="unknown_job",
-            fields=[FieldProblem(("body", "name"), f"Must be one of: {', '.join(allowed)}.")],
-        )
-    try:
-        parsed = kind.args_model.model_validate(args)
-    except ValidationError as exc:
-        raise Invalid(
-            f"Invalid arguments for job {name!r}.",
-            code="invalid_job_args",
-            fields=FieldProblem.all_of(exc, ("body", "args")),
-        ) from exc
+    kind = operator_job(registry, name, ("body", "name"))
+    parsed = parse_args(kind, args, ("body", "args"))
     async with uow:
         # The same check the job's own route makes, and every attempt makes again.
         await kind.check(uow, parsed, ("body", "args"))
