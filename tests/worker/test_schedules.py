@@ -214,7 +214,12 @@ class TestValidation:
         direct = await http.post("/v1/jobs", json={"name": "rollups.rebuild", "args": args})
         scheduled = await http.post(
             "/v1/schedules",
-            json={"key": "test-bad", "job_name": "rollups.rebuild", "args": args, "cron": "0 2 * * *"},
+            json={
+                "key": "test-bad",
+                "job_name": "rollups.rebuild",
+                "args": args,
+                "cron": "0 2 * * *",
+            },
         )
         assert direct.status_code >= 400
         assert (scheduled.status_code, scheduled.json()["code"]) == (
@@ -223,7 +228,9 @@ class TestValidation:
         )
         assert scheduled.json()["errors"] == direct.json()["errors"]
 
-    async def test_unknown_job_and_bad_cron_name_their_fields(self, http: httpx.AsyncClient) -> None:
+    async def test_unknown_job_and_bad_cron_name_their_fields(
+        self, http: httpx.AsyncClient
+    ) -> None:
         unknown = await http.post(
             "/v1/schedules", json={"key": "test-x", "job_name": "nope", "cron": "0 2 * * *"}
         )
