@@ -78,7 +78,7 @@ def test_key_rotation(cli: CliRunner) -> None:
     after = cli.invoke(app, ["keys", "list"]).output.splitlines()
     assert after[0].startswith(kid)
     assert len(after) == len(before) + 1
-    assert cli.invoke(app, ["keys", "retire", kid]).exit_code == 0
+    assert cli.invoke(app, ["keys", "retire", "--", kid]).exit_code == 0
     assert len(cli.invoke(app, ["keys", "list"]).output.splitlines()) == len(before)
 
 
