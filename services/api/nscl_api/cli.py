@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import getpass
 import json
+import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -148,15 +149,31 @@ def serve(
             settings.log_level, json=settings.log_json, extra_processors=[add_request_id]
         )
         target = create_app(settings, companion=InProcessWorker())
-    uvicorn.run(
-        target,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        proxy_headers=True,
-        access_log=True,
-    )
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
+    # handler it found: the default one ends the process without running exit hooks, and
+    # the embedded PostgreSQL would outlive it. This handler makes it a normal exit.
+    signal.signal(signal.SIGTERM, _exit_normally)
+    try:
+        uvicorn.run(
+            target,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            proxy_headers=True,
+            # The access event is the application's own (nscl_api.access), with the route
+            # template, duration and client; uvicorn's line carries none of them.
+            access_log=False,
+        )
+    finally:
+        if settings.uses_embedded_database:
+            from nscl_domain.embedded import stop_postgres
+
+            stop_postgres()
+
+
+def _exit_normally(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()

@@ -157,12 +157,14 @@ def create_app(
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
-    instrument(app)
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    # Outermost, so the answers of the other middleware (413, 400) carry the headers too.
+    # Outside the others, so the answers of the other middleware (413, 400) carry the
+    # headers too.
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGE_PATHS)
+    # Outermost: every answer is counted, timed and logged, those of the middleware too.
+    instrument(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented hook
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import (
     AttemptLost,
+    AttemptObserver,
     JobCancelled,
     JobQueue,
     JobStatus,
@@ -229,6 +231,7 @@ async def run_attempt(
     lease: timedelta = DEFAULT_LEASE,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
     clock: Clock = utcnow,
+    observer: AttemptObserver | None = None,
 ) -> dict[str, Any] | None:
     """Run one attempt of a job under a lease; its effects commit only while it holds it.
 
@@ -262,20 +265,31 @@ async def run_attempt(
 
     attempt = _Attempt(job_id, claimed.attempts)
     keeper = asyncio.create_task(_keep_lease(sessionmaker, attempt, lease, heartbeat_seconds))
+    started = time.perf_counter()
+
+    def ended(outcome: str | None) -> None:
+        if observer is not None and outcome is not None:
+            observer.attempt_ended(claimed.name, outcome, time.perf_counter() - started)
+
     try:
-        return await _run_claimed(sessionmaker, registry, claimed, attempt, clock)
+        result = await _run_claimed(sessionmaker, registry, claimed, attempt, clock)
+        ended("succeeded")
+        return result
     except asyncio.CancelledError:
         # The worker is stopping (or the queue's time limit struck): give the job back now
         # rather than when the lease lapses.
         await asyncio.shield(
             _settle(sessionmaker, queue, attempt, clock, "Attempt interrupted: its worker stopped.")
         )
+        ended("interrupted")
         raise
     except JobCancelled:
         await _settle(sessionmaker, queue, attempt, clock, None, cancelled=True)
+        ended("cancelled")
         return None
     except AttemptLost:
         log.warning("job.attempt_lost", job_id=str(job_id), attempt=attempt.number)
+        ended("lost")
         return None
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"[:4000]
@@ -292,7 +306,7 @@ async def run_attempt(
             if isinstance(exc, RetryLater)
             else min(MAX_RETRY_DELAY_SECONDS, 2.0**attempt.number)
         )
-        await _settle(
+        status = await _settle(
             sessionmaker,
             queue,
             attempt,
@@ -303,9 +317,18 @@ async def run_attempt(
             # break (a programme that no longer exists).
             final=isinstance(exc, LookupError | PermanentJobError | ValidationError),
         )
+        ended(_OUTCOME_OF_STATUS.get(status or "", "lost"))
         return None
     finally:
         keeper.cancel()
+
+
+# How an attempt that raised ended, by the status its job was left in.
+_OUTCOME_OF_STATUS = {
+    JobStatus.FAILED.value: "failed",
+    JobStatus.PENDING.value: "retried",
+    JobStatus.CANCELLED.value: "cancelled",
+}
 
 
 async def _run_claimed(
@@ -406,14 +429,15 @@ async def _settle(
     delay: timedelta | None = None,
     final: bool = False,
     cancelled: bool = False,
-) -> None:
-    """End an attempt that did not succeed: cancelled, back to pending, or failed."""
+) -> str | None:
+    """End an attempt that did not succeed: cancelled, back to pending, or failed; return
+    the job's status (None: the attempt no longer held the job)."""
     now = clock()
     async with sessionmaker() as session:
         repo = JobRepository(session)
         job = await repo.lock(attempt.job_id)
         if job is None or job.status != JobStatus.RUNNING.value or job.attempts != attempt.number:
-            return
+            return None
         if cancelled:
             _end(job, JobStatus.CANCELLED, "Cancelled by an operator while running.", now)
             again = False
@@ -423,6 +447,7 @@ async def _settle(
     log.info("job.settled", job_id=str(job.id), status=job.status, attempt=attempt.number)
     if again:
         await _hand_over(queue, job)
+    return job.status
 
 
 def _end(job: Job, status: JobStatus, error: str | None, now: datetime) -> None:
