@@ -149,6 +149,8 @@ def serve(
             settings.log_level, json=settings.log_json, extra_processors=[add_request_id]
         )
         target = create_app(settings, companion=InProcessWorker())
+    if workers > 1:
+        _share_metrics_between_processes()
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
     # handler it found: the default one ends the process without running exit hooks, and
     # the embedded PostgreSQL would outlive it. This handler makes it a normal exit.
@@ -174,6 +176,21 @@ def serve(
 
 def _exit_normally(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+def _share_metrics_between_processes() -> None:
+    """Let every API process count into files one /metrics reads together (prometheus_client's
+    multiprocess mode): set before the processes start, emptied of a previous run's counts."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="nscl-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()
 
 
 @app.command()

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -131,10 +132,9 @@ def route_templates(app: FastAPI) -> Callable[[Scope], str]:
         if endpoint is None:
             return UNMATCHED
         if not by_endpoint:
-            for candidate in app.router.routes:
-                found = getattr(candidate, "endpoint", None)
-                if found is not None and isinstance(getattr(candidate, "path", None), str):
-                    by_endpoint.setdefault(found, candidate.path)  # type: ignore[attr-defined]
+            for context in iter_route_contexts(app.routes):
+                if context.endpoint is not None and context.path is not None:
+                    by_endpoint.setdefault(context.endpoint, context.path)
         return by_endpoint.get(endpoint, UNMATCHED)
 
     return template

@@ -29,6 +29,7 @@ async def run_job(ctx: JobCtx, job_id: str) -> dict[str, Any] | None:
         queue=deps.queue,
         lease=timedelta(seconds=deps.settings.job_lease_seconds),
         heartbeat_seconds=deps.settings.job_heartbeat_seconds,
+        observer=deps.observer,
     )
 
 
