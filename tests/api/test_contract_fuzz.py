@@ -99,7 +99,9 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         environment="test",
         log_json=False,
         log_level="WARNING",
-        queue_name="nscl:fuzz:jobs",
+        # This run's own keys on a shared Redis (see docs/testing.md).
+        queue_name=f"nscl:fuzz:{os.getpid()}:jobs",
+        auth_redis_prefix=f"nscl:fuzz:{os.getpid()}:auth",
         seed_on_start=False,
     )
     port = _free_port()
