@@ -226,6 +226,13 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
         ("POST", "/v1/jobs/{job_id}/cancellation"): None,
         ("POST", "/v1/jobs/{job_id}/retry"): None,
         ("POST", "/v1/rollups"): {"programme": "bac-kan-nscl", "year": 2021},
+        ("POST", "/v1/schedules"): {
+            "key": f"matrix-{unit}",
+            "job_name": "jobs.prune",
+            "cron": "0 3 * * *",
+        },
+        ("PATCH", "/v1/schedules/{schedule}"): {"enabled": False},
+        ("POST", "/v1/schedules/{schedule}/runs"): None,
         ("PATCH", "/v1/programmes/{programme}/reporting-regimes/{key}"): {
             "due_month": 11,
             "due_day": 30,
@@ -298,6 +305,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         phase="bk-2021-2025",
         code="yearly_jump",
         year=2021,
+        schedule="nightly-jobs-prune",
     )
 
 
