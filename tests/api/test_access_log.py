@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import structlog
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_domain.logs import configure_logging
@@ -16,10 +18,15 @@ from tests.conftest import mint_token
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
+    """The process's logs as JSON lines, as `nscl serve` writes them; restored afterwards."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
     stream = io.StringIO()
     configure_logging("INFO", json=True, stream=stream)
     yield stream
-    configure_logging("INFO", json=False)
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def access_events(stream: io.StringIO) -> list[dict[str, object]]:
