@@ -4,13 +4,17 @@ seen from both sides (the worker's failure counter, the API's outbox lag)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
@@ -209,3 +213,31 @@ async def test_a_failing_job_moves_the_failure_counter_and_the_outbox_lag(
     done = (await api.get("/metrics")).text
     assert value(done, "nscl_outbox_oldest_pending_age_seconds") < 5
     assert value(done, "nscl_jobs", job="test.fails", status="failed") == 1
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+METRIC_NAME = re.compile(r"\b((?:nscl|process)_[a-z_]+)\b")
+
+
+async def test_the_dashboard_and_the_alerts_read_only_metrics_the_services_expose(
+    api: httpx.AsyncClient, worker_http: httpx.AsyncClient
+) -> None:
+    exposed: set[str] = set()
+    for scraped in ((await api.get("/metrics")).text, (await worker_http.get("/metrics")).text):
+        for family in text_string_to_metric_families(scraped):
+            exposed.add(family.name)
+            suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+            exposed.update(family.name + s for s in suffixes.get(family.type, ()))
+    dashboard = json.loads((DEPLOY / "grafana" / "nscl-dashboard.json").read_text())
+    panel_exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    alert_exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert {r["alert"] for g in rules["groups"] for r in g["rules"]} >= {
+        "NsclOutboxLag",
+        "NsclJobsFailing",
+        "NsclRollupStale",
+        "NsclNotReady",
+    }
+    for expr in panel_exprs + alert_exprs:
+        unknown = set(METRIC_NAME.findall(expr)) - exposed
+        assert not unknown, f"{expr!r} reads {unknown}, which no service exposes"
