@@ -157,3 +157,15 @@ async def _delete_job(url: str, job_id: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM job WHERE id = :id"), {"id": uuid.UUID(job_id)})
     await engine.dispose()
+
+
+def test_rollups_rebuild_queues_the_job(cli: CliRunner, database_url: str) -> None:
+    queued = cli.invoke(app, ["rollups", "rebuild", "bac-kan-nscl", "--no-wait", "--json"])
+    assert queued.exit_code == 0, queued.output
+    job = json.loads(queued.stdout)
+    try:
+        assert (job["name"], job["status"]) == ("rollups.rebuild", "pending")
+        unknown = cli.invoke(app, ["rollups", "rebuild", "no-such-programme", "--no-wait"])
+        assert unknown.exit_code == 1
+    finally:
+        asyncio.run(_delete_job(database_url, job["id"]))

@@ -205,6 +205,17 @@ class TestFiring:
         runs = (await http.get(f"/v1/schedules/{NIGHTLY_REBUILD}")).json()["last_runs"]
         assert (runs[0]["job_id"], runs[0]["trigger"]) == (ran.json()["id"], "operator")
 
+    async def test_a_deleted_schedule_is_gone_and_its_runs_stay(
+        self, http: httpx.AsyncClient, own_queue: Resources
+    ) -> None:
+        key = f"test-deleted-{uuid.uuid4().hex[:6]}"
+        assert (await create(http, key, cron="0 5 * * *")).status_code == 201
+        ran = (await http.post(f"/v1/schedules/{key}/runs")).json()
+        assert (await http.delete(f"/v1/schedules/{key}")).status_code == 204
+        gone = await http.get(f"/v1/schedules/{key}")
+        assert (gone.status_code, gone.json()["code"]) == (404, "schedule_not_found")
+        assert (await http.get(f"/v1/jobs/{ran['id']}")).status_code == 200
+
 
 class TestValidation:
     async def test_arguments_are_refused_as_the_jobs_own_route_refuses_them(
@@ -238,6 +249,12 @@ class TestValidation:
         assert unknown.json()["errors"][0]["location"] == ["body", "job_name"]
         bad_cron = await create(http, "test-y", cron="0 25 * * *")
         assert (bad_cron.status_code, bad_cron.json()["code"]) == (422, "invalid_cron")
+        seconds = await create(http, "test-z", cron="0 0 2 * * *")
+        assert (seconds.status_code, seconds.json()["code"]) == (422, "invalid_cron")
+        bad_args = await http.patch(
+            f"/v1/schedules/{NIGHTLY_REBUILD}", json={"args": {"programme_id": "x"}}
+        )
+        assert (bad_args.status_code, bad_args.json()["code"]) == (422, "invalid_job_args")
 
     async def test_seeded_with_the_nightly_and_post_deadline_rebuilds(
         self, http: httpx.AsyncClient
