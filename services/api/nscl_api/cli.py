@@ -163,7 +163,7 @@ def serve(
             workers=workers,
             log_config=None,
             proxy_headers=True,
-            # The access event is the application's own (nscl_api.access), with the route
+            # The access event is the application's own (`http.access`), with the route
             # template, duration and client; uvicorn's line carries none of them.
             access_log=False,
         )
