@@ -355,9 +355,11 @@ def clients_create(
     unit: Annotated[str, typer.Option(help="Organisation unit (id or key) it acts for.")],
     role: Annotated[list[str], typer.Option(help="A role; repeat for several.")],
     name: Annotated[str, typer.Option(help="Who or what the client is.")] = "",
-    as_json: JsonOption = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Accepted for scripts: the answer is JSON anyway.")
+    ] = True,
 ) -> None:
-    """Register a client and print its secret (shown this once)."""
+    """Register a client and print its credentials as JSON (the secret is shown this once)."""
     from nscl_domain.identity import service as identity
 
     view, secret = _run_with_uow(
@@ -365,14 +367,13 @@ def clients_create(
             uow, actor, client_id=client_id, name=name or client_id, unit=unit, roles=role
         )
     )
-    _print_secret(view.client.client_id, secret, as_json)
+    _print_secret(view.client.client_id, secret)
 
 
-def _print_secret(client_id: str, secret: str, as_json: bool) -> None:
-    if as_json:
-        _print_json({"client_id": client_id, "client_secret": secret})
-    else:
-        typer.echo(f"client_id\t{client_id}\nclient_secret\t{secret}")
+def _print_secret(client_id: str, secret: str) -> None:
+    # JSON with or without --json: the answer is a credentials file the client is given
+    # (`> client.json`), and scripts read it with jq.
+    _print_json({"client_id": client_id, "client_secret": secret})
 
 
 @clients_app.command("disable")
@@ -385,12 +386,18 @@ def clients_disable(client_id: str) -> None:
 
 
 @clients_app.command("rotate")
-def clients_rotate(client_id: str, as_json: JsonOption = False) -> None:
-    """Give the client a new secret and print it; the old one stops working."""
+def clients_rotate(
+    client_id: str,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Accepted for scripts: the answer is JSON anyway.")
+    ] = True,
+) -> None:
+    """Give the client a new secret and print its credentials as JSON; the old one stops
+    working."""
     from nscl_domain.identity import service as identity
 
     view, secret = _run_with_uow(lambda uow, actor: identity.rotate_secret(uow, actor, client_id))
-    _print_secret(view.client.client_id, secret, as_json)
+    _print_secret(view.client.client_id, secret)
 
 
 @clients_app.command("list")
