@@ -232,6 +232,13 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
         ("POST", "/v1/jobs/{job_id}/cancellation"): None,
         ("POST", "/v1/jobs/{job_id}/retry"): None,
         ("POST", "/v1/rollups"): {"programme": "bac-kan-nscl", "year": 2021},
+        ("POST", "/v1/schedules"): {
+            "key": f"matrix-{unit}",
+            "job_name": "jobs.prune",
+            "cron": "0 3 * * *",
+        },
+        ("PATCH", "/v1/schedules/{schedule}"): {"enabled": False},
+        ("POST", "/v1/schedules/{schedule}/runs"): None,
         ("PATCH", "/v1/programmes/{programme}/reporting-regimes/{key}"): {
             "due_month": 11,
             "due_day": 30,
@@ -306,6 +313,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         year=2021,
         budget_year=2021,
         run_id=samples.run_id,
+        schedule="nightly-jobs-prune",
     )
 
 

@@ -346,7 +346,7 @@ RESOURCE_WORDS = {
     "estimate": ("budget-estimates", "budget-follow-up", "budget-routing"),
     "dossier": ("budget-dossiers",),
     "allocation": ("budget-allocations", "budget-follow-up"),
-    "job": ("jobs",),
+    "job": ("jobs", "schedules"),
     "rollup": ("rollups", "phase-rollups"),
     "token": ("oauth", "jwks.json"),
 }

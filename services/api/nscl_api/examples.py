@@ -75,6 +75,18 @@ _PLAN_CONTENT: dict[str, Any] = {
 
 # operationId → (summary, value).
 REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
+    "createSchedule": (
+        "Prune finished jobs every Sunday at 03:00, Hà Nội time",
+        {
+            "key": "weekly-jobs-prune",
+            "job_name": "jobs.prune",
+            "args": {"older_than_days": 90},
+            "cron": "0 3 * * 0",
+            "enabled": True,
+            "description": "Xoá các công việc đã xong quá 90 ngày.",
+        },
+    ),
+    "updateSchedule": ("Pause the nightly rebuild during a migration", {"enabled": False}),
     "setFourEyes": (
         "Waive four eyes while one officer runs the programme",
         {"required": False, "reason": "Một cán bộ phụ trách chương trình trong năm 2026."},

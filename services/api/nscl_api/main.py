@@ -35,6 +35,7 @@ from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.router import router as rollups_router
+from nscl_api.schedules.router import router as schedules_router
 from nscl_domain.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -90,6 +91,11 @@ TAGS = [
     },
     {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
+    {
+        "name": "schedules",
+        "description": "When jobs run: cron expressions read in Asia/Ho_Chi_Minh, paused or "
+        "enabled, their next fire times and latest runs.",
+    },
     {"name": "audit", "description": "Append-only record of every change."},
     {
         "name": "clients",
@@ -156,6 +162,7 @@ def create_app(
         plans_router,
         budget_router,
         jobs_router,
+        schedules_router,
         audit_router,
         clients_router,
     ):
@@ -164,12 +171,14 @@ def create_app(
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
-    instrument(app)
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    # Outermost, so the answers of the other middleware (413, 400) carry the headers too.
+    # Outside the others, so the answers of the other middleware (413, 400) carry the
+    # headers too.
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGE_PATHS)
+    # Outermost: every answer is counted, timed and logged, those of the middleware too.
+    instrument(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented hook
     return app
 

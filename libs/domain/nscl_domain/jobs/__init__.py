@@ -52,6 +52,14 @@ class JobQueue(Protocol):
         ...
 
 
+class AttemptObserver(Protocol):
+    """Told how each attempt ended (the worker counts them for its metrics)."""
+
+    def attempt_ended(self, job_name: str, outcome: str, seconds: float) -> None:
+        """``outcome``: succeeded, failed, retried, cancelled, lost or interrupted."""
+        ...
+
+
 class RetryLater(Exception):
     """A job attempt failed in a way worth retrying after ``delay_seconds``."""
 

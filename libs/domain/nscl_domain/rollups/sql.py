@@ -531,3 +531,21 @@ WHERE pub.programme_id = :programme_id AND pub.year BETWEEN :start AND :end
 GROUP BY i.key, i.aggregation_across_time, c.disaggregation, c.breakdown
 ORDER BY i.key, c.disaggregation, c.breakdown
 """
+
+
+# Per programme-year: the latest acceptance of a report (its figures feed the rollup) and
+# when the published run was computed. Monitoring reads it at scrape time.
+FRESHNESS = """
+WITH accepted AS (
+    SELECT o.programme_id, o.year, max(r.accepted_at) AS latest
+    FROM report r JOIN reporting_obligation o ON o.id = r.obligation_id
+    WHERE r.accepted_at IS NOT NULL
+    GROUP BY o.programme_id, o.year
+)
+SELECT p.key, a.year, a.latest, run.computed_at
+FROM accepted a
+JOIN programme p ON p.id = a.programme_id
+LEFT JOIN rollup_publication pub ON pub.programme_id = a.programme_id AND pub.year = a.year
+LEFT JOIN rollup_run run ON run.id = pub.run_id
+ORDER BY p.key, a.year
+"""
