@@ -2,9 +2,9 @@
 
 :func:`import_history` is the use case; the reading below it is pure. The rows come from
 :func:`~nscl_domain.reports.importing.read_rows` (the upload parser pool runs it);
-:func:`read_history` groups them by unit and year into backfill entries and says where each part of an
-entry came from, so that a problem the domain finds later (a rule of the report, a unit
-that did not report that year) is given back at its row and column.
+:func:`read_history` groups them by unit and year into backfill entries and says where
+each part of an entry came from, so that a problem the domain finds later (a rule of the
+report, a unit that did not report that year) is given back at its row and column.
 
 The file: one row per figure or record, each naming its ``unit`` and ``year``::
 
