@@ -78,10 +78,14 @@ def upgrade() -> None:
             name=op.f("fk_baseline_figure_baseline_period_id_baseline_period"),
         ),
         sa.ForeignKeyConstraint(
-            ["indicator_id"], ["indicator.id"], name=op.f("fk_baseline_figure_indicator_id_indicator")
+            ["indicator_id"],
+            ["indicator.id"],
+            name=op.f("fk_baseline_figure_indicator_id_indicator"),
         ),
         sa.ForeignKeyConstraint(
-            ["programme_id"], ["programme.id"], name=op.f("fk_baseline_figure_programme_id_programme")
+            ["programme_id"],
+            ["programme.id"],
+            name=op.f("fk_baseline_figure_programme_id_programme"),
         ),
         sa.ForeignKeyConstraint(
             ["unit_id"], ["org_unit.id"], name=op.f("fk_baseline_figure_unit_id_org_unit")

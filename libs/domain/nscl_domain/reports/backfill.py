@@ -157,6 +157,7 @@ async def backfill(
     *,
     regime_key: str,
     dry_run: bool,
+    regime_at: Location = ("query", "regime"),
 ) -> BackfillOutcome:
     """Check every entry; unless a dry run, and only if all pass, enter them all as accepted
     backfilled versions (generating the years' obligations) and schedule the rollups."""
@@ -170,7 +171,7 @@ async def backfill(
             raise Invalid(
                 f"No periodic regime {regime_key!r}.",
                 code="regime_not_found",
-                fields=[FieldProblem(("query", "regime"), "Name a periodic regime.")],
+                fields=[FieldProblem(regime_at, "Name a periodic regime.")],
             )
         today = local_day(uow.now())
         units = await history.units(sorted({e.unit for e in entries}))
