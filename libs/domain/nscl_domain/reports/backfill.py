@@ -187,7 +187,8 @@ async def backfill(
                 problem(("unit",), "duplicate_entry",
                         f"{entry.unit} {entry.year} is already in entry {earlier}.")  # fmt: skip
             in_programme = programme.start_year <= entry.year <= programme.end_year
-            if not in_programme or (regime.years is not None and entry.year not in regime.years):
+            in_regime = in_programme and (regime.years is None or entry.year in regime.years)
+            if not in_regime:
                 before = entry.year < programme.start_year
                 problem(("year",), "year_outside_regime",
                         f"The {regime.key} regime has no report for {entry.year}"
@@ -198,13 +199,16 @@ async def backfill(
             unit = units.get(entry.unit)
             if unit is None:
                 problem(("unit",), "unit_not_found", f"No organisation unit {entry.unit!r}.")
-            if problem.problems or unit is None:
+            # Without a unit and a year of the regime there is no obligation to check against;
+            # otherwise every check runs, so that one dry run lists every problem.
+            if not in_regime or unit is None:
                 problems += problem.problems
                 continue
             due = due_date_of(regime, entry.year)
             if entry.year not in reporting:
                 reporting[entry.year] = set(await reports.reporting_units_on(programme.id, due))
             if unit.id not in reporting[entry.year]:
+                problems += problem.problems
                 problems.append(
                     EntryProblem(
                         position, ("unit",), "not_a_reporting_unit",
