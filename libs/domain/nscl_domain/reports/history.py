@@ -267,7 +267,9 @@ def _group_of(
         )  # fmt: skip
     if unit is None or year is None:
         return None
-    key = (unit.casefold(), year)
+    # Unit keys are lower case; a spreadsheet may have capitalised them.
+    unit = unit.casefold()
+    key = (unit, year)
     group = groups.get(key)
     if group is None:
         group = groups[key] = _Group(
