@@ -58,10 +58,10 @@ class TestBackfillOneReport:
         }  # fmt: skip
         report_id = body["report"]["id"]
         timeliness = await client.get(f"/v1/programmes/{BK}/timeliness", params={"year": 2022})
-        rows = {r["unit"]["key"]: r for r in timeliness.json()["units"]}
-        assert (rows["bk-doh"]["state"], rows["bk-doh"]["days_late"]) == ("late", 4)
-        assert rows["bk-doh"]["received_on"] == "2022-12-04"
-        assert rows["bk-na-ri"]["state"] == "missing"
+        rows = {r["unit"]: r for r in timeliness.json()["rows"]}
+        assert (rows["bk-doh"]["status"], rows["bk-doh"]["days_late"]) == ("late", 4)
+        assert rows["bk-doh"]["submitted_on"] == "2022-12-04"
+        assert rows["bk-na-ri"]["status"] == "missing"
         audit = await client.get(
             "/v1/audit-events", params={"object_id": report_id, "action": "report.backfilled"}
         )
@@ -177,8 +177,8 @@ class TestHistoryFile:
         )
         assert checked.status_code == 200, checked.text
         # received_on disagrees with the first row's: the row that differs is named.
-        assert [(e["row"], e["column"], e["code"]) for e in checked.json()["errors"]] == [
-            (4, "received_on", "conflicting_value")
+        assert [(e["location"], e["code"]) for e in checked.json()["errors"]] == [
+            (["body", 4, "received_on"], "conflicting_value")
         ]
 
 
@@ -215,7 +215,7 @@ class TestBaselines:
         )
         [recorded] = again.json()["items"]
         listed = await client.get(f"/v1/programmes/{BK}/baselines")
-        assert [f["value"] for f in listed.json()["items"]] == ["50.0000"]
+        assert [f["value"] for f in listed.json()["items"]] == ["50"]
         audit = await client.get("/v1/audit-events", params={"object_id": recorded["id"]})
         assert [e["after"]["value"] for e in audit.json()["items"]] in (
             [40, 50], [50, 40], ["40.0000", "50.0000"], ["50.0000", "40.0000"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -15,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from nscl_api.deps import CatalogueReader, ReportsManager, ResourcesDep, UowDep
 from nscl_api.errors import responses
-from nscl_api.problems import Problem, problem_response
-from nscl_api.reports.schemas import ImportRowError, ReportRead, VersionRead
-from nscl_api.types import RequestModel
+from nscl_api.problems import FieldError, Problem, problem_response
+from nscl_api.reports.schemas import ReportRead, VersionRead
+from nscl_api.types import IndicatorKey, Quantity, RequestModel, UnitKey
 from nscl_domain.catalogue import baselines
 from nscl_domain.catalogue.baselines import BaselineFigureInput, BaselineView
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -79,7 +78,7 @@ class BackfillCreate(RequestModel):
 class BackfillRead(BaseModel):
     """A report entered from the past: its state and the version just written."""
 
-    unit: str
+    unit: UnitKey
     year: int
     report: ReportRead
     version: VersionRead
@@ -89,7 +88,7 @@ class BackfillRead(BaseModel):
 
 
 class EnteredRead(BaseModel):
-    unit: str
+    unit: UnitKey
     year: int
     report_id: uuid.UUID
     version_no: int
@@ -117,7 +116,11 @@ class HistoryImportOutcome(BaseModel):
     applied: bool
     rows_read: int
     reports: int = Field(description="Unit-years the file holds (one report each).")
-    errors: list[ImportRowError] = Field(description="Every problem, at its row and column.")
+    errors: list[FieldError] = Field(
+        description='Every problem, as in a problem: `location` is ["body", row, column] (the '
+        "row number the spreadsheet shows, its header being row 1, then the column's header), "
+        'or ["body", row] for the row as a whole.'
+    )
     entered: list[EnteredRead] = Field(description="The reports entered (applied imports).")
     obligations_created: int
 
@@ -130,12 +133,12 @@ class BaselineFigureRead(BaseModel):
     """A baseline figure and its source."""
 
     id: uuid.UUID
-    indicator: str
+    indicator: IndicatorKey
     period: str | None = Field(description="Baseline period key; null for a base year.")
     year: int | None = Field(description="Base year; null for a period.")
-    unit: str | None = Field(description="Unit key; null: the provincial total.")
+    unit: UnitKey | None = Field(description="Null: the provincial total.")
     disaggregation: str = Field(description='"dimension=value" pairs joined by ";"; "" total.')
-    value: Decimal
+    value: Quantity
     source_document: str
     source_date: date
     note: str
@@ -308,7 +311,13 @@ async def import_history(
         rows_read=found.rows_read,
         reports=found.reports,
         errors=[
-            ImportRowError(row=e.row, column=e.column, code=e.code, message=e.message)
+            # A spreadsheet is the body: its rows by the number the user sees, then the cell's
+            # column, as the errors of a unit's figures upload are placed.
+            FieldError(
+                location=["body", e.row, *([e.column] if e.column else [])],
+                code=e.code,
+                message=e.message,
+            )
             for e in found.errors
         ],
         entered=[EnteredRead.of(e) for e in found.entered],
@@ -318,7 +327,7 @@ async def import_history(
         return problem_response(
             422, "import_rejected",
             f"{len(found.errors)} error(s) in the file; nothing was entered.",
-            instance=request.url.path, extra={"rows": [e.model_dump() for e in outcome.errors]},
+            instance=request.url.path, errors=outcome.errors,
         )  # fmt: skip
     return outcome
 
