@@ -346,7 +346,7 @@ async def test_a_province_loads_its_history_and_baselines_and_reads_every_year(
         assert f"latest {year}: +{GROWTH[year]} % ({POSITION[year]})" in growth["explanation"]
 
     # The phase: every year combined, the targets judged as of 2025.
-    phase = await client.get(f"/v1/rollups/{BK}/phases/bk-2021-2030")
+    phase = await client.get(f"/v1/phase-rollups/{BK}/bk-2021-2030")
     assert phase.status_code == 200, phase.text
     judged = {t["key"]: t for t in phase.json()["targets"]}
     assert judged["bk-iso-9001-2021-2030"]["status"] == "on_track"

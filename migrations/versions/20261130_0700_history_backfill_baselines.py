@@ -11,8 +11,8 @@ Adding columns to report_version does not touch its rows' frozen trigger: the de
 stored in the catalogue (PostgreSQL 11+), no row is updated.
 
 Revision ID: 5b7d3e91c2a4
-Revises: 104761abeb59
-Create Date: 2026-11-30 06:00:00+00:00
+Revises: 69e249815979
+Create Date: 2026-11-30 07:00:00+00:00
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5b7d3e91c2a4"
-down_revision: str | None = "104761abeb59"
+down_revision: str | None = "69e249815979"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
