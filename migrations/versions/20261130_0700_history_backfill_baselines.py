@@ -11,7 +11,7 @@ Adding columns to report_version does not touch its rows' frozen trigger: the de
 stored in the catalogue (PostgreSQL 11+), no row is updated.
 
 Revision ID: 5b7d3e91c2a4
-Revises: 69e249815979
+Revises: 5d1c0e7a9b42
 Create Date: 2026-11-30 07:00:00+00:00
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5b7d3e91c2a4"
-down_revision: str | None = "69e249815979"
+down_revision: str | None = "5d1c0e7a9b42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

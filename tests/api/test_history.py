@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -117,8 +118,9 @@ class TestBackfillOneReport:
         assert "/baselines" in str(body["errors"])
 
     async def test_a_unit_enters_only_the_years_it_reported(
-        self, client: httpx.AsyncClient
+        self, client: httpx.AsyncClient, resources: Resources
     ) -> None:
+        resources.clock = lambda: datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
         refused = await client.post(
             f"/v1/programmes/{BK}/report-backfills", json=entry(unit="bk-doh", year=2025)
         )

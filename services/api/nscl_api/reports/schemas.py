@@ -14,7 +14,7 @@ from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.obligations import ObligationView
 from nscl_domain.reports.rules import RuleSetting
-from nscl_domain.reports.timeliness import Timeliness, local_day, received_on
+from nscl_domain.reports.timeliness import Timeliness, received_on
 from nscl_domain.types import STORED, IsoDate, ItemText
 from nscl_domain.workflow import ReviewStatus
 
