@@ -104,6 +104,7 @@ REPORTING_TABLES = (
     "report",
     "reporting_obligation",
     "reporting_request",
+    "baseline_figure",
     "idempotency_key",
 )
 COMMITTED_TABLES = REPORTING_TABLES

@@ -149,6 +149,8 @@ QUERIES = {
     "/v1/programmes/{programme}/budget-routing": {"budget_year": "2021"},
 }
 UPLOAD = ("POST", "/v1/reports/{report_id}/indicator-values/import")
+HISTORY_UPLOAD = ("POST", "/v1/programmes/{programme}/report-backfills/import")
+UPLOADS = {UPLOAD, HISTORY_UPLOAD}
 
 
 def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, side: str) -> int:
@@ -286,10 +288,28 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "amount": 1000,
             "spent_on": "2021-05-01",
         },
+        ("POST", "/v1/programmes/{programme}/report-backfills"): {
+            "unit": unit,
+            "year": 2023,
+            "letter": {"number": "1/BC", "date": "2023-11-25"},
+            "received_on": "2023-11-28",
+        },
+        ("POST", "/v1/programmes/{programme}/baselines"): {
+            "figures": [
+                {
+                    "indicator": "iso-9001-certificates",
+                    "period": "bp-2011-2020",
+                    "unit": unit,
+                    "value": "3",
+                    "source_document": "Báo cáo số 1/BC",
+                    "source_date": "2021-01-15",
+                }
+            ]
+        },
     }
     if (method, path) in bodies:
         return bodies[(method, path)]
-    if method in {"POST", "PATCH", "PUT"} and (method, path) != UPLOAD:
+    if method in {"POST", "PATCH", "PUT"} and (method, path) not in UPLOADS:
         raise KeyError(f"the access matrix needs a body for {method} {path}")
     return None
 
@@ -447,6 +467,15 @@ async def call(
             method, url_for(path, unit, samples), content=b"indicator,value\ntraining-courses,3\n",
             headers=headers,
         )  # fmt: skip
+    if (method, path) == HISTORY_UPLOAD:
+        headers["Content-Type"] = "text/csv"
+        history = (
+            "unit,year,letter_number,letter_date,received_on,record\n"
+            f"{unit},2023,1/BC,2023-11-25,2023-11-28,letter\n"
+        )
+        return await http.request(
+            method, url_for(path, unit, samples), content=history.encode(), headers=headers
+        )
     body = body_for(method, path, unit)
     if (method, path) == ("POST", "/v1/reports"):
         body = {"obligation_id": samples.open_obligation[unit]}

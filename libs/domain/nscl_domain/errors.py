@@ -14,6 +14,7 @@ from pydantic import ValidationError
 ProblemCode = Literal[
     "allocation_exceeded",
     "allocation_not_found",
+    "backfill_invalid",
     "bad_request",
     "busy",
     "change_request_closed",
@@ -46,6 +47,7 @@ ProblemCode = Literal[
     "insufficient_scope",
     "internal_error",
     "invalid_allocations",
+    "invalid_baseline",
     "invalid_client",
     "invalid_client_id",
     "invalid_content",

@@ -75,6 +75,52 @@ _PLAN_CONTENT: dict[str, Any] = {
 
 # operationId → (summary, value).
 REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
+    "backfillReport": (
+        "Ba Bể's 2022 report, received late by letter",
+        {
+            "unit": "bk-ba-be",
+            "year": 2022,
+            "regime": "bk-annual",
+            "letter": {"number": "152/BC-UBND", "date": "2022-12-05", "issuer": None},
+            "received_on": "2022-12-08",
+            "content": {
+                "indicator_values": [
+                    {"indicator": "enterprises-supported", "value": "4"},
+                    {"indicator": "training-courses", "value": "2"},
+                ]
+            },
+            "reason": None,
+        },
+    ),
+    "recordBaselineFigures": (
+        "ISO 9001 certificates of 2011–2020 and enterprises supported in 2020, province-wide",
+        {
+            "figures": [
+                {
+                    "indicator": "iso-9001-certificates",
+                    "period": "bp-2011-2020",
+                    "year": None,
+                    "unit": None,
+                    "disaggregation": {},
+                    "value": "50",
+                    "source_document": "Báo cáo tổng kết 10 năm 2011-2020 số 25/BC-SKHCN",
+                    "source_date": "2020-10-30",
+                    "note": "",
+                },
+                {
+                    "indicator": "enterprises-supported",
+                    "period": None,
+                    "year": 2020,
+                    "unit": None,
+                    "disaggregation": {},
+                    "value": "100",
+                    "source_document": "Báo cáo năm 2020 số 210/BC-SKHCN",
+                    "source_date": "2020-12-15",
+                    "note": "",
+                },
+            ]
+        },
+    ),
     "createSchedule": (
         "Prune finished jobs every Sunday at 03:00, Hà Nội time",
         {

@@ -31,6 +31,8 @@ from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
+from nscl_api.reports.history import router as history_router
+from nscl_api.reports.history import uploads_router as history_uploads_router
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
@@ -78,6 +80,12 @@ TAGS = [
         "name": "reporting",
         "description": "Obligations, ad hoc requests, reports and their versions, review, "
         "spreadsheet import, timeliness.",
+    },
+    {
+        "name": "history",
+        "description": "The programme's past: reports of earlier years entered as DOST received "
+        "them (official letter and day received; one by one or a province's history from one "
+        "spreadsheet), and baseline figures (2011–2020, base year 2020) targets compare with.",
     },
     {
         "name": "plans",
@@ -159,6 +167,7 @@ def create_app(
         programmes_router,
         periods_router,
         reports_router,
+        history_router,
         plans_router,
         budget_router,
         jobs_router,
@@ -168,6 +177,7 @@ def create_app(
     ):
         app.include_router(router, dependencies=v1_dependencies)
     app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
+    app.include_router(history_uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 

@@ -264,8 +264,14 @@ def _letter(index: int) -> str:
 # --- reading ---------------------------------------------------------------------------
 
 
-def read_rows(data: bytes, media_type: str, limits: UploadLimits = DEFAULT_LIMITS) -> list[Row]:
-    """Read the non-empty data rows of a CSV or XLSX file, keyed by normalised column name.
+def read_rows(
+    data: bytes,
+    media_type: str,
+    limits: UploadLimits = DEFAULT_LIMITS,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+) -> list[Row]:
+    """Read the non-empty data rows of a CSV or XLSX file, keyed by normalised column name;
+    the header must name the ``required`` columns.
 
     CPU-bound and bounded by ``limits``, wall time included: call it in a worker process.
     """
@@ -289,14 +295,16 @@ def read_rows(data: bytes, media_type: str, limits: UploadLimits = DEFAULT_LIMIT
     table = _csv_table(data, budget) if kind in _CSV_MEDIA_TYPES else _xlsx_table(data, budget)
     # Closing at once releases the workbook even when reading stops at an error.
     with contextlib.closing(table):
-        return _rows_of(table)
+        return _rows_of(table, required)
 
 
-def _rows_of(table: Iterator[tuple[int, list[str | None]]]) -> list[Row]:
+def _rows_of(
+    table: Iterator[tuple[int, list[str | None]]], required: Sequence[str] = REQUIRED_COLUMNS
+) -> list[Row]:
     header_row = next(table, None)
     if header_row is None or not any(header_row[1]):
         raise ImportFormatError("The first row must be a header naming the columns.")
-    columns = _header(header_row[1])
+    columns = _header(header_row[1], required)
     rows: list[Row] = []
     # The reader's row limit bounds the rows kept: no second count is needed here.
     for number, cells in table:
@@ -308,7 +316,9 @@ def _rows_of(table: Iterator[tuple[int, list[str | None]]]) -> list[Row]:
     return rows
 
 
-def _header(cells: Sequence[str | None]) -> list[tuple[int, str]]:
+def _header(
+    cells: Sequence[str | None], required: Sequence[str] = REQUIRED_COLUMNS
+) -> list[tuple[int, str]]:
     columns: list[tuple[int, str]] = []
     seen: set[str] = set()
     for position, cell in enumerate(cells):
@@ -319,13 +329,16 @@ def _header(cells: Sequence[str | None]) -> list[tuple[int, str]]:
             raise ImportFormatError(f"The header names the column {name!r} twice.")
         seen.add(name)
         columns.append((position, name))
-    missing = [name for name in REQUIRED_COLUMNS if name not in seen]
+    missing = [name for name in required if name not in seen]
     if missing:
         raise ImportFormatError(
             "The header has no "
             + " and no ".join(repr(name) for name in missing)
-            + " column; the first row must name the columns: indicator and value, and "
-            "optionally unit, year and one column per breakdown."
+            + " column; the first row must name the columns: "
+            + " and ".join(required)
+            + ", and optionally "
+            + ("unit, year and " if tuple(required) == REQUIRED_COLUMNS else "")
+            + "one column per breakdown."
         )
     return columns
 

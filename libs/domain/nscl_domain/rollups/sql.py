@@ -34,7 +34,8 @@ JOIN org_unit u ON u.id = o.unit_id
 DIGEST = """
 SELECT py.programme_id, py.year,
   (SELECT md5(coalesce(string_agg(o.id::text || ':' || coalesce(r.status, '-') || ':'
-          || coalesce(r.first_submitted_at::text, '-'), ',' ORDER BY o.id), ''))
+          || coalesce(r.first_submitted_at::text, '-') || ':' || coalesce(r.received_on::text, '-'),
+          ',' ORDER BY o.id), ''))
      FROM reporting_obligation o LEFT JOIN report r ON r.obligation_id = o.id
     WHERE o.programme_id = py.programme_id AND o.year = py.year) AS obligations,
   (SELECT md5(coalesce(string_agg(e.id::text || ':' || e.revision, ',' ORDER BY e.id), ''))
@@ -214,7 +215,9 @@ timeliness AS (
            'accepted', x.accepted) ORDER BY x.unit) AS rows
   FROM (
     SELECT a.programme_id, a.year, a.id AS obligation_id, u.key AS unit, a.due_date,
-           (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS submitted_on,
+           -- A report entered from the past is judged on the day DOST received it.
+           coalesce(r.received_on,
+                    (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date) AS submitted_on,
            r.accepted_version_no IS NOT NULL AS accepted
     FROM annual a
     JOIN org_unit u ON u.id = a.unit_id
@@ -420,9 +423,13 @@ PUBLISHED_RUN_ID = (
 )
 
 # The run published for a year, and a tag of every year's publication up to it.
+# The targets of a year are also judged on the baseline figures: recording one changes
+# the tag of every year.
 PUBLISHED_STATE = (
     "SELECT max(run_id::text) FILTER (WHERE year = :year) AS run_id, "
-    "md5(string_agg(run_id::text, ',' ORDER BY year)) AS tag "
+    "md5(string_agg(run_id::text, ',' ORDER BY year) || coalesce((SELECT "
+    "max(recorded_at)::text || ':' || count(*) FROM baseline_figure "
+    "WHERE programme_id = :programme_id), '')) AS tag "
     "FROM rollup_publication WHERE programme_id = :programme_id AND year <= :year"
 )
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.baselines import BaselineUsed
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.rollups.models import RollupRun
 
@@ -29,6 +30,7 @@ class TargetProgress:
     text_en: str
     achievement: Achievement | None
     note: str = ""
+    baseline: BaselineUsed | None = None
 
 
 @dataclass(frozen=True)
