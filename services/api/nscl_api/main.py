@@ -29,6 +29,7 @@ from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
+from nscl_api.records.router import router as records_router
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
@@ -78,11 +79,20 @@ TAGS = [
         "are; change requests to accepted plans and DOST's decisions, kept as versions.",
     },
     {
+        "name": "records",
+        "description": "Programme records of DOST and the units (honours, National Quality "
+        "Award entries, training courses, communication, model enterprises, inspections), "
+        "reviewed as reports are; accepted ones count into the indicators they determine.",
+    },
+    {
         "name": "budget",
         "description": "Budget estimates in whole đồng, routed by funding source to Finance or "
         "Planning and Investment; dossiers, acknowledgements and allocations.",
     },
-    {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
+    {
+        "name": "rollups",
+        "description": "Published provincial rollups of accepted reports and records.",
+    },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
     {"name": "audit", "description": "Append-only record of every change."},
 ]
@@ -141,6 +151,7 @@ def create_app(
         periods_router,
         reports_router,
         plans_router,
+        records_router,
         budget_router,
         jobs_router,
         audit_router,

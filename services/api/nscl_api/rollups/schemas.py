@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from nscl_api.types import RequestModel
 from nscl_domain.catalogue.targets import Achievement
+from nscl_domain.records.content import RecordKind
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.service import budget_totals
 from nscl_domain.rollups.views import Cell, Contribution, PhaseView, RollupView, TargetProgress
@@ -288,10 +289,12 @@ class RunsRead(BaseModel):
 
 class ContributionRead(BaseModel):
     source_id: uuid.UUID
-    kind: Literal["report_version", "rollup_run"]
+    kind: Literal["report_version", "record_version", "rollup_run"]
     unit: str | None
     programme: str | None
-    report_id: uuid.UUID | None
+    report_id: uuid.UUID | None = Field(description="Of a report version.")
+    record_id: uuid.UUID | None = Field(description="Of a programme record version.")
+    record_kind: RecordKind | None = Field(description="Of a programme record version.")
     version_no: int | None
     value: Decimal
 
@@ -325,6 +328,8 @@ class ProvenanceRead(BaseModel):
                     unit=c.unit,
                     programme=c.programme,
                     report_id=c.report_id,
+                    record_id=c.record_id,
+                    record_kind=None if c.record_kind is None else RecordKind(c.record_kind),
                     version_no=c.version_no,
                     value=c.value,
                 )
