@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -320,6 +321,35 @@ class TestRecordsBesideReports:
         totals = await office.totals(2024)
         assert ("honoured-recipients", "") not in totals
         assert totals[("communication-activities", "")] == "1.0000"
+
+
+class TestTargetsJudgedOnRecords:
+    async def test_regional_and_international_experts_of_courses_meet_their_own_target(
+        self, office: Office, resources: Resources
+    ) -> None:
+        course = copy.deepcopy(TRAINING_COURSE)
+        course.update(starts_on="2026-04-06", ends_on="2026-04-17")
+        course["experts"] = [
+            {"full_name": "Lý Thị Mai", "level": "regional", "certified_on": "2026-04-17"},
+            {"full_name": "Phan Văn Đức", "level": "international", "certified_on": "2026-04-17"},
+            {"full_name": "Hoàng Văn Nam", "level": "national", "certified_on": "2026-04-17"},
+        ]
+        await office.accepted(course)
+        await run_scheduled_refreshes(resources)
+        rollup = await office.http.get("/v1/rollups/bac-kan-nscl/2026", headers=office.reporter)
+        targets = {t["key"]: t for t in rollup.json()["targets"]}
+        assert targets["bk-experts-2026-2030"]["actual"] == "3.0000"
+        assert targets["bk-experts-regional-international-2026-2030"]["actual"] == "2.0000"
+
+    async def test_the_model_enterprise_record_meets_the_model_enterprise_target(
+        self, office: Office, resources: Resources
+    ) -> None:
+        await office.accepted(MODEL_ENTERPRISE)
+        await run_scheduled_refreshes(resources)
+        rollup = await office.http.get("/v1/rollups/bac-kan-nscl/2024", headers=office.reporter)
+        [target] = [t for t in rollup.json()["targets"] if t["indicator"] == "model-enterprises"]
+        assert Decimal(target["actual"]) == 1
+        assert target["status"] == "achieved"
 
 
 class TestReview:

@@ -85,7 +85,7 @@ class QualityAwardRecord(InputModel):
 
     kind: Literal[RecordKind.QUALITY_AWARD]
     enterprise: RecordEnterprise
-    award_year: int = Field(ge=2000, le=2100)
+    award_year: int = Field(ge=2000, le=2100, strict=True)
     result: AwardResult = Field(description="pending until the Ministry announces it.")
     support: str = Field(default="", max_length=5000, description="What support was given.")
 
@@ -93,9 +93,12 @@ class QualityAwardRecord(InputModel):
 # --- training courses ------------------------------------------------------------------
 
 
+# Counts are strict: lax mode would read false as 0 trainees or 0 people reached.
+
+
 class TraineeGroup(InputModel):
     group: Literal["manager", "worker"]
-    trainees: int = Field(ge=0, le=1_000_000)
+    trainees: int = Field(ge=0, le=1_000_000, strict=True)
 
 
 class CourseExpert(InputModel):
@@ -145,7 +148,9 @@ class CommunicationRecord(InputModel):
     campaign: str = Field(min_length=1, max_length=500)
     channel: Channel
     held_on: IsoDate
-    reach: int = Field(ge=0, le=1_000_000_000, description="People reached (estimated).")
+    reach: int = Field(
+        ge=0, le=1_000_000_000, strict=True, description="People reached (estimated)."
+    )
     description: str = Field(default="", max_length=5000)
 
 
