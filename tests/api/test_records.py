@@ -306,6 +306,16 @@ class TestRecordsBesideReports:
         ]
         assert behind[0]["report_id"] == report.json()["id"]
         assert behind[1]["record_id"] == course.json()["id"]
+        subtree = await office.http.get(
+            "/v1/rollups/bac-kan-nscl/2024",
+            params={"unit": OWN_UNIT, "indicator": "experts-certified"},
+            headers=office.reporter,
+        )
+        assert {c["disaggregation"]: c["value"] for c in subtree.json()["indicators"]} == {
+            "": "3.0000",
+            "certification_level=national": "2.0000",
+            "certification_level=regional": "1.0000",
+        }
         # The regional figure the 2026–2030 target counts comes from the course alone.
         [regional] = await office.provenance(
             2024, "experts-certified", "certification_level=regional"
