@@ -36,6 +36,7 @@ from nscl_domain.records.content import (
 )
 from nscl_domain.records.repository import RecordRepository
 from nscl_domain.text import fold
+from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit
 
@@ -97,10 +98,9 @@ def figures_for(
     return placed
 
 
-async def _check(
-    uow: UnitOfWork, programme: cm.Programme, content: RecordContent
-) -> tuple[int, str]:
-    """The programme year the content falls in, and the location to blame when it does not."""
+async def _year_of(uow: UnitOfWork, programme: cm.Programme, content: RecordContent) -> int:
+    """The programme year the content falls in (Invalid outside the programme, or when an
+    inspection names no unit)."""
     day = reference_date(content)
     if not programme.start_year <= day.year <= programme.end_year:
         raise Invalid(
@@ -117,7 +117,7 @@ async def _check(
                 code="unit_not_found",
                 fields=[FieldProblem((*CONTENT_AT, "inspected_unit"), "No such unit.")],
             )
-    return day.year, str(day)
+    return day.year
 
 
 def _write(record: m.ProgrammeRecord, content: RecordContent, year: int) -> None:
@@ -141,7 +141,7 @@ async def _view(uow: UnitOfWork, record: m.ProgrammeRecord) -> RecordView:
 
 def parse_stored(stored: dict[str, Any]) -> RecordContent:
     """Content as it was stored (checked when written; read back as it is)."""
-    return RECORD_CONTENT.validate_python(stored, context={"stored": True})
+    return RECORD_CONTENT.validate_python(stored, context=STORED)
 
 
 async def create_record(
@@ -152,7 +152,7 @@ async def create_record(
     content = parse_content(raw)
     async with uow:
         programme = await programme_or_404(uow, programme_ref)
-        year, _ = await _check(uow, programme, content)
+        year = await _year_of(uow, programme, content)
         record = m.ProgrammeRecord(
             programme_id=programme.id,
             unit_id=caller.unit_id,
@@ -187,8 +187,7 @@ async def _write_draft(uow: UnitOfWork, record: m.ProgrammeRecord, content: Reco
             fields=[FieldProblem((*CONTENT_AT, "kind"), "A record keeps its kind.")],
         )
     programme = await _records(uow).programme(record.programme_id)
-    year, _ = await _check(uow, programme, content)
-    _write(record, content, year)
+    _write(record, content, await _year_of(uow, programme, content))
 
 
 update_record = Edit(
