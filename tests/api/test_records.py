@@ -322,6 +322,32 @@ class TestRecordsBesideReports:
         )
         assert regional["record_id"] == course.json()["id"]
 
+    async def test_a_figure_counted_from_records_cannot_be_typed_in_a_report(
+        self, office: Office
+    ) -> None:
+        await office.http.post(
+            f"{BK}/obligations/generation",
+            json={"year": 2024, "regime": "bk-annual"},
+            headers=office.reviewer,
+        )
+        [obligation] = (
+            await office.http.get(f"{BK}/obligations?year=2024", headers=office.reporter)
+        ).json()["items"]
+        report = await office.http.post(
+            "/v1/reports", json={"obligation_id": obligation["id"]}, headers=office.reporter
+        )
+        written = await office.http.put(
+            f"/v1/reports/{report.json()['id']}/draft",
+            json={"indicator_values": [{"indicator": "communication-reach", "value": "500"}]},
+            headers={**office.reporter, "If-Match": report.headers["etag"]},
+        )
+        refused = await office.http.post(
+            f"/v1/reports/{report.json()['id']}/submission",
+            headers={**office.reporter, "If-Match": written.headers["etag"]},
+        )
+        body = assert_problem(refused, 422, "report_invalid")
+        assert [e["code"] for e in body["errors"]] == ["derived_indicator_typed"]  # type: ignore[attr-defined]
+
     async def test_a_record_not_yet_accepted_counts_nothing(
         self, office: Office, resources: Resources
     ) -> None:
