@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint types unit openapi migrate-check bench bench-hardening bench-jobs clean
+.PHONY: run test install install-dev lint types deploy-check unit openapi migrate-check bench bench-hardening bench-jobs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Installed-marker files make re-runs instant while following changes to pyproject.toml.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[embedded]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -29,7 +29,7 @@ run: install
 	$(BIN)/nscl serve --host $(HOST) --port $(PORT)
 
 ## Lint, type-check, check the layering, then run every test against real PostgreSQL and Redis.
-test: install-dev lint types
+test: install-dev lint types deploy-check
 	$(BIN)/pytest
 
 lint: install-dev
@@ -39,6 +39,17 @@ lint: install-dev
 
 types: install-dev
 	$(BIN)/mypy
+
+# checkov lives in a virtualenv of its own: its dependencies would constrain the service's.
+TOOLS ?= .venv-tools
+$(TOOLS)/.installed: deploy/tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet -r deploy/tools.txt
+	touch $@
+
+## Dockerfile lint, Kubernetes schema validation and security scan, all offline.
+deploy-check: install-dev $(TOOLS)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python deploy/check.py --checkov $(TOOLS)/bin/checkov
 
 ## Rewrite the committed OpenAPI document from the code.
 openapi: install
@@ -56,4 +67,4 @@ bench-jobs: install-dev
 	$(BIN)/python -m bench.jobs_recovery
 
 clean:
-	rm -rf $(VENV) .nscl .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .nscl .pytest_cache .mypy_cache .ruff_cache

@@ -35,7 +35,7 @@ class TestTrail:
         [event] = await events(client, object_type="org_unit", object_id=unit_id)
         assert event["action"] == "org_unit.updated"
         assert event["client_id"] == "test-all"
-        assert event["unit_key"] == "bk-dost"
+        assert event["unit"] == "bk-dost"
         assert event["request_id"] == REQUEST_ID
         assert event["before"]["abbreviation"] == "DOH"  # type: ignore[index]
         assert event["after"]["abbreviation"] == "SYT"  # type: ignore[index]

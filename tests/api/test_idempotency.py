@@ -36,7 +36,7 @@ async def obligation_of_own_unit(http: httpx.AsyncClient, keys: KeyRing, year: i
     items = (
         await http.get(f"{BK}/obligations?year={year}", headers=auth(keys, "test-reporter"))
     ).json()["items"]
-    assert [o["unit"]["key"] for o in items] == [OWN_UNIT]
+    assert [o["unit"] for o in items] == [OWN_UNIT]
     return str(items[0]["id"])
 
 

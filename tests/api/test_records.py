@@ -94,42 +94,42 @@ EFFECTS: dict[str, tuple[dict[str, Any], dict[tuple[str, str], str]]] = {
     "honour": (
         HONOUR,
         {
-            ("honoured-recipients", ""): "3.0000",
-            ("honoured-recipients", "recipient_kind=collective"): "1.0000",
-            ("honoured-recipients", "recipient_kind=individual"): "2.0000",
+            ("honoured-recipients", ""): "3",
+            ("honoured-recipients", "recipient_kind=collective"): "1",
+            ("honoured-recipients", "recipient_kind=individual"): "2",
         },
     ),
     "quality_award": (
         QUALITY_AWARD,
         {
-            ("quality-award-entrants", ""): "1.0000",
-            ("quality-award-entrants", "award_result=silver"): "1.0000",
+            ("quality-award-entrants", ""): "1",
+            ("quality-award-entrants", "award_result=silver"): "1",
         },
     ),
     "training_course": (
         TRAINING_COURSE,
         {
-            ("experts-certified", ""): "2.0000",
-            ("experts-certified", "certification_level=national"): "1.0000",
-            ("experts-certified", "certification_level=regional"): "1.0000",
+            ("experts-certified", ""): "2",
+            ("experts-certified", "certification_level=national"): "1",
+            ("experts-certified", "certification_level=regional"): "1",
         },
     ),
     "communication": (
         COMMUNICATION,
         {
-            ("communication-activities", ""): "1.0000",
-            ("communication-activities", "channel=television"): "1.0000",
-            ("communication-reach", ""): "15000.0000",
+            ("communication-activities", ""): "1",
+            ("communication-activities", "channel=television"): "1",
+            ("communication-reach", ""): "15000",
         },
     ),
-    "model_enterprise": (MODEL_ENTERPRISE, {("model-enterprises", ""): "1.0000"}),
+    "model_enterprise": (MODEL_ENTERPRISE, {("model-enterprises", ""): "1"}),
     "inspection": (
         INSPECTION,
         {
-            ("inspections-held", ""): "1.0000",
-            ("inspection-recommendations", ""): "2.0000",
-            ("inspection-recommendations", "follow_up=done"): "1.0000",
-            ("inspection-recommendations", "follow_up=pending"): "1.0000",
+            ("inspections-held", ""): "1",
+            ("inspection-recommendations", ""): "2",
+            ("inspection-recommendations", "follow_up=done"): "1",
+            ("inspection-recommendations", "follow_up=pending"): "1",
         },
     ),
 }
@@ -178,7 +178,7 @@ class Office:
         assert rollup.status_code == 200, rollup.text
         return {
             (t["indicator"], t["disaggregation"]): t["value"]
-            for t in rollup.json()["indicators"]
+            for t in rollup.json()["cells"]
             if t["breakdown"] == ""
         }
 
@@ -226,7 +226,7 @@ class TestEachKindCountsIntoItsIndicators:
         )  # fmt: skip
         # What it will count is shown before it is submitted: derived, never typed.
         preview = {(f["indicator"], f["disaggregation"]): f["value"] for f in record["figures"]}
-        assert {k: f"{float(v):.4f}" for k, v in preview.items()} == effects
+        assert preview == effects
 
         submitted = await office.submit(created)
         assert submitted.json()["status"] == "submitted"
@@ -296,13 +296,13 @@ class TestRecordsBesideReports:
         await run_scheduled_refreshes(resources)
 
         totals = await office.totals(2024)
-        assert totals[("experts-certified", "")] == "3.0000"
-        assert totals[("experts-certified", "certification_level=national")] == "2.0000"
-        assert totals[("experts-certified", "certification_level=regional")] == "1.0000"
+        assert totals[("experts-certified", "")] == "3"
+        assert totals[("experts-certified", "certification_level=national")] == "2"
+        assert totals[("experts-certified", "certification_level=regional")] == "1"
         behind = await office.provenance(2024, "experts-certified")
         assert [(c["kind"], c["value"]) for c in behind] == [
-            ("report_version", "1.0000"),
-            ("record_version", "2.0000"),
+            ("report_version", "1"),
+            ("record_version", "2"),
         ]
         assert behind[0]["report_id"] == report.json()["id"]
         assert behind[1]["record_id"] == course.json()["id"]
@@ -311,10 +311,10 @@ class TestRecordsBesideReports:
             params={"unit": OWN_UNIT, "indicator": "experts-certified"},
             headers=office.reporter,
         )
-        assert {c["disaggregation"]: c["value"] for c in subtree.json()["indicators"]} == {
-            "": "3.0000",
-            "certification_level=national": "2.0000",
-            "certification_level=regional": "1.0000",
+        assert {c["disaggregation"]: c["value"] for c in subtree.json()["cells"]} == {
+            "": "3",
+            "certification_level=national": "2",
+            "certification_level=regional": "1",
         }
         # The regional figure the 2026–2030 target counts comes from the course alone.
         [regional] = await office.provenance(
@@ -356,7 +356,7 @@ class TestRecordsBesideReports:
         await run_scheduled_refreshes(resources)
         totals = await office.totals(2024)
         assert ("honoured-recipients", "") not in totals
-        assert totals[("communication-activities", "")] == "1.0000"
+        assert totals[("communication-activities", "")] == "1"
 
 
 class TestTargetsJudgedOnRecords:
@@ -374,8 +374,8 @@ class TestTargetsJudgedOnRecords:
         await run_scheduled_refreshes(resources)
         rollup = await office.http.get("/v1/rollups/bac-kan-nscl/2026", headers=office.reporter)
         targets = {t["key"]: t for t in rollup.json()["targets"]}
-        assert targets["bk-experts-2026-2030"]["actual"] == "3.0000"
-        assert targets["bk-experts-regional-international-2026-2030"]["actual"] == "2.0000"
+        assert targets["bk-experts-2026-2030"]["actual"] == "3"
+        assert targets["bk-experts-regional-international-2026-2030"]["actual"] == "2"
 
     async def test_the_model_enterprise_record_meets_the_model_enterprise_target(
         self, office: Office, resources: Resources
@@ -423,7 +423,7 @@ class TestReview:
             (f["indicator"], f["disaggregation"]): f["value"]
             for f in versions.json()["items"][1]["figures"]
         }
-        assert second[("inspection-recommendations", "follow_up=pending")] == "2.0000"
+        assert second[("inspection-recommendations", "follow_up=pending")] == "2"
 
     async def test_a_follow_up_is_a_correction_and_the_accepted_version_counts_until_then(
         self, office: Office, resources: Resources
@@ -447,12 +447,12 @@ class TestReview:
         submitted = await office.submit(written)
         # Submitted, not accepted: the published figure still comes from version 1.
         [pending] = await office.provenance(2024, "inspection-recommendations", "follow_up=pending")
-        assert (pending["version_no"], pending["value"]) == (1, "1.0000")
+        assert (pending["version_no"], pending["value"]) == (1, "1")
         await office.accept(submitted)
         await run_scheduled_refreshes(resources)
         totals = await office.totals(2024)
         assert ("inspection-recommendations", "follow_up=pending") not in totals
-        assert totals[("inspection-recommendations", "follow_up=done")] == "2.0000"
+        assert totals[("inspection-recommendations", "follow_up=done")] == "2"
         [behind] = await office.provenance(2024, "inspections-held")
         assert behind["version_no"] == 2
 

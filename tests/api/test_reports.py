@@ -47,7 +47,7 @@ class Desk:
         items = (
             await self.http.get(f"{BK}/obligations?year={year}", headers=self.reporter)
         ).json()["items"]
-        assert [o["unit"]["key"] for o in items] == [OWN_UNIT]
+        assert [o["unit"] for o in items] == [OWN_UNIT]
         return str(items[0]["id"])
 
     async def draft(self, year: int, content: dict[str, Any] | None = None) -> httpx.Response:
@@ -314,11 +314,12 @@ class TestSpreadsheetImport:
         assert response.status_code == 200, response.text
         outcome = response.json()
         assert (outcome["valid"], outcome["applied"], outcome["rows_read"]) == (False, False, 5)
-        assert [(e["row"], e["code"]) for e in outcome["errors"]] == [
-            (2, "unknown_indicator"),
-            (3, "not_a_number"),
-            (4, "negative_value"),
-            (6, "duplicate_row"),
+        # Rows and cells are placed as every problem places a field: body, row, column.
+        assert [(e["location"], e["code"]) for e in outcome["errors"]] == [
+            (["body", 2, "indicator"], "unknown_indicator"),
+            (["body", 3, "value"], "not_a_number"),
+            (["body", 4, "value"], "negative_value"),
+            (["body", 6], "duplicate_row"),
         ]
         real = await desk.http.post(
             f"/v1/reports/{report_id}/indicator-values/import?dry_run=false",
@@ -326,6 +327,8 @@ class TestSpreadsheetImport:
             headers={**headers, "If-Match": created.headers["etag"]},
         )
         assert_problem(real, 422, "import_rejected")
+        assert real.json()["errors"] == outcome["errors"]
+        assert "rows" not in real.json()
         after = (await desk.http.get(f"/v1/reports/{report_id}", headers=desk.reporter)).json()
         assert after["revision"] == created.json()["revision"]
         assert after["draft"]["indicator_values"] == created.json()["draft"]["indicator_values"]
@@ -398,7 +401,7 @@ class TestObligationsFollowTheStructure:
             items = (await anonymous.get(f"{BK}/obligations?year={year}", headers=reviewer)).json()[
                 "items"
             ]
-            units[year] = {o["unit"]["key"] for o in items}
+            units[year] = {o["unit"] for o in items}
         assert len(units[2024]) == 14
         assert "bk-cho-don" in units[2024]
         assert not any(key.startswith("bk-") for key in units[2026])
@@ -458,7 +461,7 @@ class TestAdHocRequests:
         mine = (
             await desk.http.get(f"{BK}/obligations?request_id={request_id}", headers=desk.reporter)
         ).json()["items"]
-        assert [o["unit"]["key"] for o in mine] == [OWN_UNIT]
+        assert [o["unit"] for o in mine] == [OWN_UNIT]
         report = await desk.http.post(
             "/v1/reports", json={"obligation_id": mine[0]["id"]}, headers=desk.reporter
         )
@@ -504,11 +507,11 @@ class TestRollupsFollowAcceptance:
         rollup = await desk.http.get("/v1/rollups/bac-kan-nscl/2024", headers=desk.reporter)
         totals = {
             (t["indicator"], t["disaggregation"]): t["value"]
-            for t in rollup.json()["indicators"]
+            for t in rollup.json()["cells"]
             if t["breakdown"] == ""
         }
-        assert totals[("training-courses", "")] == "3.0000"
-        assert totals[("experts-certified", "certification_level=national")] == "1.0000"
+        assert totals[("training-courses", "")] == "3"
+        assert totals[("experts-certified", "certification_level=national")] == "1"
         assert rollup.json()["sources"] == 1
         behind = await desk.http.get(
             "/v1/rollups/bac-kan-nscl/2024/provenance",
@@ -516,7 +519,7 @@ class TestRollupsFollowAcceptance:
             headers=desk.reporter,
         )
         [contribution] = behind.json()["items"]
-        assert (contribution["unit"], contribution["value"]) == (OWN_UNIT, "3.0000")
+        assert (contribution["unit"], contribution["value"]) == (OWN_UNIT, "3")
         unchanged = await desk.http.get(
             "/v1/rollups/bac-kan-nscl/2024",
             headers={**desk.reporter, "If-None-Match": rollup.headers["etag"]},

@@ -89,7 +89,7 @@ async def world(
     )
     assert generated.json() == {"created": 14}
     obligations = (await anonymous.get(f"{BK}/obligations?year={YEAR}", headers=reviewer)).json()
-    units = {o["unit"]["key"]: o["id"] for o in obligations["items"]}
+    units = {o["unit"]: o["id"] for o in obligations["items"]}
     reporters = {}
     for unit in units:
         await identity.create_client(
@@ -179,10 +179,10 @@ async def test_a_reporting_year(anonymous: httpx.AsyncClient, world: dict[str, A
         14, 11, 2, 1,
     )  # fmt: skip
     assert summary["accepted"] == 13
-    by_unit = {row["unit"]["key"]: row for row in summary["units"]}
+    by_unit = {row["unit"]: row for row in summary["rows"]}
     assert {u: by_unit[u]["days_late"] for u in LATE} == LATE
-    assert by_unit[NEVER]["state"] == "missing"
-    assert by_unit[NEVER]["report_status"] is None
+    assert by_unit[NEVER]["status"] == "missing"
+    assert (by_unit[NEVER]["submitted_on"], by_unit[NEVER]["accepted"]) == (None, False)
 
     versions = (
         await anonymous.get(f"/v1/reports/{filed[RETURNED]['id']}/versions", headers=reviewer)
@@ -200,7 +200,7 @@ async def test_a_reporting_year(anonymous: httpx.AsyncClient, world: dict[str, A
     own = await anonymous.get(
         f"{BK}/timeliness?year={YEAR}", headers=world["reporters"]["bk-cho-don"]
     )
-    assert [row["unit"]["key"] for row in own.json()["units"]] == ["bk-cho-don"]
+    assert [row["unit"] for row in own.json()["rows"]] == ["bk-cho-don"]
     other = await anonymous.get(
         f"/v1/reports/{filed['bk-ba-be']['id']}", headers=world["reporters"]["bk-cho-don"]
     )

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork, PostgresDsn, RedisDsn
+from pydantic import Field, IPvAnyNetwork, PostgresDsn, RedisDsn, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Everything the API and the worker need to know about their surroundings."""
 
-    model_config = SettingsConfigDict(env_prefix="NSCL_", env_file=".env", extra="ignore")
+    # Secrets may also come as files (a Kubernetes Secret mounted as a volume, Docker
+    # secrets), one file per setting named like its variable, e.g. `nscl_database_url`, in
+    # the folder NSCL_SECRETS_DIR names; files are not inherited by child processes or shown
+    # by `env`, unlike environment variables.
+    model_config = SettingsConfigDict(
+        env_prefix="NSCL_",
+        env_file=".env",
+        extra="ignore",
+        secrets_dir=os.environ.get("NSCL_SECRETS_DIR") or None,
+    )
 
     database_url: PostgresDsn | None = Field(
         default=None,
@@ -40,7 +50,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".nscl"), description="Folder of the embedded PostgreSQL's data."
     )
-    environment: Literal["development", "test", "production"] = "development"
+    environment: Literal["development", "test", "production"] = Field(
+        default="development",
+        description=(
+            "production: refuse to start on the embedded database or the in-memory Redis, "
+            "and without a passphrase sealing the signing keys."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = Field(default=True, description="Structured JSON logs (false: console).")
 
@@ -192,6 +208,36 @@ class Settings(BaseSettings):
     seed_on_start: bool = Field(
         default=True, description="Load the built-in Bắc Kạn plan when the embedded default starts."
     )
+    signing_key_passphrase: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Seals the token-signing private keys stored in the database (encrypted PKCS#8). "
+            "Unset: new keys are stored unsealed (refused in production)."
+        ),
+    )
+    signing_key_previous_passphrases: list[SecretStr] = Field(
+        default_factory=list,
+        description="Older passphrases still accepted while `nscl keys reseal` runs (JSON list).",
+    )
+
+    def refuse_unsafe_production(self, *, signs_tokens: bool) -> None:
+        """In production, refuse to start on the embedded defaults or with unsealed keys.
+
+        Checked by the processes that serve (the API, the worker), not by one-shot commands:
+        the migration job needs neither Redis nor the keys' passphrase.
+        """
+        required: list[tuple[str, object]] = [
+            ("NSCL_DATABASE_URL", self.database_url),
+            ("NSCL_REDIS_URL", self.redis_url),
+        ]
+        if signs_tokens:
+            required.append(("NSCL_SIGNING_KEY_PASSPHRASE", self.signing_key_passphrase))
+        missing = [name for name, value in required if value is None]
+        if self.environment == "production" and missing:
+            raise RuntimeError(
+                "NSCL_ENVIRONMENT=production refuses the embedded database, the in-memory "
+                f"Redis and unsealed signing keys: set {', '.join(missing)}"
+            )
 
     @property
     def uses_embedded_database(self) -> bool:

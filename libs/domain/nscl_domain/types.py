@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from nscl_domain.text import clean_text, clean_texts
 
@@ -56,6 +65,65 @@ def _reject_time(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
+# --- how numbers are written on the wire ------------------------------------------------
+# One rule per kind, so a client parses every figure alike (docs/contract.md, "Shapes").
+
+_SCALE = Decimal("0.0001")
+# Wide enough for any Numeric(20, 4) sum: quantizing never runs out of digits.
+_WIDE = Context(prec=60, rounding=ROUND_HALF_EVEN)
+
+QUANTITY_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]{0,3}[1-9])?$"
+PERCENT_PATTERN = r"^-?(0|[1-9][0-9]*)\.[0-9]{4}$"
+
+
+def render_quantity(value: Decimal) -> str:
+    """Plain decimal notation, rounded to 4 places, trailing zeros dropped: "47", "12.5"."""
+    rounded = value.quantize(_SCALE, context=_WIDE)
+    if rounded.is_zero():
+        return "0"
+    text = f"{rounded:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def render_percent(value: Decimal) -> str:
+    """Percentage points with exactly 4 places: "97.5000", "0.0000"."""
+    rounded = value.quantize(_SCALE, context=_WIDE)
+    return f"{rounded.copy_abs() if rounded.is_zero() else rounded:f}"
+
+
+Quantity = Annotated[
+    Decimal,
+    PlainSerializer(render_quantity, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": QUANTITY_PATTERN,
+            "description": "A quantity: plain decimal notation, at most 4 decimal places, "
+            "trailing zeros dropped.",
+            "examples": ["47", "12.5"],
+        },
+        mode="serialization",
+    ),
+]
+"""A measured or planned amount (indicator values, targets, planned outputs): read from a JSON
+number or string, written as a string in plain notation without trailing zeros."""
+
+Percent = Annotated[
+    Decimal,
+    PlainSerializer(render_percent, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": PERCENT_PATTERN,
+            "description": "A percentage (100 = the whole): exactly 4 decimal places.",
+            "examples": ["97.5000"],
+        },
+        mode="serialization",
+    ),
+]
+"""A ratio in percent (ratios, growth, thresholds): written as a string with 4 places."""
 
 
 class InputModel(BaseModel):

@@ -87,6 +87,11 @@ def serve(
     import uvicorn
 
     settings = _settings(service=True)
+    try:
+        settings.refuse_unsafe_production(signs_tokens=True)
+    except RuntimeError as refusal:
+        typer.echo(str(refusal), err=True)
+        raise typer.Exit(2) from None
     if workers > 1 and (settings.uses_embedded_database or settings.uses_embedded_redis):
         raise typer.BadParameter("several processes need NSCL_DATABASE_URL and NSCL_REDIS_URL")
     # Without Redis the queue lives in this process, so the worker must too: the command
@@ -136,7 +141,18 @@ def worker(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument()] = "head",
+    service_role: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "The role the API and the worker connect as (default: the user of "
+                "NSCL_DATABASE_URL): the migration job need not know its password."
+            )
+        ),
+    ] = None,
+) -> None:
     """Migrate up to REVISION (default: the newest) as the owner, then grant the service role."""
     from nscl_domain import schema
 
@@ -144,7 +160,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     owner_url = _migration_url(settings)
     schema.upgrade(owner_url, revision)
     try:
-        _grant_service_role(settings, owner_url, settings.service_role)
+        _grant_service_role(settings, owner_url, service_role or settings.service_role)
     except schema.ServiceRoleError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -289,9 +305,26 @@ def clients_list() -> None:
 def keys_rotate() -> None:
     """Add a signing key; tokens signed by older keys stay valid until those are retired."""
     from nscl_domain.identity import service as identity
+    from nscl_domain.identity.sealing import KeySealer
 
-    key = _run_with_uow(lambda uow, actor: identity.rotate_signing_key(uow, actor))
+    sealer = KeySealer.from_settings(Settings())
+    key = _run_with_uow(lambda uow, actor: identity.rotate_signing_key(uow, actor, sealer))
     typer.echo(f"{key.kid} signs from now on")
+
+
+@keys_app.command("reseal")
+def keys_reseal() -> None:
+    """Seal every key in force under NSCL_SIGNING_KEY_PASSPHRASE (the old passphrase given in
+    NSCL_SIGNING_KEY_PREVIOUS_PASSPHRASES); also seals keys stored before a passphrase was set."""
+    from nscl_domain.identity import service as identity
+    from nscl_domain.identity.sealing import KeySealer
+
+    settings = Settings()
+    if settings.signing_key_passphrase is None:
+        raise typer.BadParameter("set NSCL_SIGNING_KEY_PASSPHRASE to the passphrase to seal with")
+    sealer = KeySealer.from_settings(settings)
+    changed = _run_with_uow(lambda uow, actor: identity.reseal_signing_keys(uow, actor, sealer))
+    typer.echo(f"{len(changed)} key(s) resealed" + (f": {', '.join(changed)}" if changed else ""))
 
 
 @keys_app.command("retire")

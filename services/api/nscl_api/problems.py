@@ -18,8 +18,10 @@ class FieldError(BaseModel):
     """One invalid part of the request."""
 
     location: list[str | int] = Field(
-        description="Where: the request part (body, query, path, header) then the field path.",
-        examples=[["body", "valid_to"]],
+        description="Where: the request part (body, query, path, header) then the field path, "
+        'list indexes as integers. In an uploaded spreadsheet: ["body", row, column], the row '
+        "as the spreadsheet numbers it (header: 1) and the column by its header.",
+        examples=[["body", "valid_to"], ["body", "lines", 3, "amount"], ["body", 12, "value"]],
     )
     message: str = Field(examples=["must not be before valid_from"])
     code: str = Field(description="Machine-readable reason.", examples=["invalid"])

@@ -32,6 +32,7 @@ from nscl_domain.composition.seed import load_seed
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM, Role
 from nscl_domain.identity import service as identity
+from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.identity.service import SecretChecker
 from nscl_domain.jobs.queue import ArqJobQueue
 from nscl_domain.jobs.registry import JobRegistry
@@ -86,7 +87,11 @@ class Resources:
         keys = await identity.signing_keys(self.new_uow())
         # A new ring also starts with an empty cache of verified tokens, so tokens of a
         # retired key stop being accepted at once.
-        self.keys = KeyRing(keys, max_lifetime_seconds=self.settings.token_ttl_seconds)
+        self.keys = KeyRing(
+            keys,
+            max_lifetime_seconds=self.settings.token_ttl_seconds,
+            sealer=KeySealer.from_settings(self.settings),
+        )
         self._keys_version = version
         log.info("keys.loaded", kids=sorted(self.keys.kids))
 
@@ -195,7 +200,9 @@ async def bootstrap_dev_client(
             SYSTEM,
             client_id=DEV_CLIENT_ID,
             name="Development client of the embedded default",
-            unit="bk-dost",
+            # Today's DOST: Bắc Kạn's ended with the 2025 merger, and a client acts for its
+            # unit only while the unit exists.
+            unit="tn-dost",
             roles=[role.value for role in Role],
         )
     path.write_text(
@@ -223,6 +230,7 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     """Open the database and Redis; on the in-memory Redis, run ``companion`` (the worker)
     in this process."""
+    settings.refuse_unsafe_production(signs_tokens=True)
     database_url = await resolve_database_url(settings)
     redis = await connect_redis(settings, companion)
     process = open_process(settings, database_url)
@@ -235,7 +243,7 @@ async def open_resources(
             risks=risks,
             hint="connect as a role that owns nothing; see NSCL_MIGRATION_DATABASE_URL",
         )
-    await identity.ensure_signing_key(UnitOfWork(sessionmaker))
+    await identity.ensure_signing_key(UnitOfWork(sessionmaker), KeySealer.from_settings(settings))
     resources = Resources(
         settings=settings,
         database_url=database_url,

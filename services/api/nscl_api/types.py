@@ -1,17 +1,42 @@
-"""Field types shared by request schemas."""
+"""Field types shared by request and response schemas: one shape per kind of value.
+
+docs/contract.md ("Shapes") states the rules these types implement: a reference to a keyed
+catalogue object is its key, in a field named after the object (or its role); quantities,
+percentages and money are each written one way.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, WithJsonSchema
 
 from nscl_domain.text import UNACCEPTABLE_TEXT_MESSAGE, unacceptable
-from nscl_domain.types import InputModel, IsoDateTime
+from nscl_domain.types import (
+    PERCENT_PATTERN,
+    QUANTITY_PATTERN,
+    InputModel,
+    IsoDateTime,
+    Percent,
+    Quantity,
+)
 
 __all__ = [
+    "PERCENT_PATTERN",
+    "QUANTITY_PATTERN",
     "UNSTORABLE_MESSAGE",
+    "IndicatorKey",
     "IsoDateTime",
+    "Money",
+    "Percent",
+    "PhaseKey",
+    "ProgrammeKey",
+    "Quantity",
     "Reason",
     "RequestModel",
+    "TaskGroupNumber",
+    "TaskKey",
+    "UnitKey",
     "unstorable",
 ]
 
@@ -22,6 +47,31 @@ def unstorable(text: str) -> bool:
 
 
 UNSTORABLE_MESSAGE = UNACCEPTABLE_TEXT_MESSAGE
+
+# References to keyed catalogue objects: the key, never an id or an embedded object, so a
+# client joins every response to the catalogue lists the same way.
+UnitKey = Annotated[str, Field(examples=["bk-ba-be"])]
+"""An organisation unit's key (see GET /v1/org-units)."""
+ProgrammeKey = Annotated[str, Field(examples=["bac-kan-nscl"])]
+PhaseKey = Annotated[str, Field(examples=["bk-2021-2025"])]
+IndicatorKey = Annotated[str, Field(examples=["experts-certified"])]
+TaskKey = Annotated[str, Field(examples=["t-3-2"])]
+TaskGroupNumber = Annotated[int, Field(ge=0, examples=[3])]
+"""A task group, by its number; 0 where a line or row is tied to no task."""
+
+Money = Annotated[
+    int,
+    WithJsonSchema(
+        {
+            "type": "integer",
+            "format": "int64",
+            "description": "Whole Vietnamese đồng (VND), a JSON integer.",
+            "examples": [150000000],
+        },
+        mode="serialization",
+    ),
+]
+"""An amount of money in whole đồng: a JSON integer (every amount is below 2^53)."""
 
 
 class RequestModel(InputModel):

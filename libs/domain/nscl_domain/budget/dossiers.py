@@ -150,9 +150,10 @@ def _dossier_document(
     by_source: dict[str, int] = defaultdict(int)
     lines = []
     for line, unit in rows:
-        group = str(groups[line.task_id]) if line.task_id in groups else "none"
+        # 0 for a line tied to no task, as in totals and rollups.
+        group = groups.get(line.task_id, 0) if line.task_id is not None else 0
         by_unit[unit.key] += line.amount
-        by_group[group] += line.amount
+        by_group[str(group)] += line.amount
         by_source[line.funding_source] += line.amount
         lines.append(
             {

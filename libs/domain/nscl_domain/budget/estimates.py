@@ -53,6 +53,7 @@ class LineInput(InputModel):
 class EstimateView:
     estimate: m.BudgetEstimate
     lines: Sequence[m.EstimateLine]
+    unit_key: str
 
     @property
     def total(self) -> int:
@@ -84,7 +85,7 @@ async def create_estimate(
             caller, "estimate.created", "budget_estimate", estimate.id, after=snapshot(estimate)
         )
         await uow.commit()
-    return EstimateView(estimate, [])
+    return EstimateView(estimate, [], caller.unit_key)
 
 
 async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) -> EstimateView:
@@ -99,7 +100,9 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
 
 async def estimate_view(uow: UnitOfWork, estimate: m.BudgetEstimate) -> EstimateView:
     """The estimate with its lines as stored now."""
-    return EstimateView(estimate, await _budget(uow).lines_of(estimate.id))
+    budget = _budget(uow)
+    unit = await budget.unit(estimate.unit_id)
+    return EstimateView(estimate, await budget.lines_of(estimate.id), unit.key)
 
 
 def parse_lines(raw: Sequence[dict[str, Any]]) -> list[LineInput]:

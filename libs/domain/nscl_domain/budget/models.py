@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
-from nscl_domain.catalogue.models import Task
+from nscl_domain.catalogue.models import OrgUnit, Task
 from nscl_domain.db import Base, new_id
 from nscl_domain.workflow import EnumText, Reviewed, ReviewStatus, known_values
 
@@ -121,6 +121,12 @@ class EstimateLine(Base):
     destination_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
     task_key: Mapped[str | None] = column_property(
         select(Task.key).where(Task.id == task_id).correlate_except(Task).scalar_subquery()
+    )
+    destination_key: Mapped[str | None] = column_property(
+        select(OrgUnit.key)
+        .where(OrgUnit.id == destination_unit_id)
+        .correlate_except(OrgUnit)
+        .scalar_subquery()
     )
 
 

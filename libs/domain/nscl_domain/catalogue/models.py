@@ -7,9 +7,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    column,
+    select,
+    table,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from nscl_domain.db import Base, new_id
 
@@ -63,6 +74,10 @@ class OrgSuccession(Base):
     note_en: Mapped[str | None] = mapped_column(Text)
 
 
+# The parent programme, seen from a programme row: its key, read with the row.
+_PARENT_PROGRAMME = table("programme", column("id"), column("key")).alias("parent_programme")
+
+
 class Programme(Base):
     """The national programme or a provincial plan that implements it."""
 
@@ -85,6 +100,16 @@ class Programme(Base):
     name_en: Mapped[str] = mapped_column(Text)
     start_year: Mapped[int]
     end_year: Mapped[int]
+    # Responses name related objects by key: read with the row, not one query per reference.
+    parent_key: Mapped[str | None] = column_property(
+        select(_PARENT_PROGRAMME.c.key).where(_PARENT_PROGRAMME.c.id == parent_id).scalar_subquery()
+    )
+    owner_unit_key: Mapped[str] = column_property(
+        select(OrgUnit.key)
+        .where(OrgUnit.id == owner_unit_id)
+        .correlate_except(OrgUnit)
+        .scalar_subquery()
+    )
 
 
 class Phase(Base):

@@ -34,6 +34,7 @@ from nscl_domain.errors import (
 from nscl_domain.identity import SYSTEM, Caller, Permission, Role, permissions_of
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.identity.repository import IdentityRepository
+from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.identity.units import ClientUnit, ClientUnits
 from nscl_domain.uow import UnitOfWork
 
@@ -303,7 +304,7 @@ async def caller_for_token(
 # --- signing keys ---------------------------------------------------------------------
 
 
-def _new_key() -> SigningKey:
+def _new_key(sealer: KeySealer | None = None) -> SigningKey:
     private = ec.generate_private_key(ec.SECP256R1())
     public_der = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -311,11 +312,7 @@ def _new_key() -> SigningKey:
     kid = base64.urlsafe_b64encode(hashlib.sha256(public_der).digest()[:12]).decode().rstrip("=")
     jwk: dict[str, Any] = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
     jwk |= {"kid": kid, "use": "sig", "alg": ALGORITHM}
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem = (sealer or KeySealer()).seal(private)
     return SigningKey(kid=kid, algorithm=ALGORITHM, private_pem=pem, public_jwk=jwk)
 
 
@@ -331,19 +328,23 @@ async def signing_keys(uow: UnitOfWork) -> Sequence[SigningKey]:
         return await uow.get(IdentityRepository).signing_keys()
 
 
-async def ensure_signing_key(uow: UnitOfWork) -> Sequence[SigningKey]:
+async def ensure_signing_key(
+    uow: UnitOfWork, sealer: KeySealer | None = None
+) -> Sequence[SigningKey]:
     """Create the first signing key if there is none; return the keys in force."""
     async with uow:
         keys = await uow.get(IdentityRepository).signing_keys()
         if keys:
             return keys
-    return [await rotate_signing_key(uow, SYSTEM)]
+    return [await rotate_signing_key(uow, SYSTEM, sealer)]
 
 
-async def rotate_signing_key(uow: UnitOfWork, actor: Caller) -> SigningKey:
+async def rotate_signing_key(
+    uow: UnitOfWork, actor: Caller, sealer: KeySealer | None = None
+) -> SigningKey:
     """Add a key that signs from now on; older keys keep verifying until retired."""
     actor.require(Permission.CLIENTS_MANAGE)
-    key = _new_key()
+    key = _new_key(sealer)
     async with uow:
         uow.get(IdentityRepository).add(key)
         await uow.get(IdentityRepository).flush()
@@ -352,6 +353,28 @@ async def rotate_signing_key(uow: UnitOfWork, actor: Caller) -> SigningKey:
         )
         await uow.commit()
     return key
+
+
+async def reseal_signing_keys(uow: UnitOfWork, actor: Caller, sealer: KeySealer) -> list[str]:
+    """Seal every key in force under the sealer's current passphrase; return the kids changed.
+
+    Run after a passphrase change, with the old one given as previous, before the old one is
+    withdrawn from the processes' environment.
+    """
+    actor.require(Permission.CLIENTS_MANAGE)
+    changed: list[str] = []
+    async with uow:
+        for key in await uow.get(IdentityRepository).signing_keys():
+            resealed = sealer.reseal(key.kid, key.private_pem)
+            if resealed is not None:
+                key.private_pem = resealed
+                changed.append(key.kid)
+        if changed:
+            uow.get(AuditRepository).record(
+                actor, "signing_key.resealed", "signing_key", ",".join(changed)
+            )
+        await uow.commit()
+    return changed
 
 
 async def retire_signing_key(uow: UnitOfWork, actor: Caller, kid: str) -> SigningKey:

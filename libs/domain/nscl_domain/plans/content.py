@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from nscl_domain.types import InputModel
+from nscl_domain.types import InputModel, Quantity
 
 IntegratedProgramme = Literal[
     "new_rural_development",
@@ -38,7 +38,7 @@ class Integration(InputModel):
 class PlannedOutput(InputModel):
     indicator: str = Field(max_length=100, description="Indicator key.")
     year: int = Field(ge=2000, le=2100)
-    value: Decimal = Field(ge=0, max_digits=20, decimal_places=4)
+    value: Quantity = Field(ge=0, max_digits=20, decimal_places=4)
 
 
 class Activity(InputModel):

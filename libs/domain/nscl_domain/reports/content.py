@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from stdnum.exceptions import ValidationError as TaxCodeError
 from stdnum.vn import mst
 
-from nscl_domain.types import InputModel, IsoDate
+from nscl_domain.types import InputModel, IsoDate, Quantity
 
 Solution = Literal[
     "iso_9001",
@@ -36,7 +36,7 @@ class IndicatorEntry(InputModel):
     disaggregation: dict[str, str] = Field(
         default_factory=dict, description='e.g. {"trainee_group": "manager"}; {} is the total.'
     )
-    value: Decimal = Field(max_digits=20, decimal_places=4)
+    value: Quantity = Field(max_digits=20, decimal_places=4)
 
 
 class TaskProgressEntry(InputModel):

@@ -401,8 +401,13 @@ def _filter_sections(sections: dict[str, Any], filters: Filters) -> dict[str, An
     return {
         **sections,
         "budget": [r for r in sections.get("budget", []) if r["task_group"] == filters.task_group],
-        "tasks": [r for r in sections.get("tasks", []) if r["group"] == filters.task_group],
+        "tasks": [r for r in sections.get("tasks", []) if _task_group(r) == filters.task_group],
     }
+
+
+def _task_group(row: dict[str, Any]) -> int:
+    # Runs stored before the field was renamed say "group".
+    return int(row["task_group"] if "task_group" in row else row["group"])
 
 
 _MONEY = ("estimated", "allocated", "spent")

@@ -180,7 +180,7 @@ ANNUAL = """annual AS (
 )"""
 TASKS = """tasks AS (
   SELECT a.programme_id, a.year,
-         json_agg(json_build_object('unit', u.key, 'task', t.key, 'group', g.number,
+         json_agg(json_build_object('unit', u.key, 'task', t.key, 'task_group', g.number,
                                       'status', tp.status) ORDER BY u.key, t.key) AS rows
   FROM annual a
   JOIN report r ON r.obligation_id = a.id
@@ -229,13 +229,14 @@ budget AS (
 timeliness AS (
   SELECT x.programme_id, x.year,
          json_agg(json_build_object(
-           'unit', x.unit, 'due_date', x.due_date, 'submitted_on', x.submitted_on,
+           'unit', x.unit, 'obligation_id', x.obligation_id,
+           'due_date', x.due_date, 'submitted_on', x.submitted_on,
            'status', CASE WHEN x.submitted_on IS NULL THEN 'missing'
                           WHEN x.submitted_on <= x.due_date THEN 'on_time'
                           ELSE 'late' END,
            'accepted', x.accepted) ORDER BY x.unit) AS rows
   FROM (
-    SELECT a.programme_id, a.year, u.key AS unit, a.due_date,
+    SELECT a.programme_id, a.year, a.id AS obligation_id, u.key AS unit, a.due_date,
            (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS submitted_on,
            r.accepted_version_no IS NOT NULL AS accepted
     FROM annual a

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from nscl_api.types import UnitKey
 from nscl_domain.audit.models import AuditEvent
 
 
@@ -17,7 +18,7 @@ class AuditEventRead(BaseModel):
     id: uuid.UUID
     occurred_at: datetime
     client_id: str
-    unit_key: str | None
+    unit: UnitKey | None = Field(description="The unit the client acted for.")
     action: str = Field(examples=["org_unit.updated"])
     object_type: str = Field(examples=["org_unit"])
     object_id: str
@@ -27,4 +28,15 @@ class AuditEventRead(BaseModel):
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditEventRead:
-        return cls.model_validate(event, from_attributes=True)
+        return cls(
+            id=event.id,
+            occurred_at=event.occurred_at,
+            client_id=event.client_id,
+            unit=event.unit_key,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            before=event.before,
+            after=event.after,
+            request_id=event.request_id,
+        )

@@ -12,10 +12,10 @@ from typing import Any
 import jwt
 from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from nscl_domain.errors import Unauthenticated, Unavailable
 from nscl_domain.identity.models import SigningKey
+from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.identity.service import ALGORITHM, Grant
 from nscl_domain.settings import Settings
 
@@ -50,15 +50,18 @@ class KeyRing:
     """
 
     def __init__(
-        self, keys: Sequence[SigningKey], *, max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME
+        self,
+        keys: Sequence[SigningKey],
+        *,
+        max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME,
+        sealer: KeySealer | None = None,
     ) -> None:
         self._signer_kid = keys[0].kid if keys else None
         self.max_lifetime_seconds = max_lifetime_seconds
         self._private: dict[str, EllipticCurvePrivateKey] = {}
+        opener = sealer or KeySealer()
         for key in keys:
-            private = load_pem_private_key(key.private_pem.encode(), password=None)
-            assert isinstance(private, EllipticCurvePrivateKey)
-            self._private[key.kid] = private
+            self._private[key.kid] = opener.open(key.kid, key.private_pem)
         self.public_jwks = [key.public_jwk for key in keys]
         # A signature checked once need not be checked on every request: a verified token
         # is remembered for a minute, never past its own expiry. A reloaded ring starts empty,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import Money, RequestModel, TaskGroupNumber, TaskKey, UnitKey
 from nscl_domain.budget.dossiers import DossierView
 from nscl_domain.budget.estimates import EstimateView, LineInput
 from nscl_domain.budget.models import DossierStatus
@@ -27,18 +27,20 @@ class EstimateLines(RequestModel):
 class LineRead(LineInput):
     id: uuid.UUID
     position: int
-    destination_unit_id: uuid.UUID | None = Field(
-        description="Set at submission by the routing of the budget year; null: other sources."
+    amount: Money  # the same int as the line's input, described as money on the way out
+    destination: UnitKey | None = Field(
+        description="Unit key, set at submission by the routing of the budget year; null: "
+        "other sources, or not submitted yet."
     )
 
 
 class EstimateRead(BaseModel):
     id: uuid.UUID
-    unit_id: uuid.UUID
+    unit: UnitKey
     budget_year: int
     status: ReviewStatus
     revision: int
-    total: int = Field(description="Sum of the lines, whole đồng.")
+    total: Money = Field(description="Sum of the lines, whole đồng.")
     returned_reason: str | None
     submitted_at: datetime | None
     accepted_at: datetime | None
@@ -49,7 +51,7 @@ class EstimateRead(BaseModel):
         e = view.estimate
         return cls(
             id=e.id,
-            unit_id=e.unit_id,
+            unit=view.unit_key,
             budget_year=e.budget_year,
             status=e.status,
             revision=e.revision,
@@ -63,7 +65,7 @@ class EstimateRead(BaseModel):
                     {
                         "id": line.id,
                         "position": line.position,
-                        "destination_unit_id": line.destination_unit_id,
+                        "destination": line.destination_key,
                         "task": line.task_key,
                         "activity": line.activity,
                         "amount": line.amount,
@@ -81,10 +83,12 @@ class EstimateRead(BaseModel):
 
 class TotalRow(BaseModel):
     funding_source: str
-    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
-    unit: str
-    task_group: int = Field(description="0: lines not tied to a task.")
-    amount: int
+    destination: UnitKey | None = Field(
+        description="Unit key; null: other sources, routed to neither."
+    )
+    unit: UnitKey
+    task_group: TaskGroupNumber = Field(description="0: lines not tied to a task.")
+    amount: Money
     lines: int
 
 
@@ -95,7 +99,55 @@ class BuildRequest(RequestModel):
 class AllocationRead(BaseModel):
     id: uuid.UUID = Field(description="Record spending against this id.")
     line_id: uuid.UUID
-    amount: int
+    amount: Money
+
+
+def _task_group(value: Any) -> Any:
+    # Dossiers built before task groups were numbers here said "3", and "none" for no task.
+    if value == "none":
+        return 0
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+class DossierLine(BaseModel):
+    """A line of the dossier, frozen as it was when built."""
+
+    line_id: uuid.UUID
+    unit: UnitKey
+    task_group: Annotated[TaskGroupNumber, BeforeValidator(_task_group)] = Field(
+        description="0: a line tied to no task."
+    )
+    activity: str
+    amount: Money
+    funding_source: str
+    chapter: str | None
+    loai_khoan: str | None
+    muc_tieu_muc: str | None
+
+
+class DossierDocument(BaseModel):
+    """What the dossier says: its totals by unit, task group and funding source, its lines."""
+
+    total: Money
+    by_unit: dict[str, int] = Field(description="Unit key → whole đồng.")
+    by_task_group: dict[str, int] = Field(
+        description='Task group number, as a string since it is a map key ("0": no task) → '
+        "whole đồng."
+    )
+    by_funding_source: dict[str, int] = Field(description="Funding source → whole đồng.")
+    lines: list[DossierLine]
+    fingerprint: str = Field(
+        description="Of the lines and amounts: a rebuild that finds it "
+        "unchanged makes no new version."
+    )
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> DossierDocument:
+        groups: dict[str, int] = {}
+        for group, amount in document["by_task_group"].items():
+            number = str(_task_group(group))
+            groups[number] = groups.get(number, 0) + amount
+        return cls.model_validate({**document, "by_task_group": groups}, context=STORED)
 
 
 class DossierRead(BaseModel):
@@ -103,11 +155,11 @@ class DossierRead(BaseModel):
 
     id: uuid.UUID
     budget_year: int
-    destination_unit_key: str
+    destination: UnitKey
     version_no: int
     status: DossierStatus
-    total: int
-    document: dict[str, Any]
+    total: Money
+    document: DossierDocument
     built_at: datetime
     sent_at: datetime | None
     acknowledged_at: datetime | None
@@ -119,11 +171,11 @@ class DossierRead(BaseModel):
         return cls(
             id=d.id,
             budget_year=d.budget_year,
-            destination_unit_key=view.destination.key,
+            destination=view.destination.key,
             version_no=d.version_no,
             status=d.status,
             total=d.total,
-            document=d.document,
+            document=DossierDocument.of(d.document),
             built_at=d.built_at,
             sent_at=d.sent_at,
             acknowledged_at=d.acknowledged_at,
@@ -147,7 +199,7 @@ class SpendingCreate(RequestModel):
 class SpendingRead(BaseModel):
     id: uuid.UUID
     allocation_id: uuid.UUID
-    amount: int
+    amount: Money
     spent_on: datetime
     note: str
 
@@ -155,8 +207,8 @@ class SpendingRead(BaseModel):
 class FollowUpRow(BaseModel):
     """Where the money of a task stands: estimated, allocated, spent (whole đồng)."""
 
-    task: str | None
-    unit: str
-    estimated: int
-    allocated: int
-    spent: int
+    task: TaskKey | None
+    unit: UnitKey
+    estimated: Money
+    allocated: Money
+    spent: Money

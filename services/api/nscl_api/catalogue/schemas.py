@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import (
+    IndicatorKey,
+    Percent,
+    PhaseKey,
+    ProgrammeKey,
+    Quantity,
+    RequestModel,
+    TaskGroupNumber,
+    TaskKey,
+    UnitKey,
+)
 from nscl_domain.catalogue import models as m
 from nscl_domain.catalogue.service import SuccessionView, TaskView, UnitDetail, UnitView
 from nscl_domain.types import IsoDate
@@ -28,24 +37,13 @@ UnitKind = Literal[
 KEY_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
-class UnitRef(BaseModel):
-    id: uuid.UUID
-    key: str
-    name_vi: str
-    name_en: str
-
-    @classmethod
-    def of(cls, unit: m.OrgUnit) -> UnitRef:
-        return cls(id=unit.id, key=unit.key, name_vi=unit.name_vi, name_en=unit.name_en)
-
-
 class SuccessionRead(BaseModel):
     """A successor link between two units."""
 
     kind: Literal["merged_into", "split_into", "renamed_to", "absorbed_by_area"]
     effective: date
-    predecessor: UnitRef
-    successor: UnitRef
+    predecessor: UnitKey
+    successor: UnitKey
     note_en: str | None
 
     @classmethod
@@ -53,8 +51,8 @@ class SuccessionRead(BaseModel):
         return cls(
             kind=view.succession.kind,  # type: ignore[arg-type]  # checked by the database
             effective=view.succession.effective,
-            predecessor=UnitRef.of(view.predecessor),
-            successor=UnitRef.of(view.successor),
+            predecessor=view.predecessor.key,
+            successor=view.successor.key,
             note_en=view.succession.note_en,
         )
 
@@ -69,8 +67,7 @@ class OrgUnitRead(BaseModel):
     name_vi: str = Field(examples=["Ủy ban nhân dân huyện Chợ Đồn"])
     name_en: str = Field(examples=["People's Committee of Chợ Đồn district"])
     abbreviation: str | None
-    parent_id: uuid.UUID | None
-    parent_key: str | None
+    parent: UnitKey | None = Field(description="The parent unit; null: a root.")
     valid_from: date
     valid_to: date | None = Field(description="First day the unit no longer exists.")
 
@@ -85,8 +82,7 @@ class OrgUnitRead(BaseModel):
             name_vi=u.name_vi,
             name_en=u.name_en,
             abbreviation=u.abbreviation,
-            parent_id=u.parent_id,
-            parent_key=view.parent_key,
+            parent=view.parent_key,
             valid_from=u.valid_from,
             valid_to=u.valid_to,
         )
@@ -104,8 +100,8 @@ class OrgUnitDetail(OrgUnitRead):
         links = [SuccessionRead.of(s) for s in view.successions]
         return cls(
             **base,
-            predecessors=[s for s in links if s.successor.id == view.unit.id],
-            successors=[s for s in links if s.predecessor.id == view.unit.id],
+            predecessors=[s for s in links if s.successor == view.unit.key],
+            successors=[s for s in links if s.predecessor == view.unit.key],
         )
 
 
@@ -166,8 +162,8 @@ class ProgrammeRead(BaseModel):
     id: uuid.UUID
     key: str = Field(examples=["bac-kan-nscl"])
     level: Literal["national", "provincial"]
-    parent_id: uuid.UUID | None
-    owner_unit_id: uuid.UUID
+    parent: ProgrammeKey | None = Field(description="The programme it implements.")
+    owner_unit: UnitKey
     decision_no: str = Field(examples=["1852/QĐ-UBND"])
     decision_date: date
     decided_by_vi: str
@@ -179,7 +175,21 @@ class ProgrammeRead(BaseModel):
 
     @classmethod
     def of(cls, p: m.Programme) -> ProgrammeRead:
-        return cls.model_validate(p, from_attributes=True)
+        return cls(
+            id=p.id,
+            key=p.key,
+            level=p.level,  # type: ignore[arg-type]  # checked by the database
+            parent=p.parent_key,
+            owner_unit=p.owner_unit_key,
+            decision_no=p.decision_no,
+            decision_date=p.decision_date,
+            decided_by_vi=p.decided_by_vi,
+            decided_by_en=p.decided_by_en,
+            name_vi=p.name_vi,
+            name_en=p.name_en,
+            start_year=p.start_year,
+            end_year=p.end_year,
+        )
 
 
 class ProgrammeDetail(ProgrammeRead):
@@ -196,7 +206,7 @@ class IndicatorRead(BaseModel):
     key: str = Field(examples=["experts-certified"])
     name_vi: str
     name_en: str
-    unit: str = Field(examples=["person"])
+    unit_of_measure: str = Field(examples=["person"])
     aggregation_across_units: Literal["sum", "latest", "maximum", "minimum", "average"]
     aggregation_across_time: Literal["sum", "latest", "maximum"]
     disaggregations: list[Disaggregation]
@@ -204,7 +214,17 @@ class IndicatorRead(BaseModel):
 
     @classmethod
     def of(cls, i: m.Indicator) -> IndicatorRead:
-        return cls.model_validate(i, from_attributes=True)
+        return cls(
+            id=i.id,
+            key=i.key,
+            name_vi=i.name_vi,
+            name_en=i.name_en,
+            unit_of_measure=i.unit,
+            aggregation_across_units=i.aggregation_across_units,  # type: ignore[arg-type]  # checked by the database
+            aggregation_across_time=i.aggregation_across_time,  # type: ignore[arg-type]  # checked by the database
+            disaggregations=[Disaggregation.model_validate(d) for d in i.disaggregations],
+            derived_from=i.derived_from,
+        )
 
 
 class TargetRead(BaseModel):
@@ -212,15 +232,15 @@ class TargetRead(BaseModel):
 
     id: uuid.UUID
     key: str
-    indicator_key: str
-    phase_key: str
+    indicator: IndicatorKey
+    phase: PhaseKey
     kind: Literal[
         "phase_total", "minimum", "yearly_growth_range", "baseline_percentage", "share_percentage"
     ]
-    value: Decimal | None = Field(description="For phase_total and minimum.")
-    min_pct: Decimal | None
-    max_pct: Decimal | None
-    baseline_period_key: str | None
+    value: Quantity | None = Field(description="For phase_total and minimum.")
+    min_pct: Percent | None
+    max_pct: Percent | None
+    baseline_period: str | None = Field(description="Baseline period key.")
     disaggregation: dict[str, Any] | None
     approximate: bool = Field(description='The plan says "about".')
     text_vi: str
@@ -232,13 +252,13 @@ class TargetRead(BaseModel):
         return cls(
             id=t.id,
             key=t.key,
-            indicator_key=indicator_key,
-            phase_key=phase_key,
+            indicator=indicator_key,
+            phase=phase_key,
             kind=t.kind,  # type: ignore[arg-type]  # checked by the database
             value=t.value,
             min_pct=t.min_pct,
             max_pct=t.max_pct,
-            baseline_period_key=baseline_key,
+            baseline_period=baseline_key,
             disaggregation=t.disaggregation,
             approximate=t.approximate,
             text_vi=t.text_vi,
@@ -262,11 +282,11 @@ class TaskRead(BaseModel):
     id: uuid.UUID
     key: str
     number: str = Field(examples=["3.2"])
-    group: TaskGroupRead
+    task_group: TaskGroupNumber
     text_vi: str
     text_en: str
-    lead_units: list[UnitRef]
-    cooperating_units: list[UnitRef]
+    lead_units: list[UnitKey]
+    cooperating_units: list[UnitKey]
 
     @classmethod
     def of(cls, view: TaskView) -> TaskRead:
@@ -274,11 +294,11 @@ class TaskRead(BaseModel):
             id=view.task.id,
             key=view.task.key,
             number=view.task.number,
-            group=TaskGroupRead.of(view.group),
+            task_group=view.group.number,
             text_vi=view.task.text_vi,
             text_en=view.task.text_en,
-            lead_units=[UnitRef.of(u) for u in view.lead_units],
-            cooperating_units=[UnitRef.of(u) for u in view.cooperating_units],
+            lead_units=[u.key for u in view.lead_units],
+            cooperating_units=[u.key for u in view.cooperating_units],
         )
 
 
@@ -298,8 +318,8 @@ class RoleRead(BaseModel):
 
     id: uuid.UUID
     role: RoleName
-    unit: UnitRef
-    focal_agency: UnitRef | None = Field(
+    unit: UnitKey
+    focal_agency: UnitKey | None = Field(
         description="For reporting units: the designated focal agency."
     )
     valid_from: date
@@ -311,8 +331,8 @@ class RoleRead(BaseModel):
         return cls(
             id=role.id,
             role=role.role,  # type: ignore[arg-type]  # checked by the database
-            unit=UnitRef.of(unit),
-            focal_agency=UnitRef.of(focal) if focal else None,
+            unit=unit.key,
+            focal_agency=focal.key if focal else None,
             valid_from=role.valid_from,
             valid_to=role.valid_to,
         )
@@ -358,12 +378,12 @@ class TaskExtensionRead(BaseModel):
     key: str
     title_vi: str
     title_en: str
-    unit: UnitRef
-    decided_by: UnitRef
+    unit: UnitKey
+    decided_by: UnitKey
     decision_no: str
     decision_date: date
     extended_to_year: int
-    task_key: str | None
+    task: TaskKey | None = Field(description="Task of this programme it continues as.")
 
     @classmethod
     def of(cls, row: tuple[m.TaskExtension, m.OrgUnit, m.OrgUnit, str | None]) -> TaskExtensionRead:
@@ -373,10 +393,10 @@ class TaskExtensionRead(BaseModel):
             key=extension.key,
             title_vi=extension.title_vi,
             title_en=extension.title_en,
-            unit=UnitRef.of(unit),
-            decided_by=UnitRef.of(decider),
+            unit=unit.key,
+            decided_by=decider.key,
             decision_no=extension.decision_no,
             decision_date=extension.decision_date,
             extended_to_year=extension.extended_to_year,
-            task_key=task_key,
+            task=task_key,
         )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import IndicatorKey, Quantity, RequestModel, UnitKey
 from nscl_domain.plans import models as m
 from nscl_domain.plans.changes import Decision
 from nscl_domain.plans.content import PlanContent
@@ -30,14 +29,14 @@ class PlanContentWrite(RequestModel):
 
 
 class PlannedTotal(BaseModel):
-    indicator: str
+    indicator: IndicatorKey
     year: int
-    value: Decimal = Field(description="Combined over activities by the indicator's rule.")
+    value: Quantity = Field(description="Combined over activities by the indicator's rule.")
 
 
 class PlanSummary(BaseModel):
     id: uuid.UUID
-    unit: str
+    unit: UnitKey
     kind: PlanKind
     start_year: int
     end_year: int
@@ -115,7 +114,7 @@ class ChangeDecision(RequestModel):
 class ChangeRequestRead(BaseModel):
     id: uuid.UUID
     plan_id: uuid.UUID
-    unit: str
+    unit: UnitKey
     status: ChangeRequestStatus
     reason: str
     base_version_no: int = Field(description="The version in force when it was proposed.")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from nscl_api.types import RequestModel
+from nscl_api.types import IndicatorKey, ProgrammeKey, Quantity, RequestModel, UnitKey
 from nscl_domain.records import models as m
 from nscl_domain.records.content import RecordContent, RecordKind
 from nscl_domain.records.service import RecordView, parse_stored
@@ -22,15 +21,15 @@ class RecordWrite(RequestModel):
 
 
 class RecordFigureRead(BaseModel):
-    indicator: str = Field(examples=["experts-certified"])
+    indicator: IndicatorKey
     disaggregation: str = Field(description='"dimension=value" pairs joined by ";"; "" total.')
-    value: Decimal
+    value: Quantity
 
 
 class RecordSummary(BaseModel):
     id: uuid.UUID
-    programme: str
-    unit: str = Field(description="Key of the unit that filed it.")
+    programme: ProgrammeKey
+    unit: UnitKey = Field(description="The unit that filed it.")
     kind: RecordKind
     year: int = Field(description="The programme year it counts in (from its own dates).")
     title: str

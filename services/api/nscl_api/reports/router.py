@@ -21,10 +21,9 @@ from nscl_api.deps import (
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.pagination import Cursor, Limit, Page, offset_of, offset_page
-from nscl_api.problems import Problem, problem_response
+from nscl_api.problems import FieldError, Problem, problem_response
 from nscl_api.reports.schemas import (
     ImportOutcome,
-    ImportRowError,
     ObligationGenerated,
     ObligationGeneration,
     ObligationRead,
@@ -173,7 +172,7 @@ async def create_request(
     request, created = await obligations.create_request(uow, actor, programme, **body.model_dump())
     return RequestRead(
         id=request.id, title_vi=request.title_vi, title_en=request.title_en, year=request.year,
-        due_date=request.due_date, indicator_keys=request.indicator_keys,
+        due_date=request.due_date, indicators=request.indicator_keys,
         questions=request.questions, requested_by=request.requested_by,
         obligations_created=created,
     )  # fmt: skip
@@ -195,6 +194,7 @@ async def timeliness(
     """Completeness and timeliness of a year: on time, late (by how many days), missing."""
     rows = await timeliness_of.timeliness(uow, caller, programme, year=year, regime=regime)
     states = [r.state for r in rows]
+    verdicts = [TimelinessRow.of(r) for r in rows]
     return TimelinessSummary(
         year=year,
         regime=regime,
@@ -203,8 +203,9 @@ async def timeliness(
         late=states.count("late"),
         missing=states.count("missing"),
         not_due=states.count("not_due"),
-        accepted=sum(1 for r in rows if r.report is not None and r.report.status == "accepted"),
-        units=[TimelinessRow.of(r) for r in rows],
+        # As a rollup counts them: a report corrected after acceptance stays accepted.
+        accepted=sum(1 for r in verdicts if r.accepted),
+        rows=verdicts,
     )
 
 
@@ -523,7 +524,13 @@ async def import_values(
         rows_read=result.rows_read,
         values=len(result.values),
         errors=[
-            ImportRowError(row=e.row, column=e.column, code=e.code, message=e.message)
+            # A spreadsheet is the body: its rows by the number the user sees, then the cell's
+            # column, as a JSON body's errors name an item, then its field.
+            FieldError(
+                location=["body", e.row, *([e.column] if e.column else [])],
+                code=e.code,
+                message=e.message,
+            )
             for e in result.errors
         ],
         revision=report.revision if report else None,
@@ -532,7 +539,7 @@ async def import_values(
         return problem_response(
             422, "import_rejected",
             f"{len(result.errors)} error(s) in the file; nothing was imported.",
-            instance=request.url.path, extra={"rows": [e.model_dump() for e in outcome.errors]},
+            instance=request.url.path, errors=outcome.errors,
         )  # fmt: skip
     if report is not None:
         _with_etag(response, report.revision)

@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nscl_api.catalogue.schemas import UnitRef
-from nscl_api.types import RequestModel
+from nscl_api.problems import FieldError
+from nscl_api.types import IndicatorKey, RequestModel, UnitKey
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.obligations import ObligationView
 from nscl_domain.reports.rules import RuleSetting
-from nscl_domain.reports.timeliness import Timeliness
+from nscl_domain.reports.timeliness import Timeliness, local_day
 from nscl_domain.types import STORED, IsoDate
 from nscl_domain.workflow import ReviewStatus
 
@@ -103,7 +103,7 @@ class RequestRead(BaseModel):
     title_en: str
     year: int
     due_date: date
-    indicator_keys: list[str]
+    indicators: list[IndicatorKey]
     questions: list[str]
     requested_by: str
     obligations_created: int
@@ -113,11 +113,11 @@ class ObligationRead(BaseModel):
     """What a unit must report, by when, and where its report stands."""
 
     id: uuid.UUID
-    unit: UnitRef
+    unit: UnitKey
     year: int
     due_date: date
     cutoff_date: date
-    regime_key: str | None
+    regime: str | None = Field(description="Regime key; null: an ad hoc request's obligation.")
     request_id: uuid.UUID | None
     request_title_en: str | None
     report_id: uuid.UUID | None
@@ -127,11 +127,11 @@ class ObligationRead(BaseModel):
     def of(cls, v: ObligationView) -> ObligationRead:
         return cls(
             id=v.obligation.id,
-            unit=UnitRef.of(v.unit),
+            unit=v.unit.key,
             year=v.obligation.year,
             due_date=v.obligation.due_date,
             cutoff_date=v.obligation.cutoff_date,
-            regime_key=v.regime.key if v.regime else None,
+            regime=v.regime.key if v.regime else None,
             request_id=v.request.id if v.request else None,
             request_title_en=v.request.title_en if v.request else None,
             report_id=v.report.id if v.report else None,
@@ -211,24 +211,50 @@ class VersionRead(BaseModel):
 
 
 class TimelinessRow(BaseModel):
-    unit: UnitRef
-    obligation_id: uuid.UUID
+    """Whether a unit reported by the deadline: one shape in /timeliness and in rollups."""
+
+    unit: UnitKey
+    obligation_id: uuid.UUID | None = Field(
+        description="The obligation; null only in rollup runs computed before rows named it."
+    )
     due_date: date
-    state: Literal["on_time", "late", "missing", "not_due"]
-    days_late: int | None
-    first_submitted_at: datetime | None
-    report_status: ReviewStatus | None
+    submitted_on: date | None = Field(
+        description="Day (in Vietnam) the report was first submitted; null: not yet."
+    )
+    status: Literal["on_time", "late", "missing", "not_due"] = Field(
+        description="not_due: not sent and the deadline has not passed (in /timeliness only; "
+        "a rollup counts every report not sent as missing)."
+    )
+    days_late: int | None = Field(description="Days after the deadline; null unless late.")
+    accepted: bool = Field(description="A version of the report has been accepted.")
 
     @classmethod
     def of(cls, t: Timeliness) -> TimelinessRow:
+        submitted = t.report.first_submitted_at if t.report else None
         return cls(
-            unit=UnitRef.of(t.unit),
+            unit=t.unit.key,
             obligation_id=t.obligation.id,
             due_date=t.obligation.due_date,
-            state=t.state,
+            submitted_on=local_day(submitted) if submitted else None,
+            status=t.state,
             days_late=t.days_late,
-            first_submitted_at=t.report.first_submitted_at if t.report else None,
-            report_status=t.report.status if t.report else None,
+            accepted=t.report is not None and t.report.accepted_version_no is not None,
+        )
+
+    @classmethod
+    def of_rollup(cls, row: dict[str, Any]) -> TimelinessRow:
+        """A row of a run's timeliness section (stored JSON, dates as text)."""
+        due = date.fromisoformat(row["due_date"])
+        submitted = date.fromisoformat(row["submitted_on"]) if row["submitted_on"] else None
+        late = submitted is not None and submitted > due
+        return cls(
+            unit=row["unit"],
+            obligation_id=row.get("obligation_id"),
+            due_date=due,
+            submitted_on=submitted,
+            status=row["status"],
+            days_late=(submitted - due).days if late and submitted else None,
+            accepted=row["accepted"],
         )
 
 
@@ -243,14 +269,7 @@ class TimelinessSummary(BaseModel):
     missing: int
     not_due: int
     accepted: int
-    units: list[TimelinessRow]
-
-
-class ImportRowError(BaseModel):
-    row: int
-    column: str | None
-    code: str
-    message: str
+    rows: list[TimelinessRow] = Field(description="One per obligation, by unit.")
 
 
 class ImportOutcome(BaseModel):
@@ -261,5 +280,9 @@ class ImportOutcome(BaseModel):
     applied: bool
     rows_read: int
     values: int = Field(description="Rows that would be (or were) written to the draft.")
-    errors: list[ImportRowError]
+    errors: list[FieldError] = Field(
+        description='Every row in error, as in a problem: `location` is ["body", row, column] '
+        "(the row number the spreadsheet shows, its header being row 1, then the column's "
+        'header), or ["body", row] for the row as a whole.'
+    )
     revision: int | None = Field(description="The draft's revision after an applied import.")

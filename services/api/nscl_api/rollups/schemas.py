@@ -10,7 +10,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nscl_api.types import RequestModel
+from nscl_api.reports.schemas import TimelinessRow
+from nscl_api.types import (
+    IndicatorKey,
+    Money,
+    Percent,
+    PhaseKey,
+    ProgrammeKey,
+    Quantity,
+    RequestModel,
+    TaskGroupNumber,
+    TaskKey,
+    UnitKey,
+)
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.records.content import RecordKind
 from nscl_domain.rollups.models import RollupRun
@@ -19,12 +31,12 @@ from nscl_domain.rollups.views import Cell, Contribution, PhaseView, RollupView,
 
 
 class CellRead(BaseModel):
-    indicator: str
+    indicator: IndicatorKey
     disaggregation: str = Field(description='"dimension=value" pairs joined by ";"; "" total.')
     breakdown: str = Field(
         description='"" over every unit; "unit_kind=…" (provincial) or "programme=…" (national).'
     )
-    value: Decimal = Field(description="Aggregated by the indicator's rule across units.")
+    value: Quantity = Field(description="Aggregated by the indicator's rule across units.")
     contributors: int = Field(description="Units (or provinces' units) whose figures count.")
 
     @classmethod
@@ -40,9 +52,9 @@ class CellRead(BaseModel):
 
 class YearRead(BaseModel):
     year: int
-    value: Decimal | None
-    cumulative: Decimal | None
-    growth_pct: Decimal | None
+    value: Quantity | None
+    cumulative: Quantity | None
+    growth_pct: Percent | None
     note: str
 
 
@@ -50,13 +62,13 @@ class RollupTargetRead(BaseModel):
     """A target and how far it is achieved, with the arithmetic."""
 
     key: str
-    indicator: str
-    phase: str
+    indicator: IndicatorKey
+    phase: PhaseKey
     text_en: str
     status: str | None = Field(description="on_track, at_risk, off_track, achieved, missed …")
-    actual: Decimal | None
-    expected: Decimal | None = Field(description="What linear progress requires by now.")
-    ratio_pct: Decimal | None
+    actual: Quantity | None
+    expected: Quantity | None = Field(description="What linear progress requires by now.")
+    ratio_pct: Percent | None
     explanation: str
     per_year: list[YearRead]
 
@@ -90,46 +102,48 @@ class BudgetTotalRow(BaseModel):
     """Accepted estimates of a funding source going to a destination, summed over units."""
 
     funding_source: str
-    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
-    estimated: int = Field(description="Whole đồng, accepted estimates.")
-    allocated: int
-    spent: int
+    destination: UnitKey | None = Field(
+        description="Unit key; null: other sources, routed to neither."
+    )
+    estimated: Money = Field(description="Whole đồng, accepted estimates.")
+    allocated: Money
+    spent: Money
 
 
 class BudgetRow(BaseModel):
     """One unit's money for a funding source, destination and task group."""
 
     funding_source: str
-    destination: str | None = Field(description="Unit key; null: other sources, routed to neither.")
-    unit: str
-    task_group: int = Field(description="0: lines not tied to a task.")
-    estimated: int = Field(description="Whole đồng, accepted estimates.")
-    allocated: int
-    spent: int
+    destination: UnitKey | None = Field(
+        description="Unit key; null: other sources, routed to neither."
+    )
+    unit: UnitKey
+    task_group: TaskGroupNumber = Field(description="0: lines not tied to a task.")
+    estimated: Money = Field(description="Whole đồng, accepted estimates.")
+    allocated: Money
+    spent: Money
 
 
 class TaskRow(BaseModel):
-    unit: str
-    task: str
-    group: int
+    unit: UnitKey
+    task: TaskKey
+    task_group: TaskGroupNumber
     status: str
 
-
-class RollupTimelinessRow(BaseModel):
-    unit: str
-    due_date: str
-    submitted_on: str | None
-    status: Literal["on_time", "late", "missing"]
-    accepted: bool
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> TaskRow:
+        # Runs stored before the field was renamed say "group".
+        group = row["task_group"] if "task_group" in row else row["group"]
+        return cls(unit=row["unit"], task=row["task"], task_group=group, status=row["status"])
 
 
 class PlanProgressRow(BaseModel):
     """An indicator's planned output for the year (accepted annual plans) beside its actual."""
 
-    indicator: str
-    planned: Decimal
-    actual: Decimal | None = Field(description="The rollup's total; null: nothing reported.")
-    ratio_pct: Decimal | None = Field(description="actual / planned × 100, to 2 places.")
+    indicator: IndicatorKey
+    planned: Quantity
+    actual: Quantity | None = Field(description="The rollup's total; null: nothing reported.")
+    ratio_pct: Percent | None = Field(description="actual / planned × 100, to 2 places.")
 
     @classmethod
     def rows(cls, planned: list[dict[str, Any]], cells: list[Cell]) -> list[PlanProgressRow]:
@@ -159,7 +173,7 @@ class Completeness(BaseModel):
     missing: int
 
     @classmethod
-    def of(cls, rows: list[RollupTimelinessRow]) -> Completeness:
+    def of(cls, rows: list[TimelinessRow]) -> Completeness:
         return cls(
             obligations=len(rows),
             submitted=sum(1 for r in rows if r.submitted_on is not None),
@@ -173,7 +187,7 @@ class Completeness(BaseModel):
 class RollupRead(BaseModel):
     """A published rollup: figures, targets, budget, task progress and timeliness."""
 
-    programme: str
+    programme: ProgrammeKey
     year: int
     run_id: uuid.UUID
     seq: int = Field(description="Runs of the year are numbered from 1.")
@@ -183,7 +197,9 @@ class RollupRead(BaseModel):
     computed_at: datetime
     published_at: datetime
     sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
-    indicators: list[CellRead]
+    cells: list[CellRead] = Field(
+        description="The figures: one per indicator, disaggregation and breakdown."
+    )
     targets: list[RollupTargetRead]
     budget_totals: list[BudgetTotalRow] = Field(
         description="By funding source × destination, over every unit: shown to every reader."
@@ -198,13 +214,16 @@ class RollupRead(BaseModel):
         description="Planned outputs of the year's accepted annual plans beside the actuals."
     )
     completeness: Completeness
-    timeliness: list[RollupTimelinessRow]
+    timeliness: list[TimelinessRow] = Field(
+        description="The year's annual obligations: the rows of GET …/timeliness, as the run "
+        "saw them (a report not sent counts as missing, never not_due)."
+    )
 
     @classmethod
     def of(cls, view: RollupView) -> RollupRead:
         """The rollup with every unit's budget rows: the budget policy filters it per reader."""
         run, sections = view.run, view.sections
-        timeliness = [RollupTimelinessRow.model_validate(r) for r in sections.get("timeliness", [])]
+        timeliness = [TimelinessRow.of_rollup(r) for r in sections.get("timeliness", [])]
         budget = sections.get("budget", [])
         return cls(
             programme=view.programme_key,
@@ -217,11 +236,11 @@ class RollupRead(BaseModel):
             computed_at=run.computed_at,
             published_at=view.published_at,
             sources=run.sources,
-            indicators=[CellRead.of(c) for c in view.cells],
+            cells=[CellRead.of(c) for c in view.cells],
             targets=[RollupTargetRead.of(t) for t in view.targets],
             budget_totals=[BudgetTotalRow.model_validate(r) for r in budget_totals(budget)],
             budget=[BudgetRow.model_validate(r) for r in budget],
-            tasks=[TaskRow.model_validate(r) for r in sections.get("tasks", [])],
+            tasks=[TaskRow.of(r) for r in sections.get("tasks", [])],
             plan_progress=PlanProgressRow.rows(sections.get("planned", []), view.cells),
             completeness=Completeness.of(timeliness),
             timeliness=timeliness,
@@ -229,12 +248,12 @@ class RollupRead(BaseModel):
 
 
 class RollupPhaseRead(BaseModel):
-    programme: str
-    phase: str
+    programme: ProgrammeKey
+    phase: PhaseKey
     start_year: int
     end_year: int
     years: dict[int, uuid.UUID] = Field(description="The published run each year counts.")
-    indicators: list[CellRead] = Field(description="Years combined by each indicator's rule.")
+    cells: list[CellRead] = Field(description="Years combined by each indicator's rule.")
     targets: list[RollupTargetRead]
 
     @classmethod
@@ -246,7 +265,7 @@ class RollupPhaseRead(BaseModel):
             start_year=view.phase.start_year,
             end_year=view.phase.end_year,
             years=view.years,
-            indicators=[CellRead.of(c) for c in view.cells],
+            cells=[CellRead.of(c) for c in view.cells],
             targets=[RollupTargetRead.of(t) for t in view.targets],
         )
 
@@ -290,18 +309,18 @@ class RunsRead(BaseModel):
 class ContributionRead(BaseModel):
     source_id: uuid.UUID
     kind: Literal["report_version", "record_version", "rollup_run"]
-    unit: str | None
-    programme: str | None
+    unit: UnitKey | None
+    programme: ProgrammeKey | None
     report_id: uuid.UUID | None = Field(description="Of a report version.")
     record_id: uuid.UUID | None = Field(description="Of a programme record version.")
     record_kind: RecordKind | None = Field(description="Of a programme record version.")
     version_no: int | None
-    value: Decimal
+    value: Quantity
 
 
 class ProvenanceRead(BaseModel):
     run_id: uuid.UUID
-    indicator: str
+    indicator: IndicatorKey
     disaggregation: str
     breakdown: str
     items: list[ContributionRead]
