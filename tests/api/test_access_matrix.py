@@ -30,6 +30,7 @@ from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permiss
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.plans import changes
 from nscl_domain.plans import service as plans
+from nscl_domain.records import service as records
 from nscl_domain.reports import obligations
 from nscl_domain.reports import service as reports
 from nscl_domain.rollups import service as rollups
@@ -86,6 +87,7 @@ class Samples:
     plan: dict[str, str]  # a submitted 2021–2025 plan per unit
     change_request: dict[str, str]  # a proposed change to an accepted 2021 plan per unit
     run_id: str  # the published 2021 rollup run
+    record: dict[str, str]  # a submitted 2021 programme record per unit
 
     def of_other_unit(self) -> dict[str, str]:
         """What the caller's unit must not learn from a refusal: the other unit and its objects."""
@@ -99,6 +101,7 @@ class Samples:
             "estimate": self.estimate[OTHER_UNIT],
             "plan": self.plan[OTHER_UNIT],
             "change request": self.change_request[OTHER_UNIT],
+            "record": self.record[OTHER_UNIT],
         }
 
 
@@ -135,6 +138,9 @@ CONFLICTS_WITH_SUBMITTED = {
     ("PUT", "/v1/plans/{plan_id}/content"),
     ("POST", "/v1/plans/{plan_id}/submission"),
     ("POST", "/v1/plans/{plan_id}/change-requests"),  # changes are asked of accepted plans
+    ("PUT", "/v1/records/{record_id}/content"),
+    ("POST", "/v1/records/{record_id}/submission"),
+    ("POST", "/v1/records/{record_id}/correction"),
 }
 # The sample dossier is a draft addressed to Finance: the callers' unit is not Finance.
 CONFLICTS_WITH_DRAFT_DOSSIER = {("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement")}
@@ -169,6 +175,7 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
         or "{estimate_id}" in path
         or "{plan_id}" in path
         or "{request_id}" in path
+        or "{record_id}" in path
         or (method, path) == ("POST", "/v1/reports")
     )
     # Writers act for their own unit only; readers see others only with read_all.
@@ -189,6 +196,16 @@ LINE = {
 
 
 PLAN = {"activities": [{"task": "t-3-1", "title": "Hỗ trợ áp dụng ISO 9001"}]}
+
+
+def inspection(unit: str) -> dict[str, Any]:
+    """A programme record about ``unit`` (the record itself is the caller's unit's)."""
+    return {
+        "kind": "inspection",
+        "inspected_unit": unit,
+        "inspected_on": "2021-09-01",
+        "findings": "Chưa có kế hoạch năm",
+    }
 
 
 def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
@@ -284,6 +301,12 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "note": "Đồng ý",
         },
         ("POST", "/v1/plan-change-requests/{request_id}/withdrawal"): None,
+        ("POST", "/v1/programmes/{programme}/records"): {"content": inspection(unit)},
+        ("PUT", "/v1/records/{record_id}/content"): {"content": inspection(unit)},
+        ("POST", "/v1/records/{record_id}/submission"): None,
+        ("POST", "/v1/records/{record_id}/acceptance"): None,
+        ("POST", "/v1/records/{record_id}/return"): {"reason": "Thiếu kiến nghị"},
+        ("POST", "/v1/records/{record_id}/correction"): {"reason": "Cập nhật khắc phục"},
         ("POST", "/v1/budget-allocations/{allocation_id}/spending"): {
             "amount": 1000,
             "spent_on": "2021-05-01",
@@ -324,6 +347,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         estimate_id=samples.estimate[unit],
         plan_id=samples.plan[unit],
         request_id=samples.change_request[unit],
+        record_id=samples.record[unit],
         dossier_id=samples.dossier,
         allocation_id=uuid.UUID(int=1),
         version_no=1,
@@ -413,6 +437,12 @@ async def samples(
                 uow(), reporter, plan.id, reason="Điều chỉnh", raw=PLAN
             )
             change_requests[unit] = str(request.id)
+    filed_records = {}
+    for unit in UNITS.values():
+        reporter = await reporter_of(sessionmaker, unit)
+        view = await records.create_record(uow(), reporter, "bac-kan-nscl", inspection(unit))
+        await records.submit(uow(), reporter, view.record.id, expected_revision=1)
+        filed_records[unit] = str(view.record.id)
     async with sessionmaker() as session:
         programme_id = await session.scalar(
             text("SELECT id FROM programme WHERE key = 'bac-kan-nscl'")
@@ -440,6 +470,7 @@ async def samples(
         plan=submitted_plans,
         change_request=change_requests,
         run_id=refreshed["run_id"],
+        record=filed_records,
     )
     async with owner_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))
@@ -459,8 +490,9 @@ async def call(
     http: httpx.AsyncClient, method: str, path: str, unit: str, samples: Samples, token: str | None
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    # The samples' revisions once submitted: a report's second, an estimate's third.
-    headers["If-Match"] = '"2"' if "{report_id}" in path else '"3"'
+    # The samples' revisions once submitted: a report's or a record's second, an
+    # estimate's third.
+    headers["If-Match"] = '"2"' if "{report_id}" in path or "{record_id}" in path else '"3"'
     if (method, path) == UPLOAD:
         headers["Content-Type"] = "text/csv"
         return await http.request(

@@ -9,6 +9,7 @@ from nscl_domain.idempotency import IdempotencyKey
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
 from nscl_domain.plans import models as plans
+from nscl_domain.records import models as records
 from nscl_domain.reports import models as reports
 from nscl_domain.rollups import models as rollups
 
@@ -25,6 +26,7 @@ __all__ = [
     "catalogue",
     "metadata",
     "plans",
+    "records",
     "reports",
     "rollups",
 ]

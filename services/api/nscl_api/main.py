@@ -31,8 +31,13 @@ from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
-from nscl_api.reports.history import router as history_router
-from nscl_api.reports.history import uploads_router as history_uploads_router
+from nscl_api.records.router import router as records_router
+from nscl_api.reports.history import (
+    router as history_router,
+)
+from nscl_api.reports.history import (
+    uploads_router as history_uploads_router,
+)
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
@@ -93,11 +98,20 @@ TAGS = [
         "are; change requests to accepted plans and DOST's decisions, kept as versions.",
     },
     {
+        "name": "records",
+        "description": "Programme records of DOST and the units (honours, National Quality "
+        "Award entries, training courses, communication, model enterprises, inspections), "
+        "reviewed as reports are; accepted ones count into the indicators they determine.",
+    },
+    {
         "name": "budget",
         "description": "Budget estimates in whole đồng, routed by funding source to Finance or "
         "Planning and Investment; dossiers, acknowledgements and allocations.",
     },
-    {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
+    {
+        "name": "rollups",
+        "description": "Published provincial rollups of accepted reports and records.",
+    },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
     {
         "name": "schedules",
@@ -169,6 +183,7 @@ def create_app(
         reports_router,
         history_router,
         plans_router,
+        records_router,
         budget_router,
         jobs_router,
         schedules_router,
@@ -480,6 +495,11 @@ def _rename_schemas(document: dict[str, Any], renames: dict[str, str]) -> None:
             if isinstance(ref, str) and ref.startswith(prefix):
                 target = ref.removeprefix(prefix)
                 node["$ref"] = prefix + renames.get(target, target)
+            mapping = node.get("discriminator", {}).get("mapping")
+            if isinstance(mapping, dict):  # a union's variants, named by reference strings
+                for tag, target in mapping.items():
+                    name = target.removeprefix(prefix)
+                    mapping[tag] = prefix + renames.get(name, name)
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):

@@ -526,8 +526,8 @@ class RollupRepository:
         disaggregation: str,
         breakdown: str,
     ) -> list[Contribution]:
-        """The accepted versions (or, of a national run, the provincial runs) behind one
-        figure of the run, each with what it contributed."""
+        """The accepted report and record versions (or, of a national run, the provincial
+        runs) behind one figure of the run, each with what it contributed."""
         params = {
             "run_id": run.id,
             "indicator_id": indicator_id,
@@ -541,7 +541,15 @@ class RollupRepository:
             ]
         return [
             Contribution(
-                r.source_id, "report_version", r.unit, None, r.report_id, r.version_no, r.value
+                r.source_id,
+                "report_version" if r.record_id is None else "record_version",
+                r.unit,
+                None,
+                r.report_id,
+                r.version_no,
+                r.value,
+                record_id=r.record_id,
+                record_kind=r.record_kind,
             )
             for r in await self._session.execute(text(sql.VERSION_PROVENANCE), params)
         ]

@@ -9,9 +9,14 @@ A national run combines the published provincial runs of its year through each
 provincial indicator's national indicator, by province (``programme=…``) and in total.
 
 The computation reads other contexts' tables directly (reporting obligations and regimes,
-reports, their versions, figures and task progress; budget estimates, lines, allocations,
-spending and dossiers; annual plans; the catalogue's units, indicators, tasks and
-programmes): one statement over all of them is what keeps a rebuild set-based.
+reports, their versions, figures and task progress; programme records, their versions and
+figures; budget estimates, lines, allocations, spending and dossiers; annual plans; the
+catalogue's units, indicators, tasks and programmes): one statement over all of them is
+what keeps a rebuild set-based.
+
+A run's sources are the accepted versions of annual reports and of programme records
+alike: each counts figures (``FIGURES``) and belongs to a unit, and provenance names which
+of the two it is.
 """
 
 from __future__ import annotations
@@ -27,7 +32,25 @@ JOIN reporting_regime g ON g.id = o.regime_id AND g.kind = 'annual'
 JOIN report r ON r.obligation_id = o.id AND r.accepted_version_no IS NOT NULL
 JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
 JOIN org_unit u ON u.id = o.unit_id
+UNION ALL
+-- The accepted version of every programme record counted in those years (its own year: a
+-- correction may move a record), in the breakdown of the unit that filed it.
+SELECT py.programme_id, py.year, v.id, pr.unit_id, 'unit_kind=' || u.kind
+FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
+JOIN programme_record pr ON pr.programme_id = py.programme_id
+                        AND pr.accepted_version_no IS NOT NULL
+JOIN programme_record_version v ON v.record_id = pr.id
+                               AND v.version_no = pr.accepted_version_no AND v.year = py.year
+JOIN org_unit u ON u.id = pr.unit_id
 """
+
+# The figures of every source: a report version's indicator values, a record version's
+# counts. Version ids are unique across both (random UUIDs).
+FIGURES = """(
+  SELECT version_id, indicator_id, disaggregation, value FROM indicator_value
+  UNION ALL
+  SELECT version_id, indicator_id, disaggregation, value FROM record_figure
+)"""
 
 # Everything else a run shows, digested: obligations and submissions (timeliness), budget
 # estimates, allocations and spending, annual plans. Any change changes the fingerprint.
@@ -94,7 +117,7 @@ WITH by_breakdown AS (
          sum(iv.value) AS value_sum, count(*) AS value_count,
          min(iv.value) AS value_min, max(iv.value) AS value_max
   FROM {{sources}}
-  JOIN indicator_value iv ON iv.version_id = src.source_id
+  JOIN {FIGURES} iv ON iv.version_id = src.source_id
   WHERE TRUE {{only_keys}}
   GROUP BY r.id, iv.indicator_id, iv.disaggregation, src.breakdown
 ),
@@ -391,7 +414,7 @@ SOURCES_OF_RUN = (
 )
 
 INDICATORS_OF_VERSIONS = (
-    "SELECT DISTINCT indicator_id FROM indicator_value "
+    f"SELECT DISTINCT indicator_id FROM {FIGURES} iv "
     "WHERE version_id = ANY(CAST(:version_ids AS uuid[]))"
 )
 
@@ -453,7 +476,7 @@ SELECT i.key AS indicator, iv.disaggregation, '' AS breakdown,
 FROM rollup_run r
 CROSS JOIN LATERAL unnest(r.source_ids, r.source_units) AS s(source_id, unit_id)
 JOIN subtree ON subtree.id = s.unit_id
-JOIN indicator_value iv ON iv.version_id = s.source_id
+JOIN {FIGURES} iv ON iv.version_id = s.source_id
 JOIN indicator i ON i.id = iv.indicator_id
 WHERE r.id = :run_id AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
 GROUP BY i.key, i.aggregation_across_units, iv.disaggregation
@@ -468,18 +491,21 @@ WHERE pub.programme_id = :programme_id AND c.indicator_id = :indicator_id
   AND pub.year BETWEEN :start AND :end
 """
 
-VERSION_PROVENANCE = """
-SELECT s.source_id, u.key AS unit, v.report_id, v.version_no, iv.value
+VERSION_PROVENANCE = f"""
+SELECT s.source_id, u.key AS unit, v.report_id, pr.id AS record_id, pr.kind AS record_kind,
+       coalesce(v.version_no, rv.version_no) AS version_no, iv.value
 FROM rollup_run r
 CROSS JOIN LATERAL unnest(r.source_ids, r.source_units, r.source_breakdowns)
   AS s(source_id, unit_id, breakdown)
-JOIN indicator_value iv ON iv.version_id = s.source_id
-JOIN report_version v ON v.id = s.source_id
+JOIN {FIGURES} iv ON iv.version_id = s.source_id
+LEFT JOIN report_version v ON v.id = s.source_id
+LEFT JOIN programme_record_version rv ON rv.id = s.source_id
+LEFT JOIN programme_record pr ON pr.id = rv.record_id
 JOIN org_unit u ON u.id = s.unit_id
 WHERE r.id = :run_id AND iv.indicator_id = :indicator_id
   AND iv.disaggregation = :disaggregation
   AND (:breakdown = '' OR s.breakdown = :breakdown)
-ORDER BY u.key
+ORDER BY u.key, pr.kind NULLS FIRST, s.source_id
 """
 
 RUN_PROVENANCE = """

@@ -64,12 +64,14 @@ class Contribution:
     """One submission (or provincial run) behind a figure, with what it contributed."""
 
     source_id: uuid.UUID
-    kind: str  # "report_version" or "rollup_run"
+    kind: str  # "report_version", "record_version" or "rollup_run"
     unit: str | None
     programme: str | None
     report_id: uuid.UUID | None
     version_no: int | None
     value: Decimal
+    record_id: uuid.UUID | None = None
+    record_kind: str | None = None
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ async def get_run(
 @router.get(
     "/rollups/{programme}/{year}/provenance",
     operation_id="getRollupProvenance",
-    summary="The submissions behind a figure",
+    summary="The submissions and records behind a figure",
     responses=responses(NotFound),
 )
 async def get_provenance(
@@ -146,8 +146,9 @@ async def get_provenance(
     breakdown: Annotated[str, Query(max_length=200)] = "",
     run_id: uuid.UUID | None = None,
 ) -> ProvenanceRead:
-    """The accepted report versions (nationally: the provincial runs) a figure was made
-    from, each with the value it contributed; of the published run unless ``run_id``."""
+    """The accepted report and programme record versions (nationally: the provincial runs)
+    a figure was made from, each with the value it contributed; of the published run
+    unless ``run_id``."""
     run, contributions = await rollups.provenance(
         uow, caller, programme, year, indicator=indicator, disaggregation=disaggregation,
         breakdown=breakdown, run_id=run_id,

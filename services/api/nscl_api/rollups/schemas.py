@@ -27,6 +27,7 @@ from nscl_api.types import (
 from nscl_domain.budget.models import FundingSource
 from nscl_domain.catalogue.baselines import BaselineUsed
 from nscl_domain.catalogue.targets import Achievement, TargetStatus
+from nscl_domain.records.content import RecordKind
 from nscl_domain.reports.content import TaskStatus
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.service import budget_totals
@@ -407,10 +408,12 @@ class RunsRead(ResponseModel):
 
 class ContributionRead(ResponseModel):
     source_id: uuid.UUID
-    kind: Literal["report_version", "rollup_run"]
+    kind: Literal["report_version", "record_version", "rollup_run"]
     unit: UnitKey | None
     programme: ProgrammeKey | None
-    report_id: uuid.UUID | None
+    report_id: uuid.UUID | None = Field(description="Of a report version.")
+    record_id: uuid.UUID | None = Field(description="Of a programme record version.")
+    record_kind: RecordKind | None = Field(description="Of a programme record version.")
     version_no: int | None
     value: Quantity
 
@@ -444,6 +447,8 @@ class ProvenanceRead(ResponseModel):
                     unit=c.unit,
                     programme=c.programme,
                     report_id=c.report_id,
+                    record_id=c.record_id,
+                    record_kind=None if c.record_kind is None else RecordKind(c.record_kind),
                     version_no=c.version_no,
                     value=c.value,
                 )
