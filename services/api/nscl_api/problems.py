@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from http import HTTPStatus
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asgi_correlation_id import correlation_id
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
+
+from nscl_api.messages import current_language, message, title
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:nscl:problem:"
@@ -57,13 +58,16 @@ def problem_response(
     errors: Sequence[FieldError] | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> ProblemResponse:
-    """Build a problem+json response."""
+    """Build a problem+json response, its words in the request's language (the codes are
+    the same in every language; ``params`` fill the catalogue's templates, and ``extra``
+    members are offered to them too)."""
     problem = Problem(
         type=PROBLEM_TYPE_PREFIX + code,
-        title=HTTPStatus(status).phrase,
+        title=title(status),
         status=status,
-        detail=detail,
+        detail=message(code, detail, {**(extra or {}), **(params or {})}),
         code=code,
         instance=instance,
         request_id=correlation_id.get(),
@@ -72,4 +76,5 @@ def problem_response(
     body = problem.model_dump(mode="json", exclude_none=True)
     if extra:
         body.update(extra)
+    headers = {**(headers or {}), "Content-Language": current_language()}
     return ProblemResponse(body, status_code=status, headers=headers)
