@@ -346,10 +346,12 @@ async def xlsx_stream(tables: Sequence[Table], language: Language) -> AsyncItera
         other: Language = "en" if language == "vi" else "vi"
         for table in tables:
             sheet = workbook.add_worksheet(table.name.translate(_SHEET_FORBIDDEN)[:31])
+            # Constant-memory mode writes a row out once the next one starts: row by row.
             for position, column in enumerate(table.columns):
-                sheet.write_string(0, position, column.label(language), heading)
-                sheet.write_string(1, position, column.label(other), second)
                 sheet.set_column(position, position, min(max(len(column.vi), 10) + 2, 50))
+                sheet.write_string(0, position, column.label(language), heading)
+            for position, column in enumerate(table.columns):
+                sheet.write_string(1, position, column.label(other), second)
             sheet.freeze_panes(2, 0)
             number = 2
             async for chunk in table.batches():
