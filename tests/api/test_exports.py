@@ -388,6 +388,9 @@ class TestMessagesInVietnamese:
         missing = await client.get("/v1/no-such-thing", headers={"Accept-Language": "vi"})
         assert missing.json()["detail"] == "Không có tài nguyên tại địa chỉ này."
         assert missing.json()["title"] == "Không tìm thấy"
+        job = await client.get(f"/v1/jobs/{uuid.uuid4()}", headers={"Accept-Language": "vi"})
+        assert job.json()["code"] == "job_not_found"
+        assert job.json()["detail"] == "Không tìm thấy công việc."
 
     async def test_import_row_errors_in_vietnamese(self, desk: Desk) -> None:
         created = await desk.draft(2024)

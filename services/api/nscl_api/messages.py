@@ -146,6 +146,12 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     ),
     "upload_parse_timeout": ("Đọc tệp quá {limit} giây; hãy chia nhỏ tệp.", None),
     "upload_parsers_busy": ("Các bộ đọc tệp đều đang bận; hãy thử lại sau.", None),
+    "missing_token": ("Thiếu mã truy cập (Authorization: Bearer …).", None),
+    "token_expired": ("Mã truy cập đã hết hạn; hãy lấy mã mới.", None),
+    "transition_not_allowed": ("Báo cáo đang ở trạng thái không cho phép thao tác này.", None),
+    "report_not_editable": ("Chỉ sửa được bản nháp; phiên bản đã gửi không sửa được.", None),
+    "report_exists": ("Nghĩa vụ báo cáo này đã có báo cáo.", None),
+    "invalid_content": ("Nội dung báo cáo không hợp lệ.", None),
     "request_in_progress": ("Một yêu cầu cùng khoá đang được xử lý; hãy thử lại sau.", None),
     "too_many_requests": ("Quá nhiều yêu cầu; hãy thử lại sau.", None),
     "rate_limited": ("Quá nhiều yêu cầu; hãy thử lại sau.", None),
@@ -208,6 +214,33 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
 }
 
 
+# "<noun>_not_found", raised for every kind of object: the noun in Vietnamese.
+NOUNS_VI: dict[str, str] = {
+    "report": "báo cáo",
+    "version": "phiên bản báo cáo",
+    "unit": "đơn vị",
+    "programme": "chương trình",
+    "phase": "giai đoạn",
+    "job": "công việc",
+    "run": "lượt tổng hợp",
+    "rollup": "số liệu tổng hợp",
+    "obligation": "nghĩa vụ báo cáo",
+    "dossier": "hồ sơ ngân sách",
+    "estimate": "dự toán",
+    "plan": "kế hoạch",
+    "plan_version": "phiên bản kế hoạch",
+    "task": "nhiệm vụ",
+    "regime": "chế độ báo cáo",
+    "rule": "quy tắc kiểm tra",
+    "role": "vai trò",
+    "client": "tài khoản",
+    "indicator": "chỉ tiêu",
+    "allocation": "phân bổ",
+    "request": "yêu cầu báo cáo",
+}
+_NOT_FOUND = "_not_found"
+
+
 class _Params(dict[str, object]):
     def __missing__(self, key: str) -> str:
         raise KeyError(key)
@@ -223,6 +256,9 @@ def message(
     when the catalogue has none or its template needs a parameter not given."""
     language = language or current_language()
     entry = CATALOGUE.get(code)
+    if entry is None and language == "vi" and code.endswith(_NOT_FOUND):
+        noun = NOUNS_VI.get(code.removesuffix(_NOT_FOUND), "đối tượng được yêu cầu")
+        return f"Không tìm thấy {noun}."
     if entry is None:
         return fallback
     template = entry[0] if language == "vi" else entry[1]
