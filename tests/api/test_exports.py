@@ -405,3 +405,26 @@ class TestMessagesInVietnamese:
             "unknown_indicator": "Chỉ tiêu nope không có trong danh mục.",
         }
         assert OWN_UNIT  # the desk's unit reports
+
+
+class TestWorkbookCells:
+    async def test_money_has_thousands_separators_and_years_do_not(self) -> None:
+        from nscl_api.budget.schemas import FollowUpRow
+        from nscl_api.exports import table_of, xlsx_stream
+
+        class Row(FollowUpRow):
+            year: int
+
+        rows = [{"task": "t-1", "unit": "bk-doh", "estimated": 150_000_000, "allocated": 0,
+                 "spent": 1_250, "year": 2024}]  # fmt: skip
+        table = table_of("Theo dõi", ("Theo dõi kinh phí", "Follow-up"), Row, rows)
+        data = b"".join([block async for block in xlsx_stream([table], "vi")])
+        sheet = load_workbook(io.BytesIO(data))["Theo dõi"]
+        assert [c.value for c in sheet[1]] == [
+            "Nhiệm vụ", "Đơn vị", "Dự toán (đồng)", "Được giao (đồng)", "Đã chi (đồng)", "Năm"
+        ]  # fmt: skip
+        assert [c.value for c in sheet[2]][:3] == ["Task", "Unit", "Estimated (VND)"]
+        estimated, year = sheet["C3"], sheet["F3"]
+        assert (estimated.value, estimated.number_format) == (150_000_000, "#,##0")
+        assert (year.value, year.number_format) == (2024, "General")
+        assert sheet.freeze_panes == "A3"

@@ -142,7 +142,7 @@ def negotiate(request: Request, format: ExportFormat | None) -> ExportFormat:
 
 # --- tables ----------------------------------------------------------------------------
 
-Kind = Literal["text", "number", "integer", "json"]
+Kind = Literal["text", "number", "integer", "money", "json"]
 
 
 @dataclass(frozen=True)
@@ -254,6 +254,10 @@ _NUMBER_FIELDS = frozenset(
 )
 
 
+# Whole đồng: written with a thousands separator.
+_MONEY_FIELDS = frozenset({"estimated", "allocated", "spent", "amount", "total"})
+
+
 def columns_of(model: type[BaseModel], *, skip: Iterable[str] = ()) -> list[Column]:
     """The columns of a row model, in its fields' order, headed from :data:`LABELS`."""
     skipped = set(skip)
@@ -266,6 +270,8 @@ def columns_of(model: type[BaseModel], *, skip: Iterable[str] = ()) -> list[Colu
         kind: Kind = "text"
         if name in _NUMBER_FIELDS:
             kind = "number"
+        elif name in _MONEY_FIELDS:
+            kind = "money"
         elif "int" in annotation and "str" not in annotation:
             kind = "integer"
         elif any(word in annotation for word in ("list", "dict", "Dict", "List")):
@@ -363,7 +369,7 @@ async def xlsx_stream(tables: Sequence[Table], language: Language) -> AsyncItera
                         if isinstance(value, bool):
                             sheet.write_boolean(number, position, value)
                         elif isinstance(value, int | float):
-                            fmt = money if column.kind == "integer" and value >= 1000 else None
+                            fmt = money if column.kind == "money" else None
                             sheet.write_number(number, position, value, fmt)
                         else:
                             sheet.write_string(number, position, value)
