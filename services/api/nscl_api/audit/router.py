@@ -13,11 +13,12 @@ from nscl_api.deps import AuditReader, ResourcesDep, UowDep
 from nscl_api.errors import responses
 from nscl_api.exports import (
     FormatQuery,
+    Table,
+    columns_of,
     export_language,
     export_response,
     export_responses,
     negotiate,
-    table_of,
 )
 from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
 from nscl_domain.audit import service as audit
@@ -78,10 +79,8 @@ async def list_audit_events(
         # Refused now, as a problem, rather than after the first bytes of the file are sent.
         await audit.list_events(uow, caller, **filters, before_id=before_id, limit=1)
         chunks = _event_chunks(resources, caller, filters, before_id)
-        table = table_of(
-            "Nhật ký", ("Nhật ký thay đổi", "Audit trail"), AuditEventRead, (), skip=()
-        )
-        table.rows, table.chunks = None, chunks
+        columns = columns_of(AuditEventRead)
+        table = Table("Nhật ký", "Nhật ký thay đổi", "Audit trail", columns, chunks=chunks)
         return export_response([table], chosen, export_language(request), "audit-events")
     rows = await audit.list_events(uow, caller, **filters, before_id=before_id, limit=limit)
     page, more = split_page(rows, limit)
