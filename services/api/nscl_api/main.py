@@ -27,6 +27,7 @@ from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
+from nscl_api.messages import LanguageMiddleware
 from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from nscl_api.plans.router import router as plans_router
@@ -199,6 +200,8 @@ def create_app(
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    # Every problem of a request, whoever builds it, is written in its Accept-Language.
+    app.add_middleware(LanguageMiddleware)
     # Outside the others, so the answers of the other middleware (413, 400) carry the
     # headers too.
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGE_PATHS)

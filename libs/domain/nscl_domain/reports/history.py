@@ -49,6 +49,8 @@ from nscl_domain.reports.importing import (
     UNIT_COLUMN,
     VALUE_COLUMN,
     YEAR_COLUMN,
+    Cell,
+    CellFault,
     IndicatorSpec,
     ObligationScope,
     RowError,
@@ -107,7 +109,7 @@ async def import_history(
     uow: UnitOfWork,
     actor: Caller,
     programme_ref: str,
-    rows: Iterable[tuple[int, Mapping[str, str | None]]],
+    rows: Iterable[tuple[int, Mapping[str, Cell]]],
     *,
     regime_key: str,
     dry_run: bool,
@@ -188,6 +190,11 @@ class _Group:
     checker: _Checker = field(kw_only=True)
 
 
+def _text(cell: Cell) -> str | None:
+    cleaned = _clean(cell)
+    return None if isinstance(cleaned, CellFault) else cleaned
+
+
 def parse_day(text: str) -> date | None:
     """A date as ``YYYY-MM-DD`` or ``DD/MM/YYYY``, or None."""
     found = _DMY.fullmatch(text)
@@ -210,7 +217,7 @@ def _flag(text: str | None) -> bool | None:
 
 
 def read_history(
-    rows: Iterable[tuple[int, Mapping[str, str | None]]],
+    rows: Iterable[tuple[int, Mapping[str, Cell]]],
     indicators: Mapping[str, IndicatorSpec],
 ) -> HistoryRead:
     """Group the rows into entries (one per unit and year) and check what can be checked
@@ -220,7 +227,16 @@ def read_history(
     rows_read = 0
     for number, raw in rows:
         rows_read += 1
-        record = {_column_name(k): _clean(v) for k, v in raw.items()}
+        # A formula or a merged cell is named as such, not read as a value left out.
+        faults = [(k, v) for k, v in raw.items() if isinstance(v, CellFault)]
+        for column, fault in faults:
+            errors.append(
+                RowError(number, _column_name(column), fault.code, fault.message(),
+                         tuple(fault.params().items()))
+            )  # fmt: skip
+        if faults:
+            continue
+        record = {_column_name(k): _text(v) for k, v in raw.items()}
         group = _group_of(number, record, groups, errors, indicators)
         if group is None:
             continue

@@ -30,6 +30,7 @@ from nscl_domain.reports.importing import (
     XLSX_MEDIA_TYPE,
     ImportFormatError,
     ImportLimitError,
+    Row,
     UploadLimits,
     read_rows,
 )
@@ -237,9 +238,7 @@ UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _read_upload(
-    request: Request, resources: ResourcesDep
-) -> list[tuple[int, dict[str, str | None]]] | RawResponse:
+async def _read_upload(request: Request, resources: ResourcesDep) -> list[Row] | RawResponse:
     """The rows of an uploaded CSV or XLSX file (parsed in a worker process), or the
     problem to answer."""
     path = request.url.path
