@@ -4,6 +4,7 @@ from nscl_domain.audit.models import AuditEvent
 from nscl_domain.budget import models as budget
 from nscl_domain.catalogue import models as catalogue
 from nscl_domain.db import Base
+from nscl_domain.documents.models import DocumentArtefact
 from nscl_domain.idempotency import IdempotencyKey
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
@@ -16,6 +17,7 @@ metadata = Base.metadata
 __all__ = [
     "ApiClient",
     "AuditEvent",
+    "DocumentArtefact",
     "IdempotencyKey",
     "Job",
     "SigningKey",

@@ -21,6 +21,7 @@ from nscl_api.conditional import RESPONSE_HEADERS
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
 from nscl_api.docs import router as docs_router
+from nscl_api.documents.router import router as documents_router
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
@@ -83,6 +84,10 @@ TAGS = [
         "Planning and Investment; dossiers, acknowledgements and allocations.",
     },
     {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
+    {
+        "name": "documents",
+        "description": "The annual report and phase reviews officials sign, as DOCX and XLSX.",
+    },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
     {"name": "audit", "description": "Append-only record of every change."},
 ]
@@ -142,6 +147,7 @@ def create_app(
         reports_router,
         plans_router,
         budget_router,
+        documents_router,
         jobs_router,
         audit_router,
     ):

@@ -569,3 +569,11 @@ async def get_phase(
             t for t in await _targets(repo, programme, as_of, indicator) if t.phase == phase.key
         ]
         return PhaseView(phase, programme.key, years, cells, targets)
+
+
+async def judged_targets(
+    repositories: RepositorySource, programme: cm.Programme, as_of_year: int
+) -> list[TargetProgress]:
+    """Every target in force in the year, judged on the published years up to it: what a
+    reader of the year's rollup is shown, for the documents built from it."""
+    return await _targets(repositories.get(RollupRepository), programme, as_of_year, None)
