@@ -220,6 +220,13 @@ async def test_the_2024_provincial_report(
     assert requested.headers["location"] == f"/v1/jobs/{job['id']}"
     first = await run_job(resources, job)
     assert first["created"] is True
+    # Another year's job is a job like any other: watched and cancelled at /v1/jobs.
+    other = await anonymous.post(
+        f"/v1/programmes/{BK}/annual-reports", json={"year": 2023}, headers=dost
+    )
+    operator = {"Authorization": f"Bearer {mint_token(keys, 'test-operator')}"}
+    cancelled = await anonymous.post(f"{other.headers['location']}/cancellation", headers=operator)
+    assert cancelled.json()["status"] == "cancelled"
 
     rollup = (await anonymous.get(f"/v1/rollups/{BK}/2024", headers=viewer)).json()
     meta = await anonymous.get(f"/v1/programmes/{BK}/annual-reports/2024", headers=viewer)

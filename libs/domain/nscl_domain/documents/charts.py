@@ -8,6 +8,7 @@ draws without a display, so a worker renders them.
 from __future__ import annotations
 
 import io
+import textwrap
 from decimal import Decimal
 
 import matplotlib
@@ -33,29 +34,45 @@ def _png(figure: MplFigure) -> bytes:
     return buffer.getvalue()
 
 
-def _figure(width: float = 7.0, height: float = 3.6) -> tuple[MplFigure, Axes]:
+def _figure(width: float = 8.0, height: float = 3.8) -> tuple[MplFigure, Axes]:
     plt.rcParams.update({"font.family": FONT, "font.size": 8, "svg.hashsalt": "nscl"})
     figure, axes = plt.subplots(figsize=(width, height))
     return figure, axes
 
 
 def targets_chart(document: Document) -> bytes:
-    """Actuals of the indicators year by year across the phase, beside the phase targets."""
+    """Actuals of the indicators year by year across the phase, each beside its phase
+    target (a dashed line of the same colour)."""
     figure, axes = _figure()
     years = document.years
     shown = [f for f in document.figures if f.by_year][:6]
     width = 0.8 / max(len(shown), 1)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, fig in enumerate(shown):
+        colour = colours[i % len(colours)]
         xs = [y + (i - (len(shown) - 1) / 2) * width for y in years]
         ys = [float(fig.by_year.get(y, Decimal(0))) for y in years]
-        axes.bar(xs, ys, width=width, label=_short(fig.name_vi))
-    for judged in document.targets:
-        if judged.target is not None and judged.expected is not None:
-            axes.axhline(float(judged.expected), linestyle="--", linewidth=0.6, color="grey")
+        axes.bar(xs, ys, width=width, color=colour, label=_wrap(fig.name_vi, 60))
+        judged_here = [
+            t for t in document.targets if t.indicator == fig.indicator and t.target is not None
+        ]
+        if judged_here:
+            running, cumulative = Decimal(0), []
+            for y in years:
+                running += fig.by_year.get(y, Decimal(0))
+                cumulative.append(float(running))
+            axes.plot(years, cumulative, color=colour, marker="o", linewidth=1,
+                      label="Lũy kế thực hiện")  # fmt: skip
+        for judged in judged_here:
+            if judged.target is not None:
+                axes.axhline(
+                    float(judged.target), color=colour, linestyle="--", linewidth=0.9,
+                    label=f"Chỉ tiêu {judged.phase_vi.lower()}: {judged.target.normalize():f}",
+                )  # fmt: skip
     axes.set_xticks(years, [str(y) for y in years])
-    axes.set_title("Kết quả thực hiện các chỉ tiêu qua các năm của giai đoạn")
-    axes.set_ylabel("Giá trị thực hiện")
-    axes.legend(fontsize=6, loc="upper left")
+    axes.set_title("Kết quả thực hiện các chỉ tiêu so với mục tiêu của giai đoạn")
+    axes.set_ylabel("Giá trị thực hiện trong năm")
+    axes.legend(fontsize=5.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     return _png(figure)
 
@@ -64,7 +81,7 @@ def budget_chart(document: Document) -> bytes:
     """Estimated, allocated and spent by funding source and destination, in million đồng."""
     figure, axes = _figure()
     labels = [
-        _short(f"{line.source_vi} → {line.destination_vi}", 45) for line in document.budget
+        _wrap(f"{line.source_vi} → {line.destination_vi}", 34) for line in document.budget
     ] or ["(không có số liệu)"]
     rows = document.budget
     ys = range(len(labels))
@@ -105,8 +122,8 @@ def timeliness_chart(document: Document) -> bytes:
     return _png(figure)
 
 
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _wrap(text: str, width: int) -> str:
+    return textwrap.fill(text, width)
 
 
 def all_charts(document: Document) -> dict[str, bytes]:

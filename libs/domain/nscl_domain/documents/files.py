@@ -12,6 +12,7 @@ import io
 import zipfile
 from datetime import datetime, time
 from decimal import Decimal
+from typing import Any
 
 import xlsxwriter
 from docx import Document as new_docx
@@ -92,6 +93,15 @@ def _no_borders(table: DocxTable) -> None:
         table._tbl.tblPr.remove(borders)
 
 
+def _widths(table: DocxTable, *widths: Any) -> None:
+    # Word reads the grid, LibreOffice the cells: set both, or the motto wraps.
+    table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = width
+        for cell in column.cells:
+            cell.width = width
+
+
 def _cell_text(value: object, kind: str) -> str:
     if value is None:
         return ""
@@ -111,6 +121,8 @@ def _annex_table(docx: object, annex: Annex) -> None:
     table = docx.add_table(rows=1, cols=len(annex.columns))  # type: ignore[attr-defined]
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    # The annex pages are landscape A4: share their 26.7 cm as the sheet shares its columns.
+    scale = 26.7 / sum(c.width for c in annex.columns)
     for cell, column in zip(table.rows[0].cells, annex.columns, strict=True):
         cell.text = ""
         _run_font(cell.paragraphs[0], 10, bold=True, text=column.header_vi)
@@ -123,6 +135,7 @@ def _annex_table(docx: object, annex: Annex) -> None:
             _run_font(cell.paragraphs[0], 10, bold=group, text=_cell_text(value, column.kind))
             if column.kind != "text":
                 cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    _widths(table, *(Cm(c.width * scale) for c in annex.columns))
     _para(docx)
 
 
@@ -135,8 +148,8 @@ def _picture(docx: object, png: bytes, caption: str) -> None:
 def _header(docx: object, document: Document) -> None:
     table = docx.add_table(rows=1, cols=2)  # type: ignore[attr-defined]
     _no_borders(table)
+    _widths(table, Cm(7.6), Cm(10))
     left, right = table.rows[0].cells
-    left.width, right.width = Cm(6.5), Cm(9.5)
     left.text = right.text = ""
     p = left.paragraphs[0]
     p.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -260,6 +273,7 @@ def render_docx(document: Document, charts: dict[str, bytes] | None = None) -> b
 
     table = docx.add_table(rows=1, cols=2)
     _no_borders(table)
+    _widths(table, Cm(8), Cm(8.5))
     left, right = table.rows[0].cells
     left.text = right.text = ""
     _run_font(left.paragraphs[0], 12, bold=True, italic=True, text="Nơi nhận:")
