@@ -262,4 +262,6 @@ class TestEveryCreatingPostReplays:
             "recordSpending",
             "createJob",
             "requestRollup",
+            "requestAnnualReport",
+            "requestReview",
         }

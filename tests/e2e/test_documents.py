@@ -141,6 +141,23 @@ def rows_of(sheet: Any) -> list[tuple[Any, ...]]:
     return [row for row in sheet.iter_rows(min_row=5, values_only=True) if row[0] is not None]
 
 
+STATUS_VI = {
+    "on_track": "Đúng tiến độ",
+    "at_risk": "Có nguy cơ không đạt",
+    "off_track": "Chậm tiến độ",
+    "achieved": "Đã đạt",
+    "missed": "Không đạt",
+    "no_data": "Chưa có số liệu",
+}
+
+
+def number(value: object) -> Decimal | None:
+    """A figure from a sheet, a cell's text or the API, compared as a number."""
+    if value is None or value == "":
+        return None
+    return Decimal(str(value).replace(",", ".")).normalize()
+
+
 def keep(name: str, body: bytes) -> None:
     if SAMPLES:
         Path(SAMPLES).mkdir(parents=True, exist_ok=True)
@@ -318,6 +335,16 @@ async def test_the_2024_provincial_report(
         for c in rollup["cells"]
         if c["breakdown"].startswith("unit_kind=") and not c["disaggregation"]
     )
+    judged = [r for r in rows_of(book["Bieu 01 - Muc tieu"]) if "." in r[0]]
+    assert sorted(map(repr, ((number(r[3]), number(r[4]), r[5]) for r in judged))) == sorted(
+        repr((number(t["actual"]), number(t["expected"]), STATUS_VI[t["status"] or "no_data"]))
+        for t in rollup["targets"]
+    )
+    # The DOCX annex carries the same figures, written as a Vietnamese reader writes them.
+    annex = next(t for t in word.tables if t.rows[0].cells[1].text == "Chỉ tiêu")
+    assert [
+        (r.cells[0].text, number(r.cells[3].text.replace(".", ""))) for r in annex.rows[1:]
+    ] == [(r[0], number(r[3])) for r in figures]
     budget = rows_of(book["Bieu 04 - Kinh phi"])
     lines = [(r[2], r[3], r[4]) for r in budget if "." in r[0]]
     assert lines == [(t["estimated"], t["allocated"], t["spent"]) for t in rollup["budget_totals"]]
@@ -372,6 +399,16 @@ async def test_the_2025_mid_term_review_across_the_restructuring(
     )
     assert requested.status_code == 202, requested.text
     assert requested.json()["args"]["kind"] == "mid_term_review"
+    # The phase that ends with the programme has the final review (tổng kết).
+    final = await anonymous.post(
+        f"/v1/programmes/{BK}/reviews", json={"phase": "bk-2021-2030"}, headers=dost
+    )
+    assert final.json()["args"]["kind"] == "final_review"
+    nothing_yet = await anonymous.post(
+        f"/v1/programmes/{BK}/reviews", json={"phase": "bk-2026-2030"}, headers=dost
+    )
+    assert_problem(nothing_yet, 422, "rollup_not_published")
+    assert nothing_yet.json()["errors"][0]["location"] == ["body", "phase"]
     await run_job(resources, requested.json())
     phase = (await anonymous.get(f"/v1/rollups/{BK}/phases/bk-2021-2025", headers=viewer)).json()
     meta = await anonymous.get(f"/v1/programmes/{BK}/reviews/bk-2021-2025", headers=viewer)

@@ -117,7 +117,9 @@ async def get_annual_report(
 ) -> DocumentRead:
     """The newest report generated for the year: its run, checksums and sizes."""
     artefact = await documents.get_document(uow, caller, programme, year=year)
-    return DocumentRead.of(artefact, f"/v1/programmes/{programme}/annual-reports/{year}")
+    return DocumentRead.of(
+        artefact, f"/v1/programmes/{artefact.programme_key}/annual-reports/{year}"
+    )
 
 
 @router.post(
@@ -181,4 +183,4 @@ async def get_review(
 ) -> DocumentRead:
     """The newest review generated for the phase: its runs, checksums and sizes."""
     artefact = await documents.get_document(uow, caller, programme, phase=phase)
-    return DocumentRead.of(artefact, f"/v1/programmes/{programme}/reviews/{phase}")
+    return DocumentRead.of(artefact, f"/v1/programmes/{artefact.programme_key}/reviews/{phase}")
