@@ -33,8 +33,6 @@ from nscl_domain.documents.content import (
     signed_on_words,
 )
 
-DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FONT = "Times New Roman"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

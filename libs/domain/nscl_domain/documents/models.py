@@ -26,6 +26,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from nscl_domain.db import Base, new_id
 
 DOCUMENT_KINDS = ("annual_report", "mid_term_review", "final_review")
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class DocumentArtefact(Base):

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import uuid
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.service import check_programme_year, programme_or_404
-from nscl_domain.documents import files
 from nscl_domain.documents.content import Document, gather
 from nscl_domain.documents.models import DocumentArtefact
 from nscl_domain.documents.repository import DocumentRepository
@@ -154,6 +154,10 @@ def review_kind(programme: cm.Programme, phase: cm.Phase | None) -> DocumentKind
 
 def render_document(document: Document) -> tuple[bytes, bytes]:
     """Both files of a document (pure: the same document gives the same bytes)."""
+    # Imported here: only the worker renders, and the API process need not load the
+    # plotting and document libraries.
+    from nscl_domain.documents import files
+
     with _RENDERING:
         return files.render(document)
 
@@ -171,7 +175,7 @@ async def build(ctx: JobContext, args: BuildDocumentArgs) -> dict[str, Any]:
     docx, xlsx = await asyncio.to_thread(render_document, document)
     documents = ctx.get(DocumentRepository)
     kept = await documents.by_fingerprint(programme.id, args.kind, args.period, fingerprint)
-    docx_sha, xlsx_sha = files.sha256(docx), files.sha256(xlsx)
+    docx_sha, xlsx_sha = sha256(docx).hexdigest(), sha256(xlsx).hexdigest()
     if kept is not None:
         return {
             "artefact_id": str(kept.id),

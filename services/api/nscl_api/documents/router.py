@@ -14,7 +14,7 @@ from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_domain.documents import service as documents
-from nscl_domain.documents.files import DOCX_TYPE, XLSX_TYPE
+from nscl_domain.documents.models import DOCX_TYPE, XLSX_TYPE
 from nscl_domain.errors import Forbidden, Invalid, NotFound
 
 router = APIRouter(prefix="/v1/programmes/{programme}", tags=["documents"])

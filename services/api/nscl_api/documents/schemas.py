@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from nscl_api.types import PhaseKey, ProgrammeKey, RequestModel
-from nscl_domain.documents.files import DOCX_TYPE, XLSX_TYPE
+from nscl_domain.documents.models import DOCX_TYPE, XLSX_TYPE
 from nscl_domain.documents.service import Artefact
 
 
