@@ -452,6 +452,18 @@ async def test_the_2025_mid_term_review_across_the_restructuring(
     assert sum(Decimal(str(m[6])) for m in members) == phase_total
     assert len({(m[1], m[0].split(".")[1]) for m in members}) == len(members)
 
+    # The obligations of every year of the phase, each under the unit of its year.
+    timeliness = rows_of(book["Bieu 05 - Gui bao cao"])
+    assert sorted((r[1], r[2][-4:]) for r in timeliness) == sorted(
+        [
+            ("Sở Y tế tỉnh Bắc Kạn", "2023"),
+            ("Sở Y tế tỉnh Bắc Kạn", "2024"),
+            ("Ủy ban nhân dân huyện Na Rì", "2024"),
+            ("Sở Y tế tỉnh Thái Nguyên", "2025"),
+            ("Ủy ban nhân dân tỉnh Thái Nguyên", "2025"),
+        ]
+    )
+
     word = docx.Document(io.BytesIO(got_docx.content))
     body = docx_text(word)
     assert "Sơ kết giai đoạn 2021 - 2025" in body

@@ -459,7 +459,16 @@ async def gather(
         progress = [p for p in progress if p.phase == phase.key]
     judged = _judged(progress, targets, phases, measures, last_year)
 
-    sections = run.sections or {}
+    sections: dict[str, list[dict[str, Any]]] = dict(run.sections or {})
+    if kind != "annual_report":
+        # A review adds up the phase: each year's budget, task reports and obligations
+        # from that year's own run, with the units and destinations of that year.
+        sections = {"budget": [], "tasks": [], "timeliness": []}
+        for y in years:
+            year_run = await repo.run(published[y])
+            assert year_run is not None
+            for name, rows in sections.items():
+                rows.extend((year_run.sections or {}).get(name, []))
     unit_keys = {r["unit"] for r in sections.get("timeliness", [])}
     unit_keys |= {r["destination"] for r in sections.get("budget", []) if r.get("destination")}
     links: dict[str, list[str]] = defaultdict(list)
