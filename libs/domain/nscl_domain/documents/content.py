@@ -563,8 +563,7 @@ async def gather(
                 text_vi=nfc(t.text_vi),
                 counts=dict(sorted(status_by_task.get(t.key, {}).items())),
             )
-            for n, (t, tg) in enumerate((x for x in task_rows if x[1].id == g.id), start=1)
-            if tg.id == g.id
+            for n, t in enumerate((t for t, tg in task_rows if tg.id == g.id), start=1)
         ]
         task_groups.append((str(g.number), nfc(g.name_vi), lines))
 
