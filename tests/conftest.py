@@ -95,6 +95,7 @@ REPORTING_TABLES = (
     "estimate_line",
     "budget_estimate",
     "job_progress",
+    "document_artefact",
     "rollup_publication",
     "rollup_cell",
     "rollup_run",

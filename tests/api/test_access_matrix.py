@@ -26,6 +26,7 @@ from nscl_domain.budget import dossiers, routing
 from nscl_domain.budget import estimates as estimating
 from nscl_domain.clock import utcnow
 from nscl_domain.db import create_sessionmaker
+from nscl_domain.documents import service as documents
 from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.plans import changes
@@ -258,6 +259,8 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
         },
         ("PATCH", "/v1/schedules/{schedule}"): {"enabled": False},
         ("POST", "/v1/schedules/{schedule}/runs"): None,
+        ("POST", "/v1/programmes/{programme}/annual-reports"): {"year": 2021},
+        ("POST", "/v1/programmes/{programme}/reviews"): {"phase": "bk-2021-2025"},
         ("PATCH", "/v1/programmes/{programme}/reporting-regimes/{key}"): {
             "due_month": 11,
             "due_day": 30,
@@ -458,6 +461,14 @@ async def samples(
             rollups.RefreshRollupArgs(programme_id=programme_id, year=2021),
         )
         await session.commit()
+    # The documents routes read the 2021 report and the 2021–2025 review.
+    for kind, period in (("annual_report", "2021"), ("mid_term_review", "bk-2021-2025")):
+        async with sessionmaker() as session:
+            await documents.build(
+                JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=utcnow()),
+                documents.BuildDocumentArgs(programme_id=programme_id, kind=kind, period=period),
+            )
+            await session.commit()
     yield Samples(
         job_id=str(job.id),
         unit_id=unit_ids,

@@ -341,7 +341,7 @@ def test_every_request_example_is_accepted_by_its_operation(
 
 # A word naming a resource in a summary, and the path segments where that resource lives.
 RESOURCE_WORDS = {
-    "report": ("reports", "report-backfills"),
+    "report": ("reports", "report-backfills", "annual-reports"),
     "plan": ("plans", "plan-change-requests"),
     "estimate": ("budget-estimates", "budget-follow-up", "budget-routing"),
     "dossier": ("budget-dossiers",),

@@ -276,4 +276,6 @@ class TestEveryCreatingPostReplays:
             "recordSpending",
             "createJob",
             "requestRollup",
+            "requestAnnualReport",
+            "requestReview",
         }

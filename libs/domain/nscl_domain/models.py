@@ -5,6 +5,7 @@ from nscl_domain.budget import models as budget
 from nscl_domain.catalogue import models as catalogue
 from nscl_domain.catalogue.baselines import BaselineFigure
 from nscl_domain.db import Base
+from nscl_domain.documents.models import DocumentArtefact
 from nscl_domain.idempotency import IdempotencyKey
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
@@ -19,6 +20,7 @@ __all__ = [
     "ApiClient",
     "AuditEvent",
     "BaselineFigure",
+    "DocumentArtefact",
     "IdempotencyKey",
     "Job",
     "SigningKey",

@@ -75,6 +75,8 @@ _PLAN_CONTENT: dict[str, Any] = {
 
 # operationId → (summary, value).
 REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
+    "requestAnnualReport": ("The province's report on 2024", {"year": 2024}),
+    "requestReview": ("The mid-term review of 2021–2025", {"phase": "bk-2021-2025"}),
     "backfillReport": (
         "Ba Bể's 2022 report, received late by letter",
         {

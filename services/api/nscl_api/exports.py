@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import xlsxwriter  # type: ignore[import-untyped]  # xlsxwriter ships no type information
+import xlsxwriter
 from fastapi import Query, Request
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException

@@ -22,6 +22,7 @@ from nscl_api.conditional import RESPONSE_HEADERS
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
 from nscl_api.docs import router as docs_router
+from nscl_api.documents.router import router as documents_router
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_api.health.router import router as health_router
@@ -110,6 +111,10 @@ TAGS = [
         "Planning and Investment; dossiers, acknowledgements and allocations.",
     },
     {
+        "name": "documents",
+        "description": "The annual report and phase reviews officials sign, as DOCX and XLSX.",
+    },
+    {
         "name": "rollups",
         "description": "Published provincial rollups of accepted reports and records.",
     },
@@ -186,6 +191,7 @@ def create_app(
         plans_router,
         records_router,
         budget_router,
+        documents_router,
         jobs_router,
         schedules_router,
         audit_router,

@@ -24,6 +24,7 @@ class JobName(StrEnum):
     REFRESH_ROLLUP = "rollups.refresh"
     REBUILD_ROLLUPS = "rollups.rebuild"
     BUILD_DOSSIERS = "budget.build_dossiers"
+    BUILD_DOCUMENT = "documents.build"
 
 
 class JobStatus(StrEnum):

@@ -608,3 +608,17 @@ async def get_phase(
             if t.phase == phase.key
         ]
         return PhaseView(phase, programme.key, years, cells, targets)
+
+
+async def judged_targets(
+    repositories: RepositorySource, programme: cm.Programme, as_of_year: int
+) -> list[TargetProgress]:
+    """Every target in force in the year, judged on the published years up to it: what a
+    reader of the year's rollup is shown, for the documents built from it."""
+    return await _targets(
+        repositories.get(RollupRepository),
+        repositories.get(BaselineRepository),
+        programme,
+        as_of_year,
+        None,
+    )
