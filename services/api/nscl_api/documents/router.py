@@ -77,7 +77,7 @@ async def request_annual_report(
 
 
 @router.get(
-    "/annual-reports/{year}.docx",
+    "/annual-reports/{year}/docx",
     operation_id="getAnnualReportDocx",
     summary="Download the annual report (Word)",
     response_class=Response,
@@ -92,7 +92,7 @@ async def get_annual_report_docx(
 
 
 @router.get(
-    "/annual-reports/{year}.xlsx",
+    "/annual-reports/{year}/xlsx",
     operation_id="getAnnualReportXlsx",
     summary="Download the annual report's annex tables (Excel)",
     response_class=Response,
@@ -143,7 +143,7 @@ async def request_review(
 
 
 @router.get(
-    "/reviews/{phase}.docx",
+    "/reviews/{phase}/docx",
     operation_id="getReviewDocx",
     summary="Download a phase review (Word)",
     response_class=Response,
@@ -158,7 +158,7 @@ async def get_review_docx(
 
 
 @router.get(
-    "/reviews/{phase}.xlsx",
+    "/reviews/{phase}/xlsx",
     operation_id="getReviewXlsx",
     summary="Download a phase review's annex tables (Excel)",
     response_class=Response,

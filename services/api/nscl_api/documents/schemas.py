@@ -64,14 +64,14 @@ class DocumentRead(ResponseModel):
                     media_type=DOCX_TYPE,
                     size=len(row.docx),
                     sha256=row.docx_sha256,
-                    href=f"{base}.docx",
+                    href=f"{base}/docx",
                 ),
                 DocumentFile(
                     format="xlsx",
                     media_type=XLSX_TYPE,
                     size=len(row.xlsx),
                     sha256=row.xlsx_sha256,
-                    href=f"{base}.xlsx",
+                    href=f"{base}/xlsx",
                 ),
             ],
         )
