@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -89,6 +89,12 @@ class RebuildRollupsArgs(BaseModel):
     force: bool = Field(
         default=False, description="Recompute even the programme-years whose inputs did not change."
     )
+    years: list[Annotated[int, Field(ge=2000, le=2100)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="Only these years: a rebuild fanned out across workers gives each a share "
+        "(programme-years are independent; each is locked by the worker computing it).",
+    )
 
 
 async def _programme(repo: RollupRepository, programme_id: uuid.UUID) -> cm.Programme:
@@ -135,6 +141,11 @@ async def _check_rebuild(repo: RollupRepository, args: RebuildRollupsArgs, at: L
         await _known_programme(repo, args.programme_id, at)
 
 
+# A refresh already waits behind the one in flight and will read the inputs after it: this
+# one has nothing to add (the change that asked for it committed before it started).
+_COALESCED: dict[str, Any] = {"unchanged": True, "coalesced": True}
+
+
 async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     """Recompute a programme-year: only the cells that changed sources touch, or all of them
     (``full``, or when nothing was published yet). A no-op when the inputs did not change."""
@@ -144,6 +155,8 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     if programme.level == "national":
         return await _refresh_national(ctx, job, args)
     key = (args.programme_id, args.year)
+    if await repo.refresh_waiting(key):
+        return _COALESCED
     await repo.lock([key])
     inputs = (await repo.provincial_inputs([key], with_sources=True))[key]
     published = await repo.published([key])
@@ -207,6 +220,8 @@ async def _refresh_national(ctx: JobContext, job: _Job, args: RefreshRollupArgs)
     """Combine the provincial runs published for the year into the national run."""
     repo = job.rollups
     key = (args.programme_id, args.year)
+    if await repo.refresh_waiting(key):
+        return _COALESCED
     await repo.lock([key])
     inputs = await repo.national_inputs(args.programme_id, args.year)
     previous = await repo.published([key])
@@ -272,7 +287,12 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
     job = _job(ctx)
     repo = job.rollups
     programmes = await repo.provincial_programmes(args.programme_id)
-    keys = [(p.id, year) for p in programmes for year in range(p.start_year, p.end_year + 1)]
+    keys = [
+        (p.id, year)
+        for p in programmes
+        for year in range(p.start_year, p.end_year + 1)
+        if args.years is None or year in args.years
+    ]
     await repo.lock(keys)
     await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
     digests = await repo.collect_sources_while_digesting(keys)
@@ -388,6 +408,7 @@ async def get_rollup(
         targets = await _targets(repo, programme, year, filters.indicator)
         return RollupView(
             run=run,
+            includes_accepted_until=await repo.includes_accepted_until(run.id),
             programme_key=programme.key,
             published_at=published_at,
             cells=cells,

@@ -14,7 +14,7 @@ from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.resources import Resources
-from nscl_api.rollups.published import NotModified
+from nscl_api.rollups.published import NotModified, accepts_gzip
 from nscl_api.rollups.schemas import (
     ProvenanceRead,
     RollupPhaseRead,
@@ -63,22 +63,26 @@ async def get_rollup(
     task_group: Annotated[int | None, Query(ge=1, le=20)] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """The published rollup; poll with If-None-Match to get 304 while it is unchanged."""
+    """The published rollup; poll with If-None-Match to get 304 while it is unchanged. With
+    `Accept-Encoding: gzip` the body comes compressed (compressed once per run, not per
+    request); its ETag differs from the uncompressed body's."""
     caller.require(Permission.ROLLUPS_READ)
     resources: Resources = request.app.state.resources
     filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
+    # Read from the raw headers, not declared: the contract's headers stay the request's own.
+    encoding = "gzip" if accepts_gzip(request.headers.get("accept-encoding")) else None
     found = await resources.rollups.read(
-        resources.new_uow, caller, programme, year, filters, if_none_match
+        resources.new_uow, caller, programme, year, filters, if_none_match, encoding
     )
+    headers = {"Vary": "Accept-Encoding"}
     if isinstance(found, NotModified):
-        return Response(status_code=304, headers={"ETag": found.etag, "Cache-Control": REVALIDATE})
-    if found.etag is None:
-        return Response(content=found.body, media_type=JSON)
-    return Response(
-        content=found.body,
-        media_type=JSON,
-        headers={"ETag": found.etag, "Cache-Control": REVALIDATE},
-    )
+        headers |= {"ETag": found.etag, "Cache-Control": REVALIDATE}
+        return Response(status_code=304, headers=headers)
+    if found.encoding is not None:
+        headers["Content-Encoding"] = found.encoding
+    if found.etag is not None:
+        headers |= {"ETag": found.etag, "Cache-Control": REVALIDATE}
+    return Response(content=found.body, media_type=JSON, headers=headers)
 
 
 @router.get(

@@ -206,7 +206,14 @@ class RollupRead(ResponseModel):
     level: Literal["provincial", "national"]
     kind: Literal["full", "incremental"]
     fingerprint: str = Field(description="Of the inputs; an unchanged input makes no new run.")
-    computed_at: datetime
+    computed_at: datetime = Field(description="When the run was computed.")
+    includes_accepted_until: datetime | None = Field(
+        description="The latest acceptance of a report version this run includes (nationally: "
+        "of the provincial runs it combines); null when it includes none. Its age is how far "
+        "behind the accepted figures the rollup may be: the response's `Date` minus this, "
+        "for acceptances made since (a refresh starts at once and publishes within a second "
+        "or two)."
+    )
     published_at: datetime
     sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
     cells: list[CellRead] = Field(
@@ -246,6 +253,7 @@ class RollupRead(ResponseModel):
             kind=run.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
             fingerprint=run.fingerprint,
             computed_at=run.computed_at,
+            includes_accepted_until=view.includes_accepted_until,
             published_at=view.published_at,
             sources=run.sources,
             cells=[CellRead.of(c) for c in view.cells],
