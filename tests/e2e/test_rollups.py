@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
+from nscl_api.rollups.fast import RollupFastPath
 from nscl_domain.budget import estimates, routing
 from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
@@ -578,3 +579,57 @@ async def test_a_refresh_behind_a_waiting_one_leaves_the_work_to_it(
         await in_flight.rollback()  # the run in flight ends
     published = await trailing
     assert published["unchanged"] is False
+
+
+def fast_path(app: Any) -> RollupFastPath:
+    layer = app.middleware_stack or app.build_middleware_stack()
+    app.middleware_stack = layer
+    while not isinstance(layer, RollupFastPath):
+        layer = layer.app
+    return layer
+
+
+async def test_the_hot_path_answers_as_the_application_does(
+    anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources, shared_app: Any
+) -> None:
+    """The plain poll is answered below FastAPI's routing, byte for byte and header for
+    header as the application answers it; everything else still reaches the application."""
+    viewer = {"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"}
+    resources.callers.ttl_seconds = 5.0  # as deployed (the tests' default keeps none)
+    async with resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2024, {"training-courses": "3"})
+        await refresh(session, BK, 2024)
+        await session.commit()
+    url = f"/v1/rollups/{BK}/2024"
+    layer = fast_path(shared_app)
+
+    async def both(headers: dict[str, str]) -> tuple[httpx.Response, httpx.Response]:
+        before = layer.answered
+        # A query the route ignores sends the request through the application.
+        slow = await anonymous.get(url, params={"ignored": "1"}, headers=headers)
+        fast = await anonymous.get(url, headers=headers)
+        assert layer.answered == before + 1
+        return slow, fast
+
+    def same(slow: httpx.Response, fast: httpx.Response) -> None:
+        assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
+        drop = {"x-request-id", "date"}
+        assert {k: v for k, v in fast.headers.items() if k not in drop} == {
+            k: v for k, v in slow.headers.items() if k not in drop
+        }
+
+    plain = await both({**viewer, "Accept-Encoding": "identity"})
+    same(*plain)
+    assert plain[1].headers["x-request-id"]
+    same(*await both({**viewer, "Accept-Encoding": "gzip"}))
+    tag = plain[1].headers["etag"]
+    slow, fast = await both({**viewer, "If-None-Match": tag, "Accept-Encoding": "identity"})
+    assert fast.status_code == 304
+    same(slow, fast)
+    # Not the hot path's to answer: no token, a year out of range, a caller without the right.
+    before = layer.answered
+    assert_problem(await anonymous.get(url), 401, "missing_token")
+    assert (await anonymous.get(f"/v1/rollups/{BK}/1999", headers=viewer)).status_code == 422
+    missing = await anonymous.get(f"/v1/rollups/{BK}/2029", headers=viewer)
+    assert_problem(missing, 404, "rollup_not_found")
+    assert layer.answered == before

@@ -34,6 +34,7 @@ from nscl_api.problems import PROBLEM_MEDIA_TYPE
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
+from nscl_api.rollups.fast import RollupFastPath
 from nscl_api.rollups.router import router as rollups_router
 from nscl_domain.settings import Settings
 
@@ -164,6 +165,8 @@ def create_app(
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
+    # Inside the metrics, request-id and header middleware, outside routing: see its module.
+    app.add_middleware(RollupFastPath)
     instrument(app)
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
