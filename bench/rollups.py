@@ -515,6 +515,8 @@ def main(argv: list[str] | None = None) -> None:
     for scale in scales:
         print(f"\n== scale {scale}× ({load_average()}) ==", flush=True)
         figures, missed = scale_figures(args, scale)
+        for name, (value, target) in figures.items():
+            print(f"   {name}: {_figure(value)}{f'  ({target})' if target else ''}")
         rows.append(figures)
     if len(scales) > 1:
         series_table(scales, rows)
