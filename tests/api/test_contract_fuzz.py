@@ -106,7 +106,9 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         environment="test",
         log_json=False,
         log_level="WARNING",
-        queue_name="nscl:fuzz:jobs",
+        # This run's own keys on a shared Redis (see docs/testing.md).
+        queue_name=f"nscl:fuzz:{os.getpid()}:jobs",
+        auth_redis_prefix=f"nscl:fuzz:{os.getpid()}:auth",
         seed_on_start=False,
     )
     port = _free_port()
@@ -167,7 +169,12 @@ def test_chains_of_operations_conform_to_the_document(live_server: LiveServer) -
     # failure. Failures are collected as they happen and reported after the run.
     failures: list[str] = []
 
-    class Workflow(schema.as_state_machine()):  # type: ignore[misc]  # schemathesis builds it untyped
+    # Deletions stay out of the chains (every operation on its own still sends them): a
+    # deleted schedule shrinks the list whose answers feed later steps, so the same draws
+    # find another bundle on the next case and hypothesis stops with FlakyStrategyDefinition.
+    chained = schema.exclude(method="DELETE")
+
+    class Workflow(chained.as_state_machine()):  # type: ignore[misc]  # schemathesis builds it untyped
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
             return {"base_url": live_server.url, "headers": live_server.auth}
 

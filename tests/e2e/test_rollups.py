@@ -632,4 +632,6 @@ async def test_the_hot_path_answers_as_the_application_does(
     assert (await anonymous.get(f"/v1/rollups/{BK}/1999", headers=viewer)).status_code == 422
     missing = await anonymous.get(f"/v1/rollups/{BK}/2029", headers=viewer)
     assert_problem(missing, 404, "rollup_not_found")
+    as_csv = await anonymous.get(url, headers={**viewer, "Accept": "text/csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
     assert layer.answered == before

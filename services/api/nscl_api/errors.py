@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from nscl_api.messages import message
 from nscl_api.problems import FieldError, Problem, problem_response
 from nscl_api.routes import allowed_methods
 from nscl_domain import errors as domain
@@ -100,7 +101,9 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
         instance=request.url.path,
         headers=headers,
         errors=[
-            FieldError(location=_location(f.location), message=f.message, code=f.code)
+            FieldError(
+                location=_location(f.location), message=message(f.code, f.message), code=f.code
+            )
             for f in exc.fields
         ],
         extra=exc.extra or None,
@@ -122,11 +125,20 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         "validation_failed",
         f"The request is invalid in {len(problems)} place(s).",
         instance=request.url.path,
+        params={"count": len(problems)},
         errors=[
-            FieldError(location=_location(p["loc"]), message=p["msg"], code=p["type"])
+            FieldError(
+                location=_location(p["loc"]),
+                message=message(p["type"], p["msg"], _context(p.get("ctx"))),
+                code=p["type"],
+            )
             for p in problems
         ],
     )
+
+
+def _context(ctx: dict[str, Any] | None) -> dict[str, object]:
+    return {name: str(value) for name, value in (ctx or {}).items()}
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

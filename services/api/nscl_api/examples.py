@@ -75,6 +75,66 @@ _PLAN_CONTENT: dict[str, Any] = {
 
 # operationId → (summary, value).
 REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
+    "requestAnnualReport": ("The province's report on 2024", {"year": 2024}),
+    "requestReview": ("The mid-term review of 2021–2025", {"phase": "bk-2021-2025"}),
+    "backfillReport": (
+        "Ba Bể's 2022 report, received late by letter",
+        {
+            "unit": "bk-ba-be",
+            "year": 2022,
+            "regime": "bk-annual",
+            "letter": {"number": "152/BC-UBND", "date": "2022-12-05", "issuer": None},
+            "received_on": "2022-12-08",
+            "content": {
+                "indicator_values": [
+                    {"indicator": "enterprises-supported", "value": "4"},
+                    {"indicator": "training-courses", "value": "2"},
+                ]
+            },
+            "reason": None,
+        },
+    ),
+    "recordBaselineFigures": (
+        "ISO 9001 certificates of 2011–2020 and enterprises supported in 2020, province-wide",
+        {
+            "figures": [
+                {
+                    "indicator": "iso-9001-certificates",
+                    "period": "bp-2011-2020",
+                    "year": None,
+                    "unit": None,
+                    "disaggregation": {},
+                    "value": "50",
+                    "source_document": "Báo cáo tổng kết 10 năm 2011-2020 số 25/BC-SKHCN",
+                    "source_date": "2020-10-30",
+                    "note": "",
+                },
+                {
+                    "indicator": "enterprises-supported",
+                    "period": None,
+                    "year": 2020,
+                    "unit": None,
+                    "disaggregation": {},
+                    "value": "100",
+                    "source_document": "Báo cáo năm 2020 số 210/BC-SKHCN",
+                    "source_date": "2020-12-15",
+                    "note": "",
+                },
+            ]
+        },
+    ),
+    "createSchedule": (
+        "Prune finished jobs every Sunday at 03:00, Hà Nội time",
+        {
+            "key": "weekly-jobs-prune",
+            "job_name": "jobs.prune",
+            "args": {"older_than_days": 90},
+            "cron": "0 3 * * 0",
+            "enabled": True,
+            "description": "Xoá các công việc đã xong quá 90 ngày.",
+        },
+    ),
+    "updateSchedule": ("Pause the nightly rebuild during a migration", {"enabled": False}),
     "setFourEyes": (
         "Waive four eyes while one officer runs the programme",
         {"required": False, "reason": "Một cán bộ phụ trách chương trình trong năm 2026."},

@@ -22,20 +22,30 @@ from nscl_api.conditional import RESPONSE_HEADERS
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
 from nscl_api.docs import router as docs_router
+from nscl_api.documents.router import router as documents_router
 from nscl_api.errors import install_error_handlers, responses
 from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
+from nscl_api.messages import LanguageMiddleware
 from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
+from nscl_api.records.router import router as records_router
+from nscl_api.reports.history import (
+    router as history_router,
+)
+from nscl_api.reports.history import (
+    uploads_router as history_uploads_router,
+)
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.fast import RollupFastPath
 from nscl_api.rollups.router import router as rollups_router
+from nscl_api.schedules.router import router as schedules_router
 from nscl_domain.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -80,17 +90,41 @@ TAGS = [
         "spreadsheet import, timeliness.",
     },
     {
+        "name": "history",
+        "description": "The programme's past: reports of earlier years entered as DOST received "
+        "them (official letter and day received; one by one or a province's history from one "
+        "spreadsheet), and baseline figures (2011–2020, base year 2020) targets compare with.",
+    },
+    {
         "name": "plans",
         "description": "Five-year and annual plans of the reporting units, reviewed as reports "
         "are; change requests to accepted plans and DOST's decisions, kept as versions.",
+    },
+    {
+        "name": "records",
+        "description": "Programme records of DOST and the units (honours, National Quality "
+        "Award entries, training courses, communication, model enterprises, inspections), "
+        "reviewed as reports are; accepted ones count into the indicators they determine.",
     },
     {
         "name": "budget",
         "description": "Budget estimates in whole đồng, routed by funding source to Finance or "
         "Planning and Investment; dossiers, acknowledgements and allocations.",
     },
-    {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
+    {
+        "name": "documents",
+        "description": "The annual report and phase reviews officials sign, as DOCX and XLSX.",
+    },
+    {
+        "name": "rollups",
+        "description": "Published provincial rollups of accepted reports and records.",
+    },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
+    {
+        "name": "schedules",
+        "description": "When jobs run: cron expressions read in Asia/Ho_Chi_Minh, paused or "
+        "enabled, their next fire times and latest runs.",
+    },
     {"name": "audit", "description": "Append-only record of every change."},
     {
         "name": "clients",
@@ -154,25 +188,34 @@ def create_app(
         programmes_router,
         periods_router,
         reports_router,
+        history_router,
         plans_router,
+        records_router,
         budget_router,
+        documents_router,
         jobs_router,
+        schedules_router,
         audit_router,
         clients_router,
     ):
         app.include_router(router, dependencies=v1_dependencies)
     app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
+    app.include_router(history_uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
-    # Inside the metrics, request-id and header middleware, outside routing: see its module.
+    # Inside every middleware below, outside routing: see its module.
     app.add_middleware(RollupFastPath)
-    instrument(app)
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    # Outermost, so the answers of the other middleware (413, 400) carry the headers too.
+    # Every problem of a request, whoever builds it, is written in its Accept-Language.
+    app.add_middleware(LanguageMiddleware)
+    # Outside the others, so the answers of the other middleware (413, 400) carry the
+    # headers too.
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGE_PATHS)
+    # Outermost: every answer is counted, timed and logged, those of the middleware too.
+    instrument(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented hook
     return app
 
@@ -464,6 +507,11 @@ def _rename_schemas(document: dict[str, Any], renames: dict[str, str]) -> None:
             if isinstance(ref, str) and ref.startswith(prefix):
                 target = ref.removeprefix(prefix)
                 node["$ref"] = prefix + renames.get(target, target)
+            mapping = node.get("discriminator", {}).get("mapping")
+            if isinstance(mapping, dict):  # a union's variants, named by reference strings
+                for tag, target in mapping.items():
+                    name = target.removeprefix(prefix)
+                    mapping[tag] = prefix + renames.get(name, name)
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):

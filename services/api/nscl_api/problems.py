@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from http import HTTPStatus
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asgi_correlation_id import correlation_id
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import JSONResponse
 
+from nscl_api.messages import current_language, message, title
 from nscl_domain.errors import ProblemCode
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -86,13 +86,16 @@ def problem_response(
     errors: Sequence[FieldError] | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> ProblemResponse:
-    """Build a problem+json response."""
+    """Build a problem+json response, its words in the request's language (the codes are
+    the same in every language; ``params`` fill the catalogue's templates, and ``extra``
+    members are offered to them too)."""
     problem = Problem(
         type=PROBLEM_TYPE_PREFIX + code,
-        title=HTTPStatus(status).phrase,
+        title=title(status),
         status=status,
-        detail=detail,
+        detail=message(code, detail, {**(extra or {}), **(params or {})}),
         code=code,
         instance=instance,
         request_id=correlation_id.get(),
@@ -101,4 +104,5 @@ def problem_response(
     body = problem.model_dump(mode="json", exclude_none=True)
     if extra:
         body.update(extra)
+    headers = {**(headers or {}), "Content-Language": current_language()}
     return ProblemResponse(body, status_code=status, headers=headers)

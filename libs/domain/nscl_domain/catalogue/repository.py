@@ -135,6 +135,22 @@ class CatalogueRepository(SessionRepository):
         )
         return [(s, p, n) for s, p, n in (await self.session.execute(stmt)).all()]
 
+    async def succession_links(self) -> Sequence[tuple[str, str, date]]:
+        """Every succession as (predecessor key, successor key, effective), oldest first."""
+        predecessor, successor = aliased(m.OrgUnit), aliased(m.OrgUnit)
+        stmt = (
+            select(predecessor.key, successor.key, m.OrgSuccession.effective)
+            .join(predecessor, predecessor.id == m.OrgSuccession.predecessor_id)
+            .join(successor, successor.id == m.OrgSuccession.successor_id)
+            .order_by(m.OrgSuccession.effective, predecessor.key, successor.key)
+        )
+        return [(p, n, e) for p, n, e in (await self.session.execute(stmt)).all()]
+
+    async def units_by_keys(self, keys: Collection[str]) -> Mapping[str, m.OrgUnit]:
+        """The units of the keys given that exist, by key."""
+        stmt = select(m.OrgUnit).where(m.OrgUnit.key.in_(list(keys)))
+        return {unit.key: unit for unit in (await self.session.scalars(stmt)).all()}
+
     async def succession_exists(
         self, predecessor_id: uuid.UUID, successor_id: uuid.UUID, kind: str
     ) -> bool:

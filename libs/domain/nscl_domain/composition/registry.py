@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from nscl_domain.budget import jobs as budget_jobs
+from nscl_domain.documents import jobs as documents_jobs
 from nscl_domain.jobs import jobs as jobs_jobs
 from nscl_domain.jobs.registry import JobKind, JobRegistry
 from nscl_domain.rollups import jobs as rollups_jobs
@@ -21,4 +22,6 @@ def registry_of(*declared: Iterable[JobKind]) -> JobRegistry:
     return merged
 
 
-DEFAULT_REGISTRY: JobRegistry = registry_of(budget_jobs.JOBS, rollups_jobs.JOBS, jobs_jobs.JOBS)
+DEFAULT_REGISTRY: JobRegistry = registry_of(
+    budget_jobs.JOBS, rollups_jobs.JOBS, documents_jobs.JOBS, jobs_jobs.JOBS
+)

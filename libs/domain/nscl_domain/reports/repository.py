@@ -229,6 +229,47 @@ class ReportRepository(ReviewedRepository):
         )
         return {(i, d): v for i, d, v in (await self.session.execute(stmt)).all()}
 
+    async def accepted_narratives(
+        self,
+        programme_id: uuid.UUID,
+        *,
+        version_ids: Sequence[uuid.UUID] | None = None,
+        year: int | None = None,
+        regime_kinds: Sequence[str] = (),
+    ) -> Sequence[Any]:
+        """The narrative of accepted versions (a run's sources, or a year's reports under
+        regimes of the kinds given), with the unit that wrote it: (version_id, unit,
+        year, version_no, narrative), in unit order."""
+        stmt = (
+            select(
+                m.ReportVersion.id.label("version_id"),
+                cm.OrgUnit.key.label("unit"),
+                m.Obligation.year,
+                m.ReportVersion.version_no,
+                m.ReportVersion.content["narrative"].label("narrative"),
+            )
+            .join(
+                m.Report,
+                and_(
+                    m.Report.id == m.ReportVersion.report_id,
+                    m.Report.accepted_version_no == m.ReportVersion.version_no,
+                ),
+            )
+            .join(m.Obligation, m.Obligation.id == m.Report.obligation_id)
+            .join(cm.OrgUnit, cm.OrgUnit.id == m.Report.unit_id)
+            .where(m.Obligation.programme_id == programme_id)
+            .order_by(m.Obligation.year, cm.OrgUnit.key, m.ReportVersion.id)
+        )
+        if version_ids is not None:
+            stmt = stmt.where(m.ReportVersion.id.in_(list(version_ids)))
+        if year is not None:
+            stmt = stmt.where(m.Obligation.year == year)
+        if regime_kinds:
+            stmt = stmt.join(
+                m.ReportingRegime, m.ReportingRegime.id == m.Obligation.regime_id
+            ).where(m.ReportingRegime.kind.in_(list(regime_kinds)))
+        return list((await self.session.execute(stmt)).all())
+
     # --- timeliness ----------------------------------------------------------------------
 
     async def timeliness(

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from nscl_api.auth.guard import HeldOff, TokenGuard, client_address
 from nscl_api.auth.schemas import Jwks, TokenResponse
 from nscl_api.deps import ResourcesDep
+from nscl_api.metrics import TOKEN_FAILURES, TOKENS_ISSUED
 from nscl_api.problems import problem_response
 from nscl_domain.clock import utcnow
 from nscl_domain.errors import Invalid, ProblemCode, Unauthenticated, Unavailable
@@ -27,6 +28,7 @@ router = APIRouter(tags=["authentication"])
 
 def _oauth_error(status: int, error: ProblemCode, description: str, **headers: str) -> Response:
     """A problem+json body that also carries RFC 6749's `error` and `error_description`."""
+    TOKEN_FAILURES.labels(error).inc()
     return problem_response(
         status,
         error,
@@ -146,6 +148,7 @@ async def issue_token(
         raise
     await guard.succeeded(admitted)
     issued = resources.keys.issue(grant, now=utcnow(), ttl_seconds=settings.token_ttl_seconds)
+    TOKENS_ISSUED.inc()
     log.info("auth.token_issued", client_id=client_id, scope=issued.scope)
     return JSONResponse(
         TokenResponse(

@@ -14,7 +14,7 @@ from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.obligations import ObligationView
 from nscl_domain.reports.rules import RuleSetting
-from nscl_domain.reports.timeliness import Timeliness, local_day
+from nscl_domain.reports.timeliness import Timeliness, received_on
 from nscl_domain.types import STORED, IsoDate, ItemText
 from nscl_domain.workflow import ReviewStatus
 
@@ -162,6 +162,10 @@ class ReportRead(ResponseModel):
         description="The client that submitted what is under review; four eyes: it may not "
         "accept or return it."
     )
+    received_on: date | None = Field(
+        description="For a report entered from the past: the day DOST received its first "
+        "version by official letter, which timeliness is judged on."
+    )
     accepted_at: datetime | None
     updated_at: datetime
 
@@ -179,6 +183,7 @@ class ReportRead(ResponseModel):
             correction_reason=r.correction_reason,
             first_submitted_at=r.first_submitted_at,
             submitted_by=r.submitted_by,
+            received_on=r.received_on,
             accepted_at=r.accepted_at,
             updated_at=r.updated_at,
         )
@@ -191,6 +196,22 @@ class ValidationWarning(ResponseModel):
     message: str
 
 
+class LetterRead(ResponseModel):
+    """The official letter that carried a version received before it was entered."""
+
+    number: str
+    date: date
+    issuer: str
+
+
+class BackfillRecord(ResponseModel):
+    """How a version entered from the past reached DOST."""
+
+    letter: LetterRead
+    received_on: date = Field(description="The day DOST received the letter.")
+    entered_by: str = Field(description="The client that entered it (also `submitted_by`).")
+
+
 class VersionRead(ResponseModel):
     """A submitted version, frozen."""
 
@@ -199,6 +220,9 @@ class VersionRead(ResponseModel):
     reason: str | None
     submitted_at: datetime
     submitted_by: str
+    backfill: BackfillRecord | None = Field(
+        description="Set when the version was entered from the past as received (backfilled)."
+    )
     warnings: list[ValidationWarning]
     content: ReportContent
 
@@ -210,9 +234,23 @@ class VersionRead(ResponseModel):
             reason=v.reason,
             submitted_at=v.submitted_at,
             submitted_by=v.submitted_by,
+            backfill=_backfill_of(v),
             warnings=[ValidationWarning.model_validate(w) for w in v.warnings],
             content=ReportContent.model_validate(v.content, context=STORED),
         )
+
+
+def _backfill_of(v: m.ReportVersion) -> BackfillRecord | None:
+    # The database's check: a backfilled version has its letter and received date.
+    if not v.backfilled or v.letter_number is None or v.letter_date is None:
+        return None
+    if v.letter_issuer is None or v.received_on is None:
+        return None
+    return BackfillRecord(
+        letter=LetterRead(number=v.letter_number, date=v.letter_date, issuer=v.letter_issuer),
+        received_on=v.received_on,
+        entered_by=v.submitted_by,
+    )
 
 
 class TimelinessRow(ResponseModel):
@@ -224,7 +262,9 @@ class TimelinessRow(ResponseModel):
     )
     due_date: date
     submitted_on: date | None = Field(
-        description="Day (in Vietnam) the report was first submitted; null: not yet."
+        description="Day the report reached DOST, which timeliness is judged on: the day (in "
+        "Vietnam) it was first submitted, or for a report entered from the past the day DOST "
+        "received its official letter; null: not yet."
     )
     status: Literal["on_time", "late", "missing", "not_due"] = Field(
         description="not_due: not sent and the deadline has not passed (in /timeliness only; "
@@ -235,12 +275,11 @@ class TimelinessRow(ResponseModel):
 
     @classmethod
     def of(cls, t: Timeliness) -> TimelinessRow:
-        submitted = t.report.first_submitted_at if t.report else None
         return cls(
             unit=t.unit.key,
             obligation_id=t.obligation.id,
             due_date=t.obligation.due_date,
-            submitted_on=local_day(submitted) if submitted else None,
+            submitted_on=received_on(t.report),
             status=t.state,
             days_late=t.days_late,
             accepted=t.report is not None and t.report.accepted_version_no is not None,

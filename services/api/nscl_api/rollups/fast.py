@@ -6,9 +6,10 @@ memory (published.py). Measured under 50 connections, FastAPI's routing, depende
 and the inner middleware cost about three times what the answer itself does. This layer
 answers the plain case with the same checks (bearer token, ``rollups:read``, the path's
 rules) and the same caches, and hands everything else to the application unchanged: a
-query, a bad or unknown token, a caller without the permission, and every error (the
-application then answers it as a problem). It sits inside the metrics, request-id and
-security-header middleware, so its answers are counted and carry the same headers.
+query, an ``Accept`` other than JSON, a bad or unknown token, a caller without the
+permission, and every error (the application then answers it as a problem). It sits inside
+every middleware (metrics, language, request id, security headers), so its answers are
+counted and carry the same headers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from nscl_domain.rollups.views import Filters
 
 _PATH = re.compile(r"^/v1/rollups/([^/]+)/(\d{4})$")
 _NO_FILTERS = Filters()
+_JSON_ACCEPTS = frozenset({b"", b"*/*", b"application/json", b"application/json, */*"})
 
 
 class RollupFastPath:
@@ -63,6 +65,9 @@ class RollupFastPath:
             return None
         authorization = if_none_match = accept_encoding = None
         for name, value in scope["headers"]:
+            # Anything but JSON (CSV, XLSX) is negotiated by the application.
+            if name == b"accept" and value.strip().lower() not in _JSON_ACCEPTS:
+                return None
             if name == b"authorization":
                 authorization = value.decode("latin-1")
             elif name == b"if-none-match":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -25,7 +25,9 @@ from nscl_api.types import (
     UnitKey,
 )
 from nscl_domain.budget.models import FundingSource
+from nscl_domain.catalogue.baselines import BaselineUsed
 from nscl_domain.catalogue.targets import Achievement, TargetStatus
+from nscl_domain.records.content import RecordKind
 from nscl_domain.reports.content import TaskStatus
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.service import budget_totals
@@ -67,6 +69,52 @@ class YearRead(ResponseModel):
     note: str
 
 
+class BaselineFigureUsed(ResponseModel):
+    """A recorded baseline figure a judgement used."""
+
+    id: uuid.UUID
+    unit: UnitKey | None = Field(description="Null: the provincial total.")
+    disaggregation: str
+    period: str | None
+    year: int | None
+    value: Quantity
+    source_document: str
+    source_date: date
+
+
+class BaselineUsedRead(ResponseModel):
+    """What a target was compared with: the total of a baseline period (2011–2020) or of a
+    base year (2020), and the recorded figures it is the sum of."""
+
+    label: str = Field(examples=["2011–2020", "2020"])
+    period: str | None
+    year: int | None
+    total: Quantity
+    figures: list[BaselineFigureUsed]
+
+    @classmethod
+    def of(cls, used: BaselineUsed) -> BaselineUsedRead:
+        return cls(
+            label=used.label,
+            period=used.period,
+            year=used.year,
+            total=used.total,
+            figures=[
+                BaselineFigureUsed(
+                    id=f.id,
+                    unit=f.unit,
+                    disaggregation=f.disaggregation,
+                    period=f.period,
+                    year=f.year,
+                    value=f.value,
+                    source_document=f.source_document,
+                    source_date=f.source_date,
+                )
+                for f in used.figures
+            ],
+        )
+
+
 class RollupTargetRead(ResponseModel):
     """A target and how far it is achieved, with the arithmetic."""
 
@@ -83,6 +131,10 @@ class RollupTargetRead(ResponseModel):
     ratio_pct: Percent | None
     explanation: str
     per_year: list[YearRead]
+    baseline: BaselineUsedRead | None = Field(
+        description="The baseline figures the target was judged against (a baseline period, "
+        "or the base year before the phase for a growth target); null when none applies."
+    )
 
     @classmethod
     def of(cls, target: TargetProgress) -> RollupTargetRead:
@@ -107,6 +159,7 @@ class RollupTargetRead(ResponseModel):
                 )
                 for d in (judged.per_year if judged else ())
             ],
+            baseline=BaselineUsedRead.of(target.baseline) if target.baseline else None,
         )
 
 
@@ -363,10 +416,12 @@ class RunsRead(ResponseModel):
 
 class ContributionRead(ResponseModel):
     source_id: uuid.UUID
-    kind: Literal["report_version", "rollup_run"]
+    kind: Literal["report_version", "record_version", "rollup_run"]
     unit: UnitKey | None
     programme: ProgrammeKey | None
-    report_id: uuid.UUID | None
+    report_id: uuid.UUID | None = Field(description="Of a report version.")
+    record_id: uuid.UUID | None = Field(description="Of a programme record version.")
+    record_kind: RecordKind | None = Field(description="Of a programme record version.")
     version_no: int | None
     value: Quantity
 
@@ -400,6 +455,8 @@ class ProvenanceRead(ResponseModel):
                     unit=c.unit,
                     programme=c.programme,
                     report_id=c.report_id,
+                    record_id=c.record_id,
+                    record_kind=None if c.record_kind is None else RecordKind(c.record_kind),
                     version_no=c.version_no,
                     value=c.value,
                 )
