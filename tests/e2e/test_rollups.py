@@ -574,7 +574,9 @@ async def test_a_refresh_behind_a_waiting_one_leaves_the_work_to_it(
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("the trailing refresh never waited for the lock")
-        assert await refresh_committed() == {"unchanged": True, "coalesced": True}
+        # Without coalescing it would wait for the lock too, behind the run in flight.
+        third = await asyncio.wait_for(refresh_committed(), timeout=10)
+        assert third == {"unchanged": True, "coalesced": True}
         assert not trailing.done()
         await in_flight.rollback()  # the run in flight ends
     published = await trailing
