@@ -194,8 +194,20 @@ async def token_for_viewer(base_url: str) -> str:
 HTTP_TARGETS = ("rollup", "select1", "bytes", "rollup_gzip", "bytes_gzip")
 
 
+async def first_province_key(dataset: datagen.Dataset) -> str:
+    """The first province's programme key (its number is padded to the provinces' count)."""
+    engine = create_async_engine(database_url())
+    async with engine.connect() as conn:
+        key = await conn.scalar(
+            text("SELECT key FROM programme WHERE id = :id"),
+            {"id": dataset.provincial_programme_ids[0]},
+        )
+    await engine.dispose()
+    return str(key)
+
+
 def http_figures(
-    seconds: int, connections: int, rounds: int = 3
+    province: str, seconds: int, connections: int, rounds: int = 3
 ) -> dict[str, http_load.LoadResult]:
     """The product, the bare ``SELECT 1`` app and the bare app returning the rollup's own
     bytes from memory run side by side; their measurements alternate, round after round, so
@@ -216,7 +228,7 @@ def http_figures(
         )
         token = asyncio.run(token_for_viewer(product))
         viewer = {"Authorization": f"Bearer {token}"}
-        rollup_url = f"{product}/v1/rollups/bench-p-01/2024"
+        rollup_url = f"{product}/v1/rollups/{province}/2024"
         body = httpx.get(rollup_url, headers={**viewer, "Accept-Encoding": "identity"})
         body.raise_for_status()
         body_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "rollup.json"
@@ -350,7 +362,8 @@ def scale_figures(
             fresh = asyncio.run(freshness.measure(database_url(), REDIS_URL, dataset))
         fresh_load = load_average()
         asyncio.run(settle())
-        http = http_figures(args.seconds, connections=50, rounds=args.rounds)
+        province = asyncio.run(first_province_key(dataset))
+        http = http_figures(province, args.seconds, connections=50, rounds=args.rounds)
         http_load_average = load_average()
         print(f"versions: {asyncio.run(versions())}")
         return report(dataset, figures, fresh, http, (rollup_load, fresh_load, http_load_average))
