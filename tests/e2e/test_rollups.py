@@ -525,6 +525,10 @@ async def test_a_rollup_says_how_fresh_it_is_and_comes_gzipped_once_per_run(
     )
     assert plain.status_code == 200, plain.text
     assert datetime.fromisoformat(plain.json()["includes_accepted_until"]) == accepted_at
+    run = await anonymous.get(
+        f"/v1/rollups/{BK}/2024/runs/{plain.json()['run_id']}", headers=viewer
+    )
+    assert datetime.fromisoformat(run.json()["includes_accepted_until"]) == accepted_at
     assert "content-encoding" not in plain.headers
     assert plain.headers["vary"] == "Accept-Encoding"
     zipped = [

@@ -9,7 +9,7 @@ import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -558,8 +558,9 @@ async def list_runs(
 
 async def get_run(
     uow: UnitOfWork, caller: Caller, programme_ref: str, year: int, run_id: uuid.UUID
-) -> tuple[RollupRun, bool, list[RunInput]]:
-    """A run of a programme-year, whether it is the published one, and what went into it."""
+) -> tuple[RollupRun, bool, list[RunInput], datetime | None]:
+    """A run of a programme-year, whether it is the published one, what went into it, and
+    the latest acceptance it includes."""
     caller.require(Permission.ROLLUPS_READ)
     async with uow:
         repo = _repo(uow)
@@ -568,7 +569,8 @@ async def get_run(
         if run is None or (run.programme_id, run.year) != (programme.id, year):
             raise NotFound(f"Run {run_id} is not a run of that year.", code="run_not_found")
         published = await repo.published_run_id(programme.id, year) == run.id
-        return run, published, await repo.run_inputs(run.id)
+        inputs = await repo.run_inputs(run.id)
+        return run, published, inputs, await repo.includes_accepted_until(run.id)
 
 
 async def provenance(

@@ -394,14 +394,23 @@ class RunDetailRead(RunRead):
     its run's `inputs` hold the accepted version."""
 
     inputs: list[RunInputRead]
+    includes_accepted_until: datetime | None = Field(
+        description="The latest acceptance of a report version the run includes (nationally: "
+        "of the provincial runs it combines); null when it includes none."
+    )
 
     @classmethod
     def with_inputs(
-        cls, run: RollupRun, published: bool, inputs: Sequence[RunInput]
+        cls,
+        run: RollupRun,
+        published: bool,
+        inputs: Sequence[RunInput],
+        includes_accepted_until: datetime | None,
     ) -> RunDetailRead:
         return cls(
             **RunRead.of(run, published).model_dump(),
             inputs=[RunInputRead.of(i) for i in inputs],
+            includes_accepted_until=includes_accepted_until,
         )
 
 
