@@ -43,8 +43,11 @@ from nscl_domain.rollups.views import (
 )
 from nscl_domain.uow import UnitOfWork
 
-# A burst of acceptances makes one national refresh.
-NATIONAL_DEBOUNCE = timedelta(seconds=30)
+# The national refresh is due at once, like the provincial ones, and coalesces the same way
+# (one in flight, one trailing). A debounce here was pushed back by every provincial
+# publication (the later start wins), so steady activity in any province kept the national
+# run waiting indefinitely.
+NATIONAL_DEBOUNCE: timedelta | None = None
 
 
 def _repo(uow: UnitOfWork) -> RollupRepository:
@@ -275,7 +278,7 @@ async def _schedule_national(
             name=JobName.REFRESH_ROLLUP,
             args=refresh_args(national_id, year),
             dedup_key=refresh_key(national_id, year),
-            not_before=ctx.now + NATIONAL_DEBOUNCE,
+            not_before=ctx.now + NATIONAL_DEBOUNCE if NATIONAL_DEBOUNCE else None,
             max_attempts=5,
             # The national run follows from the provincial change: the same client asked.
             requested_by=actor.client_id,
