@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from nscl_api.types import (
     IndicatorKey,
@@ -201,7 +201,7 @@ class ProgrammeRead(ResponseModel):
 class FourEyesUpdate(RequestModel):
     """Require or waive four eyes on a programme's reviews; the reason is audited."""
 
-    required: bool = Field(description="false lets a client review what it submitted.")
+    required: StrictBool = Field(description="false lets a client review what it submitted.")
     reason: str = Field(min_length=3, max_length=2000, examples=["One officer runs the programme."])
 
 

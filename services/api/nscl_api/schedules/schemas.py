@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from nscl_api.jobs.schemas import JobRead
 from nscl_api.types import RequestModel, ResponseModel
@@ -36,7 +36,7 @@ class ScheduleCreate(RequestModel):
         examples=[{"programme_id": "0193a5b2-7c1d-7e4f-8a9b-0c1d2e3f4a5b"}],
     )
     cron: str = Field(max_length=100, description=CRON_DESCRIPTION, examples=["0 2 1 12 *"])
-    enabled: bool = True
+    enabled: StrictBool = True
     description: str = Field(default="", max_length=1000)
 
 
@@ -48,7 +48,7 @@ class ScheduleUpdate(RequestModel):
         default=None, description="Checked as the job's own route checks them."
     )
     cron: str | None = Field(default=None, max_length=100, description=CRON_DESCRIPTION)
-    enabled: bool | None = Field(
+    enabled: StrictBool | None = Field(
         default=None,
         description="false pauses the schedule; true resumes it from now on (fire times "
         "that passed while it was paused are not made up).",
