@@ -81,8 +81,10 @@ contract: install-dev contract/node_modules/.installed
 openapi: install
 	$(BIN)/nscl openapi > openapi.json
 
+# wrk is the load generator: without it the figures would be the Python generator's own.
 bench: install-dev
-	$(BIN)/python -m bench.rollups
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python -m bench.rollups $(BENCH_ARGS)
 
 ## /health latency at rest, during four worst-case uploads and during bad token requests.
 bench-hardening: install-dev

@@ -1,8 +1,10 @@
-"""HTTP load measurement: wrk when installed, an asyncio load generator otherwise.
+"""HTTP load measurement with wrk (an asyncio load generator only when asked for).
 
-Also the baseline an endpoint is compared against, a FastAPI app whose only route runs
-``SELECT 1`` on a plain asyncpg pool, and ``serve`` to run any ASGI app factory under uvicorn
-in a subprocess, so the load generator does not share a process (or a GIL) with the server.
+Also the baselines an endpoint is compared against: a FastAPI app whose only route runs
+``SELECT 1`` on a plain asyncpg pool, and one that returns fixed bytes from memory (gzipped
+ahead of time when the client accepts gzip): the stack's limit for that body. And ``serve``
+to run any ASGI app factory under uvicorn in a subprocess, so the load generator does not
+share a process (or a GIL) with the server.
 
     BENCH_DATABASE_URL=postgresql+asyncpg://…/db .venv/bin/python -m bench.http_load
 """
@@ -12,8 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import gzip
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -25,12 +30,18 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from sqlalchemy.engine import make_url
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 30.0
 POOL_SIZE = 10
+# Above this share of its cores' time the generator, not the server, limits the figures.
+GENERATOR_CPU_LIMIT = 0.9
+
+
+class GeneratorUnavailable(RuntimeError):
+    """wrk is not installed: figures of the Python generator measure the generator."""
 
 
 @dataclass(frozen=True)
@@ -42,21 +53,46 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx/3xx responses and socket errors
+    # Share of its cores' time the generator used: near 1, it was the bottleneck.
+    generator_cpu: float = 0.0
+
+    @property
+    def generator_bound(self) -> bool:
+        return self.tool != "wrk" or self.generator_cpu > GENERATOR_CPU_LIMIT
 
 
 def measure(
-    url: str, *, connections: int = 50, seconds: int = 10, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    connections: int = 50,
+    seconds: int = 10,
+    headers: dict[str, str] | None = None,
+    allow_python: bool = False,
 ) -> LoadResult:
     """Apply load to ``url`` from ``connections`` keep-alive connections for ``seconds``.
 
-    Uses wrk when it is on the PATH; otherwise an asyncio load generator, which saturates
-    one core long before wrk does, so figures of the two tools are not comparable. Call it
-    from synchronous code: the fallback runs its own event loop.
+    Uses wrk; without it, raises GeneratorUnavailable unless ``allow_python``: the asyncio
+    generator saturates one core long before the server does (both endpoints then read the
+    same ~2,000 req/s), so its figures are the generator's. Call it from synchronous code:
+    the fallback runs its own event loop.
     """
     wrk = shutil.which("wrk")
     if wrk is not None:
         return _measure_with_wrk(wrk, url, connections, seconds, headers or {})
+    if not allow_python:
+        raise GeneratorUnavailable(
+            "wrk is not installed (apt-get install -y wrk; `make bench` does it): "
+            "the Python generator would measure itself, not the server."
+        )
     return asyncio.run(_measure_with_python(url, connections, seconds, headers or {}))
+
+
+def wrk_version() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return "none"
+    completed = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+    return (completed.stdout + completed.stderr).strip().splitlines()[0]
 
 
 def server_cpus() -> set[int] | None:
@@ -86,6 +122,7 @@ def _measure_with_wrk(
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(
         [*command, url],
         capture_output=True,
@@ -94,7 +131,11 @@ def _measure_with_wrk(
         timeout=seconds + 60,
         preexec_fn=_pinned_to(cpus),
     )
-    return parse_wrk_output(completed.stdout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = parse_wrk_output(completed.stdout)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cores = len(cpus) if cpus else os.cpu_count() or 1
+    return dataclasses.replace(result, generator_cpu=used / (result.seconds * cores))
 
 
 _DURATION_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -219,6 +260,28 @@ def bare_select1_app(database_url: str) -> FastAPI:
     return app
 
 
+def bare_bytes_app(body: bytes) -> FastAPI:
+    """The stack's limit for a body: FastAPI returning ``body`` from memory, gzipped ahead of
+    time for clients that accept gzip, no middleware, no auth, no database."""
+    compressed = gzip.compress(body, 6, mtime=0)
+    app = FastAPI(openapi_url=None)
+
+    @app.get("/bytes")
+    async def from_memory(request: Request) -> Response:
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                compressed, media_type="application/json", headers={"Content-Encoding": "gzip"}
+            )
+        return Response(body, media_type="application/json")
+
+    return app
+
+
+def bytes_app_from_env() -> FastAPI:
+    """``bare_bytes_app`` on the file named by BENCH_BODY_FILE (for ``serve``)."""
+    return bare_bytes_app(Path(os.environ["BENCH_BODY_FILE"]).read_bytes())
+
+
 def select1_app_from_env() -> FastAPI:
     """``bare_select1_app`` on the database named by BENCH_DATABASE_URL (for ``serve``)."""
     return bare_select1_app(os.environ["BENCH_DATABASE_URL"])
@@ -304,7 +367,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("give --database-url or set BENCH_DATABASE_URL")
     env = {"BENCH_DATABASE_URL": args.database_url}
     with serve("bench.http_load:select1_app_from_env", port=args.port, env=env) as base_url:
-        result = measure(f"{base_url}/select1", connections=args.connections, seconds=args.seconds)
+        result = measure(
+            f"{base_url}/select1",
+            connections=args.connections,
+            seconds=args.seconds,
+            allow_python=True,
+        )
     print(result)
 
 

@@ -1,30 +1,42 @@
-"""Rollup benchmark: national-scale data, then the four figures the rollups must meet.
+"""Rollup benchmark: national-scale data, then the figures the rollups must meet, at one or
+more scales.
 
     make bench            # or: .venv/bin/python -m bench.rollups [--provinces 34 --units 100]
+    .venv/bin/python -m bench.rollups --scale 1,3,10    # 1.7, 5.1 and 17 million values
+
+At each scale (the provinces multiplied, so a province's own rollup stays the same size):
 
 1. the full rollup (the nightly rebuild job, run as the worker runs it, in a process of
-   its own) against a plain ``GROUP BY ROLLUP`` over the same values; ratio ≤ 1.5;
+   its own) against a plain ``GROUP BY ROLLUP`` over the same values; ratio ≤ 1.3;
 2. the incremental rollup after one accepted correction; ≤ 50 ms;
 3. the worker's peak memory during the full rollup; ≤ 300 MB;
-4. ``GET`` of a published provincial rollup under 50 connections beside a bare FastAPI
-   ``SELECT 1`` endpoint over asyncpg, both served by uvicorn; ≥ 60 % of its requests/s,
-   p99 ≤ 50 ms.
+4. freshness: an acceptance's commit → the published run including it, with ``nscl worker``
+   running (bench.freshness): single p95 ≤ 1 s; a burst of 100, last → all published ≤ 3 s;
+5. ``GET`` of a published provincial rollup under 50 connections beside a bare FastAPI
+   ``SELECT 1`` endpoint over asyncpg and a bare FastAPI endpoint returning the same bytes
+   from memory, with and without gzip, all served by uvicorn: ≥ 80 % of each, p99 ≤ 20 ms.
+   wrk is required, and a figure is refused when wrk used more than 90 % of its cores.
 
-It creates (and afterwards drops) its own database ``nscl_bench`` on the PostgreSQL of
-``BENCH_ADMIN_URL`` (default: the local server) and uses Redis database 14.
+With several scales, a table follows with each figure's growth factor. It creates (and
+afterwards drops) its own database ``nscl_bench`` on the PostgreSQL of ``BENCH_ADMIN_URL``
+(default: the local server) and uses Redis database 14.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.metadata
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -35,7 +47,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench import datagen, http_load
+from bench import datagen, freshness, http_load
 from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM
@@ -47,7 +59,7 @@ from nscl_domain.rollups import service as rollups
 from nscl_domain.uow import UnitOfWork
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-DATABASE = "nscl_bench"
+DATABASE = os.environ.get("BENCH_DATABASE", "nscl_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 NSCL = str(Path(sys.executable).with_name("nscl"))
 
@@ -179,29 +191,62 @@ async def token_for_viewer(base_url: str) -> str:
         return str(issued.json()["access_token"])
 
 
+HTTP_TARGETS = ("rollup", "select1", "bytes", "rollup_gzip", "bytes_gzip")
+
+
+async def first_province_key(dataset: datagen.Dataset) -> str:
+    """The first province's programme key (its number is padded to the provinces' count)."""
+    engine = create_async_engine(database_url())
+    async with engine.connect() as conn:
+        key = await conn.scalar(
+            text("SELECT key FROM programme WHERE id = :id"),
+            {"id": dataset.provincial_programme_ids[0]},
+        )
+    await engine.dispose()
+    return str(key)
+
+
 def http_figures(
-    seconds: int, connections: int, rounds: int = 3
+    province: str, seconds: int, connections: int, rounds: int = 3
 ) -> dict[str, http_load.LoadResult]:
-    """Both servers run side by side; their measurements alternate, round after round, so
-    a slow moment of the machine falls on both. Each figure is the median of the rounds."""
+    """The product, the bare ``SELECT 1`` app and the bare app returning the rollup's own
+    bytes from memory run side by side; their measurements alternate, round after round, so
+    a slow moment of the machine falls on all. Each figure is the median of the rounds."""
     env = {
         "NSCL_DATABASE_URL": database_url(),
         "NSCL_REDIS_URL": REDIS_URL,
         "NSCL_LOG_LEVEL": "WARNING",
         "BENCH_DATABASE_URL": database_url(),
     }
-    with (
+    with contextlib.ExitStack() as stack:
         # The product as deployed: its own entry point, settings and logging.
-        http_load.serve("nscl_api.asgi:app", port=8731, env=env, factory=False) as product,
-        http_load.serve("bench.http_load:select1_app_from_env", port=8732, env=env) as bare,
-    ):
+        product = stack.enter_context(
+            http_load.serve("nscl_api.asgi:app", port=8731, env=env, factory=False)
+        )
+        bare = stack.enter_context(
+            http_load.serve("bench.http_load:select1_app_from_env", port=8732, env=env)
+        )
         token = asyncio.run(token_for_viewer(product))
+        viewer = {"Authorization": f"Bearer {token}"}
+        rollup_url = f"{product}/v1/rollups/{province}/2024"
+        body = httpx.get(rollup_url, headers={**viewer, "Accept-Encoding": "identity"})
+        body.raise_for_status()
+        body_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "rollup.json"
+        body_file.write_bytes(body.content)
+        in_memory = stack.enter_context(
+            http_load.serve(
+                "bench.http_load:bytes_app_from_env",
+                port=8733,
+                env={**env, "BENCH_BODY_FILE": str(body_file)},
+            )
+        )
+        gzip = {"Accept-Encoding": "gzip"}
         targets = {
-            "rollup": (
-                f"{product}/v1/rollups/bench-p-01/2024",
-                {"Authorization": f"Bearer {token}"},
-            ),
+            "rollup": (rollup_url, viewer),
             "select1": (f"{bare}/select1", {}),
+            "bytes": (f"{in_memory}/bytes", {}),
+            "rollup_gzip": (rollup_url, {**viewer, **gzip}),
+            "bytes_gzip": (f"{in_memory}/bytes", gzip),
         }
         for url, headers in targets.values():
             httpx.get(url, headers=headers).raise_for_status()
@@ -226,6 +271,7 @@ def _median_result(results: list[http_load.LoadResult]) -> http_load.LoadResult:
         p50_ms=statistics.median(r.p50_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
         errors=sum(r.errors for r in results),
+        generator_cpu=max(r.generator_cpu for r in results),
     )
 
 
@@ -240,7 +286,9 @@ async def prepare(provinces: int, units: int, indicators: int) -> datagen.Datase
         f"data: {len(dataset.provincial_programme_ids)} provinces × "
         f"{dataset.units // len(dataset.provincial_programme_ids)} units × "
         f"{len(dataset.years)} years × {indicators} indicators = {dataset.values:,} values, "
-        f"{dataset.budget_lines:,} budget lines ({time.perf_counter() - started:.0f} s)"
+        f"{dataset.budget_lines:,} budget lines ({time.perf_counter() - started:.0f} s; "
+        f"{load_average()})",
+        flush=True,
     )
     await engine.dispose()
     return dataset
@@ -266,46 +314,182 @@ async def rollup_figures(dataset: datagen.Dataset, repeats: int) -> dict[str, An
     return {"plain": plain, "full": full, "national": national, "incremental": incremental}
 
 
-def report(figures: dict[str, Any], http: dict[str, http_load.LoadResult]) -> None:
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}"
+
+
+def machine() -> str:
+    memory = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    model = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{platform.node()}, {os.cpu_count()} cores ({model}), {memory}"
+
+
+async def versions() -> str:
+    engine = create_async_engine(database_url())
+    async with engine.connect() as conn:
+        server = await conn.scalar(text("SHOW server_version"))
+    await engine.dispose()
+    return (
+        f"PostgreSQL {server}, Python {platform.python_version()}, "
+        f"FastAPI {importlib.metadata.version('fastapi')}, "
+        f"uvicorn {importlib.metadata.version('uvicorn')}, load generator {http_load.wrk_version()}"
+    )
+
+
+def scale_figures(
+    args: argparse.Namespace, scale: int
+) -> tuple[dict[str, tuple[float, str]], list[str]]:
+    """One scale from an empty database: (figure → (value, how it compares), verdicts)."""
+    asyncio.run(recreate_database())
+    try:
+        nscl("db", "upgrade")
+        nscl("seed")
+        dataset = asyncio.run(prepare(args.provinces * scale, args.units, args.indicators))
+        figures = asyncio.run(rollup_figures(dataset, args.repeats))
+        rollup_load = load_average()
+        fresh = None
+        if not args.no_freshness:
+            fresh = asyncio.run(freshness.measure(database_url(), REDIS_URL, dataset))
+        fresh_load = load_average()
+        asyncio.run(settle())
+        province = asyncio.run(first_province_key(dataset))
+        http = http_figures(province, args.seconds, connections=50, rounds=args.rounds)
+        http_load_average = load_average()
+        print(f"versions: {asyncio.run(versions())}")
+        return report(dataset, figures, fresh, http, (rollup_load, fresh_load, http_load_average))
+    finally:
+        if not args.keep:
+            asyncio.run(drop_database())
+
+
+def report(
+    dataset: datagen.Dataset,
+    figures: dict[str, Any],
+    fresh: freshness.Freshness | None,
+    http: dict[str, http_load.LoadResult],
+    loads: tuple[str, str, str],
+) -> tuple[dict[str, tuple[float, str]], list[str]]:
+    """Print the scale's figures; return them for the series table, and what was missed."""
     plain = statistics.median(figures["plain"])
     full_runs = figures["full"]
     full = statistics.median(run["seconds"] for run in full_runs)
     peak = max(run["peak_mb"] for run in full_runs)
-    incremental = figures["incremental"]
-    rollup, select1 = http["rollup"], http["select1"]
-    share = rollup.rps / select1.rps if select1.rps else 0.0
-    verdict = {True: "ok", False: "MISSED"}
-    print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    incremental = statistics.median(figures["incremental"])
+    missed: list[str] = []
+
+    def judged(name: str, ok: bool, target: str) -> str:
+        if not ok:
+            missed.append(name)
+        return f"{target}: {'ok' if ok else 'MISSED'}"
+
+    rows: dict[str, tuple[float, str]] = {
+        "values": (float(dataset.values), ""),
+        "budget lines": (float(dataset.budget_lines), ""),
+        "plain GROUP BY ROLLUP, s": (plain, ""),
+        "full rebuild, s": (full, ""),
+        "full / plain": (full / plain, judged("full / plain", full / plain <= 1.3, "≤ 1.3")),
+        "incremental, ms (median)": (
+            incremental,
+            judged("incremental", incremental <= 50, "≤ 50 ms"),
+        ),
+        "incremental, ms (max)": (max(figures["incremental"]), ""),
+        "national rollup of a year, ms": (national_ms(figures), ""),
+        "worker peak memory, MB": (peak, judged("peak memory", peak <= 300, "≤ 300 MB")),
+    }
+    print(f"machine: {machine()}")
     print(f"recomputed programme-years per full run: {full_runs[0]['result']['recomputed']}")
-    print(
-        f"1. full rollup {full:.2f} s (median of {len(full_runs)}) vs plain GROUP BY ROLLUP "
-        f"{plain:.2f} s: ratio {full / plain:.2f} (≤ 1.5: {verdict[full / plain <= 1.5]})"
-    )
-    print(f"   national rollup of a year over the provinces: {national_ms(figures):.0f} ms")
-    print(
-        f"2. incremental rollup after one accepted correction: median "
-        f"{statistics.median(incremental):.1f} ms, max {max(incremental):.1f} ms over "
-        f"{len(incremental)} (≤ 50 ms: {verdict[statistics.median(incremental) <= 50]})"
-    )
-    print(
-        f"3. worker peak memory during the full rollup: {peak:.0f} MB "
-        f"(≤ 300: {verdict[peak <= 300]})"
-    )
-    print(
-        f"4. GET published rollup: {rollup.rps:,.0f} req/s, p99 {rollup.p99_ms:.1f} ms, "
-        f"{rollup.errors} errors; SELECT 1: {select1.rps:,.0f} req/s, p99 {select1.p99_ms:.1f} ms "
-        f"({rollup.tool}, 50 connections, medians of 3 alternating rounds): "
-        f"{share:.0%} of SELECT 1 "
-        f"(≥ 60 %: {verdict[share >= 0.6]}; p99 ≤ 50 ms: {verdict[rollup.p99_ms <= 50]})"
-    )
+    print(f"rollup figures measured at {loads[0]}")
+    if fresh is not None:
+        single95 = freshness.percentile(fresh.single_ms, 95)
+        rows |= {
+            "freshness single, p50 ms": (statistics.median(fresh.single_ms), ""),
+            "freshness single, p95 ms": (single95, judged("freshness", single95 <= 1000, "≤ 1 s")),
+            "freshness single, max ms": (max(fresh.single_ms), ""),
+            "burst of 100: last acceptance → all published, ms": (
+                fresh.burst_after_last_ms,
+                judged("burst", fresh.burst_after_last_ms <= 3000, "≤ 3 s"),
+            ),
+            "burst of 100: runs made": (float(fresh.burst_runs), ""),
+        }
+        print(
+            f"freshness (commit → published run including it; {loads[1]}): single "
+            f"{freshness.summary(fresh.single_ms)}; burst of {len(fresh.burst_ms)} committed "
+            f"in {fresh.burst_seconds:.1f} s: each {freshness.summary(fresh.burst_ms)}, last "
+            f"acceptance → all published {fresh.burst_after_last_ms:.0f} ms, "
+            f"{fresh.burst_runs} runs"
+        )
+    bound = [name for name, result in http.items() if result.generator_bound]
+    if bound:
+        missed.append("HTTP (generator-bound)")
+        print(
+            f"HTTP figures REFUSED: the load generator was the bottleneck for {bound} "
+            f"({', '.join(f'{http[n].generator_cpu:.0%}' for n in bound)} of its cores)"
+        )
+        return rows, missed
+    rollup, select1 = http["rollup"], http["select1"]
+    share = rollup.rps / select1.rps
+    of_bytes = rollup.rps / http["bytes"].rps
+    of_bytes_gzip = http["rollup_gzip"].rps / http["bytes_gzip"].rps
+    rows |= {
+        "GET rollup, req/s": (rollup.rps, ""),
+        "GET rollup, p99 ms": (rollup.p99_ms, judged("GET p99", rollup.p99_ms <= 20, "≤ 20 ms")),
+        "SELECT 1, req/s": (select1.rps, ""),
+        "GET / SELECT 1": (share, judged("GET / SELECT 1", share >= 0.8, "≥ 80 %")),
+        "same bytes from memory, req/s": (http["bytes"].rps, ""),
+        "GET / bytes": (of_bytes, judged("GET / bytes", of_bytes >= 0.8, "≥ 80 %")),
+        "GET rollup gzip, req/s": (http["rollup_gzip"].rps, ""),
+        "GET rollup gzip, p99 ms": (http["rollup_gzip"].p99_ms, ""),
+        "GET gzip / bytes gzip": (
+            of_bytes_gzip,
+            judged("GET gzip / bytes gzip", of_bytes_gzip >= 0.8, "≥ 80 %"),
+        ),
+    }
+    print(f"HTTP at 50 connections, medians of alternating rounds ({loads[2]}):")
+    for name, result in http.items():
+        print(
+            f"   {name:12} {result.rps:8,.0f} req/s  p50 {result.p50_ms:5.1f} ms  "
+            f"p99 {result.p99_ms:5.1f} ms  {result.errors} errors  "
+            f"({result.tool} at {result.generator_cpu:.0%} of its cores)"
+        )
     print(
         f"   each server pinned to CPU {http_load.server_cpus()}, wrk to "
         f"{http_load.load_cpus()}; PostgreSQL not pinned"
     )
+    return rows, missed
 
 
 def national_ms(figures: dict[str, Any]) -> float:
     return float(figures["national"]["seconds"]) * 1000
+
+
+def series_table(scales: list[int], rows: list[dict[str, tuple[float, str]]]) -> None:
+    """The figures side by side, with each one's growth from the smallest scale."""
+    head = " | ".join(f"{s}×" for s in scales)
+    print(f"\n| figure | {head} | growth {scales[-1]}×/{scales[0]}× | target at {scales[-1]}× |")
+    print("|---|" + "---|" * len(scales) + "---|---|")
+    for name in rows[-1]:
+        values = [r[name][0] if name in r else float("nan") for r in rows]
+        growth = values[-1] / values[0] if values[0] else float("nan")
+        cells = " | ".join(_figure(v) for v in values)
+        print(f"| {name} | {cells} | {growth:.2f} | {rows[-1][name][1]} |")
+
+
+def _figure(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -313,30 +497,45 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run-job", help="(internal) run one job as the worker does")
     run.add_argument("job_id", type=uuid.UUID)
-    parser.add_argument("--provinces", type=int, default=34)
+    parser.add_argument("--provinces", type=int, default=34, help="at scale 1")
     parser.add_argument("--units", type=int, default=100, help="reporting units per province")
     parser.add_argument("--indicators", type=int, default=50)
+    parser.add_argument(
+        "--scale",
+        default="1",
+        help="comma-separated multiples of the provinces, e.g. 1,3,10 (10×: 17 million values)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--seconds", type=int, default=6, help="of HTTP load per endpoint and round (3 rounds)"
+        "--seconds", type=int, default=6, help="of HTTP load per endpoint and round"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating HTTP rounds")
+    parser.add_argument("--no-freshness", action="store_true", help="skip the freshness figures")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.command == "run-job":
         asyncio.run(run_job(args.job_id))
         return
-    asyncio.run(recreate_database())
-    try:
-        nscl("db", "upgrade")
-        nscl("seed")
-        dataset = asyncio.run(prepare(args.provinces, args.units, args.indicators))
-        figures = asyncio.run(rollup_figures(dataset, args.repeats))
-        asyncio.run(settle())
-        http = http_figures(args.seconds, connections=50)
-        report(figures, http)
-    finally:
-        if not args.keep:
-            asyncio.run(drop_database())
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "wrk is not installed (apt-get install -y wrk, as `make bench` does): the Python "
+            "load generator saturates before the server, so its figures are its own."
+        )
+    scales = [int(s) for s in args.scale.split(",")]
+    rows = []
+    missed: list[str] = []
+    for scale in scales:
+        print(f"\n== scale {scale}× ({load_average()}) ==", flush=True)
+        figures, missed = scale_figures(args, scale)
+        for name, (value, target) in figures.items():
+            print(f"   {name}: {_figure(value)}{f'  ({target})' if target else ''}")
+        rows.append(figures)
+    if len(scales) > 1:
+        series_table(scales, rows)
+    print(f"\nmissed at {scales[-1]}×: {', '.join(missed) or 'none'}")
+    if args.strict and missed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ above the province, runs kept, refreshes requested and cancelled."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import json
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
+from nscl_api.rollups.fast import RollupFastPath
 from nscl_domain.budget import estimates, routing
 from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
@@ -362,7 +366,8 @@ async def test_an_accepted_estimate_asks_for_its_year_to_be_rolled_up_again(
         ).one()
         after = (await RollupRepository(session).provincial_inputs([key], with_sources=True))[key]
     assert scheduled.args == {"programme_id": str(programme_id), "year": 2024}
-    assert scheduled.not_before is not None  # debounced
+    # Due at once: a burst coalesces into the one pending job, not behind a fixed wait.
+    assert scheduled.not_before is None
     assert after.fingerprint != before.fingerprint  # so the refresh is not a no-op
 
 
@@ -438,3 +443,201 @@ async def test_the_year_sets_its_annual_plans_beside_what_was_achieved(
     assert rollup.json()["plan_progress"] == [
         {"indicator": "training-courses", "planned": "4", "actual": "3", "ratio_pct": "75.0000"}
     ]
+
+
+async def cells_by_programme_year(resources: Resources) -> dict[tuple[str, int], Any]:
+    """What each published run shows, without its ids: fingerprint, cells and sections."""
+    async with resources.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT g.key, p.year, r.fingerprint, r.sources, r.sections::text AS sections, "
+                    "coalesce((SELECT array_agg(concat_ws('|', i.key, c.disaggregation, "
+                    "c.breakdown, c.value) ORDER BY i.key, c.disaggregation, c.breakdown) "
+                    "FROM rollup_cell c JOIN indicator i ON i.id = c.indicator_id "
+                    "WHERE c.run_id = r.id), '{}') AS cells "
+                    "FROM rollup_publication p JOIN programme g ON g.id = p.programme_id "
+                    "AND g.parent_id IS NOT NULL JOIN rollup_run r ON r.id = p.run_id"
+                )
+            )
+        ).all()
+    return {(r.key, r.year): (r.fingerprint, r.sources, r.sections, r.cells) for r in rows}
+
+
+async def test_two_workers_rebuilding_disjoint_years_publish_what_one_worker_does(
+    committed_resources: Resources,
+) -> None:
+    """A rebuild fanned out per programme-year across workers: each share is computed on its
+    own connection at the same time, and the runs are those of a single rebuild."""
+    async with committed_resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2023, {"training-courses": "3"}, {"t-3-1": "completed"})
+        await accept(session, "bk-doh", 2024, {"training-courses": "4"})
+        await accept(session, "bk-ba-be", 2024, {"training-courses": "2"})
+        await accept(session, "bk-doh", 2025, {"training-courses": "7"})
+        await session.commit()
+
+    async def rebuild(args: dict[str, Any]) -> dict[str, Any]:
+        uow = committed_resources.new_uow()
+        async with uow:
+            job = await uow.schedule(JobName.REBUILD_ROLLUPS, args, requested_by="test")
+            await uow.commit()
+        result = await run_attempt(committed_resources.sessionmaker, DEFAULT_REGISTRY, job.id)
+        assert result is not None, "the job failed"
+        return result
+
+    assert await rebuild({}) == {"programme_years": 10, "recomputed": 10}
+    one_worker = await cells_by_programme_year(committed_resources)
+    early, late = await asyncio.gather(
+        rebuild({"force": True, "years": [2021, 2022, 2023, 2024, 2025]}),
+        rebuild({"force": True, "years": [2026, 2027, 2028, 2029, 2030]}),
+    )
+    assert early == late == {"programme_years": 5, "recomputed": 5}
+    two_workers = await cells_by_programme_year(committed_resources)
+    assert two_workers == one_worker
+    assert one_worker[(BK, 2024)][3] != one_worker[(BK, 2023)][3]  # the years differ
+    async with committed_resources.sessionmaker() as session:
+        runs = await session.scalar(
+            text("SELECT count(*) FROM rollup_run WHERE level = 'provincial'")
+        )
+    assert runs == 20  # the parallel shares did publish new runs
+
+
+async def test_a_rollup_says_how_fresh_it_is_and_comes_gzipped_once_per_run(
+    anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources
+) -> None:
+    viewer = {"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"}
+    accepted_at = datetime(2024, 12, 3, 8, 30, tzinfo=UTC)
+    async with resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2024, {"training-courses": "3"})
+        await accept(session, "bk-ba-be", 2024, {"training-courses": "2"})
+        await session.execute(
+            text(
+                "UPDATE report r SET accepted_at = CASE u.key WHEN 'bk-doh' "
+                "THEN CAST(:at AS timestamptz) ELSE CAST(:earlier AS timestamptz) END "
+                "FROM org_unit u WHERE u.id = r.unit_id AND r.accepted_version_no IS NOT NULL"
+            ),
+            {"at": accepted_at, "earlier": datetime(2024, 12, 1, tzinfo=UTC)},
+        )
+        await refresh(session, BK, 2024)
+        await session.commit()
+    plain = await anonymous.get(
+        f"/v1/rollups/{BK}/2024", headers={**viewer, "Accept-Encoding": "identity"}
+    )
+    assert plain.status_code == 200, plain.text
+    assert datetime.fromisoformat(plain.json()["includes_accepted_until"]) == accepted_at
+    run = await anonymous.get(
+        f"/v1/rollups/{BK}/2024/runs/{plain.json()['run_id']}", headers=viewer
+    )
+    assert datetime.fromisoformat(run.json()["includes_accepted_until"]) == accepted_at
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    zipped = [
+        await anonymous.get(
+            f"/v1/rollups/{BK}/2024", headers={**viewer, "Accept-Encoding": "gzip, br"}
+        )
+        for _ in range(2)
+    ]
+    assert [z.headers["content-encoding"] for z in zipped] == ["gzip", "gzip"]
+    # httpx decodes: the same document either way, under a tag of its own.
+    assert [z.json() for z in zipped] == [plain.json(), plain.json()]
+    assert zipped[0].headers["etag"] != plain.headers["etag"]
+    [cached] = resources.rollups.compressed.values()
+    assert json.loads(gzip.decompress(cached)) == plain.json()
+    revalidated = await anonymous.get(
+        f"/v1/rollups/{BK}/2024",
+        headers={**viewer, "Accept-Encoding": "gzip", "If-None-Match": zipped[1].headers["etag"]},
+    )
+    assert revalidated.status_code == 304
+
+
+async def test_a_refresh_behind_a_waiting_one_leaves_the_work_to_it(
+    committed_resources: Resources,
+) -> None:
+    """Coalescing without a debounce: one run in flight, one trailing refresh waiting behind
+    it; a third finds the trailing one waiting (it has not read its inputs yet) and stops."""
+    async with committed_resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2024, {"training-courses": "3"})
+        await session.commit()
+    async with committed_resources.sessionmaker() as in_flight:
+        programme_id = await in_flight.scalar(
+            text("SELECT id FROM programme WHERE key = :k"), {"k": BK}
+        )
+        await RollupRepository(in_flight).lock([(programme_id, 2024)])
+
+        async def refresh_committed() -> dict[str, object]:
+            async with committed_resources.sessionmaker() as session:
+                result = await refresh(session, BK, 2024)
+                await session.commit()
+                return result
+
+        trailing = asyncio.create_task(refresh_committed())
+        for _ in range(100):  # until it waits for the lock
+            async with committed_resources.sessionmaker() as probe:
+                if await RollupRepository(probe).refresh_waiting((programme_id, 2024)):
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the trailing refresh never waited for the lock")
+        # Without coalescing it would wait for the lock too, behind the run in flight.
+        third = await asyncio.wait_for(refresh_committed(), timeout=10)
+        assert third == {"unchanged": True, "coalesced": True}
+        assert not trailing.done()
+        await in_flight.rollback()  # the run in flight ends
+    published = await trailing
+    assert published["unchanged"] is False
+
+
+def fast_path(app: Any) -> RollupFastPath:
+    layer = app.middleware_stack or app.build_middleware_stack()
+    app.middleware_stack = layer
+    while not isinstance(layer, RollupFastPath):
+        layer = layer.app
+    return layer
+
+
+async def test_the_hot_path_answers_as_the_application_does(
+    anonymous: httpx.AsyncClient, keys: KeyRing, resources: Resources, shared_app: Any
+) -> None:
+    """The plain poll is answered below FastAPI's routing, byte for byte and header for
+    header as the application answers it; everything else still reaches the application."""
+    viewer = {"Authorization": f"Bearer {mint_token(keys, 'test-viewer')}"}
+    resources.callers.ttl_seconds = 5.0  # as deployed (the tests' default keeps none)
+    async with resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2024, {"training-courses": "3"})
+        await refresh(session, BK, 2024)
+        await session.commit()
+    url = f"/v1/rollups/{BK}/2024"
+    layer = fast_path(shared_app)
+
+    async def both(headers: dict[str, str]) -> tuple[httpx.Response, httpx.Response]:
+        before = layer.answered
+        # A query the route ignores sends the request through the application.
+        slow = await anonymous.get(url, params={"ignored": "1"}, headers=headers)
+        fast = await anonymous.get(url, headers=headers)
+        assert layer.answered == before + 1
+        return slow, fast
+
+    def same(slow: httpx.Response, fast: httpx.Response) -> None:
+        assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
+        drop = {"x-request-id", "date"}
+        assert {k: v for k, v in fast.headers.items() if k not in drop} == {
+            k: v for k, v in slow.headers.items() if k not in drop
+        }
+
+    plain = await both({**viewer, "Accept-Encoding": "identity"})
+    same(*plain)
+    assert plain[1].headers["x-request-id"]
+    same(*await both({**viewer, "Accept-Encoding": "gzip"}))
+    tag = plain[1].headers["etag"]
+    slow, fast = await both({**viewer, "If-None-Match": tag, "Accept-Encoding": "identity"})
+    assert fast.status_code == 304
+    same(slow, fast)
+    # Not the hot path's to answer: no token, a year out of range, a caller without the right.
+    before = layer.answered
+    assert_problem(await anonymous.get(url), 401, "missing_token")
+    assert (await anonymous.get(f"/v1/rollups/{BK}/1999", headers=viewer)).status_code == 422
+    missing = await anonymous.get(f"/v1/rollups/{BK}/2029", headers=viewer)
+    assert_problem(missing, 404, "rollup_not_found")
+    as_csv = await anonymous.get(url, headers={**viewer, "Accept": "text/csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert layer.answered == before

@@ -43,6 +43,7 @@ from nscl_api.reports.history import (
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
+from nscl_api.rollups.fast import RollupFastPath
 from nscl_api.rollups.router import router as rollups_router
 from nscl_api.schedules.router import router as schedules_router
 from nscl_domain.settings import Settings
@@ -203,6 +204,8 @@ def create_app(
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
+    # Inside every middleware below, outside routing: see its module.
+    app.add_middleware(RollupFastPath)
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

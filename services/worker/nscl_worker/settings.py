@@ -113,7 +113,9 @@ def build_worker(
         on_shutdown=on_shutdown,
         burst=burst,
         handle_signals=handle_signals and not burst,
-        poll_delay=0.2,
+        # How long a job handed over may wait for an idle worker to look: part of the time a
+        # reader waits for an acceptance to show (20 cheap Redis reads a second per worker).
+        poll_delay=0.05,
         max_jobs=10,
         keep_result=60,
         job_timeout=settings.job_timeout_seconds,

@@ -1,7 +1,10 @@
 """Requests other contexts make of a job by name, without importing the context that runs it.
 
 A change to reported, planned or budgeted figures asks for its programme-year's rollup
-refresh: a debounced ``rollups.refresh`` job in the same transaction.
+refresh: a ``rollups.refresh`` job in the same transaction, due at once. Bursts coalesce
+without a fixed wait: changes join the one pending job, and a refresh that finds another
+already waiting behind the one in flight leaves the work to it (see ``rollups.refresh``), so
+a programme-year has at most one run in flight and one trailing refresh after it.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from nscl_domain.jobs import JobName
 from nscl_domain.jobs.models import Job
 from nscl_domain.uow import UnitOfWork
 
-# A burst of changes to one programme-year (a reviewer accepting a pile of reports, a
-# destination acknowledging a dossier line by line) makes one refresh.
-ROLLUP_DEBOUNCE = timedelta(seconds=5)
+# No debounce: a fixed wait was most of the time a reader waited for an acceptance to show
+# (5 s against an incremental run of tens of ms). Coalescing makes a burst cheap instead.
+ROLLUP_DEBOUNCE: timedelta | None = None
 
 
 def refresh_args(programme_id: uuid.UUID, year: int) -> dict[str, Any]:

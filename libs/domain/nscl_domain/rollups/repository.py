@@ -69,6 +69,21 @@ class RollupRepository:
             {"keys": [refresh_key(programme_id, year) for programme_id, year in programme_years]},
         )
 
+    async def refresh_waiting(self, programme_year: ProgrammeYear) -> bool:
+        """Whether another refresh of the programme-year waits for its lock (behind one in
+        flight): it has not read its inputs yet, so it covers every change committed now."""
+        waiting: int = await self._session.scalar(
+            text(sql.LOCK_WAITERS), {"key": refresh_key(*programme_year)}
+        )
+        return waiting > 0
+
+    async def includes_accepted_until(self, run_id: uuid.UUID) -> datetime | None:
+        """The latest acceptance of a report version the run includes."""
+        found: datetime | None = await self._session.scalar(
+            text(sql.INCLUDES_ACCEPTED_UNTIL), {"run_id": run_id}
+        )
+        return found
+
     async def programme(self, programme_id: uuid.UUID) -> cm.Programme | None:
         """A programme by id (from the transaction's identity map when loaded)."""
         return await self._session.get(cm.Programme, programme_id)

@@ -9,9 +9,9 @@ import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,8 +43,11 @@ from nscl_domain.rollups.views import (
 )
 from nscl_domain.uow import UnitOfWork
 
-# A burst of acceptances makes one national refresh.
-NATIONAL_DEBOUNCE = timedelta(seconds=30)
+# The national refresh is due at once, like the provincial ones, and coalesces the same way
+# (one in flight, one trailing). A debounce here was pushed back by every provincial
+# publication (the later start wins), so steady activity in any province kept the national
+# run waiting indefinitely.
+NATIONAL_DEBOUNCE: timedelta | None = None
 
 
 def _repo(uow: UnitOfWork) -> RollupRepository:
@@ -89,6 +92,12 @@ class RebuildRollupsArgs(BaseModel):
     )
     force: bool = Field(
         default=False, description="Recompute even the programme-years whose inputs did not change."
+    )
+    years: list[Annotated[int, Field(ge=2000, le=2100)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="Only these years: a rebuild fanned out across workers gives each a share "
+        "(programme-years are independent; each is locked by the worker computing it).",
     )
 
 
@@ -136,6 +145,11 @@ async def _check_rebuild(repo: RollupRepository, args: RebuildRollupsArgs, at: L
         await _known_programme(repo, args.programme_id, at)
 
 
+# A refresh already waits behind the one in flight and will read the inputs after it: this
+# one has nothing to add (the change that asked for it committed before it started).
+_COALESCED: dict[str, Any] = {"unchanged": True, "coalesced": True}
+
+
 async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     """Recompute a programme-year: only the cells that changed sources touch, or all of them
     (``full``, or when nothing was published yet). A no-op when the inputs did not change."""
@@ -145,6 +159,8 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     if programme.level == "national":
         return await _refresh_national(ctx, job, args)
     key = (args.programme_id, args.year)
+    if await repo.refresh_waiting(key):
+        return _COALESCED
     await repo.lock([key])
     inputs = (await repo.provincial_inputs([key], with_sources=True))[key]
     published = await repo.published([key])
@@ -208,6 +224,8 @@ async def _refresh_national(ctx: JobContext, job: _Job, args: RefreshRollupArgs)
     """Combine the provincial runs published for the year into the national run."""
     repo = job.rollups
     key = (args.programme_id, args.year)
+    if await repo.refresh_waiting(key):
+        return _COALESCED
     await repo.lock([key])
     inputs = await repo.national_inputs(args.programme_id, args.year)
     previous = await repo.published([key])
@@ -260,7 +278,7 @@ async def _schedule_national(
             name=JobName.REFRESH_ROLLUP,
             args=refresh_args(national_id, year),
             dedup_key=refresh_key(national_id, year),
-            not_before=ctx.now + NATIONAL_DEBOUNCE,
+            not_before=ctx.now + NATIONAL_DEBOUNCE if NATIONAL_DEBOUNCE else None,
             max_attempts=5,
             # The national run follows from the provincial change: the same client asked.
             requested_by=actor.client_id,
@@ -273,7 +291,12 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
     job = _job(ctx)
     repo = job.rollups
     programmes = await repo.provincial_programmes(args.programme_id)
-    keys = [(p.id, year) for p in programmes for year in range(p.start_year, p.end_year + 1)]
+    keys = [
+        (p.id, year)
+        for p in programmes
+        for year in range(p.start_year, p.end_year + 1)
+        if args.years is None or year in args.years
+    ]
     await repo.lock(keys)
     await _progress(ctx, stage="fingerprints", done=0, total=len(keys))
     digests = await repo.collect_sources_while_digesting(keys)
@@ -391,6 +414,7 @@ async def get_rollup(
         )
         return RollupView(
             run=run,
+            includes_accepted_until=await repo.includes_accepted_until(run.id),
             programme_key=programme.key,
             published_at=published_at,
             cells=cells,
@@ -537,8 +561,9 @@ async def list_runs(
 
 async def get_run(
     uow: UnitOfWork, caller: Caller, programme_ref: str, year: int, run_id: uuid.UUID
-) -> tuple[RollupRun, bool, list[RunInput]]:
-    """A run of a programme-year, whether it is the published one, and what went into it."""
+) -> tuple[RollupRun, bool, list[RunInput], datetime | None]:
+    """A run of a programme-year, whether it is the published one, what went into it, and
+    the latest acceptance it includes."""
     caller.require(Permission.ROLLUPS_READ)
     async with uow:
         repo = _repo(uow)
@@ -547,7 +572,8 @@ async def get_run(
         if run is None or (run.programme_id, run.year) != (programme.id, year):
             raise NotFound(f"Run {run_id} is not a run of that year.", code="run_not_found")
         published = await repo.published_run_id(programme.id, year) == run.id
-        return run, published, await repo.run_inputs(run.id)
+        inputs = await repo.run_inputs(run.id)
+        return run, published, inputs, await repo.includes_accepted_until(run.id)
 
 
 async def provenance(

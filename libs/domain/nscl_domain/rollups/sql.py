@@ -345,6 +345,32 @@ LOCK = (
     "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"
 )
 
+# Sessions waiting (not yet granted) for a programme-year's lock: such a refresh has not read
+# its inputs yet, so it will see every change committed before this query ran. A bigint
+# advisory key shows in pg_locks as its high (classid) and low (objid) 32 bits.
+LOCK_WAITERS = """
+SELECT count(*) FROM pg_locks l
+CROSS JOIN LATERAL (SELECT hashtextextended(CAST(:key AS text), 0) AS h) k
+WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid::text::bigint = (k.h >> 32) & 4294967295
+  AND l.objid::text::bigint = k.h & 4294967295
+"""
+
+# The latest acceptance a run includes: of the report versions it was made from, or (a
+# national run) of those of the provincial runs it combined.
+INCLUDES_ACCEPTED_UNTIL = """
+WITH direct AS (SELECT unnest(source_ids) AS id FROM rollup_run WHERE id = :run_id),
+ids AS (
+  SELECT id FROM direct
+  UNION ALL
+  SELECT unnest(r.source_ids) FROM rollup_run r JOIN direct d ON d.id = r.id
+)
+SELECT max(rp.accepted_at) FROM ids
+JOIN report_version v ON v.id = ids.id
+JOIN report rp ON rp.id = v.report_id AND rp.accepted_version_no = v.version_no
+"""
+
 NATIONAL_SOURCES = (
     "SELECT pub.run_id, 'programme=' || p.key AS breakdown FROM rollup_publication pub "
     "JOIN programme p ON p.id = pub.programme_id "

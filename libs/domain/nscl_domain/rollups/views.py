@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +37,8 @@ class TargetProgress:
 @dataclass(frozen=True)
 class RollupView:
     run: RollupRun
+    # The latest acceptance of a report version in the run: how fresh it is.
+    includes_accepted_until: datetime | None
     programme_key: str
     published_at: Any
     cells: list[Cell]

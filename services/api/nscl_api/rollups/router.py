@@ -29,7 +29,7 @@ from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.reports.schemas import TimelinessRow
 from nscl_api.resources import Resources
-from nscl_api.rollups.published import NotModified
+from nscl_api.rollups.published import NotModified, accepts_gzip
 from nscl_api.rollups.schemas import (
     BudgetRow,
     BudgetTotalRow,
@@ -145,28 +145,34 @@ async def get_rollup(
     section: SectionQuery = None,
 ) -> Response:
     """The published rollup; poll with If-None-Match to get 304 while it is unchanged.
-    As CSV or XLSX (`Accept` or `format`): the same figures, headed in Vietnamese."""
+    As CSV or XLSX (`Accept` or `format`): the same figures, headed in Vietnamese. JSON with
+    `Accept-Encoding: gzip` comes compressed (once per run, not per request), under an ETag
+    of its own."""
     caller.require(Permission.ROLLUPS_READ)
     chosen: ExportFormat = negotiate(request, format)
     resources: Resources = request.app.state.resources
     filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
     # The tag is of the JSON representation: an export is always sent whole.
     tag = if_none_match if chosen == "json" else None
-    found = await resources.rollups.read(resources.new_uow, caller, programme, year, filters, tag)
+    # Read from the raw headers, not declared: the contract's headers stay the request's own.
+    gzipped = chosen == "json" and accepts_gzip(request.headers.get("accept-encoding"))
+    found = await resources.rollups.read(
+        resources.new_uow, caller, programme, year, filters, tag, "gzip" if gzipped else None
+    )
+    headers = {"Vary": "Accept-Encoding"}
     if isinstance(found, NotModified):
-        return Response(status_code=304, headers={"ETag": found.etag, "Cache-Control": REVALIDATE})
+        headers |= {"ETag": found.etag, "Cache-Control": REVALIDATE}
+        return Response(status_code=304, headers=headers)
     if chosen != "json":
         data = json.loads(found.body)
         tables = rollup_tables(data, list(SECTIONS), _YEAR_SUMMARY, section)
         name = f"rollup-{programme}-{year}" + (f"-{section}" if section and chosen == "csv" else "")
         return export_response(tables, chosen, export_language(request), name)
-    if found.etag is None:
-        return Response(content=found.body, media_type=JSON)
-    return Response(
-        content=found.body,
-        media_type=JSON,
-        headers={"ETag": found.etag, "Cache-Control": REVALIDATE},
-    )
+    if found.encoding is not None:
+        headers["Content-Encoding"] = found.encoding
+    if found.etag is not None:
+        headers |= {"ETag": found.etag, "Cache-Control": REVALIDATE}
+    return Response(content=found.body, media_type=JSON, headers=headers)
 
 
 @router.get(

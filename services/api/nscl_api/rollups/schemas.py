@@ -259,7 +259,14 @@ class RollupRead(ResponseModel):
     level: Literal["provincial", "national"]
     kind: Literal["full", "incremental"]
     fingerprint: str = Field(description="Of the inputs; an unchanged input makes no new run.")
-    computed_at: datetime
+    computed_at: datetime = Field(description="When the run was computed.")
+    includes_accepted_until: datetime | None = Field(
+        description="The latest acceptance of a report version this run includes (nationally: "
+        "of the provincial runs it combines); null when it includes none. Its age is how far "
+        "behind the accepted figures the rollup may be: the response's `Date` minus this, "
+        "for acceptances made since (a refresh starts at once and publishes within a second "
+        "or two)."
+    )
     published_at: datetime
     sources: int = Field(description="Accepted versions (or provincial runs) it was made from.")
     cells: list[CellRead] = Field(
@@ -299,6 +306,7 @@ class RollupRead(ResponseModel):
             kind=run.kind,  # type: ignore[arg-type]  # str column, CHECK-limited to the Literal
             fingerprint=run.fingerprint,
             computed_at=run.computed_at,
+            includes_accepted_until=view.includes_accepted_until,
             published_at=view.published_at,
             sources=run.sources,
             cells=[CellRead.of(c) for c in view.cells],
@@ -386,14 +394,23 @@ class RunDetailRead(RunRead):
     its run's `inputs` hold the accepted version."""
 
     inputs: list[RunInputRead]
+    includes_accepted_until: datetime | None = Field(
+        description="The latest acceptance of a report version the run includes (nationally: "
+        "of the provincial runs it combines); null when it includes none."
+    )
 
     @classmethod
     def with_inputs(
-        cls, run: RollupRun, published: bool, inputs: Sequence[RunInput]
+        cls,
+        run: RollupRun,
+        published: bool,
+        inputs: Sequence[RunInput],
+        includes_accepted_until: datetime | None,
     ) -> RunDetailRead:
         return cls(
             **RunRead.of(run, published).model_dump(),
             inputs=[RunInputRead.of(i) for i in inputs],
+            includes_accepted_until=includes_accepted_until,
         )
 
 
