@@ -4,6 +4,7 @@ from nscl_domain.audit.models import AuditEvent
 from nscl_domain.budget import models as budget
 from nscl_domain.catalogue import models as catalogue
 from nscl_domain.db import Base
+from nscl_domain.events import models as events
 from nscl_domain.idempotency import IdempotencyKey
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
@@ -21,6 +22,7 @@ __all__ = [
     "SigningKey",
     "budget",
     "catalogue",
+    "events",
     "metadata",
     "plans",
     "reports",

@@ -34,6 +34,7 @@ from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.router import router as rollups_router
+from nscl_api.webhooks.router import router as webhooks_router
 from nscl_domain.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -157,6 +158,7 @@ def create_app(
         jobs_router,
         audit_router,
         clients_router,
+        webhooks_router,
     ):
         app.include_router(router, dependencies=v1_dependencies)
     app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])

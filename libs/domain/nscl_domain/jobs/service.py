@@ -26,9 +26,9 @@ from nscl_domain.jobs import (
     RetryLater,
 )
 from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobContext, JobRegistry, ProgressReporter
+from nscl_domain.jobs.registry import JobContext, JobRegistry, ProgressReporter, actor_named
 from nscl_domain.jobs.repository import JobRepository
-from nscl_domain.uow import UnitOfWork
+from nscl_domain.uow import UnitOfWork, written_by_hooks
 
 log = structlog.get_logger(__name__)
 
@@ -227,7 +227,7 @@ async def run_attempt(
     attempt = _Attempt(job_id, claimed.attempts)
     keeper = asyncio.create_task(_keep_lease(sessionmaker, attempt, lease, heartbeat_seconds))
     try:
-        return await _run_claimed(sessionmaker, registry, claimed, attempt, clock)
+        return await _run_claimed(sessionmaker, registry, claimed, attempt, clock, queue)
     except asyncio.CancelledError:
         # The worker is stopping (or the queue's time limit struck): give the job back now
         # rather than when the lease lapses.
@@ -278,6 +278,7 @@ async def _run_claimed(
     claimed: Job,
     attempt: _Attempt,
     clock: Clock,
+    queue: JobQueue | None = None,
 ) -> dict[str, Any] | None:
     kind = registry.get(claimed.name)
     if kind is None:
@@ -308,6 +309,8 @@ async def _run_claimed(
         job.lease_expires_at = None
         job.finished_at = clock()
         await session.commit()
+        for written in written_by_hooks(session):
+            await _hand_over(queue, written)
     log.info("job.succeeded", job_id=str(claimed.id), job_name=claimed.name, attempt=attempt.number)
     return result
 
@@ -415,6 +418,14 @@ async def _requeue_or_fail(
         return False
     if final or job.attempts >= job.max_attempts:
         _end(job, JobStatus.FAILED, error, now)
+        # Operators (and subscribers of job.failed) hear of it from the trail.
+        AuditRepository(repo.session).record(
+            actor_named(job.requested_by),
+            "job.failed",
+            "job",
+            job.id,
+            after={"name": job.name, "attempts": job.attempts, "error": error[:500]},
+        )
         return False
     twin = await repo.pending_twin(job)
     if twin is not None:
