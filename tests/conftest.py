@@ -57,6 +57,10 @@ TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
 # Tables that tests with real commits write to; emptied after each of them.
 # Reporting tables: emptied after tests that commit reports (frozen rows refuse DELETE).
 REPORTING_TABLES = (
+    "webhook_attempt",
+    "webhook_delivery",
+    "webhook_event",
+    "webhook_subscription",
     "job",
     "plan_version",
     "plan_change_request",

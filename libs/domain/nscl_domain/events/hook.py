@@ -167,9 +167,12 @@ def _data(spec: EventSpec, audit: AuditEvent, unit_key: str | None) -> dict[str,
 
 
 def _emit(session: Session) -> None:
-    if not session.info.get(_PENDING):
+    if not session.info.get(_PENDING) and not any(
+        isinstance(obj, AuditEvent) for obj in session.new
+    ):
         return
-    # What was added since the last flush is collected by this flush.
+    # What was added since the last flush is collected by this flush (the commit's own
+    # flush comes after this hook).
     session.flush()
     pending: list[AuditEvent] = session.info.pop(_PENDING, [])
     if not pending:
@@ -209,10 +212,10 @@ def _emit(session: Session) -> None:
                         "object_key": f"{audit.object_type}:{order}"[:160],
                     }
                 )
-    session.execute(insert(WebhookEvent.__table__), events)
+    session.execute(insert(WebhookEvent), events)
     if not deliveries:
         return
-    session.execute(insert(WebhookDelivery.__table__), deliveries)
+    session.execute(insert(WebhookDelivery), deliveries)
     for sub_id in {d["subscription_id"] for d in deliveries}:
         job = wake_delivery_job(session, sub_id)
         session.info.setdefault(OUTBOX_HANDOVERS, []).append(job)
