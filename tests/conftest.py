@@ -205,6 +205,8 @@ def settings(services: Services, database_url: str, service_database_url: str) -
         queue_name=f"nscl:test:{os.getpid()}:jobs",
         seed_on_start=False,
         outbox_grace_seconds=0,
+        # Webhook receivers of the tests listen on loopback; tests of refusals turn it off.
+        webhook_allowed_networks=["127.0.0.0/8"],
         # Token-request limits of this run only: other runs on the shared Redis keep theirs.
         auth_redis_prefix=f"nscl:test:{os.getpid()}:auth",
     )

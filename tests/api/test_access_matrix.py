@@ -86,6 +86,7 @@ class Samples:
     plan: dict[str, str]  # a submitted 2021–2025 plan per unit
     change_request: dict[str, str]  # a proposed change to an accepted 2021 plan per unit
     run_id: str  # the published 2021 rollup run
+    webhook: str  # a subscription of another client ("test-all"): only operators manage it
 
     def of_other_unit(self) -> dict[str, str]:
         """What the caller's unit must not learn from a refusal: the other unit and its objects."""
@@ -162,6 +163,8 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
         return 409
     if "{allocation_id}" in path:
         return 404  # the sample dossier allocates nothing yet
+    if "{webhook_id}" in path and "webhooks.manage" not in granted:
+        return 404  # another client's subscription
     unit_owned = (
         "{report_id}" in path
         or "{estimate_id}" in path
@@ -271,6 +274,17 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "note": "Đồng ý",
         },
         ("POST", "/v1/plan-change-requests/{request_id}/withdrawal"): None,
+        # Loopback is allowed in the tests' settings; nothing listens there (the ping fails).
+        ("POST", "/v1/webhooks"): {
+            "url": "http://127.0.0.1:9/matrix",
+            "event_types": ["rollup.published"],
+        },
+        ("POST", "/v1/webhooks/{webhook_id}/secret-rotation"): {"overlap_hours": 1},
+        ("POST", "/v1/webhooks/{webhook_id}/enablement"): None,
+        ("POST", "/v1/webhooks/{webhook_id}/replay"): {
+            "since": "2021-01-01T00:00:00Z",
+            "until": "2021-01-02T00:00:00Z",
+        },
         ("POST", "/v1/budget-allocations/{allocation_id}/spending"): {
             "amount": 1000,
             "spent_on": "2021-05-01",
@@ -302,6 +316,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         year=2021,
         budget_year=2021,
         run_id=samples.run_id,
+        webhook_id=samples.webhook,
     )
 
 
@@ -395,6 +410,16 @@ async def samples(
             rollups.RefreshRollupArgs(programme_id=programme_id, year=2021),
         )
         await session.commit()
+    async with sessionmaker() as session:
+        webhook = await session.scalar(
+            text(
+                "INSERT INTO webhook_subscription (id, owner_client_id, url, event_types, "
+                "secret, created_by) VALUES (gen_random_uuid(), 'test-all', "
+                "'https://portal.example/hook', ARRAY['rollup.published'], "
+                "'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'test-all') RETURNING id"
+            )
+        )
+        await session.commit()
     yield Samples(
         job_id=str(job.id),
         unit_id=unit_ids,
@@ -407,6 +432,7 @@ async def samples(
         plan=submitted_plans,
         change_request=change_requests,
         run_id=refreshed["run_id"],
+        webhook=str(webhook),
     )
     async with owner_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))

@@ -282,8 +282,18 @@ async def test_rotated_secret_signs_beside_the_old_one_during_the_overlap(
         "http://[::ffff:10.0.0.1]/hook",
     ],
 )
-async def test_internal_targets_are_refused(client: httpx.AsyncClient, url: str) -> None:
-    answer = await client.post("/v1/webhooks", json={"url": url, "event_types": ["job.failed"]})
+async def test_internal_targets_are_refused(
+    client: httpx.AsyncClient, shared_app: FastAPI, url: str
+) -> None:
+    resources = shared_app.state.resources
+    shared_app.state.resources = dataclasses.replace(
+        resources,
+        settings=resources.settings.model_copy(update={"webhook_allowed_networks": []}),
+    )
+    try:
+        answer = await client.post("/v1/webhooks", json={"url": url, "event_types": ["job.failed"]})
+    finally:
+        shared_app.state.resources = resources
     body = assert_problem(answer, 422, "webhook_target_internal")
     assert body["errors"][0]["location"] == ["body", "url"]
 
