@@ -11,7 +11,7 @@ NODE_BIN := contract/node_modules/.bin
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: run test install install-dev lint types contract deploy-check unit openapi migrate-check bench bench-hardening bench-jobs clean
+.PHONY: run test install install-dev lint types contract deploy-check unit openapi migrate-check bench bench-hardening bench-jobs bench-webhooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,10 @@ bench-hardening: install-dev
 ## Kill workers mid-rebuild on a private PostgreSQL and Redis: seconds until the job succeeds.
 bench-jobs: install-dev
 	$(BIN)/python -m bench.jobs_recovery
+
+## Webhooks: events per second to a loopback receiver (one worker), outbox lag under a burst.
+bench-webhooks: install-dev
+	$(BIN)/python -m bench.webhooks
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .nscl .pytest_cache .mypy_cache .ruff_cache .contract contract/node_modules contract/generated

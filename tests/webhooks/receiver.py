@@ -31,6 +31,8 @@ class Receiver:
 
     fail_first: int = 0
     redirect_to: str | None = None
+    # The first try of each message waits this long before answering (a slow endpoint).
+    stall_first: float = 0.0
     requests: list[Received] = field(default_factory=list)
     tries: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,23 +48,28 @@ class Receiver:
                 with receiver.lock:
                     receiver.tries[msg_id] += 1
                     tries = receiver.tries[msg_id]
+                if tries == 1 and receiver.stall_first:
+                    time.sleep(receiver.stall_first)
                 if receiver.redirect_to is not None:
                     status = 302
                 elif tries <= receiver.fail_first and not msg_id.startswith("ping_"):
                     status = 500
                 else:
                     status = 200
+                answer = b"received" if status == 200 else b"not now"
+                try:
+                    self.send_response(status)
+                    if status == 302:
+                        self.send_header("Location", str(receiver.redirect_to))
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except OSError:
+                    status = -1  # the sender went away before the answer
                 with receiver.lock:
                     receiver.requests.append(
                         Received({k.lower(): v for k, v in self.headers.items()}, body, status)
                     )
-                self.send_response(status)
-                if status == 302:
-                    self.send_header("Location", str(receiver.redirect_to))
-                answer = b"received" if status == 200 else b"not now"
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

@@ -17,13 +17,14 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nscl_domain.audit.repository import AuditRepository
@@ -232,11 +233,25 @@ async def drain(
                     sub = await session.get(WebhookSubscription, subscription_id)
                     if sub is None or not sub.enabled or sub.deleted_at is not None:
                         return result
-                    limit = max(1, sub.max_concurrency) * 10
-                    ids = list(
-                        (await session.scalars(_DUE, {"s": subscription_id, "n": limit})).all()
-                    )
                     concurrency = max(1, sub.max_concurrency)
+                    ids = list(
+                        (
+                            await session.scalars(
+                                _DUE, {"s": subscription_id, "n": concurrency * 10}
+                            )
+                        ).all()
+                    )
+                    events = {
+                        d.id: e
+                        for d, e in (
+                            await session.execute(
+                                select(WebhookDelivery, WebhookEvent)
+                                .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+                                .where(WebhookDelivery.id.in_(ids))
+                            )
+                        ).all()
+                    }
+                    url, secrets_ = sub.url, live_secrets(sub, utcnow())
                 if not ids:
                     break
                 if time.monotonic() >= deadline:
@@ -244,11 +259,16 @@ async def drain(
                     break
                 gate = asyncio.Semaphore(concurrency)
 
-                async def one(delivery_id: uuid.UUID, gate: asyncio.Semaphore = gate) -> bool:
-                    async with gate:
-                        return await deliver(sessionmaker, config, http, delivery_id)
-
-                outcomes = await asyncio.gather(*(one(i) for i in ids))
+                outcomes = await asyncio.gather(
+                    *(
+                        _gated(
+                            gate,
+                            deliver(sessionmaker, config, http, i, events[i], url, secrets_),
+                        )
+                        for i in ids
+                        if i in events
+                    )
+                )
                 result.sent += sum(outcomes)
                 result.failed_attempts += len(outcomes) - sum(outcomes)
         async with sessionmaker() as session:
@@ -262,22 +282,21 @@ async def drain(
     return result
 
 
+async def _gated(gate: asyncio.Semaphore, attempt: Awaitable[bool]) -> bool:
+    async with gate:
+        return await attempt
+
+
 async def deliver(
     sessionmaker: async_sessionmaker[AsyncSession],
     config: DeliveryConfig,
     http: httpx.AsyncClient,
     delivery_id: uuid.UUID,
+    event: WebhookEvent,
+    url: str,
+    secrets_: list[str],
 ) -> bool:
     """One attempt of one delivery, logged and settled in a transaction of its own."""
-    async with sessionmaker() as session:
-        delivery = await session.get(WebhookDelivery, delivery_id)
-        if delivery is None or delivery.status != DeliveryStatus.PENDING.value:
-            return False
-        event = await session.get(WebhookEvent, delivery.event_id)
-        sub = await session.get(WebhookSubscription, delivery.subscription_id)
-        if event is None or sub is None:
-            return False
-        url, secrets_ = sub.url, live_secrets(sub, utcnow())
     body = envelope(event, config.base_url)
     timestamp = int(time.time())
     outcome = await post(
@@ -319,18 +338,27 @@ async def _settle(
                 response_excerpt=outcome.excerpt,
             )
         )
-        sub = (
-            await session.scalars(
-                select(WebhookSubscription)
-                .where(WebhookSubscription.id == delivery.subscription_id)
-                .with_for_update()
-            )
-        ).one()
         if outcome.ok:
             delivery.status = DeliveryStatus.SUCCEEDED.value
             delivery.finished_at = now
-            sub.failing_since = None
+            # Touches (and locks) the subscription only when it was failing: concurrent
+            # successes do not queue on its row.
+            await session.execute(
+                update(WebhookSubscription)
+                .where(
+                    WebhookSubscription.id == delivery.subscription_id,
+                    WebhookSubscription.failing_since.is_not(None),
+                )
+                .values(failing_since=None)
+            )
         else:
+            sub = (
+                await session.scalars(
+                    select(WebhookSubscription)
+                    .where(WebhookSubscription.id == delivery.subscription_id)
+                    .with_for_update()
+                )
+            ).one()
             if delivery.give_up_at is None:
                 delivery.give_up_at = delivery.created_at + timedelta(
                     seconds=config.retry_window_seconds
