@@ -24,11 +24,12 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.clock import utcnow
+from nscl_domain.db import new_id
 from nscl_domain.events import DeliveryStatus, EventType, signing, targets
 from nscl_domain.events.models import (
     WebhookAttempt,
@@ -205,6 +206,27 @@ _DUE = text(
 )
 
 
+_SUCCEEDED = text(
+    """
+    WITH settled AS (
+      UPDATE webhook_delivery
+      SET status = 'succeeded', attempts = attempts + 1, finished_at = :now,
+          last_status_code = :code, last_error = NULL
+      WHERE id = :id AND status = 'pending'
+      RETURNING id, subscription_id, event_id, attempts
+    ), logged AS (
+      INSERT INTO webhook_attempt (id, subscription_id, delivery_id, event_id, attempt,
+        attempted_at, status_code, latency_ms, succeeded, response_excerpt)
+      SELECT :attempt_id, subscription_id, id, event_id, attempts, :now, :code, :latency,
+        true, :excerpt
+      FROM settled
+    )
+    UPDATE webhook_subscription SET failing_since = NULL
+    WHERE id = (SELECT subscription_id FROM settled) AND failing_since IS NOT NULL
+    """
+)
+
+
 @dataclass
 class DrainResult:
     sent: int = 0
@@ -313,6 +335,24 @@ async def _settle(
     outcome: Outcome,
 ) -> None:
     now = utcnow()
+    if outcome.ok:
+        # The common case in one statement (and one round trip): settle, log, and clear the
+        # subscription's failing mark only when it has one (so concurrent successes do not
+        # queue on its row).
+        async with sessionmaker() as session:
+            await session.execute(
+                _SUCCEEDED,
+                {
+                    "id": delivery_id,
+                    "now": now,
+                    "attempt_id": new_id(),
+                    "code": outcome.status_code,
+                    "latency": outcome.latency_ms,
+                    "excerpt": outcome.excerpt,
+                },
+            )
+            await session.commit()
+        return
     async with sessionmaker() as session:
         delivery = (
             await session.scalars(
@@ -338,43 +378,29 @@ async def _settle(
                 response_excerpt=outcome.excerpt,
             )
         )
-        if outcome.ok:
-            delivery.status = DeliveryStatus.SUCCEEDED.value
-            delivery.finished_at = now
-            # Touches (and locks) the subscription only when it was failing: concurrent
-            # successes do not queue on its row.
-            await session.execute(
-                update(WebhookSubscription)
-                .where(
-                    WebhookSubscription.id == delivery.subscription_id,
-                    WebhookSubscription.failing_since.is_not(None),
-                )
-                .values(failing_since=None)
+        sub = (
+            await session.scalars(
+                select(WebhookSubscription)
+                .where(WebhookSubscription.id == delivery.subscription_id)
+                .with_for_update()
             )
+        ).one()
+        if delivery.give_up_at is None:
+            delivery.give_up_at = delivery.created_at + timedelta(
+                seconds=config.retry_window_seconds
+            )
+        retry_at = now + timedelta(seconds=config.retry_delay(delivery.attempts))
+        if retry_at > delivery.give_up_at:
+            delivery.status = DeliveryStatus.FAILED.value
+            delivery.finished_at = now
         else:
-            sub = (
-                await session.scalars(
-                    select(WebhookSubscription)
-                    .where(WebhookSubscription.id == delivery.subscription_id)
-                    .with_for_update()
-                )
-            ).one()
-            if delivery.give_up_at is None:
-                delivery.give_up_at = delivery.created_at + timedelta(
-                    seconds=config.retry_window_seconds
-                )
-            retry_at = now + timedelta(seconds=config.retry_delay(delivery.attempts))
-            if retry_at > delivery.give_up_at:
-                delivery.status = DeliveryStatus.FAILED.value
-                delivery.finished_at = now
-            else:
-                delivery.next_attempt_at = retry_at
-            if sub.failing_since is None:
-                sub.failing_since = now
-            elif sub.enabled and now - sub.failing_since >= timedelta(
-                seconds=config.disable_after_seconds
-            ):
-                _disable(session, sub, now)
+            delivery.next_attempt_at = retry_at
+        if sub.failing_since is None:
+            sub.failing_since = now
+        elif sub.enabled and now - sub.failing_since >= timedelta(
+            seconds=config.disable_after_seconds
+        ):
+            _disable(session, sub, now)
         await session.commit()
 
 
