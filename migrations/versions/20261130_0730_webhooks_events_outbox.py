@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("description", sa.String(500)),
         sa.Column("event_types", postgresql.ARRAY(sa.String(60)), nullable=False),
         sa.Column("unit_id", sa.Uuid(), sa.ForeignKey("org_unit.id")),
+        sa.Column("unit_key", sa.String(100)),
         sa.Column("secret", sa.String(200), nullable=False),
         sa.Column("previous_secret", sa.String(200)),
         sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True)),

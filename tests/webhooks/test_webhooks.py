@@ -181,6 +181,11 @@ async def test_accepted_report_reaches_the_receiver_signed_then_its_rollup(
         f"/v1/webhooks/{subscription['id']}", headers=district_a
     )).json()  # fmt: skip
 
+    # The province's reviewer reads every unit's reports, and subscribes for one subtree.
+    scoped = Receiver().start()
+    scoped_made = await subscribe(world, reviewer, scoped.url, ["report.accepted"], unit=DISTRICT_A)
+    assert scoped_made.status_code == 201, scoped_made.text
+    assert scoped_made.json()["unit"] == DISTRICT_A
     report_a = await file_and_accept(world, reviewer, DISTRICT_A)
     report_b = await file_and_accept(world, reviewer, DISTRICT_B)
 
@@ -204,6 +209,13 @@ async def test_accepted_report_reaches_the_receiver_signed_then_its_rollup(
     assert "indicator_values" not in accepted["data"]
     rollup = of_type(received, "rollup.published")[0].event["data"]
     assert {"run_id", "fingerprint", "programme", "year"} <= set(rollup)
+
+    # By now (the rollup came after both acceptances) the subtree's subscriber has had A's
+    # acceptance and nothing of B's.
+    scoped.stop()
+    only_a = of_type(scoped.delivered(), "report.accepted")
+    assert [r.event["data"]["report_id"] for r in only_a] == [report_a]
+    assert not any(report_b.encode() in r.body for r in scoped.requests)
 
     # District B's report was accepted too: A's subscriber never hears of it.
     everything = [r.body for r in receiver.requests]

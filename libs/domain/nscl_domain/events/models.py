@@ -37,6 +37,8 @@ class WebhookSubscription(Base):
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
     # Only events about objects of this unit or of units below it (None: every unit).
     unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
+    # Its key, as the subscriber named it (what the subscription shows).
+    unit_key: Mapped[str | None] = mapped_column(String(100))
     secret: Mapped[str] = mapped_column(String(200))
     # The secret before the last rotation keeps signing beside the new one until then.
     previous_secret: Mapped[str | None] = mapped_column(String(200))

@@ -235,6 +235,7 @@ async def create(
             description=description,
             event_types=types,
             unit_id=unit_id,
+            unit_key=unit,
             secret=secret,
             max_concurrency=max_concurrency,
             created_by=caller.client_id,

@@ -48,9 +48,11 @@ class SecretRotation(RequestModel):
 class Replay(RequestModel):
     """One event, or a time range of events, to send again."""
 
-    event_id: uuid.UUID | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    event_id: uuid.UUID | None = Field(
+        default=None, description="One event (the webhook-id) to send again."
+    )
+    since: datetime | None = Field(default=None, examples=["2026-11-29T00:00:00Z"])
+    until: datetime | None = Field(default=None, examples=["2026-11-30T00:00:00Z"])
 
 
 class ReplayAccepted(BaseModel):
@@ -65,7 +67,7 @@ class WebhookRead(BaseModel):
     url: str
     description: str | None
     event_types: list[str]
-    unit_id: uuid.UUID | None = Field(description="The subtree's root unit, if any.")
+    unit: UnitKey | None = Field(description="Only events about this unit and those below it.")
     max_concurrency: int
     enabled: bool
     disabled_at: datetime | None
@@ -84,7 +86,7 @@ class WebhookRead(BaseModel):
             url=sub.url,
             description=sub.description,
             event_types=list(sub.event_types),
-            unit_id=sub.unit_id,
+            unit=sub.unit_key,
             max_concurrency=sub.max_concurrency,
             enabled=sub.enabled,
             disabled_at=sub.disabled_at,
