@@ -101,6 +101,12 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
     )
     op.create_index(
+        "ix_webhook_delivery_due",
+        "webhook_delivery",
+        ["subscription_id", "seq"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
         "ix_webhook_delivery_subscription", "webhook_delivery", ["subscription_id", "seq"]
     )
     op.create_table(

@@ -82,6 +82,13 @@ class WebhookDelivery(Base):
             "seq",
             postgresql_where=text("status = 'pending'"),
         ),
+        # What is due, in order, without walking past what was delivered already.
+        Index(
+            "ix_webhook_delivery_due",
+            "subscription_id",
+            "seq",
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index("ix_webhook_delivery_subscription", "subscription_id", "seq"),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
