@@ -33,6 +33,8 @@ class Receiver:
     redirect_to: str | None = None
     # The first try of each message waits this long before answering (a slow endpoint).
     stall_first: float = 0.0
+    # Bytes of the 200 answer's body (a chatty or hostile endpoint).
+    answer_bytes: int = 0
     requests: list[Received] = field(default_factory=list)
     tries: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,6 +59,8 @@ class Receiver:
                 else:
                     status = 200
                 answer = b"received" if status == 200 else b"not now"
+                if status == 200 and receiver.answer_bytes:
+                    answer = b"x" * receiver.answer_bytes
                 try:
                     self.send_response(status)
                     if status == 302:
