@@ -31,6 +31,7 @@ from nscl_domain.identity.service import Grant
 from nscl_worker.deps import WorkerDeps
 from nscl_worker.settings import build_worker
 from tests.api.test_problems import assert_problem
+from tests.conftest import mint_token
 from tests.e2e.test_reporting_year import content_for
 from tests.webhooks.receiver import Receiver
 
@@ -347,3 +348,31 @@ async def test_https_is_required_in_production(
     finally:
         shared_app.state.resources = resources
     assert_problem(answer, 422, "webhook_target_refused")
+
+
+async def test_operators_subscribe_any_client_and_clients_only_themselves(
+    anonymous: httpx.AsyncClient, keys: KeyRing
+) -> None:
+    def as_(client_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(keys, client_id)}"}
+
+    body = {"url": "http://127.0.0.1:9/events", "event_types": ["report.accepted"]}
+    made = await anonymous.post(
+        "/v1/webhooks", json={**body, "owner": "test-reporter"}, headers=as_("test-operator")
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["owner"] == "test-reporter"
+    mine = await anonymous.get("/v1/webhooks", headers=as_("test-reporter"))
+    assert [s["id"] for s in mine.json()["items"]] == [made.json()["id"]]
+    theirs = await anonymous.get(
+        f"/v1/webhooks/{made.json()['id']}", headers=as_("test-reporter-other")
+    )
+    assert_problem(theirs, 404, "webhook_not_found")
+    unknown = await anonymous.post(
+        "/v1/webhooks", json={**body, "owner": "nobody-here"}, headers=as_("test-operator")
+    )
+    assert_problem(unknown, 422, "unknown_client")
+    for_another = await anonymous.post(
+        "/v1/webhooks", json={**body, "owner": "test-viewer"}, headers=as_("test-reporter")
+    )
+    assert_problem(for_another, 403, "insufficient_scope")

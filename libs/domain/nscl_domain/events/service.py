@@ -25,6 +25,7 @@ from nscl_domain.events.models import (
     WebhookSubscription,
 )
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.identity.models import ApiClient
 from nscl_domain.identity.units import ClientUnits
 from nscl_domain.repositories import SessionRepository
 from nscl_domain.uow import OUTBOX_HANDOVERS, UnitOfWork
@@ -85,6 +86,12 @@ class WebhookRepository(SessionRepository):
                 .limit(limit)
             )
         ).all()
+
+    async def client_exists(self, client_id: str) -> bool:
+        found = await self.session.scalar(
+            select(ApiClient.id).where(ApiClient.client_id == client_id, ApiClient.enabled)
+        )
+        return found is not None
 
     async def event(self, event_id: uuid.UUID) -> WebhookEvent | None:
         return await self.session.get(WebhookEvent, event_id)
@@ -219,6 +226,13 @@ async def create(
     secret = signing.new_secret()
     await _ping(config, url, secret)
     async with uow:
+        repo = uow.get(WebhookRepository)
+        if owner_id != caller.client_id and not await repo.client_exists(owner_id):
+            raise Invalid(
+                f"Client {owner_id!r} does not exist.",
+                code="unknown_client",
+                fields=[FieldProblem(("body", "owner"), "Not a client id.")],
+            )
         unit_id = None
         if unit is not None:
             found = await uow.get(ClientUnits).by_ref(unit)
