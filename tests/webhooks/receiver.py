@@ -39,6 +39,10 @@ class Receiver:
     tries: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    # Each request waits this long (a slow endpoint), and the most in flight at once.
+    stall_each: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     def start(self) -> Receiver:
         receiver = self
@@ -50,6 +54,12 @@ class Receiver:
                 with receiver.lock:
                     receiver.tries[msg_id] += 1
                     tries = receiver.tries[msg_id]
+                with receiver.lock:
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+                time.sleep(receiver.stall_each)
+                with receiver.lock:
+                    receiver.in_flight -= 1
                 if tries == 1 and receiver.stall_first:
                     time.sleep(receiver.stall_first)
                 if receiver.redirect_to is not None:

@@ -106,3 +106,32 @@ async def test_an_endpoint_failing_for_days_is_disabled_and_operators_hear_of_it
     [told] = receiver.delivered()
     assert told.event["type"] == "vn.gov.nscl.webhook.disabled"
     assert told.event["data"]["subscription_id"] == str(ids["failing"])
+
+
+async def test_a_subscription_has_at_most_its_limit_in_flight(
+    committed_resources: Resources,
+) -> None:
+    slow = Receiver(stall_each=0.3).start()
+    try:
+        async with committed_resources.engine.begin() as conn:
+            sub_id = await conn.scalar(
+                text(
+                    "INSERT INTO webhook_subscription (id, owner_client_id, url, event_types, "
+                    "secret, created_by, max_concurrency) VALUES (gen_random_uuid(), "
+                    "'test-operator', :url, ARRAY['job.failed'], "
+                    "'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'test', 2) RETURNING id"
+                ),
+                {"url": slow.url},
+            )
+        uow = committed_resources.new_uow()
+        async with uow:
+            for _ in range(8):  # eight objects: nothing orders them, only the limit holds
+                uow.get(AuditRepository).record(SYSTEM, "job.failed", "job", uuid.uuid4())
+            await uow.commit()
+        result = await drain(
+            committed_resources.sessionmaker, DeliveryConfig(allowed_networks=LOOPBACK), sub_id
+        )
+    finally:
+        slow.stop()
+    assert result.sent == 8
+    assert slow.most_in_flight == 2
