@@ -13,13 +13,16 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from nscl_api.auth.cache import CallerCache
@@ -39,8 +42,21 @@ from nscl_domain.uow import UnitOfWork
 from nscl_worker.inmemory import in_memory_arq_redis
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-PG_HOST, PG_PORT = os.environ.get("NSCL_TEST_PG_HOST", "127.0.0.1"), 5432
-REDIS_HOST, REDIS_PORT = os.environ.get("NSCL_TEST_REDIS_HOST", "127.0.0.1"), 6379
+# Where the test servers are (docs/testing.md): a superuser URL of PostgreSQL's maintenance
+# database, and a Redis URL whose database number the run uses (keys of its own in it).
+_PG_HOST = os.environ.get("NSCL_TEST_PG_HOST", "127.0.0.1")
+TEST_DATABASE_URL = make_url(
+    os.environ.get("NSCL_TEST_DATABASE_URL", f"postgresql://postgres@{_PG_HOST}:5432/postgres")
+).set(drivername="postgresql+asyncpg")
+TEST_REDIS_URL = os.environ.get(
+    "NSCL_TEST_REDIS_URL", f"redis://{os.environ.get('NSCL_TEST_REDIS_HOST', '127.0.0.1')}:6379/0"
+)
+PG_HOST, PG_PORT = TEST_DATABASE_URL.host or "127.0.0.1", TEST_DATABASE_URL.port or 5432
+_redis = urlsplit(TEST_REDIS_URL)
+REDIS_HOST, REDIS_PORT = _redis.hostname or "127.0.0.1", _redis.port or 6379
+# Every Redis key a test run writes starts with this (queues, token limits, arq's cron
+# runs are named after the queue; arq's job keys carry the job's uuid): never FLUSHALL.
+REDIS_PREFIX = f"nscl:test:{os.getpid()}"
 # Databases of this test run only: two runs on one machine never touch each other's data.
 TEST_DB = f"nscl_test_{os.getpid()}"
 FUZZ_DB = f"nscl_fuzz_{os.getpid()}"
@@ -48,6 +64,18 @@ FUZZ_DB = f"nscl_fuzz_{os.getpid()}"
 # harness (migrations, seed, cleanup of committed tables) works as the superuser.
 SERVICE_ROLE = f"nscl_app_{os.getpid()}"
 OWN_UNIT, OTHER_UNIT = "bk-doh", "bk-cho-don"
+# The test clients' units are Bắc Kạn's, which ended on 2025-07-01, and a client acts only
+# while its unit exists: the service under test lives in the 2024 reporting season (time
+# still runs). Tests of later years, or of the 2025 mergers, set a clock of their own.
+HARNESS_DAY = datetime(2024, 11, 15, 3, 0, tzinfo=UTC)
+_STARTED = utcnow()
+
+
+def harness_clock() -> datetime:
+    """Now, moved back to the harness's day."""
+    return HARNESS_DAY + (utcnow() - _STARTED)
+
+
 # One client per role in a reporting department, the same in a district, and one with all.
 TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
     "test-all": ("bk-dost", [r.value for r in Role]),
@@ -71,15 +99,20 @@ REPORTING_TABLES = (
     "estimate_line",
     "budget_estimate",
     "job_progress",
+    "document_artefact",
     "rollup_publication",
     "rollup_cell",
     "rollup_run",
     "task_progress",
     "indicator_value",
+    "record_figure",
+    "programme_record_version",
+    "programme_record",
     "report_version",
     "report",
     "reporting_obligation",
     "reporting_request",
+    "baseline_figure",
     "idempotency_key",
 )
 COMMITTED_TABLES = REPORTING_TABLES
@@ -138,8 +171,10 @@ def services() -> Services:
     pg_up, redis_up = _reachable(PG_HOST, PG_PORT), _reachable(REDIS_HOST, REDIS_PORT)
     if pg_up and redis_up:
         return Services(
-            server_url=f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{{db}}",
-            redis_url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+            server_url=TEST_DATABASE_URL.set(database="DBNAME")
+            .render_as_string(hide_password=False)
+            .replace("DBNAME", "{db}"),
+            redis_url=TEST_REDIS_URL,
             embedded=False,
         )
     if IN_CI:
@@ -153,6 +188,32 @@ def services() -> Services:
     url = embedded.start_postgres(data_dir)
     print("\n*** PostgreSQL/Redis not reachable: using embedded PostgreSQL and in-memory Redis ***")
     return Services(server_url=url.replace("/postgres?", "/{db}?"), redis_url=None, embedded=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def another_clients_redis_keys(services: Services) -> Iterator[None]:
+    """Another client of the shared Redis holds keys in the run's database (0 by default):
+    the run must leave them as they were, whatever it did to its own keys."""
+    if services.redis_url is None:
+        yield
+        return
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(services.redis_url)
+    keys = {
+        f"someone-else:{os.getpid()}:note": b"kept",
+        # Names an arq deployment of its own would use: its default queue, a job's key.
+        f"someone-else:{os.getpid()}:arq:queue": b"kept",
+    }
+    try:
+        for key, value in keys.items():
+            client.set(key, value, ex=3600)
+        yield
+        left = {key: client.get(key) for key in keys}
+        assert left == keys, f"the test run changed another client's Redis keys: {left}"
+    finally:
+        client.delete(*keys)
+        client.close()
 
 
 @pytest.fixture(scope="session")
@@ -202,13 +263,13 @@ def settings(services: Services, database_url: str, service_database_url: str) -
         redis_url=services.redis_url,  # type: ignore[arg-type]
         environment="test",
         log_json=False,
-        queue_name=f"nscl:test:{os.getpid()}:jobs",
+        queue_name=f"{REDIS_PREFIX}:jobs",
         seed_on_start=False,
         outbox_grace_seconds=0,
         # Webhook receivers of the tests listen on loopback; tests of refusals turn it off.
         webhook_allowed_networks=["127.0.0.0/8"],
         # Token-request limits of this run only: other runs on the shared Redis keep theirs.
-        auth_redis_prefix=f"nscl:test:{os.getpid()}:auth",
+        auth_redis_prefix=f"{REDIS_PREFIX}:auth",
     )
 
 
@@ -292,6 +353,7 @@ async def resources(
     return Resources(
         keys=keys,
         callers=CallerCache(0),
+        clock=harness_clock,
         settings=settings,
         database_url=str(settings.database_url),
         engine=engine,
@@ -324,6 +386,7 @@ async def committed_resources(
     yield Resources(
         keys=keys,
         callers=CallerCache(0),
+        clock=harness_clock,
         settings=settings,
         database_url=str(settings.database_url),
         engine=engine,

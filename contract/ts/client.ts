@@ -9,7 +9,10 @@ import createClient, { type Client } from "openapi-fetch";
 import type { components, paths } from "../generated/schema";
 
 export type Schemas = components["schemas"];
-export type Api = Client<paths>;
+/** JSON answers only: resources that export CSV or XLSX too answer JSON unless asked
+ * otherwise, and their JSON is what a typed client reads. */
+export type Json = "application/json" | "application/problem+json";
+export type Api = Client<paths, Json>;
 export type Problem = Schemas["Problem"];
 
 /** Any answer that is not a success: the RFC 9457 problem the service sent. */
@@ -41,7 +44,7 @@ function etagOf(response: Response): string {
 /** A client calling `baseUrl`, with a bearer token when there is one. */
 export function connect(baseUrl: string, token?: string): Api {
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-  return createClient<paths>({ baseUrl, headers });
+  return createClient<paths, Json>({ baseUrl, headers });
 }
 
 /** OAuth2 client credentials (RFC 6749 §4.4): a form body, answered with a bearer token. */

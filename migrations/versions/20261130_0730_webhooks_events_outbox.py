@@ -1,7 +1,7 @@
 """Webhooks: subscriptions, the events changes leave, their deliveries and the attempt log.
 
 Revision ID: a7e18b0c0de1
-Revises: 69e249815979
+Revises: 5c1f0d2a7e31
 Create Date: 2026-11-30 07:30:00+00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "a7e18b0c0de1"
-down_revision: str | None = "69e249815979"
+down_revision: str | None = "5c1f0d2a7e31"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -26,17 +26,19 @@ from nscl_domain.budget import dossiers, routing
 from nscl_domain.budget import estimates as estimating
 from nscl_domain.clock import utcnow
 from nscl_domain.db import create_sessionmaker
+from nscl_domain.documents import service as documents
 from nscl_domain.identity import ROLE_PERMISSIONS, SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.plans import changes
 from nscl_domain.plans import service as plans
+from nscl_domain.records import service as records
 from nscl_domain.reports import obligations
 from nscl_domain.reports import service as reports
 from nscl_domain.rollups import service as rollups
 from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Action
-from tests.conftest import OTHER_UNIT, OWN_UNIT, REPORTING_TABLES, mint_token
+from tests.conftest import OTHER_UNIT, OWN_UNIT, REPORTING_TABLES, harness_clock, mint_token
 
 # Public on purpose: liveness, readiness, metrics for the scraper, how to get a token.
 PUBLIC = {
@@ -87,6 +89,7 @@ class Samples:
     change_request: dict[str, str]  # a proposed change to an accepted 2021 plan per unit
     run_id: str  # the published 2021 rollup run
     webhook: str  # a subscription of another client ("test-all"): only operators manage it
+    record: dict[str, str]  # a submitted 2021 programme record per unit
 
     def of_other_unit(self) -> dict[str, str]:
         """What the caller's unit must not learn from a refusal: the other unit and its objects."""
@@ -100,6 +103,7 @@ class Samples:
             "estimate": self.estimate[OTHER_UNIT],
             "plan": self.plan[OTHER_UNIT],
             "change request": self.change_request[OTHER_UNIT],
+            "record": self.record[OTHER_UNIT],
         }
 
 
@@ -136,6 +140,9 @@ CONFLICTS_WITH_SUBMITTED = {
     ("PUT", "/v1/plans/{plan_id}/content"),
     ("POST", "/v1/plans/{plan_id}/submission"),
     ("POST", "/v1/plans/{plan_id}/change-requests"),  # changes are asked of accepted plans
+    ("PUT", "/v1/records/{record_id}/content"),
+    ("POST", "/v1/records/{record_id}/submission"),
+    ("POST", "/v1/records/{record_id}/correction"),
 }
 # The sample dossier is a draft addressed to Finance: the callers' unit is not Finance.
 CONFLICTS_WITH_DRAFT_DOSSIER = {("POST", "/v1/budget-dossiers/{dossier_id}/acknowledgement")}
@@ -150,6 +157,8 @@ QUERIES = {
     "/v1/programmes/{programme}/budget-routing": {"budget_year": "2021"},
 }
 UPLOAD = ("POST", "/v1/reports/{report_id}/indicator-values/import")
+HISTORY_UPLOAD = ("POST", "/v1/programmes/{programme}/report-backfills/import")
+UPLOADS = {UPLOAD, HISTORY_UPLOAD}
 
 
 def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, side: str) -> int:
@@ -170,6 +179,7 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
         or "{estimate_id}" in path
         or "{plan_id}" in path
         or "{request_id}" in path
+        or "{record_id}" in path
         or (method, path) == ("POST", "/v1/reports")
     )
     # Writers act for their own unit only; readers see others only with read_all.
@@ -190,6 +200,16 @@ LINE = {
 
 
 PLAN = {"activities": [{"task": "t-3-1", "title": "Hỗ trợ áp dụng ISO 9001"}]}
+
+
+def inspection(unit: str) -> dict[str, Any]:
+    """A programme record about ``unit`` (the record itself is the caller's unit's)."""
+    return {
+        "kind": "inspection",
+        "inspected_unit": unit,
+        "inspected_on": "2021-09-01",
+        "findings": "Chưa có kế hoạch năm",
+    }
 
 
 def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
@@ -227,10 +247,23 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "decision_date": "2021-02-01",
             "extended_to_year": 2022,
         },
+        ("PUT", "/v1/programmes/{programme}/four-eyes"): {
+            "required": True,
+            "reason": "Hai người: một nộp, một duyệt",
+        },
         ("POST", "/v1/jobs"): {"name": "jobs.prune"},
         ("POST", "/v1/jobs/{job_id}/cancellation"): None,
         ("POST", "/v1/jobs/{job_id}/retry"): None,
         ("POST", "/v1/rollups"): {"programme": "bac-kan-nscl", "year": 2021},
+        ("POST", "/v1/schedules"): {
+            "key": f"matrix-{unit}",
+            "job_name": "jobs.prune",
+            "cron": "0 3 * * *",
+        },
+        ("PATCH", "/v1/schedules/{schedule}"): {"enabled": False},
+        ("POST", "/v1/schedules/{schedule}/runs"): None,
+        ("POST", "/v1/programmes/{programme}/annual-reports"): {"year": 2021},
+        ("POST", "/v1/programmes/{programme}/reviews"): {"phase": "bk-2021-2025"},
         ("PATCH", "/v1/programmes/{programme}/reporting-regimes/{key}"): {
             "due_month": 11,
             "due_day": 30,
@@ -285,14 +318,38 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "since": "2021-01-01T00:00:00Z",
             "until": "2021-01-02T00:00:00Z",
         },
+        ("POST", "/v1/programmes/{programme}/records"): {"content": inspection(unit)},
+        ("PUT", "/v1/records/{record_id}/content"): {"content": inspection(unit)},
+        ("POST", "/v1/records/{record_id}/submission"): None,
+        ("POST", "/v1/records/{record_id}/acceptance"): None,
+        ("POST", "/v1/records/{record_id}/return"): {"reason": "Thiếu kiến nghị"},
+        ("POST", "/v1/records/{record_id}/correction"): {"reason": "Cập nhật khắc phục"},
         ("POST", "/v1/budget-allocations/{allocation_id}/spending"): {
             "amount": 1000,
             "spent_on": "2021-05-01",
         },
+        ("POST", "/v1/programmes/{programme}/report-backfills"): {
+            "unit": unit,
+            "year": 2023,
+            "letter": {"number": "1/BC", "date": "2023-11-25"},
+            "received_on": "2023-11-28",
+        },
+        ("POST", "/v1/programmes/{programme}/baselines"): {
+            "figures": [
+                {
+                    "indicator": "iso-9001-certificates",
+                    "period": "bp-2011-2020",
+                    "unit": unit,
+                    "value": "3",
+                    "source_document": "Báo cáo số 1/BC",
+                    "source_date": "2021-01-15",
+                }
+            ]
+        },
     }
     if (method, path) in bodies:
         return bodies[(method, path)]
-    if method in {"POST", "PATCH", "PUT"} and (method, path) != UPLOAD:
+    if method in {"POST", "PATCH", "PUT"} and (method, path) not in UPLOADS:
         raise KeyError(f"the access matrix needs a body for {method} {path}")
     return None
 
@@ -307,6 +364,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         estimate_id=samples.estimate[unit],
         plan_id=samples.plan[unit],
         request_id=samples.change_request[unit],
+        record_id=samples.record[unit],
         dossier_id=samples.dossier,
         allocation_id=uuid.UUID(int=1),
         version_no=1,
@@ -317,6 +375,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         budget_year=2021,
         run_id=samples.run_id,
         webhook_id=samples.webhook,
+        schedule="nightly-jobs-prune",
     )
 
 
@@ -329,7 +388,8 @@ async def samples(
     sessionmaker = create_sessionmaker(engine)
 
     def uow() -> UnitOfWork:
-        return UnitOfWork(sessionmaker)
+        # The sample units are Bắc Kạn's: they act in the harness's 2024 season.
+        return UnitOfWork(sessionmaker, clock=harness_clock)
 
     job_uow = uow()
     async with job_uow:
@@ -395,6 +455,12 @@ async def samples(
                 uow(), reporter, plan.id, reason="Điều chỉnh", raw=PLAN
             )
             change_requests[unit] = str(request.id)
+    filed_records = {}
+    for unit in UNITS.values():
+        reporter = await reporter_of(sessionmaker, unit)
+        view = await records.create_record(uow(), reporter, "bac-kan-nscl", inspection(unit))
+        await records.submit(uow(), reporter, view.record.id, expected_revision=1)
+        filed_records[unit] = str(view.record.id)
     async with sessionmaker() as session:
         programme_id = await session.scalar(
             text("SELECT id FROM programme WHERE key = 'bac-kan-nscl'")
@@ -420,6 +486,14 @@ async def samples(
             )
         )
         await session.commit()
+    # The documents routes read the 2021 report and the 2021–2025 review.
+    for kind, period in (("annual_report", "2021"), ("mid_term_review", "bk-2021-2025")):
+        async with sessionmaker() as session:
+            await documents.build(
+                JobContext(session=session, job_id=uuid.uuid4(), attempt=1, now=utcnow()),
+                documents.BuildDocumentArgs(programme_id=programme_id, kind=kind, period=period),
+            )
+            await session.commit()
     yield Samples(
         job_id=str(job.id),
         unit_id=unit_ids,
@@ -433,6 +507,7 @@ async def samples(
         change_request=change_requests,
         run_id=refreshed["run_id"],
         webhook=str(webhook),
+        record=filed_records,
     )
     async with owner_engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(REPORTING_TABLES)} CASCADE"))
@@ -452,14 +527,24 @@ async def call(
     http: httpx.AsyncClient, method: str, path: str, unit: str, samples: Samples, token: str | None
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    # The samples' revisions once submitted: a report's second, an estimate's third.
-    headers["If-Match"] = '"2"' if "{report_id}" in path else '"3"'
+    # The samples' revisions once submitted: a report's or a record's second, an
+    # estimate's third.
+    headers["If-Match"] = '"2"' if "{report_id}" in path or "{record_id}" in path else '"3"'
     if (method, path) == UPLOAD:
         headers["Content-Type"] = "text/csv"
         return await http.request(
             method, url_for(path, unit, samples), content=b"indicator,value\ntraining-courses,3\n",
             headers=headers,
         )  # fmt: skip
+    if (method, path) == HISTORY_UPLOAD:
+        headers["Content-Type"] = "text/csv"
+        history = (
+            "unit,year,letter_number,letter_date,received_on,record\n"
+            f"{unit},2023,1/BC,2023-11-25,2023-11-28,letter\n"
+        )
+        return await http.request(
+            method, url_for(path, unit, samples), content=history.encode(), headers=headers
+        )
     body = body_for(method, path, unit)
     if (method, path) == ("POST", "/v1/reports"):
         body = {"obligation_id": samples.open_obligation[unit]}

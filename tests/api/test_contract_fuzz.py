@@ -32,7 +32,14 @@ from nscl_api.main import create_app
 from nscl_domain import schema as db_schema
 from nscl_domain.reports.importing import XLSX_MEDIA_TYPE
 from nscl_domain.settings import Settings
-from tests.conftest import FUZZ_DB, Services, drop_database, recreate_database, seed_database
+from tests.conftest import (
+    FUZZ_DB,
+    Services,
+    drop_database,
+    harness_clock,
+    recreate_database,
+    seed_database,
+)
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "openapi.json"
 # If-Match is required by the document, and a request without it is refused with the
@@ -99,13 +106,14 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         environment="test",
         log_json=False,
         log_level="WARNING",
-        queue_name="nscl:fuzz:jobs",
+        # This run's own keys on a shared Redis (see docs/testing.md).
+        queue_name=f"nscl:fuzz:{os.getpid()}:jobs",
+        auth_redis_prefix=f"nscl:fuzz:{os.getpid()}:auth",
         seed_on_start=False,
     )
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_config=None)
-    )
+    app = create_app(app_settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     for _ in range(200):
@@ -113,6 +121,10 @@ def live_server(services: Services) -> Iterator[LiveServer]:
             break
         threading.Event().wait(0.05)
     assert server.started, "the service did not start"
+    # The seeded clients' units are Bắc Kạn's (ended 2025-07-01): the service lives in the
+    # season they act in, or every write would stop at the lifetime rule before the checks
+    # the fuzzing is for.
+    app.state.resources.clock = harness_clock
     base = f"http://127.0.0.1:{port}"
     token = httpx.post(
         f"{base}/v1/oauth/token",
@@ -157,7 +169,12 @@ def test_chains_of_operations_conform_to_the_document(live_server: LiveServer) -
     # failure. Failures are collected as they happen and reported after the run.
     failures: list[str] = []
 
-    class Workflow(schema.as_state_machine()):  # type: ignore[misc]  # schemathesis builds it untyped
+    # Deletions stay out of the chains (every operation on its own still sends them): a
+    # deleted schedule shrinks the list whose answers feed later steps, so the same draws
+    # find another bundle on the next case and hypothesis stops with FlakyStrategyDefinition.
+    chained = schema.exclude(method="DELETE")
+
+    class Workflow(chained.as_state_machine()):  # type: ignore[misc]  # schemathesis builds it untyped
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
             return {"base_url": live_server.url, "headers": live_server.auth}
 

@@ -204,6 +204,19 @@ class TestReuse:
 CREATING_POSTS = [
     ("test-reporter", f"{BK}/plans", {"kind": "five_year", "start_year": 2021}),
     ("test-reporter", f"{BK}/budget-estimates", {"budget_year": 2025}),
+    (
+        "test-reporter",
+        f"{BK}/records",
+        {
+            "content": {
+                "kind": "communication",
+                "campaign": "Tháng chất lượng",
+                "channel": "radio",
+                "held_on": "2024-10-01",
+                "reach": 900,
+            }
+        },
+    ),
     ("test-all", "/v1/jobs", {"name": "jobs.prune", "args": {"older_than_days": 7}}),
     ("test-operator", "/v1/rollups", {"programme": "bac-kan-nscl", "year": 2024}),
     ("test-reviewer", f"{BK}/budget-dossiers/builds", {"budget_year": 2025}),
@@ -257,9 +270,12 @@ class TestEveryCreatingPostReplays:
             "createReportingRequest",
             "createPlan",
             "proposePlanChange",
+            "createRecord",
             "createBudgetEstimate",
             "buildBudgetDossiers",
             "recordSpending",
             "createJob",
             "requestRollup",
+            "requestAnnualReport",
+            "requestReview",
         }

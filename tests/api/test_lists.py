@@ -20,7 +20,7 @@ from nscl_domain.identity import service as identity
 from nscl_domain.identity.service import Grant
 from nscl_domain.jobs import service as jobs
 from tests.api.test_problems import assert_problem
-from tests.conftest import OTHER_UNIT, OWN_UNIT, TEST_CLIENTS, mint_token
+from tests.conftest import OTHER_UNIT, OWN_UNIT, TEST_CLIENTS, harness_clock, mint_token
 
 BK = "/v1/programmes/bac-kan-nscl"
 
@@ -111,7 +111,8 @@ async def reports(anonymous: httpx.AsyncClient, people: People) -> dict[str, Any
         "own_2021": own_2021,
         "own_2022": own_2022,
         "other_2021": other_2021,
-        "opened": datetime.now(UTC),
+        # The service's own clock (the harness's day), which stamps updated_at.
+        "opened": harness_clock(),
     }
 
 

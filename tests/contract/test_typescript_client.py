@@ -25,7 +25,14 @@ from nscl_api.main import create_app
 from nscl_domain import schema as db_schema
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.settings import Settings
-from tests.conftest import IN_CI, Services, drop_database, recreate_database, seed_database
+from tests.conftest import (
+    IN_CI,
+    Services,
+    drop_database,
+    harness_clock,
+    recreate_database,
+    seed_database,
+)
 from tests.e2e.test_rollups import accept, refresh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,9 +117,8 @@ def live(services: Services) -> Iterator[Live]:
         seed_on_start=False,
     )
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     for _ in range(200):
@@ -120,6 +126,9 @@ def live(services: Services) -> Iterator[Live]:
             break
         threading.Event().wait(0.05)
     assert server.started, "the service did not start"
+    # The seeded clients' units are Bắc Kạn's (ended 2025-07-01): the service lives in the
+    # season they act in.
+    app.state.resources.clock = harness_clock
     try:
         yield Live(f"http://127.0.0.1:{port}", secrets)
     finally:

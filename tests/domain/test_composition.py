@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nscl_domain.budget import jobs as budget_jobs
 from nscl_domain.catalogue.repository import CatalogueClientUnits, CatalogueRepository
 from nscl_domain.composition.registry import DEFAULT_REGISTRY, registry_of
+from nscl_domain.documents import jobs as documents_jobs
 from nscl_domain.identity.units import ClientUnits
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs import jobs as jobs_jobs
@@ -23,7 +24,7 @@ SESSION = cast(AsyncSession, object())
 
 
 def test_the_registry_holds_every_job_each_context_declares() -> None:
-    declared = [*budget_jobs.JOBS, *rollups_jobs.JOBS, *jobs_jobs.JOBS]
+    declared = [*budget_jobs.JOBS, *rollups_jobs.JOBS, *documents_jobs.JOBS, *jobs_jobs.JOBS]
     assert {k.name for k in declared} == set(JobName)
     assert all(DEFAULT_REGISTRY[k.name] is k for k in declared)
 

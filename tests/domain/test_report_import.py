@@ -20,6 +20,7 @@ from nscl_domain.reports.importing import (
     CSV_MEDIA_TYPE,
     MAX_DATA_ROWS,
     MAX_FILE_BYTES,
+    TITLE_ROWS,
     XLSX_MEDIA_TYPE,
     ImportedValue,
     ImportFormatError,
@@ -186,9 +187,24 @@ class TestReadRows:
         assert rows == []
         assert check_rows(rows, CATALOGUE, SCOPE) == ImportResult((), (), 0)
 
-    def test_header_must_be_the_first_row(self) -> None:
-        data = _xlsx([[None, None], ["indicator", "value"], ["training-courses", 1]])
-        with pytest.raises(ImportFormatError, match="first row"):
+    def test_header_is_found_below_a_title_block(self) -> None:
+        data = _xlsx(
+            [
+                ["BIỂU NHẬP SỐ LIỆU", None],
+                [None, None],
+                ["Mã chỉ tiêu", "Giá trị"],
+                ["indicator", "value"],
+                ["training-courses", 1],
+            ]
+        )
+        assert read_rows(data, XLSX_MEDIA_TYPE) == [
+            (5, {"indicator": "training-courses", "value": "1"})
+        ]
+
+    def test_header_must_be_within_the_first_rows(self) -> None:
+        rows: list[list[object]] = [["title", None]] + [[None, None]] * 25
+        data = _xlsx([*rows, ["indicator", "value"], ["training-courses", 1]])
+        with pytest.raises(ImportFormatError, match="header"):
             read_rows(data, XLSX_MEDIA_TYPE)
 
     def test_empty_workbook_has_no_header(self) -> None:
@@ -454,6 +470,8 @@ TEMPLATE_HEADER = (
     "name_en",
     "unit_of_measure",
 )
+# The workbook's first row to fill in: under the title block and the two heading rows.
+FIRST_DATA_ROW = TITLE_ROWS + 3
 # (indicator, trainee_group, size) of each template row: no derived indicator, and no total
 # row for an indicator that is broken down.
 TEMPLATE_ROWS = [
@@ -486,7 +504,10 @@ class TestBuildTemplateXlsx:
         data = build_template_xlsx(list(CATALOGUE.values()), SCOPE)
         result = _import(data)
         assert {error.code for error in result.errors} == {"missing_value"}
-        assert [error.row for error in result.errors] == list(range(2, 2 + len(TEMPLATE_ROWS)))
+        first = FIRST_DATA_ROW
+        assert [error.row for error in result.errors] == list(
+            range(first, first + len(TEMPLATE_ROWS))
+        )
         assert result.values == ()
 
     def test_layout(self) -> None:
@@ -494,28 +515,110 @@ class TestBuildTemplateXlsx:
         assert workbook.sheetnames == ["values", "indicators"]
         values = workbook["values"]
         rows = list(values.iter_rows(values_only=True))
-        assert rows[0] == TEMPLATE_HEADER
-        assert [row[2:5] for row in rows[1:]] == TEMPLATE_ROWS
-        assert {row[:2] for row in rows[1:]} == {("bk-cho-don", 2025)}
-        assert {row[5] for row in rows[1:]} == {None}
-        assert rows[1][6:] == (
+        assert rows[0][0] == "BIỂU NHẬP SỐ LIỆU CHỈ TIÊU NĂM 2025"
+        assert rows[1][0] == "Đơn vị báo cáo: bk-cho-don"
+        heading = FIRST_DATA_ROW - 3
+        assert rows[heading] == (
+            "Đơn vị", "Năm", "Mã chỉ tiêu", "Nhóm học viên", "Quy mô", "Giá trị",
+            "Tên chỉ tiêu", "Tên chỉ tiêu (tiếng Anh)", "Đơn vị tính",
+        )  # fmt: skip
+        assert rows[heading + 1] == TEMPLATE_HEADER
+        data = rows[heading + 2 :]
+        assert [row[2:5] for row in data] == TEMPLATE_ROWS
+        assert {row[:2] for row in data} == {("bk-cho-don", 2025)}
+        assert {row[5] for row in data} == {None}
+        assert data[0][6:] == (
             "Số lớp đào tạo, tập huấn về năng suất chất lượng",
             "Training courses on productivity and quality held",
-            "course",
+            "lớp",
         )
-        assert values.freeze_panes == "A2"
-        assert all(cell.font.bold for cell in values[1])
+        assert {row[8] for row in data} == {"lớp", "người", "doanh nghiệp", "%"}
+        assert values.freeze_panes == f"A{FIRST_DATA_ROW}"
+        assert all(cell.font.bold for cell in values[heading + 1])
         assert values.column_dimensions["G"].width > values.column_dimensions["B"].width
         indicators = list(workbook["indicators"].iter_rows(values_only=True))
-        assert indicators[0] == ("key", "name_vi", "name_en", "unit", "derived")
-        assert [(r[0], r[3], r[4]) for r in indicators[1:]] == [
-            (spec.key, spec.unit, "yes" if spec.derived else "no") for spec in CATALOGUE.values()
+        assert indicators[1] == ("key", "name_vi", "name_en", "unit", "derived")
+        assert [(r[0], r[4]) for r in indicators[2:]] == [
+            (spec.key, "có" if spec.derived else "không") for spec in CATALOGUE.values()
         ]
-        assert ("experts-certified", "person", "yes") in {(r[0], r[3], r[4]) for r in indicators}
+        assert ("experts-certified", "người", "có") in {(r[0], r[3], r[4]) for r in indicators}
+
+    def test_headings_in_english_on_request(self) -> None:
+        data = build_template_xlsx(list(CATALOGUE.values()), SCOPE, language="en")
+        rows = list(load_workbook(io.BytesIO(data))["values"].iter_rows(values_only=True))
+        assert rows[0][0] == "INDICATOR VALUES FOR 2025"
+        assert rows[FIRST_DATA_ROW - 3][:6] == (
+            "Unit", "Year", "Indicator", "Trainee group", "Size", "Value"
+        )  # fmt: skip
+        assert rows[FIRST_DATA_ROW - 1][8] == "course"
+        assert _import(data).values == ()  # read back alike
+
+    def test_only_value_cells_are_unlocked_and_they_are_checked(self) -> None:
+        workbook = load_workbook(io.BytesIO(build_template_xlsx(list(CATALOGUE.values()), SCOPE)))
+        sheet = workbook["values"]
+        assert sheet.protection.sheet
+        last = FIRST_DATA_ROW + len(TEMPLATE_ROWS) - 1
+        for number in range(FIRST_DATA_ROW, last + 1):
+            for column in range(1, 10):
+                assert sheet.cell(number, column).protection.locked is (column != 6)
+        checks = {
+            (v.type, v.operator, v.formula1, v.formula2): str(v.sqref)
+            for v in sheet.data_validations.dataValidation
+        }
+        shares = f"F{last}"  # the percentage is the last row
+        assert checks[("decimal", "between", "0", "100")] == shares
+        whole = checks[("whole", "greaterThanOrEqual", "0", None)].split()
+        assert whole == [f"F{n}" for n in range(FIRST_DATA_ROW, last)]
+        # Closed sets are drop-down lists.
+        assert '"manager,worker"' in {v.formula1 for v in sheet.data_validations.dataValidation}
+        assert all(v.showErrorMessage for v in sheet.data_validations.dataValidation)
+
+    def test_draft_values_are_filled_in(self) -> None:
+        prefill = {
+            ("training-courses", frozenset()): D(4),
+            ("people-trained", frozenset({("trainee_group", "worker")})): D(12),
+        }
+        data = build_template_xlsx(list(CATALOGUE.values()), SCOPE, prefill)
+        rows = read_rows(data, XLSX_MEDIA_TYPE)
+        assert [(r["indicator"], r["trainee_group"], r["value"]) for _, r in rows[:3]] == [
+            ("training-courses", None, "4"),
+            ("people-trained", "manager", None),
+            ("people-trained", "worker", "12"),
+        ]
+        csv_rows = read_rows(
+            build_template_csv(list(CATALOGUE.values()), SCOPE, prefill), CSV_MEDIA_TYPE
+        )
+        assert [r for _, r in csv_rows] == [r for _, r in rows]
+
+    def test_formula_and_merged_cells_are_named(self) -> None:
+        workbook = load_workbook(io.BytesIO(build_template_xlsx(list(CATALOGUE.values()), SCOPE)))
+        sheet = workbook["values"]
+        first = FIRST_DATA_ROW
+        sheet[f"F{first}"] = "=2+3"
+        sheet[f"F{first + 1}"] = 7
+        sheet.merge_cells(f"F{first + 1}:F{first + 2}")
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        errors = {(e.row, e.code): e for e in _import(buffer.getvalue()).errors}
+        formula = errors[(first, "formula_not_allowed")]
+        assert formula.column == "value"
+        assert formula.message == (
+            f"Cell F{first} holds a formula (=2+3); type the figure, not a formula."
+        )
+        assert dict(formula.params) == {"cell": f"F{first}", "formula": "=2+3"}
+        merged = errors[(first + 2, "merged_cell")]
+        assert f"F{first + 1}:F{first + 2}" in merged.message
+        assert (first + 1, "missing_value") not in errors  # the merge's first cell is read
+        assert not any(code == "missing_value" and row <= first + 2 for row, code in errors)
+
+    def test_formula_in_a_csv_is_named(self) -> None:
+        data = b"indicator,value\r\ntraining-courses,=SUM(A1:A3)\r\n"
+        [error] = _import(data, CSV_MEDIA_TYPE).errors
+        assert (error.code, error.column) == ("formula_not_allowed", "value")
 
     def test_dimension_of_a_derived_indicator_gets_no_column(self) -> None:
         workbook = load_workbook(io.BytesIO(build_template_xlsx(list(CATALOGUE.values()), SCOPE)))
-        header = next(workbook["values"].iter_rows(values_only=True))
+        header = list(workbook["values"].iter_rows(values_only=True))[FIRST_DATA_ROW - 2]
         assert "certification_level" not in header
 
     @settings(max_examples=30, deadline=None)
@@ -551,15 +654,16 @@ class TestBuildTemplateCsv:
         data = build_template_csv(list(CATALOGUE.values()), SCOPE)
         assert data.startswith(b"\xef\xbb\xbf")
         lines = data.decode("utf-8-sig").splitlines()
-        assert lines[0] == ",".join(TEMPLATE_HEADER)
-        assert lines[2].startswith("bk-cho-don,2025,people-trained,manager,,,")
-        assert '"Số lớp đào tạo, tập huấn về năng suất chất lượng"' in lines[1]
+        assert lines[0].startswith("Đơn vị,Năm,Mã chỉ tiêu,")
+        assert lines[1] == ",".join(TEMPLATE_HEADER)
+        assert lines[3].startswith("bk-cho-don,2025,people-trained,manager,,,")
+        assert '"Số lớp đào tạo, tập huấn về năng suất chất lượng"' in lines[2]
 
     def test_same_rows_as_the_xlsx_template(self) -> None:
         specs = list(CATALOGUE.values())
         from_csv = read_rows(build_template_csv(specs, SCOPE), CSV_MEDIA_TYPE)
         from_xlsx = read_rows(build_template_xlsx(specs, SCOPE), XLSX_MEDIA_TYPE)
-        assert from_csv == from_xlsx
+        assert [record for _, record in from_csv] == [record for _, record in from_xlsx]
 
     @given(data=st.data())
     def test_filled_template_gives_back_exactly_the_values(self, data: st.DataObject) -> None:

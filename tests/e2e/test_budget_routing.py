@@ -85,10 +85,12 @@ async def office(
         issued = keys.issue(grant, now=datetime.now(UTC), ttl_seconds=900)
         return {"Authorization": f"Bearer {issued.access_token}"}
 
-    people: dict[str, dict[str, str]] = {}
+    people: dict[str, Any] = {"clock": Clock()}
+    resources.clock = people["clock"]
     for unit, role in [
         *[(u, Role.REPORTER) for u in UNITS_2024 + UNITS_2026],
         ("bk-dost", Role.REVIEWER),
+        ("tn-dost", Role.REVIEWER),
         ("bk-dof", Role.FINANCE),
         ("bk-dpi", Role.PLANNING_INVESTMENT),
         ("tn-dof", Role.FINANCE),
@@ -106,10 +108,25 @@ async def office(
     return people
 
 
+class Clock:
+    """The time the service believes it is; the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2024, 11, 15, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 async def file_estimate(
     http: httpx.AsyncClient, office: dict[str, Any], unit: str, year: int, index: int
 ) -> dict[str, Any]:
-    me, reviewer = office[f"reporter-{unit}"], office["reviewer-bk-dost"]
+    # Bắc Kạn's units file in 2024; Thái Nguyên's, after the merger, in late 2025, each
+    # reviewed by the DOST of its day.
+    season = (2024, 11, 15) if year <= 2025 else (2025, 11, 15)
+    office["clock"].now = datetime(*season, 3, 0, tzinfo=UTC)
+    me = office[f"reporter-{unit}"]
+    reviewer = office["reviewer-bk-dost" if year <= 2025 else "reviewer-tn-dost"]
     created = await http.post(f"{BK}/budget-estimates", json={"budget_year": year}, headers=me)
     assert created.status_code == 201, created.text
     estimate_id = created.json()["id"]
@@ -170,6 +187,7 @@ async def test_estimates_are_routed_by_the_rules_of_their_budget_year(
         for (_, year), estimate in filed.items()
         for line in estimate["lines"]
     }
+    office["clock"].now = datetime(2024, 11, 20, 3, 0, tzinfo=UTC)
     assert routed[(2024, "recurrent_science")] == routed[(2024, "recurrent_sector")] == "bk-dof"
     assert routed[(2024, "development_investment")] == "bk-dpi"
     assert (
@@ -312,6 +330,7 @@ async def test_bad_money_is_refused_with_the_field_named(
     code: str,
 ) -> None:
     me = office["reporter-tn-doh"]
+    office["clock"].now = datetime(2025, 11, 15, 3, 0, tzinfo=UTC)
     created = await anonymous.post(f"{BK}/budget-estimates", json={"budget_year": 2026}, headers=me)
     good = lines_for(0, 2026)[0]
     response = await anonymous.put(

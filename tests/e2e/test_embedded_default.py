@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,12 +17,7 @@ from sqlalchemy import text
 
 from nscl_domain import embedded, schema
 from nscl_domain.db import create_engine
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.e2e.embedded_process import start_service, stop_leftovers, wait_until_gone
 
 
 @pytest.fixture(scope="module")
@@ -35,38 +27,16 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def embedded_service(data_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NSCL_")}
-    env |= {"NSCL_DATA_DIR": str(data_dir), "NSCL_OUTBOX_SWEEP_SECONDS": "1"}
-    nscl = Path(sys.executable).parent / "nscl"
-    process = subprocess.Popen(
-        [str(nscl), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    service = start_service(data_dir)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"nscl serve exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("nscl serve did not become ready in 90 s")
-        yield base
+        yield service.base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        # What Docker and systemd send: the service stops, and its PostgreSQL with it.
+        code = service.signal(signal.SIGTERM)
+        left = wait_until_gone(data_dir)
+        stop_leftovers(data_dir)
+        assert code == 0, service.output()
+        assert left == [], f"PostgreSQL of {data_dir} outlived nscl serve: {left}"
 
 
 def test_service_is_alive_ready_and_documented(embedded_service: str) -> None:

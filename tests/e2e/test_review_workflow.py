@@ -17,7 +17,7 @@ CASES = [
     ),
     pytest.param(
         f"{BK}/budget-estimates",
-        {"budget_year": 2026},
+        {"budget_year": 2025},
         "/v1/budget-estimates",
         "budget estimate",
         id="estimate",

@@ -104,7 +104,7 @@ async def _cancelled_midway(ctx: JobContext, args: NoArgs) -> dict[str, Any]:
     assert ctx.report_progress is not None
     await _append_effect(ctx, NoArgs())
     await jobs.cancel(UnitOfWork(sessionmaker), SYSTEM, ctx.job_id)
-    await ctx.report_progress({"stage": "after cancellation"})
+    await ctx.report_progress({"stage": "after cancellation", "done": 1, "total": 1})
     return {"finished": True}
 
 

@@ -159,6 +159,20 @@ class Settings(BaseSettings):
             "hear of it (a webhook.disabled event)."
         ),
     )
+    schedule_tick_seconds: int = Field(
+        default=15,
+        ge=1,
+        le=3600,
+        description="How often the worker looks for schedules whose fire time has come.",
+    )
+    schedule_catch_up_seconds: int = Field(
+        default=6 * 3600,
+        ge=0,
+        description=(
+            "A fire time missed while no worker ran is made up once, for the most recent "
+            "missed time only, if the worker is back within this many seconds of it."
+        ),
+    )
     token_ttl_seconds: int = Field(
         default=900, ge=60, le=86_400, description="Lifetime of issued access tokens."
     )

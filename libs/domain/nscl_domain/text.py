@@ -6,6 +6,8 @@ import re
 import unicodedata
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_, true
+
 
 def nfc(text: str) -> str:
     """Return ``text`` in Unicode NFC, the form stored everywhere."""
@@ -17,6 +19,29 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return " ".join(stripped.lower().split())
+
+
+def search_terms(query: str) -> list[str]:
+    """The folded words of a search: "Chất lượng  BẮC Kạn" → ["chat", "luong", "bac", "kan"]."""
+    return fold(query).split()
+
+
+def _like_escaped(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def matches_all_words(folded_column: Any, query: str) -> ColumnElement[bool]:
+    """A condition: every word of ``query`` occurs in ``folded_column``, in any order.
+
+    ``folded_column`` holds :func:`fold` of the searchable text (a ``search_text`` column),
+    so "chat luong bac kan" finds "Chi cục Tiêu chuẩn Đo lường Chất lượng tỉnh Bắc Kạn"
+    and so does "Bắc Kạn chất". A word matches inside a longer one ("luong" in "luong-gia").
+    Folding happens in Python, so no database extension (unaccent, pg_trgm) is needed.
+    """
+    terms = search_terms(query)
+    if not terms:
+        return true()
+    return and_(*(folded_column.like(f"%{_like_escaped(t)}%", escape="\\") for t in terms))
 
 
 # NUL and the C0 controls but tab, LF and CR; DEL; UTF-16 surrogate halves (a lone one

@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -126,12 +127,27 @@ Percent = Annotated[
 """A ratio in percent (ratios, growth, thresholds): written as a string with 4 places."""
 
 
+def _item_text(value: str, info: ValidationInfo) -> str:
+    if info.context is not None and info.context.get("stored"):
+        return value
+    return clean_text(value)
+
+
+ItemText = Annotated[str, AfterValidator(_item_text)]
+"""A text inside a list or a mapping: checked on its own, so a refusal names its index or key
+(the model-wide check below would name only the list or the mapping)."""
+
+
 class InputModel(BaseModel):
     """Base of every model that reads input, in the domain and in the API's request bodies:
     unknown fields refused, text trimmed, in NFC, and free of characters that cannot be
     stored (NUL, control characters but tab and line breaks, DEL, unpaired surrogates)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # A model read from a request is often sent back (a report's content): the answer
+    # carries every field, defaults included, so its contract lists them all as required.
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_serialization_defaults_required=True
+    )
 
     @field_validator("*", mode="after")
     @classmethod

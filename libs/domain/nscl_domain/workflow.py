@@ -8,7 +8,7 @@ declares its noun, so the messages about a plan speak of a plan.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,7 +20,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from nscl_domain.audit.repository import AuditRepository
-from nscl_domain.errors import Conflict, NotFound, PreconditionFailed
+from nscl_domain.catalogue.lifetime import (
+    Lifetimes,
+    require_acting,
+    require_reviewer_acting,
+    work_units,
+)
+from nscl_domain.catalogue.repository import CatalogueRepository
+from nscl_domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ProblemCode
 from nscl_domain.repositories import SessionRepository
 
 if TYPE_CHECKING:
@@ -98,7 +105,10 @@ class Reviewed:
     noun: ClassVar[str]
     """What the user calls it: "report", "plan", "budget estimate"."""
     code: ClassVar[str]
-    """The prefix of its problem codes: report_not_found, estimate_not_editable."""
+    """The prefix of its audit actions: report.submitted, estimate.accepted."""
+    not_found_code: ClassVar[ProblemCode]
+    """Its problem codes, spelled out so that each is checked against ProblemCode."""
+    not_editable_code: ClassVar[ProblemCode]
 
     if TYPE_CHECKING:
         __tablename__: Any
@@ -110,6 +120,12 @@ class Reviewed:
     revision: Mapped[int] = mapped_column(server_default=text("1"))
     returned_reason: Mapped[str | None] = mapped_column(Text)
     accepted_at: Mapped[datetime | None]
+    # The client that sent what is under review: it may not review it (four eyes).
+    submitted_by: Mapped[str | None] = mapped_column(String(100))
+
+    def was_filed(self) -> bool:
+        """Whether the unit has submitted it at least once (what a correction may change)."""
+        return self.status != ReviewStatus.DRAFT
 
     def next_status(self, action: Action) -> ReviewStatus:
         """The status after ``action``, or Conflict when the current status does not allow it."""
@@ -128,7 +144,7 @@ class Reviewed:
         if self.status not in EDITABLE:
             raise Conflict(
                 f"A {self.status} {self.noun} cannot be edited{self._editable_hint()}",
-                code=f"{self.code}_not_editable",
+                code=self.not_editable_code,
             )
 
     def _editable_hint(self) -> str:
@@ -181,6 +197,17 @@ class Reviewed:
 
 
 R = TypeVar("R", bound=Reviewed)
+Scope = uuid.UUID | Collection[uuid.UUID] | None
+"""The units whose entities a caller reaches: one, several, or None for every unit."""
+
+
+def in_scope(unit_column: Any, unit_scope: Scope) -> Any:
+    """The condition that rows of ``unit_column`` are in the scope (None: no condition)."""
+    if unit_scope is None:
+        return None
+    if isinstance(unit_scope, uuid.UUID):
+        return unit_column == unit_scope
+    return unit_column.in_(list(unit_scope))
 
 
 class ReviewedRepository(SessionRepository):
@@ -190,14 +217,14 @@ class ReviewedRepository(SessionRepository):
         self,
         model: type[R],
         entity_id: uuid.UUID,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         *,
         for_update: bool = False,
     ) -> R:
         """The entity if the unit scope (None: every unit) may see it, else NotFound."""
         stmt = select(model).where(model.id == entity_id)
         if unit_scope is not None:
-            stmt = stmt.where(model.unit_id == unit_scope)
+            stmt = stmt.where(in_scope(model.unit_id, unit_scope))
         if for_update:
             stmt = stmt.with_for_update()
         found = (
@@ -206,7 +233,7 @@ class ReviewedRepository(SessionRepository):
         if found is None:
             raise NotFound(
                 f"{model.noun.capitalize()} {entity_id} does not exist.",
-                code=f"{model.code}_not_found",
+                code=model.not_found_code,
             )
         return found
 
@@ -214,7 +241,7 @@ class ReviewedRepository(SessionRepository):
         self,
         model: type[R],
         entity_id: uuid.UUID,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         expected_revision: int | None,
     ) -> R:
         """Lock the entity in scope and check the caller read its current revision (If-Match)."""
@@ -233,7 +260,7 @@ async def _change(
     actor: Caller,
     model: type[R],
     entity_id: uuid.UUID,
-    unit_scope: uuid.UUID | None,
+    unit_scope: Scope | Callable[[], Awaitable[Scope]],
     expected_revision: int,
     step: Callable[[R], Awaitable[dict[str, Any]]],
     event: Callable[[R], str],
@@ -242,7 +269,8 @@ async def _change(
     """One transaction: lock under If-Match, take the step, audit it, answer, commit."""
     async with uow:
         reviewed = uow.get(ReviewedRepository)
-        entity = await reviewed.load_for_change(model, entity_id, unit_scope, expected_revision)
+        scope = await unit_scope() if callable(unit_scope) else unit_scope
+        entity = await reviewed.load_for_change(model, entity_id, scope, expected_revision)
         after = await step(entity)
         uow.get(AuditRepository).record(
             actor, event(entity), model.__tablename__, entity.id, after=after
@@ -252,6 +280,60 @@ async def _change(
         result = await view(entity)
         await uow.commit()
     return result
+
+
+async def unit_work_scope(uow: UnitOfWork, caller: Caller) -> Collection[uuid.UUID]:
+    """The units whose open work a client continues: its own, and its unit's predecessors'."""
+    return await work_units(uow.get(Lifetimes), caller.unit_id)
+
+
+async def read_scope(uow: UnitOfWork, caller: Caller) -> Scope:
+    """The units whose work the caller reads: every unit's (None), or its own and its
+    predecessors' (a successor sees the work it continues)."""
+    return None if caller.read_scope is None else await unit_work_scope(uow, caller)
+
+
+async def check_acting(uow: UnitOfWork, caller: Caller, *, correcting: bool = False) -> None:
+    """Forbidden unless the caller's unit exists today, or it corrects what the unit filed."""
+    lifetime = await uow.get(Lifetimes).of(caller.unit_id)
+    if lifetime is not None:
+        require_acting(lifetime, uow.now().date(), caller.client_id, correcting=correcting)
+
+
+async def check_acting_on(uow: UnitOfWork, caller: Caller, entity: Reviewed) -> None:
+    """The acting rule for a change to ``entity``: a correction when the unit filed it and
+    it is the caller's own unit's (a successor continues open work, never past filings)."""
+    await check_acting(
+        uow, caller, correcting=entity.was_filed() and entity.unit_id == caller.unit_id
+    )
+
+
+async def check_reviewer(uow: UnitOfWork, reviewer: Caller) -> None:
+    """Forbidden unless the reviewer's unit exists today."""
+    lifetime = await uow.get(Lifetimes).of(reviewer.unit_id)
+    if lifetime is not None:
+        require_reviewer_acting(lifetime, uow.now().date(), reviewer.client_id)
+
+
+async def check_four_eyes(
+    uow: UnitOfWork,
+    reviewer: Caller,
+    programme_id: uuid.UUID,
+    submitted_by: str | None,
+    noun: str,
+) -> bool:
+    """Forbidden when the reviewer sent what it reviews and the programme wants four eyes;
+    True when the programme waived the rule and the reviewer is the submitter (audited)."""
+    if submitted_by is None or submitted_by != reviewer.client_id:
+        return False
+    programme = await uow.get(CatalogueRepository).get_programme(str(programme_id))
+    if programme is None or programme.four_eyes:
+        raise Forbidden(
+            f"{reviewer.client_id} submitted this {noun}; another reviewer must decide on it "
+            "(four eyes).",
+            code="four_eyes",
+        )
+    return True
 
 
 @dataclass(frozen=True)
@@ -284,13 +366,15 @@ class Edit(Generic[R, C, V]):
         content = self.parse(raw)
 
         async def step(entity: R) -> dict[str, Any]:
+            await check_acting_on(uow, caller, entity)
             entity.check_editable()
             await self.write(uow, entity, content)
             entity.changed(uow.now())
             return self.audited(entity, content)
 
         return await _change(
-            uow, caller, self.model, entity_id, caller.unit_id, expected_revision,
+            uow, caller, self.model, entity_id, lambda: unit_work_scope(uow, caller),
+            expected_revision,
             step, lambda _: self.event, lambda entity: self.view(uow, entity),
         )  # fmt: skip
 
@@ -318,14 +402,17 @@ class Submit(Generic[R, P, V]):
         prepared: list[P] = []
 
         async def step(entity: R) -> dict[str, Any]:
+            await check_acting_on(uow, caller, entity)
             entity.next_status(Action.SUBMIT)  # refused before the checks run
             now = uow.now()
             prepared.append(await self.prepare(uow, caller, entity, now))
             entity.submit(now)
+            entity.submitted_by = caller.client_id
             return self.audited(entity, prepared[0])
 
         return await _change(
-            uow, caller, self.model, entity_id, caller.unit_id, expected_revision,
+            uow, caller, self.model, entity_id, lambda: unit_work_scope(uow, caller),
+            expected_revision,
             step, lambda _: f"{self.model.code}.submitted",
             lambda entity: self.view(uow, entity, prepared[0]),
         )  # fmt: skip
@@ -347,6 +434,8 @@ class Review(Generic[R, V]):
     """What an acceptance sets in motion (its result, a job it queued, is the context's)."""
     scope: Callable[[Caller], uuid.UUID | None] | None = None
     """The unit whose entities the reviewer reaches; by default what the reviewer may read."""
+    programme_of: Callable[[UnitOfWork, R], Awaitable[uuid.UUID]] | None = None
+    """The programme whose four-eyes setting applies; by default the entity's programme_id."""
 
     async def __call__(
         self,
@@ -362,10 +451,21 @@ class Review(Generic[R, V]):
         reviewer.require(self.permission)
 
         async def step(entity: R) -> dict[str, Any]:
+            await check_reviewer(uow, reviewer)
+            entity.next_status(action)  # a decision the status does not allow is refused first
+            programme_id = (
+                await self.programme_of(uow, entity)
+                if self.programme_of is not None
+                else entity.programme_id  # type: ignore[attr-defined]  # plans and estimates
+            )
+            waived = await check_four_eyes(
+                uow, reviewer, programme_id, entity.submitted_by, self.model.noun
+            )
             entity.review(action, uow.now(), reason)
             if action == Action.ACCEPT and self.accepted is not None:
                 await self.accepted(uow, reviewer, entity)
-            return self.audited(entity, reason)
+            audited = self.audited(entity, reason)
+            return {**audited, "four_eyes_waived": True} if waived else audited
 
         return await _change(
             uow, reviewer, self.model, entity_id,

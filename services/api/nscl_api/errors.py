@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from nscl_api.messages import message
 from nscl_api.problems import FieldError, Problem, problem_response
 from nscl_api.routes import allowed_methods
 from nscl_domain import errors as domain
@@ -34,7 +35,7 @@ STATUS_OF: dict[type[domain.DomainError], int] = {
     domain.Unavailable: 503,
 }
 
-_HTTP_CODES = {
+_HTTP_CODES: dict[int, domain.ProblemCode] = {
     400: "bad_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -100,9 +101,12 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
         instance=request.url.path,
         headers=headers,
         errors=[
-            FieldError(location=_location(f.location), message=f.message, code=f.code)
+            FieldError(
+                location=_location(f.location), message=message(f.code, f.message), code=f.code
+            )
             for f in exc.fields
         ],
+        extra=exc.extra or None,
     )
 
 
@@ -121,11 +125,20 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         "validation_failed",
         f"The request is invalid in {len(problems)} place(s).",
         instance=request.url.path,
+        params={"count": len(problems)},
         errors=[
-            FieldError(location=_location(p["loc"]), message=p["msg"], code=p["type"])
+            FieldError(
+                location=_location(p["loc"]),
+                message=message(p["type"], p["msg"], _context(p.get("ctx"))),
+                code=p["type"],
+            )
             for p in problems
         ],
     )
+
+
+def _context(ctx: dict[str, Any] | None) -> dict[str, object]:
+    return {name: str(value) for name, value in (ctx or {}).items()}
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -144,7 +157,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 # A concurrent writer can pass a check and lose the race at the constraint: say so, as 409.
-_INTEGRITY_CODES = {
+_INTEGRITY_CODES: dict[str, tuple[int, domain.ProblemCode, str]] = {
     "23505": (409, "conflict", "The change clashes with another made at the same time."),
     "23503": (409, "conflict", "The change refers to something that no longer exists."),
     "23514": (422, "constraint_violated", "The change breaks a rule of the stored data."),
@@ -166,7 +179,7 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
 OUTAGE_RETRY_AFTER = 5
 
 # The dependencies whose outage answers 503, and the code and words of each.
-_OUTAGES = {
+_OUTAGES: dict[str, tuple[domain.ProblemCode, str]] = {
     "database": ("database_unavailable", "The database is unreachable; retry shortly."),
     "queue": ("queue_unavailable", "The job queue is unreachable; retry shortly."),
 }

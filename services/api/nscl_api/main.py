@@ -22,18 +22,29 @@ from nscl_api.conditional import RESPONSE_HEADERS
 from nscl_api.deps import check_v1_request, reject_unstorable_parameters
 from nscl_api.docs import PAGE_PATHS as DOCS_PAGE_PATHS
 from nscl_api.docs import router as docs_router
+from nscl_api.documents.router import router as documents_router
 from nscl_api.errors import install_error_handlers, responses
+from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
+from nscl_api.messages import LanguageMiddleware
 from nscl_api.metrics import instrument
 from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
+from nscl_api.records.router import router as records_router
+from nscl_api.reports.history import (
+    router as history_router,
+)
+from nscl_api.reports.history import (
+    uploads_router as history_uploads_router,
+)
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.router import router as rollups_router
+from nscl_api.schedules.router import router as schedules_router
 from nscl_api.webhooks.router import router as webhooks_router
 from nscl_domain.settings import Settings
 
@@ -79,17 +90,41 @@ TAGS = [
         "spreadsheet import, timeliness.",
     },
     {
+        "name": "history",
+        "description": "The programme's past: reports of earlier years entered as DOST received "
+        "them (official letter and day received; one by one or a province's history from one "
+        "spreadsheet), and baseline figures (2011–2020, base year 2020) targets compare with.",
+    },
+    {
         "name": "plans",
         "description": "Five-year and annual plans of the reporting units, reviewed as reports "
         "are; change requests to accepted plans and DOST's decisions, kept as versions.",
+    },
+    {
+        "name": "records",
+        "description": "Programme records of DOST and the units (honours, National Quality "
+        "Award entries, training courses, communication, model enterprises, inspections), "
+        "reviewed as reports are; accepted ones count into the indicators they determine.",
     },
     {
         "name": "budget",
         "description": "Budget estimates in whole đồng, routed by funding source to Finance or "
         "Planning and Investment; dossiers, acknowledgements and allocations.",
     },
-    {"name": "rollups", "description": "Published provincial rollups of accepted reports."},
+    {
+        "name": "documents",
+        "description": "The annual report and phase reviews officials sign, as DOCX and XLSX.",
+    },
+    {
+        "name": "rollups",
+        "description": "Published provincial rollups of accepted reports and records.",
+    },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
+    {
+        "name": "schedules",
+        "description": "When jobs run: cron expressions read in Asia/Ho_Chi_Minh, paused or "
+        "enabled, their next fire times and latest runs.",
+    },
     {"name": "audit", "description": "Append-only record of every change."},
     {
         "name": "clients",
@@ -153,24 +188,33 @@ def create_app(
         programmes_router,
         periods_router,
         reports_router,
+        history_router,
         plans_router,
+        records_router,
         budget_router,
+        documents_router,
         jobs_router,
+        schedules_router,
         audit_router,
         clients_router,
         webhooks_router,
     ):
         app.include_router(router, dependencies=v1_dependencies)
     app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
+    app.include_router(history_uploads_router, dependencies=[Depends(reject_unstorable_parameters)])
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
-    instrument(app)
     # Starlette's own limit answers in text/plain; this one answers with a problem body.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    # Outermost, so the answers of the other middleware (413, 400) carry the headers too.
+    # Every problem of a request, whoever builds it, is written in its Accept-Language.
+    app.add_middleware(LanguageMiddleware)
+    # Outside the others, so the answers of the other middleware (413, 400) carry the
+    # headers too.
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGE_PATHS)
+    # Outermost: every answer is counted, timed and logged, those of the middleware too.
+    instrument(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented hook
     return app
 
@@ -236,6 +280,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "Retry-After", RESPONSE_HEADER_SCHEMAS["Retry-After"]
                     )
             _document_headers(operation)
+            _add_request_example(operation)
+            _describe_success(operation)
             # Said outright rather than left out: generators then know the operation is
             # public instead of guessing from the absence of a document-wide default.
             operation.setdefault("security", [])
@@ -245,6 +291,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     "content": {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}},
                 }
             for status, response in responses_.items():
+                for media_type, content in response.get("content", {}).items():
+                    # A download described by its media type alone is a file, not `unknown`.
+                    if not content.get("schema") and "json" not in media_type:
+                        content["schema"] = {"type": "string", "format": "binary"}
                 if int(status) >= 400 and "content" in response:
                     schema = next(iter(response["content"].values())).get("schema", problem_ref)
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}
@@ -318,6 +368,89 @@ def _document_headers(operation: dict[str, Any]) -> None:
             }
 
 
+# What a client calls the resource a schema carries, where the schema's name does not say it.
+_NOUNS = {
+    "AuditEventRead": "audit event",
+    "ChangeRequestRead": "plan change request",
+    "DossierRead": "budget dossier",
+    "EstimateRead": "budget estimate",
+    "FollowUpRow": "task's estimate, allocation and spending",
+    "Health": "liveness of the process",
+    "ImportOutcome": "outcome of the import: every row checked, and what was applied",
+    "Jwks": "public keys (JWK Set) of this service's tokens",
+    "ObligationGenerated": "count of the obligations created and of those that existed",
+    "OrgUnitDetail": "organisation unit, with its predecessors and successors",
+    "OrgUnitRead": "organisation unit",
+    "PlanSummary": "plan",
+    "PlanVersionRead": "plan version",
+    "ProgrammeDetail": "programme, with its phases",
+    "ProvenanceRead": "report versions (or provincial runs) behind the figure",
+    "Readiness": "state of each dependency",
+    "RegimeRead": "reporting regime",
+    "RequestRead": "ad hoc reporting request",
+    "RoleRead": "programme role",
+    "RollupPhaseRead": "rollup of the phase",
+    "RollupRead": "published rollup",
+    "RuleRead": "validation rule",
+    "RunsRead": "rollup runs of the year",
+    "SpendingRead": "spending recorded",
+    "SuccessionRead": "successor link",
+    "TaskExtensionRead": "extended task",
+    "TimelinessSummary": "timeliness of the year's obligations",
+    "TokenResponse": "access token",
+    "TotalRow": "budget total",
+    "VersionRead": "report version",
+}
+_DEFAULT_SUCCESS = "Successful Response"
+# Where the schema is shared by another resource, the operation says which it is.
+_SUCCESS = {"listBaselinePeriods": "One page of the list, each item a baseline period."}
+
+
+def _noun(schema: str) -> str:
+    if schema in _NOUNS:
+        return _NOUNS[schema]
+    base = re.sub(r"(Read|Detail)$", "", schema)
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", base).lower()
+
+
+def _describe_success(operation: dict[str, Any]) -> None:
+    """Replace FastAPI's "Successful Response" with what the answer holds, named."""
+    for status, response in operation["responses"].items():
+        if not status.startswith("2") or response.get("description") != _DEFAULT_SUCCESS:
+            continue
+        schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+        name = schema.get("$ref", "").removeprefix("#/components/schemas/")
+        page = _GENERIC_PAGE.match(name)
+        if operation.get("operationId") in _SUCCESS:
+            text = _SUCCESS[operation["operationId"]]
+        elif page is not None:
+            text = f"One page of the list, each item a {_noun(page['item'])}."
+        elif status == "202":
+            text = f"Accepted: the {_noun(name)} queued."
+        elif status == "201":
+            text = f"Created: the {_noun(name)}."
+        else:
+            text = f"The {_noun(name)}."
+        if status in ("201", "202") and "Location" in response.get("headers", {}):
+            text += (
+                " `Location` says where to follow it."
+                if status == "202"
+                else (" `Location` says where to read it again.")
+            )
+        response["description"] = text
+
+
+def _add_request_example(operation: dict[str, Any]) -> None:
+    """Put the operation's example (examples.py) on its JSON or form body; files have none."""
+    found = REQUEST_EXAMPLES.get(operation.get("operationId", ""))
+    if found is None or "requestBody" not in operation:
+        return
+    summary, value = found
+    for media_type, content in operation["requestBody"]["content"].items():
+        if "json" in media_type or media_type == "application/x-www-form-urlencoded":
+            content["examples"] = {"bac-kan": {"summary": summary, "value": value}}
+
+
 _GENERIC_PAGE = re.compile(r"^Page_(?P<item>[A-Za-z0-9]+)_$")
 # A model read and written with different required fields (defaults on the way in, always
 # sent on the way out) is two shapes: the answer keeps the model's name, the request says so.
@@ -373,6 +506,11 @@ def _rename_schemas(document: dict[str, Any], renames: dict[str, str]) -> None:
             if isinstance(ref, str) and ref.startswith(prefix):
                 target = ref.removeprefix(prefix)
                 node["$ref"] = prefix + renames.get(target, target)
+            mapping = node.get("discriminator", {}).get("mapping")
+            if isinstance(mapping, dict):  # a union's variants, named by reference strings
+                for tag, target in mapping.items():
+                    name = target.removeprefix(prefix)
+                    mapping[tag] = prefix + renames.get(name, name)
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):

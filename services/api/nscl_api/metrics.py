@@ -1,48 +1,79 @@
-"""Prometheus metrics of HTTP traffic: requests by route template, method and status class,
-and their durations, served at /metrics for the scraper.
+"""Prometheus metrics and the access log of HTTP traffic, and /metrics for the scraper.
 
-A pure ASGI middleware on prometheus_client: it reads the route FastAPI matched from the
-scope instead of matching the path again, so measuring a request costs microseconds.
+One pure ASGI middleware, outermost, measures every answer (those of the other middleware
+too: a 413, a 400): it counts requests by route template, method and status class, times
+them, and writes one structured access event per request. The route template comes from
+the route the router matched (left in the shared scope), never from the raw path, so a
+scanner's random URLs share one label.
+
+/metrics adds, at scrape time, the shared state read from PostgreSQL and Redis (see
+nscl_domain.composition.metrics): right whatever the number of API processes. With
+several processes (`nscl serve --workers N`) the counters go through prometheus_client's
+multiprocess mode, and any process's /metrics answers for all of them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
-from fastapi import FastAPI, Response
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.exposition import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nscl_domain.composition.metrics import pool_families, render, shared_state_families
+
+access_log = structlog.get_logger("nscl.access")
 
 # Unmatched paths share one label: a scanner's random URLs must not grow the series.
 UNMATCHED = "none"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-
-class HttpMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        self.requests = Counter(
-            "http_requests",
-            "HTTP requests answered.",
-            labelnames=("handler", "method", "status"),
-            namespace="nscl",
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request.",
-            labelnames=("handler", "method"),
-            namespace="nscl",
-            buckets=BUCKETS,
-            registry=registry,
-        )
+# This process's counters (in multiprocess mode their values also go to the shared files).
+REGISTRY = CollectorRegistry(auto_describe=True)
+HTTP_REQUESTS = Counter(
+    "http_requests",
+    "HTTP requests answered.",
+    labelnames=("handler", "method", "status"),
+    namespace="nscl",
+    registry=REGISTRY,
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    labelnames=("handler", "method"),
+    namespace="nscl",
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
+TOKENS_ISSUED = Counter(
+    "tokens_issued", "Access tokens issued.", namespace="nscl", registry=REGISTRY
+)
+TOKEN_FAILURES = Counter(
+    "token_failures",
+    "Token requests refused, by OAuth2 error (invalid_client, invalid_scope, throttled…).",
+    labelnames=("error",),
+    namespace="nscl",
+    registry=REGISTRY,
+)
+BEARER_REJECTIONS = Counter(
+    "bearer_rejections",
+    "Requests whose bearer token was refused, by problem code (expired_token…).",
+    labelnames=("code",),
+    namespace="nscl",
+    registry=REGISTRY,
+)
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+    """Count, time and log every request (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, templates: Callable[[Scope], str]) -> None:
         self.app = app
-        self.metrics = metrics
+        self.template_of = templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,30 +81,80 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        sent = 0
+        request_id: str | None = None
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
+        async def measured_send(message: Message) -> None:
+            nonlocal status, sent, request_id
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"x-request-id":
+                        request_id = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, measured_send)
         finally:
-            route = scope.get("route")
-            handler = getattr(route, "path", UNMATCHED)
+            elapsed = time.perf_counter() - started
+            handler = self.template_of(scope)
+            method = scope["method"]
             if handler != "/metrics":
-                method = scope["method"]
-                self.metrics.requests.labels(handler, method, f"{status // 100}xx").inc()
-                self.metrics.duration.labels(handler, method).observe(time.perf_counter() - started)
+                HTTP_REQUESTS.labels(handler, method, f"{status // 100}xx").inc()
+                HTTP_DURATION.labels(handler, method).observe(elapsed)
+            state = scope.get("state") or {}
+            access_log.info(
+                "http.access",
+                method=method,
+                route=handler,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                bytes=sent,
+                client_id=state.get("client_id"),
+                request_id=request_id,
+                client_host=(scope.get("client") or (None,))[0],
+            )
+
+
+def route_templates(app: FastAPI) -> Callable[[Scope], str]:
+    """The template of the route a request matched: FastAPI's routes leave themselves in
+    the scope; plain Starlette routes (/openapi.json) only their endpoint."""
+    by_endpoint: dict[Any, str] = {}
+
+    def template(scope: Scope) -> str:
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return UNMATCHED
+        if not by_endpoint:
+            for context in iter_route_contexts(app.routes):
+                if context.endpoint is not None and context.path is not None:
+                    by_endpoint.setdefault(context.endpoint, context.path)
+        return by_endpoint.get(endpoint, UNMATCHED)
+
+    return template
 
 
 def instrument(app: FastAPI) -> None:
-    """Count and time every request of ``app``, and serve the figures at /metrics."""
-    metrics = HttpMetrics(CollectorRegistry())
+    """Count, time and log every request of ``app``; serve the figures at /metrics.
 
-    async def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    Call it last: the middleware it adds must be the outermost.
+    """
+
+    async def metrics_endpoint(request: Request) -> Response:
+        resources = request.app.state.resources
+        families = [
+            *pool_families(resources.engine),
+            *await shared_state_families(
+                resources.sessionmaker, resources.redis, resources.settings.queue_name
+            ),
+        ]
+        return Response(render(REGISTRY, families), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, templates=route_templates(app))

@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from nscl_api.types import ResponseModel
 from nscl_domain.errors import FieldProblem, Invalid
 from nscl_domain.text import unacceptable
 from nscl_domain.types import IsoDateTime
@@ -37,11 +38,13 @@ indicators, a year's obligations), far below it."""
 MAX_KEY_LENGTH = 200
 
 
-class Page(BaseModel, Generic[T]):
+class Page(ResponseModel, Generic[T]):
     """One page of a list. Pass ``next_cursor`` back as ``cursor`` for the next page."""
 
     items: list[T]
-    next_cursor: str | None = Field(default=None, description="Opaque; absent on the last page.")
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; pass it back as `cursor`. Null on the last page."
+    )
 
     @classmethod
     def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from nscl_domain.text import UNACCEPTABLE_TEXT_MESSAGE, unacceptable
 from nscl_domain.types import (
@@ -34,6 +34,7 @@ __all__ = [
     "Quantity",
     "Reason",
     "RequestModel",
+    "ResponseModel",
     "TaskGroupNumber",
     "TaskKey",
     "UnitKey",
@@ -77,6 +78,14 @@ Money = Annotated[
 class RequestModel(InputModel):
     """Base of request bodies: the domain's input rules (unknown fields refused, text NFC
     and storable), so an API schema and a domain content model check text alike."""
+
+
+class ResponseModel(BaseModel):
+    """Base of response bodies. A field with a default is still sent on every answer (as
+    null when it has no value), so the contract lists it as required: generated clients
+    then type it as always present, nullable where it may be null."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
 class Reason(RequestModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nscl_domain.composition.process import Process
-from nscl_domain.jobs import JobQueue
+from nscl_domain.jobs import AttemptObserver, JobQueue
+from nscl_worker.metrics import JOB_METRICS
 
 
 @dataclass
@@ -13,3 +14,4 @@ class WorkerDeps(Process):
     """The process wiring, with the queue a worker always has (it re-enqueues retries)."""
 
     queue: JobQueue
+    observer: AttemptObserver = field(default=JOB_METRICS)

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from nscl_domain.jobs import JobName
+from nscl_domain.jobs import schedules
 from nscl_domain.jobs import service as jobs
 from nscl_worker.deps import WorkerDeps
 
@@ -29,6 +29,7 @@ async def run_job(ctx: JobCtx, job_id: str) -> dict[str, Any] | None:
         queue=deps.queue,
         lease=timedelta(seconds=deps.settings.job_lease_seconds),
         heartbeat_seconds=deps.settings.job_heartbeat_seconds,
+        observer=deps.observer,
     )
 
 
@@ -42,23 +43,10 @@ async def sweep_outbox(ctx: JobCtx) -> int:
     )
 
 
-async def schedule_nightly_prune(ctx: JobCtx) -> str:
-    """Record the nightly clean-up of old finished jobs in the outbox."""
-    return await _schedule_nightly(ctx, JobName.PRUNE_JOBS, {"older_than_days": 30})
-
-
-async def schedule_nightly_rollups(ctx: JobCtx) -> str:
-    """Record the nightly rebuild of every rollup whose inputs changed (catalogue edits,
-    budget movements) in the outbox; changes to reports refresh their year at once."""
-    return await _schedule_nightly(ctx, JobName.REBUILD_ROLLUPS, {})
-
-
-async def _schedule_nightly(ctx: JobCtx, name: JobName, args: dict[str, Any]) -> str:
+async def fire_schedules(ctx: JobCtx) -> int:
+    """Write the jobs of the schedules whose fire time has come (once across all workers)."""
     deps = _deps(ctx)
-    uow = deps.new_uow()
-    async with uow:
-        job = await uow.schedule(
-            name, args, dedup_key=f"nightly:{name.value}", requested_by="schedule"
-        )
-        await uow.commit()
-    return str(job.id)
+    fired = await schedules.fire_due(
+        deps.new_uow(), catch_up=timedelta(seconds=deps.settings.schedule_catch_up_seconds)
+    )
+    return len(fired)

@@ -19,14 +19,17 @@ from typing import Any
 import structlog
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from nscl_domain.composition.metrics import pool_families, render, shared_state_families
 from nscl_domain.db import create_engine
 from nscl_domain.schema import SchemaOutOfDate
 from nscl_domain.settings import Settings
+from nscl_worker.metrics import REGISTRY, WORKER_RUNNING
 from nscl_worker.settings import build_worker
 
 log = structlog.get_logger(__name__)
@@ -45,6 +48,8 @@ class WorkerState:
     waiting_for: str | None = "start"
     last_error: str | None = None
     restarts: int = 0
+    # The running worker: /metrics reads the shared state through its pools.
+    worker: Worker | None = None
 
 
 def _waiting_for(exc: BaseException) -> str:
@@ -96,6 +101,7 @@ async def run_supervised(
                     burst=burst,
                     handle_signals=False,
                 )
+                state.worker = worker
                 running = asyncio.create_task(worker.async_run(), name="arq-worker")
                 stopping = asyncio.create_task(stop.wait())
                 state.running, state.waiting_for = True, None
@@ -197,8 +203,24 @@ async def check_dependencies(settings: Settings, state: WorkerState) -> dict[str
     }
 
 
+async def worker_metrics(state: WorkerState) -> bytes:
+    """The worker's counters and process figures, and the shared state read through the
+    running worker's pools (left out while it waits for them)."""
+    WORKER_RUNNING.set(1 if state.running else 0)
+    families = []
+    worker = state.worker
+    deps = worker.ctx.get("deps") if worker is not None else None
+    if worker is not None and deps is not None and state.running:
+        families = [
+            *pool_families(deps.engine),
+            *await shared_state_families(deps.sessionmaker, worker.pool, deps.settings.queue_name),
+        ]
+    return render(REGISTRY, families)
+
+
 async def serve_health(settings: Settings, state: WorkerState, port: int) -> asyncio.Server:
-    """Serve GET /health (200 while the process runs) and GET /ready (503 while waiting)."""
+    """Serve GET /health (200 while the process runs), GET /ready (503 while waiting) and
+    GET /metrics (Prometheus)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -211,8 +233,17 @@ async def serve_health(settings: Settings, state: WorkerState, port: int) -> asy
                 pass
             parts = request_line.decode("latin-1").split()
             path = parts[1] if len(parts) > 1 else "/"
+            if path == "/metrics":
+                text_ = await worker_metrics(state)
+                writer.write(
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE_LATEST}\r\n"
+                    f"Content-Length: {len(text_)}\r\nConnection: close\r\n\r\n".encode()
+                    + text_
+                )
+                await writer.drain()
+                return
             if path not in ("/health", "/ready"):
-                status, body = "404 Not Found", {"detail": "GET /health or /ready"}
+                status, body = "404 Not Found", {"detail": "GET /health, /ready or /metrics"}
             else:
                 body = await check_dependencies(settings, state)
                 ready = body["status"] == "ok"

@@ -16,7 +16,7 @@ from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.schema import SchemaOutOfDate, schema_state
 from nscl_domain.settings import Settings
 from nscl_worker.deps import WorkerDeps
-from nscl_worker.jobs import run_job, schedule_nightly_prune, schedule_nightly_rollups, sweep_outbox
+from nscl_worker.jobs import fire_schedules, run_job, sweep_outbox
 from nscl_worker.queue import RUN_JOB, ArqJobQueue
 
 
@@ -45,11 +45,23 @@ def functions(settings: Settings) -> list[Function]:
 
 def cron_jobs(settings: Settings) -> list[CronJob]:
     return [
+        # Named after the queue: arq keys a cron run by name and time, so two deployments
+        # (or test runs) sharing a Redis would otherwise take each other's turns.
         cron(
-            sweep_outbox, run_at_startup=True, unique=True, **_every(settings.outbox_sweep_seconds)
+            sweep_outbox,
+            name=f"{settings.queue_name}:sweep_outbox",
+            run_at_startup=True,
+            unique=True,
+            **_every(settings.outbox_sweep_seconds),
         ),
-        cron(schedule_nightly_prune, hour=2, minute=15, second=0),
-        cron(schedule_nightly_rollups, hour=1, minute=30, second=0),
+        # What runs when is data (job_schedule, /v1/schedules); this only looks often.
+        cron(
+            fire_schedules,
+            name=f"{settings.queue_name}:fire_schedules",
+            run_at_startup=True,
+            unique=True,
+            **_every(settings.schedule_tick_seconds),
+        ),
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, ValidationError
@@ -14,6 +15,7 @@ from nscl_domain.budget import models as m
 from nscl_domain.budget.models import FundingSource
 from nscl_domain.budget.repository import BudgetRepository
 from nscl_domain.budget.visibility import budget_visibility
+from nscl_domain.catalogue.lifetime import Lifetimes, require_exists_on
 from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid
 from nscl_domain.identity import Caller, Permission
@@ -21,7 +23,7 @@ from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.requests import refresh_later
 from nscl_domain.types import InputModel
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Edit, Review, ReviewStatus
+from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, check_acting, unit_work_scope
 
 Amount = Annotated[
     StrictInt,
@@ -70,6 +72,16 @@ async def create_estimate(
         budget = _budget(uow)
         programme = await programme_or_404(uow, programme_ref)
         check_programme_year(programme, budget_year, ("body", "budget_year"))
+        await check_acting(uow, caller)
+        lifetime = await uow.get(Lifetimes).of(caller.unit_id)
+        if lifetime is not None:
+            # The budget year's money is managed by the unit that exists when it opens.
+            require_exists_on(
+                lifetime,
+                date(budget_year, 1, 1),
+                f"an estimate for budget year {budget_year}",
+                ("body", "budget_year"),
+            )
         if await budget.estimate_of(programme.id, caller.unit_id, budget_year) is not None:
             raise Conflict(
                 f"The unit already has an estimate for {budget_year}.", code="estimate_exists"
@@ -93,8 +105,9 @@ async def get_estimate(uow: UnitOfWork, caller: Caller, estimate_id: uuid.UUID) 
     """An estimate with its lines, if the caller's unit may see it."""
     caller.require(Permission.BUDGET_READ)
     async with uow:
+        scope = budget_visibility(caller).estimate_scope
         estimate = await _budget(uow).estimate(
-            estimate_id, budget_visibility(caller).estimate_scope
+            estimate_id, None if scope is None else await unit_work_scope(uow, caller)
         )
         return await estimate_view(uow, estimate)
 

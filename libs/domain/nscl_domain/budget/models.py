@@ -71,6 +71,8 @@ class BudgetEstimate(Reviewed, Base):
 
     noun = "budget estimate"
     code = "estimate"
+    not_found_code = "estimate_not_found"
+    not_editable_code = "estimate_not_editable"
     __tablename__ = "budget_estimate"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "budget_year"),
@@ -86,6 +88,9 @@ class BudgetEstimate(Reviewed, Base):
     budget_year: Mapped[int]
     submitted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def was_filed(self) -> bool:
+        return self.submitted_at is not None
 
     def _submitted(self, now: datetime) -> None:
         # Unlike a report or plan, an estimate keeps the reason it was last returned.

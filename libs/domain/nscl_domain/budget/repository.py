@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased
 from nscl_domain.budget import models as m
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.repository import unit_ids
-from nscl_domain.workflow import ReviewedRepository, ReviewStatus
+from nscl_domain.workflow import ReviewedRepository, ReviewStatus, Scope
 
 
 def _accepted(
@@ -116,9 +116,7 @@ class BudgetRepository(ReviewedRepository):
             )
         )
 
-    async def estimate(
-        self, estimate_id: uuid.UUID, unit_scope: uuid.UUID | None
-    ) -> m.BudgetEstimate:
+    async def estimate(self, estimate_id: uuid.UUID, unit_scope: Scope) -> m.BudgetEstimate:
         """The estimate if the unit scope (None: every unit) may see it, else NotFound."""
         return await self.load(m.BudgetEstimate, estimate_id, unit_scope)
 

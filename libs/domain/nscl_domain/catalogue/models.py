@@ -18,6 +18,7 @@ from sqlalchemy import (
     column,
     select,
     table,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
@@ -110,6 +111,9 @@ class Programme(Base):
         .correlate_except(OrgUnit)
         .scalar_subquery()
     )
+    # Four eyes: the client that submitted a version may not accept or return it. An
+    # administrator may waive it for a programme run by a single person (audited).
+    four_eyes: Mapped[bool] = mapped_column(server_default=text("true"))
 
 
 class Phase(Base):

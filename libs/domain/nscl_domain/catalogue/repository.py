@@ -14,17 +14,12 @@ from sqlalchemy.orm import aliased
 from nscl_domain.catalogue import models as m
 from nscl_domain.identity.units import ClientUnit, ClientUnits
 from nscl_domain.repositories import SessionRepository
-from nscl_domain.text import fold
+from nscl_domain.text import matches_all_words
 
 
 def _in_force(model: type[m.OrgUnit] | type[m.ProgrammeRole], as_of: date) -> Any:
     """Rows whose period covers ``as_of`` (valid_to is exclusive)."""
     return and_(model.valid_from <= as_of, or_(model.valid_to.is_(None), model.valid_to > as_of))
-
-
-def _like(text: str) -> str:
-    escaped = fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _by_ref(model: Any, ref: str) -> Any:
@@ -79,7 +74,7 @@ class CatalogueRepository(SessionRepository):
             parent_ids = select(m.OrgUnit.id).where(_by_ref(m.OrgUnit, parent))
             stmt = stmt.where(m.OrgUnit.parent_id.in_(parent_ids.scalar_subquery()))
         if q:
-            stmt = stmt.where(m.OrgUnit.search_text.like(_like(q)))
+            stmt = stmt.where(matches_all_words(m.OrgUnit.search_text, q))
         if after_key is not None:
             stmt = stmt.where(m.OrgUnit.key > after_key)
         return [(unit, parent_key) for unit, parent_key in (await self.session.execute(stmt)).all()]
@@ -140,6 +135,22 @@ class CatalogueRepository(SessionRepository):
         )
         return [(s, p, n) for s, p, n in (await self.session.execute(stmt)).all()]
 
+    async def succession_links(self) -> Sequence[tuple[str, str, date]]:
+        """Every succession as (predecessor key, successor key, effective), oldest first."""
+        predecessor, successor = aliased(m.OrgUnit), aliased(m.OrgUnit)
+        stmt = (
+            select(predecessor.key, successor.key, m.OrgSuccession.effective)
+            .join(predecessor, predecessor.id == m.OrgSuccession.predecessor_id)
+            .join(successor, successor.id == m.OrgSuccession.successor_id)
+            .order_by(m.OrgSuccession.effective, predecessor.key, successor.key)
+        )
+        return [(p, n, e) for p, n, e in (await self.session.execute(stmt)).all()]
+
+    async def units_by_keys(self, keys: Collection[str]) -> Mapping[str, m.OrgUnit]:
+        """The units of the keys given that exist, by key."""
+        stmt = select(m.OrgUnit).where(m.OrgUnit.key.in_(list(keys)))
+        return {unit.key: unit for unit in (await self.session.scalars(stmt)).all()}
+
     async def succession_exists(
         self, predecessor_id: uuid.UUID, successor_id: uuid.UUID, kind: str
     ) -> bool:
@@ -158,6 +169,10 @@ class CatalogueRepository(SessionRepository):
 
     async def get_programme(self, ref: str) -> m.Programme | None:
         stmt = select(m.Programme).where(_by_ref(m.Programme, ref))
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def get_programme_for_update(self, ref: str) -> m.Programme | None:
+        stmt = select(m.Programme).where(_by_ref(m.Programme, ref)).with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
 
     async def phases(self, programme_id: uuid.UUID) -> Sequence[m.Phase]:
@@ -237,7 +252,7 @@ class CatalogueRepository(SessionRepository):
                 m.Task.id.in_(select(m.TaskUnit.task_id).where(m.TaskUnit.unit_id.in_(unit_ids)))
             )
         if q:
-            stmt = stmt.where(m.Task.search_text.like(_like(q)))
+            stmt = stmt.where(matches_all_words(m.Task.search_text, q))
         return [(t, g) for t, g in await self._page(stmt, offset, limit)]
 
     async def task_units(

@@ -430,6 +430,28 @@ async def add_role(
     return row, holder, focal
 
 
+async def set_four_eyes(
+    uow: UnitOfWork, actor: Caller, programme_ref: str, *, required: bool, reason: str
+) -> m.Programme:
+    """Require, or waive, four eyes on the programme's reviews, with the reason (audited)."""
+    actor.require(Permission.CATALOGUE_WRITE)
+    async with uow:
+        programme = await uow.get(CatalogueRepository).get_programme_for_update(programme_ref)
+        if programme is None:
+            raise NotFound(
+                f"Programme {programme_ref!r} does not exist.", code="programme_not_found"
+            )
+        before = programme.four_eyes
+        programme.four_eyes = required
+        uow.get(AuditRepository).record(
+            actor, "programme.four_eyes_set", "programme", programme.id,
+            before={"four_eyes": before}, after={"four_eyes": required, "reason": reason},
+        )  # fmt: skip
+        await uow.commit()
+        # The flush expired the keys read with the row (parent, owner unit): read it again.
+        return await programme_or_404(uow, programme_ref)
+
+
 async def end_role(
     uow: UnitOfWork, actor: Caller, programme_ref: str, role_id: uuid.UUID, *, valid_to: date | None
 ) -> RoleView:

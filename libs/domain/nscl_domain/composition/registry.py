@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from nscl_domain.budget import jobs as budget_jobs
+from nscl_domain.documents import jobs as documents_jobs
 from nscl_domain.events.delivery import DeliveryConfig
 from nscl_domain.events.jobs import delivery_jobs
 from nscl_domain.jobs import jobs as jobs_jobs
@@ -29,11 +30,16 @@ def registry_for(settings: Settings) -> JobRegistry:
     return registry_of(
         budget_jobs.JOBS,
         rollups_jobs.JOBS,
+        documents_jobs.JOBS,
         jobs_jobs.JOBS,
         delivery_jobs(DeliveryConfig.of(settings)),
     )
 
 
 DEFAULT_REGISTRY: JobRegistry = registry_of(
-    budget_jobs.JOBS, rollups_jobs.JOBS, jobs_jobs.JOBS, delivery_jobs(DeliveryConfig())
+    budget_jobs.JOBS,
+    rollups_jobs.JOBS,
+    documents_jobs.JOBS,
+    jobs_jobs.JOBS,
+    delivery_jobs(DeliveryConfig()),
 )

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nscl_domain.budget.models import AccountCode
 from nscl_domain.catalogue import models as m
 from nscl_domain.db import Base
+from nscl_domain.jobs.schedule_repository import ScheduleRepository
+from nscl_domain.jobs.schedules import default_schedules
 from nscl_domain.reports.models import ReportingRegime, ValidationRule
 from nscl_domain.reports.rules import DEFAULT_RULES
 from nscl_domain.text import fold, nfc
@@ -261,6 +263,10 @@ async def load_seed(session: AsyncSession, path: Path = SEED_FILE) -> dict[str, 
         for r in DEFAULT_RULES
     ]  # fmt: skip
     await session.execute(insert(ValidationRule).values(rules).on_conflict_do_nothing())
+    provincial = {
+        p["key"]: programmes[p["key"]] for p in seed["programmes"] if p["level"] == "provincial"
+    }
+    await ScheduleRepository(session).ensure(default_schedules(provincial))
     counts = {section: len(items) for section, items in seed.items()}
     log.info("catalogue.seeded", **counts)
     return counts

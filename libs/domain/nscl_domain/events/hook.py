@@ -160,7 +160,8 @@ def _data(spec: EventSpec, audit: AuditEvent, unit_key: str | None) -> dict[str,
     for name in spec.fields:
         if name in after:
             data[name] = after[name]
-    data["actor"] = audit.client_id
+    # No actor: who made a change (another unit's client, for a rollup its changes
+    # refreshed) is not the subscriber's to know from an event.
     if spec.link:
         data["links"] = {"self": spec.link.format(id=audit.object_id, **after)}
     return data

@@ -304,10 +304,13 @@ async def rotate_secret(
     caller.require(Permission.WEBHOOKS_SUBSCRIBE)
     async with uow:
         sub = await _own(uow, caller, sub_id, for_update=True)
+        repo = uow.get(WebhookRepository)
         secret = signing.new_secret()
         if overlap_hours > 0:
             sub.previous_secret = sub.secret
-            sub.previous_secret_expires_at = uow.now() + timedelta(hours=overlap_hours)
+            # The database's clock: the worker that signs compares against real time.
+            expires = await repo.session.scalar(select(func.now() + timedelta(hours=overlap_hours)))
+            sub.previous_secret_expires_at = expires
         else:
             sub.previous_secret, sub.previous_secret_expires_at = None, None
         sub.secret = secret

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from nscl_domain.errors import ProblemCode
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -24,7 +26,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 class TargetRefused(Exception):
     """The URL may not be a webhook target; ``reason`` says why, for the subscriber."""
 
-    def __init__(self, reason: str, code: str = "webhook_target_refused") -> None:
+    def __init__(self, reason: str, code: ProblemCode = "webhook_target_refused") -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code

@@ -24,6 +24,7 @@ class JobName(StrEnum):
     REFRESH_ROLLUP = "rollups.refresh"
     REBUILD_ROLLUPS = "rollups.rebuild"
     BUILD_DOSSIERS = "budget.build_dossiers"
+    BUILD_DOCUMENT = "documents.build"
 
 
 class JobStatus(StrEnum):
@@ -49,6 +50,14 @@ class JobQueue(Protocol):
         self, job_id: UUID, *, handover: int = 0, not_before: datetime | None = None
     ) -> bool:
         """Queue hand-over number ``handover`` of the job; False when the queue holds it."""
+        ...
+
+
+class AttemptObserver(Protocol):
+    """Told how each attempt ended (the worker counts them for its metrics)."""
+
+    def attempt_ended(self, job_name: str, outcome: str, seconds: float) -> None:
+        """``outcome``: succeeded, failed, retried, cancelled, lost or interrupted."""
         ...
 
 

@@ -36,6 +36,14 @@ class Job(Base):
             postgresql_where=text("status IN ('pending', 'running')"),
         ),
         Index("ix_job_name_status", "name", "status"),
+        # A schedule fires once per fire time, however many workers tick at that moment.
+        Index(
+            "uq_job_schedule_fire",
+            "schedule_id",
+            "fire_at",
+            unique=True,
+            postgresql_where=text("schedule_id IS NOT NULL"),
+        ),
     )
 
     # Server defaults come back in the INSERT's RETURNING: async code cannot lazy-load them.
@@ -62,6 +70,11 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The schedule that fired the job and the fire time (an operator's run-now: the time
+    # asked). No foreign key: deleting a schedule must neither wait for a running job's
+    # row lock nor rewrite its history.
+    schedule_id: Mapped[uuid.UUID | None]
+    fire_at: Mapped[datetime | None]
 
     @property
     def job_status(self) -> JobStatus:
@@ -79,4 +92,25 @@ class JobProgress(Base):
 
     job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     progress: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class JobSchedule(Base):
+    """A job to run at the times a cron expression names, in the programme's time zone."""
+
+    __tablename__ = "job_schedule"
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    job_name: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    cron: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    # Fire times up to here have been dealt with (fired, or skipped while paused or missed
+    # beyond the catch-up window); the scheduler looks only after it.
+    checked_through: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

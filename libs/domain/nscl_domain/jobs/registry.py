@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +17,17 @@ from nscl_domain.jobs import PermanentJobError
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.repositories import R, Repositories, RepositorySource
 
-ProgressReporter = Callable[[dict[str, Any]], Awaitable[None]]
+
+class Progress(TypedDict):
+    """How far a running job has come: the one shape every kind reports, so the job
+    resource can publish it as a typed object."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressReporter = Callable[[Progress], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,7 +77,7 @@ class JobRepository:
             )
         ).one_or_none()
 
-    async def write_progress(self, job_id: uuid.UUID, progress: dict[str, Any]) -> None:
+    async def write_progress(self, job_id: uuid.UUID, progress: Mapping[str, Any]) -> None:
         """Replace what the running job last said of its progress."""
         await self.session.execute(
             insert(JobProgress)
@@ -204,3 +204,21 @@ class JobRepository:
             delete(Job).where(Job.status.in_(final), Job.finished_at < cutoff)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
+
+    async def counts(self) -> Sequence[tuple[str, str, int]]:
+        """Jobs by name and status, as the table holds them now."""
+        rows = await self.session.execute(
+            select(Job.name, Job.status, func.count()).group_by(Job.name, Job.status)
+        )
+        return [(name, status, int(n)) for name, status, n in rows]
+
+    async def oldest_due_pending_age(self) -> float:
+        """Seconds the longest-waiting pending job has been due (0: none waits): the lag
+        between the outbox and the workers."""
+        due = func.coalesce(Job.not_before, Job.created_at)
+        age = await self.session.scalar(
+            select(func.extract("epoch", func.now() - func.min(due))).where(
+                Job.status == JobStatus.PENDING.value, due <= func.now()
+            )
+        )
+        return max(0.0, float(age)) if age is not None else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nscl_domain.audit.repository import AuditRepository
@@ -19,6 +20,7 @@ from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import (
     AttemptLost,
+    AttemptObserver,
     JobCancelled,
     JobQueue,
     JobStatus,
@@ -26,13 +28,65 @@ from nscl_domain.jobs import (
     RetryLater,
 )
 from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobContext, JobRegistry, ProgressReporter, actor_named
+from nscl_domain.jobs.registry import (
+    JobContext,
+    JobKind,
+    JobRegistry,
+    Location,
+    Progress,
+    ProgressReporter,
+    actor_named,
+)
 from nscl_domain.jobs.repository import JobRepository
+from nscl_domain.repositories import RepositorySource
 from nscl_domain.uow import UnitOfWork, written_by_hooks
 
 log = structlog.get_logger(__name__)
 
 MAX_RETRY_DELAY_SECONDS = 300.0
+
+
+def operator_job(registry: JobRegistry, name: str, at: Location) -> JobKind:
+    """The kind of job an operator may ask for by ``name``, or Invalid naming ``at``."""
+    kind = registry.get(name)
+    if kind is None or not kind.operator_may_schedule:
+        allowed = sorted(k for k, v in registry.items() if v.operator_may_schedule)
+        raise Invalid(
+            f"Unknown job name {name!r}.",
+            code="unknown_job",
+            fields=[FieldProblem(at, f"Must be one of: {', '.join(allowed)}.")],
+        )
+    return kind
+
+
+def parse_args(kind: JobKind, args: dict[str, Any], at: Location) -> BaseModel:
+    """The job's arguments parsed by its model, or Invalid naming every field under ``at``."""
+    try:
+        return kind.args_model.model_validate(args)
+    except ValidationError as exc:
+        raise Invalid(
+            f"Invalid arguments for job {kind.name!r}.",
+            code="invalid_job_args",
+            fields=FieldProblem.all_of(exc, at),
+        ) from exc
+
+
+async def checked_args(
+    repositories: RepositorySource,
+    registry: JobRegistry,
+    name: str,
+    args: dict[str, Any],
+    *,
+    at_name: Location = ("body", "name"),
+    at_args: Location = ("body", "args"),
+) -> dict[str, Any]:
+    """Every check an operator's job request passes, in the transaction of ``repositories``:
+    the name, the arguments' shape, and the kind's own check against the database (the one
+    its dedicated route and every attempt make). Returns the arguments as stored."""
+    kind = operator_job(registry, name, at_name)
+    parsed = parse_args(kind, args, at_args)
+    await kind.check(repositories, parsed, at_args)
+    return parsed.model_dump(mode="json")
 
 
 async def schedule(
@@ -44,22 +98,8 @@ async def schedule(
 ) -> Job:
     """Validate an operator's request for a job and record it in the outbox."""
     caller.require(Permission.JOBS_RUN)
-    kind = registry.get(name)
-    if kind is None or not kind.operator_may_schedule:
-        allowed = sorted(k for k, v in registry.items() if v.operator_may_schedule)
-        raise Invalid(
-            f"Unknown job name {name!r}.",
-            code="unknown_job",
-            fields=[FieldProblem(("body", "name"), f"Must be one of: {', '.join(allowed)}.")],
-        )
-    try:
-        parsed = kind.args_model.model_validate(args)
-    except ValidationError as exc:
-        raise Invalid(
-            f"Invalid arguments for job {name!r}.",
-            code="invalid_job_args",
-            fields=FieldProblem.all_of(exc, ("body", "args")),
-        ) from exc
+    kind = operator_job(registry, name, ("body", "name"))
+    parsed = parse_args(kind, args, ("body", "args"))
     async with uow:
         # The same check the job's own route makes, and every attempt makes again.
         await kind.check(uow, parsed, ("body", "args"))
@@ -193,6 +233,7 @@ async def run_attempt(
     lease: timedelta = DEFAULT_LEASE,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
     clock: Clock = utcnow,
+    observer: AttemptObserver | None = None,
 ) -> dict[str, Any] | None:
     """Run one attempt of a job under a lease; its effects commit only while it holds it.
 
@@ -226,20 +267,31 @@ async def run_attempt(
 
     attempt = _Attempt(job_id, claimed.attempts)
     keeper = asyncio.create_task(_keep_lease(sessionmaker, attempt, lease, heartbeat_seconds))
+    started = time.perf_counter()
+
+    def ended(outcome: str | None) -> None:
+        if observer is not None and outcome is not None:
+            observer.attempt_ended(claimed.name, outcome, time.perf_counter() - started)
+
     try:
-        return await _run_claimed(sessionmaker, registry, claimed, attempt, clock, queue)
+        result = await _run_claimed(sessionmaker, registry, claimed, attempt, clock, queue)
+        ended("succeeded")
+        return result
     except asyncio.CancelledError:
         # The worker is stopping (or the queue's time limit struck): give the job back now
         # rather than when the lease lapses.
         await asyncio.shield(
             _settle(sessionmaker, queue, attempt, clock, "Attempt interrupted: its worker stopped.")
         )
+        ended("interrupted")
         raise
     except JobCancelled:
         await _settle(sessionmaker, queue, attempt, clock, None, cancelled=True)
+        ended("cancelled")
         return None
     except AttemptLost:
         log.warning("job.attempt_lost", job_id=str(job_id), attempt=attempt.number)
+        ended("lost")
         return None
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"[:4000]
@@ -256,7 +308,7 @@ async def run_attempt(
             if isinstance(exc, RetryLater)
             else min(MAX_RETRY_DELAY_SECONDS, 2.0**attempt.number)
         )
-        await _settle(
+        status = await _settle(
             sessionmaker,
             queue,
             attempt,
@@ -267,9 +319,18 @@ async def run_attempt(
             # break (a programme that no longer exists).
             final=isinstance(exc, LookupError | PermanentJobError | ValidationError),
         )
+        ended(_OUTCOME_OF_STATUS.get(status or "", "lost"))
         return None
     finally:
         keeper.cancel()
+
+
+# How an attempt that raised ended, by the status its job was left in.
+_OUTCOME_OF_STATUS = {
+    JobStatus.FAILED.value: "failed",
+    JobStatus.PENDING.value: "retried",
+    JobStatus.CANCELLED.value: "cancelled",
+}
 
 
 async def _run_claimed(
@@ -343,7 +404,7 @@ async def _keep_lease(
 def _progress_writer(
     sessionmaker: async_sessionmaker[AsyncSession], attempt: _Attempt
 ) -> ProgressReporter:
-    async def write(progress: dict[str, Any]) -> None:
+    async def write(progress: Progress) -> None:
         # Its own short transaction: readers see progress before the job's work commits.
         async with sessionmaker() as session:
             # A progress report is where a job stops when cancelled or superseded.
@@ -373,14 +434,15 @@ async def _settle(
     delay: timedelta | None = None,
     final: bool = False,
     cancelled: bool = False,
-) -> None:
-    """End an attempt that did not succeed: cancelled, back to pending, or failed."""
+) -> str | None:
+    """End an attempt that did not succeed: cancelled, back to pending, or failed; return
+    the job's status (None: the attempt no longer held the job)."""
     now = clock()
     async with sessionmaker() as session:
         repo = JobRepository(session)
         job = await repo.lock(attempt.job_id)
         if job is None or job.status != JobStatus.RUNNING.value or job.attempts != attempt.number:
-            return
+            return None
         if cancelled:
             _end(job, JobStatus.CANCELLED, "Cancelled by an operator while running.", now)
             again = False
@@ -390,6 +452,7 @@ async def _settle(
     log.info("job.settled", job_id=str(job.id), status=job.status, attempt=attempt.number)
     if again:
         await _hand_over(queue, job)
+    return job.status
 
 
 def _end(job: Job, status: JobStatus, error: str | None, now: datetime) -> None:

@@ -17,7 +17,14 @@ from nscl_domain.plans.models import ChangeRequestStatus
 from nscl_domain.plans.repository import PlanRepository
 from nscl_domain.plans.service import check_against_catalogue, parse_content, refresh_rollup
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import ReviewStatus
+from nscl_domain.workflow import (
+    ReviewStatus,
+    check_acting_on,
+    check_four_eyes,
+    check_reviewer,
+    read_scope,
+    unit_work_scope,
+)
 
 Decision = Literal["approve", "reject"]
 
@@ -34,7 +41,8 @@ async def propose_change(
     content = parse_content(raw, at=("body", "content"))
     async with uow:
         repo = _plans(uow)
-        plan = await repo.plan(plan_id, caller.unit_id, for_update=True)
+        plan = await repo.plan(plan_id, await unit_work_scope(uow, caller), for_update=True)
+        await check_acting_on(uow, caller, plan)
         if plan.status != ReviewStatus.ACCEPTED or plan.accepted_version_no is None:
             raise Conflict(
                 f"A {plan.status} plan is still edited directly; changes are requested "
@@ -97,8 +105,12 @@ async def decide_change(
     way the decision, its author and note stay on the request."""
     reviewer.require(Permission.PLANS_REVIEW)
     async with uow:
+        await check_reviewer(uow, reviewer)
         request, plan = await _request(uow, request_id, None)
         _still_open(request)
+        waived = await check_four_eyes(
+            uow, reviewer, plan.programme_id, request.proposed_by, "change request"
+        )
         now = uow.now()
         if decision == "approve":
             if plan.accepted_version_no != request.base_version_no:
@@ -131,7 +143,10 @@ async def decide_change(
         request.decision_note = note
         uow.get(AuditRepository).record(
             reviewer, f"plan.change_{request.status}", "plan_change_request", request.id,
-            after={"plan": str(plan.id), "version": request.resulting_version_no, "note": note},
+            after={
+                "plan": str(plan.id), "version": request.resulting_version_no, "note": note,
+                **({"four_eyes_waived": True} if waived else {}),
+            },
         )  # fmt: skip
         await uow.commit()
     return request, plan
@@ -143,7 +158,8 @@ async def withdraw_change(
     """The proposing unit takes back a request DOST has not decided on."""
     caller.require(Permission.PLANS_WRITE)
     async with uow:
-        request, _ = await _request(uow, request_id, caller.unit_id)
+        request, plan = await _request(uow, request_id, caller.unit_id)
+        await check_acting_on(uow, caller, plan)
         _still_open(request)
         request.status = ChangeRequestStatus.WITHDRAWN
         request.decided_by = caller.client_id
@@ -173,7 +189,7 @@ async def list_change_requests(
         programme = await programme_or_404(uow, programme_ref)
         return await _plans(uow).change_requests(
             programme.id,
-            unit_scope=caller.read_scope,
+            unit_scope=await read_scope(uow, caller),
             plan_id=plan_id,
             status=status,
             unit=unit,

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from nscl_domain.types import InputModel, Quantity
+from nscl_domain.types import InputModel, ItemText, Quantity
 
 IntegratedProgramme = Literal[
     "new_rural_development",
@@ -44,7 +44,7 @@ class PlannedOutput(InputModel):
 class Activity(InputModel):
     task: str | None = Field(default=None, max_length=100, description="Programme task key.")
     title: str = Field(min_length=1, max_length=2000)
-    key_products: list[str] = Field(
+    key_products: list[ItemText] = Field(
         default_factory=list,
         max_length=50,
         description="Key products of the sector or locality it targets (sản phẩm chủ lực).",

@@ -41,6 +41,8 @@ class Plan(Reviewed, Base):
 
     noun = "plan"
     code = "plan"
+    not_found_code = "plan_not_found"
+    not_editable_code = "plan_not_editable"
     __tablename__ = "plan"
     __table_args__ = (
         UniqueConstraint("programme_id", "unit_id", "kind", "start_year"),
@@ -61,6 +63,9 @@ class Plan(Reviewed, Base):
     accepted_version_no: Mapped[int | None]
     submitted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def was_filed(self) -> bool:
+        return self.submitted_at is not None
 
     def _editable_hint(self) -> str:
         if self.status == ReviewStatus.ACCEPTED:

@@ -13,14 +13,14 @@ from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.repository import unit_ids
 from nscl_domain.plans import models as m
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
-from nscl_domain.workflow import ReviewedRepository, ReviewStatus
+from nscl_domain.workflow import ReviewedRepository, ReviewStatus, Scope, in_scope
 
 
 class PlanRepository(ReviewedRepository):
     # --- plans ---------------------------------------------------------------------------
 
     async def plan(
-        self, plan_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
+        self, plan_id: uuid.UUID, unit_scope: Scope, *, for_update: bool = False
     ) -> m.Plan:
         """The plan if the unit scope (None: every unit) may see it, else NotFound."""
         return await self.load(m.Plan, plan_id, unit_scope, for_update=for_update)
@@ -42,7 +42,7 @@ class PlanRepository(ReviewedRepository):
         self,
         programme_id: uuid.UUID,
         *,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         kind: PlanKind | None,
         year: int | None,
         status: ReviewStatus | None,
@@ -61,7 +61,7 @@ class PlanRepository(ReviewedRepository):
             .limit(limit + 1)
         )
         if unit_scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == unit_scope)
+            stmt = stmt.where(in_scope(m.Plan.unit_id, unit_scope))
         if unit is not None:
             stmt = stmt.where(m.Plan.unit_id.in_(unit_ids(unit, subtree=subtree)))
         if kind is not None:
@@ -160,7 +160,7 @@ class PlanRepository(ReviewedRepository):
             .execution_options(populate_existing=True)
         )
         if unit_scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == unit_scope)
+            stmt = stmt.where(in_scope(m.Plan.unit_id, unit_scope))
         found = (await self.session.execute(stmt)).one_or_none()
         return None if found is None else (found[0], found[1])
 
@@ -168,7 +168,7 @@ class PlanRepository(ReviewedRepository):
         self,
         programme_id: uuid.UUID,
         *,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         plan_id: uuid.UUID | None,
         status: ChangeRequestStatus | None,
         unit: str | None = None,
@@ -188,7 +188,7 @@ class PlanRepository(ReviewedRepository):
             .limit(limit + 1)
         )
         if unit_scope is not None:
-            stmt = stmt.where(m.Plan.unit_id == unit_scope)
+            stmt = stmt.where(in_scope(m.Plan.unit_id, unit_scope))
         if unit is not None:
             stmt = stmt.where(m.Plan.unit_id.in_(unit_ids(unit, subtree=subtree)))
         if plan_id is not None:

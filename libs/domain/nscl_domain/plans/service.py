@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.lifetime import Lifetimes, require_exists_on
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
@@ -25,7 +26,16 @@ from nscl_domain.plans.models import PlanKind
 from nscl_domain.plans.repository import PlanRepository
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit
+from nscl_domain.workflow import (
+    Action,
+    Edit,
+    Review,
+    ReviewStatus,
+    Submit,
+    check_acting,
+    read_scope,
+    unit_work_scope,
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,16 @@ async def create_plan(
         repo = _plans(uow)
         programme = await programme_or_404(uow, programme_ref)
         start, end = await _period(uow, programme, kind, start_year)
+        await check_acting(uow, caller)
+        lifetime = await uow.get(Lifetimes).of(caller.unit_id)
+        if lifetime is not None:
+            # A plan is made by a unit that exists when the period starts.
+            require_exists_on(
+                lifetime,
+                date(start, 1, 1),
+                f"a {kind.replace('_', '-')} plan for {start}–{end}",
+                ("body", "start_year"),
+            )
         if await repo.plan_of(programme.id, caller.unit_id, kind, start) is not None:
             raise Conflict(
                 f"The unit already has a {kind.replace('_', '-')} plan from {start}.",
@@ -109,7 +129,8 @@ async def get_plan(uow: UnitOfWork, caller: Caller, plan_id: uuid.UUID) -> PlanV
     """A plan with its planned outputs, if the caller's unit may see it."""
     caller.require(Permission.PLANS_READ)
     async with uow:
-        return await _view(uow, await _plans(uow).plan(plan_id, caller.read_scope))
+        scope = None if caller.read_scope is None else await unit_work_scope(uow, caller)
+        return await _view(uow, await _plans(uow).plan(plan_id, scope))
 
 
 async def list_plans(
@@ -131,7 +152,7 @@ async def list_plans(
         programme = await programme_or_404(uow, programme_ref)
         return await _plans(uow).plans(
             programme.id,
-            unit_scope=caller.read_scope,
+            unit_scope=await read_scope(uow, caller),
             kind=kind,
             year=year,
             status=status,
@@ -299,7 +320,8 @@ async def list_versions(
     caller.require(Permission.PLANS_READ)
     async with uow:
         repo = _plans(uow)
-        await repo.plan(plan_id, caller.read_scope)
+        scope = None if caller.read_scope is None else await unit_work_scope(uow, caller)
+        await repo.plan(plan_id, scope)
         return await repo.versions(plan_id)
 
 
@@ -310,7 +332,8 @@ async def get_version(
     caller.require(Permission.PLANS_READ)
     async with uow:
         repo = _plans(uow)
-        await repo.plan(plan_id, caller.read_scope)
+        scope = None if caller.read_scope is None else await unit_work_scope(uow, caller)
+        await repo.plan(plan_id, scope)
         version = await repo.version(plan_id, version_no)
         if version is None:
             raise NotFound(

@@ -6,11 +6,11 @@ from collections import Counter
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 from stdnum.exceptions import ValidationError as TaxCodeError
 from stdnum.vn import mst
 
-from nscl_domain.types import InputModel, IsoDate, Quantity
+from nscl_domain.types import InputModel, IsoDate, ItemText, Quantity
 
 Solution = Literal[
     "iso_9001",
@@ -33,7 +33,7 @@ TaskStatus = Literal["not_started", "in_progress", "completed", "suspended"]
 
 class IndicatorEntry(InputModel):
     indicator: str = Field(max_length=100, description="Indicator key.")
-    disaggregation: dict[str, str] = Field(
+    disaggregation: dict[str, ItemText] = Field(
         default_factory=dict, description='e.g. {"trainee_group": "manager"}; {} is the total.'
     )
     value: Quantity = Field(max_digits=20, decimal_places=4)
@@ -62,9 +62,11 @@ class SupportedEnterprise(InputModel):
     )
     name: str = Field(min_length=1, max_length=300)
     solution: Solution
-    certificate_issued: bool = False
+    certificate_issued: StrictBool = False
     certified_on: IsoDate | None = None
-    model_enterprise: bool = Field(default=False, description="Became a model (pilot) enterprise.")
+    model_enterprise: StrictBool = Field(
+        default=False, description="Became a model (pilot) enterprise."
+    )
 
     @field_validator("tax_code")
     @classmethod
@@ -90,7 +92,7 @@ class ReportContent(InputModel):
     narrative: Narrative = Field(default_factory=Narrative)
     enterprises: list[SupportedEnterprise] = Field(default_factory=list, max_length=20_000)
     experts: list[CertifiedExpert] = Field(default_factory=list, max_length=5000)
-    answers: dict[str, str] = Field(
+    answers: dict[str, ItemText] = Field(
         default_factory=dict, description="Answers to an ad hoc request's questions, by number."
     )
 

@@ -24,7 +24,7 @@ import itertools
 import re
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from time import monotonic
@@ -33,15 +33,16 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell.text import Text
 from openpyxl.reader.excel import ExcelReader
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.styles.stylesheet import (
     apply_stylesheet,
 )
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import get_column_letter, range_boundaries
 
 # The cell parser of openpyxl's sheet reader: the module is private, the parser stable since
 # openpyxl 2.6; the tests of dates, numbers and shared strings would catch a change.
 from openpyxl.worksheet import _reader
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.xml.constants import (
     SHARED_STRINGS,
     SHEET_MAIN_NS,
@@ -50,6 +51,7 @@ from openpyxl.xml.constants import (
 # defusedxml's parser when it is installed (a dependency): no entity expansion bombs.
 from openpyxl.xml.functions import iterparse
 
+from nscl_domain.errors import ProblemCode
 from nscl_domain.text import nfc
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -78,8 +80,73 @@ _TOO_LARGE = Decimal(10) ** 16
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _WHITESPACE = re.compile(r"\s+")
 
-Row = tuple[int, dict[str, str | None]]
 _STRING_TAG = f"{{{SHEET_MAIN_NS}}}si"
+_FORMULA_TAG = f"{{{SHEET_MAIN_NS}}}f"
+_MERGE_TAG = f"{{{SHEET_MAIN_NS}}}mergeCell"
+# A header is looked for in the first rows: a template has a title block above it.
+HEADER_SEARCH_ROWS = 20
+MAX_MERGES = 10_000
+
+
+@dataclass(frozen=True)
+class CellFault:
+    """A cell whose value cannot be taken as typed: a formula, or a cell of a merged range.
+
+    The reader keeps the fault in place of the text, so that the checker names it for the
+    cell ("formula", "merged") instead of reporting a value as missing."""
+
+    code: str
+    cell: str
+    detail: str
+
+    def params(self) -> dict[str, str]:
+        name = "formula" if self.code == "formula_not_allowed" else "range"
+        return {"cell": self.cell, name: self.detail}
+
+    def message(self) -> str:
+        if self.code == "formula_not_allowed":
+            return (
+                f"Cell {self.cell} holds a formula ({self.detail}); type the figure, not a formula."
+            )
+        return (
+            f"Cell {self.cell} is part of the merged cells {self.detail}; unmerge them and "
+            "type each value in its own cell."
+        )
+
+
+Cell = str | CellFault | None
+Row = tuple[int, dict[str, Cell]]
+
+# Column headings of the template, (Vietnamese, English); the key row under them is what
+# the reader matches, and the headings are recognised too for files made by hand.
+COLUMN_LABELS: dict[str, tuple[str, str]] = {
+    UNIT_COLUMN: ("Đơn vị", "Unit"),
+    YEAR_COLUMN: ("Năm", "Year"),
+    INDICATOR_COLUMN: ("Mã chỉ tiêu", "Indicator"),
+    VALUE_COLUMN: ("Giá trị", "Value"),
+    "name_vi": ("Tên chỉ tiêu", "Name (Vietnamese)"),
+    "name_en": ("Tên chỉ tiêu (tiếng Anh)", "Name (English)"),
+    "unit_of_measure": ("Đơn vị tính", "Unit of measure"),
+    "note": ("Ghi chú", "Note"),
+    # Dimensions of the catalogue's breakdowns.
+    "trainee_group": ("Nhóm học viên", "Trainee group"),
+    "certification_level": ("Cấp chứng nhận", "Certification level"),
+    "size": ("Quy mô", "Size"),
+    "sex": ("Giới tính", "Sex"),
+}
+# Units of measure of the catalogue in words, (Vietnamese, English).
+MEASURE_LABELS: dict[str, tuple[str, str]] = {
+    "person": ("người", "person"),
+    "course": ("lớp", "course"),
+    "enterprise": ("doanh nghiệp", "enterprise"),
+    "certificate": ("giấy chứng nhận", "certificate"),
+    "percent": ("%", "percent"),
+    "model": ("mô hình", "model"),
+    "most": ("bộ", "set"),
+}
+_ALIASES = {
+    nfc(label).strip().lower(): key for key, labels in COLUMN_LABELS.items() for label in labels
+}
 
 
 @dataclass(frozen=True)
@@ -114,12 +181,14 @@ class ImportedValue:
 
 @dataclass(frozen=True)
 class RowError:
-    """One problem with one row (or cell) of the file."""
+    """One problem with one row (or cell) of the file; ``params`` name what the message
+    names (the value, the indicator …), so the message can be written in another language."""
 
     row: int
     column: str | None
     code: str
     message: str
+    params: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -150,7 +219,12 @@ class ImportLimitError(ImportFormatError):
     """
 
     def __init__(
-        self, code: str, detail: str, limit: float, value: float | None, too_large: bool = True
+        self,
+        code: ProblemCode,
+        detail: str,
+        limit: float,
+        value: float | None,
+        too_large: bool = True,
     ) -> None:
         super().__init__(detail)
         self.code = code
@@ -258,8 +332,14 @@ def _letter(index: int) -> str:
 # --- reading ---------------------------------------------------------------------------
 
 
-def read_rows(data: bytes, media_type: str, limits: UploadLimits = DEFAULT_LIMITS) -> list[Row]:
-    """Read the non-empty data rows of a CSV or XLSX file, keyed by normalised column name.
+def read_rows(
+    data: bytes,
+    media_type: str,
+    limits: UploadLimits = DEFAULT_LIMITS,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+) -> list[Row]:
+    """Read the non-empty data rows of a CSV or XLSX file, keyed by normalised column name;
+    the header must name the ``required`` columns.
 
     CPU-bound and bounded by ``limits``, wall time included: call it in a worker process.
     """
@@ -283,17 +363,24 @@ def read_rows(data: bytes, media_type: str, limits: UploadLimits = DEFAULT_LIMIT
     table = _csv_table(data, budget) if kind in _CSV_MEDIA_TYPES else _xlsx_table(data, budget)
     # Closing at once releases the workbook even when reading stops at an error.
     with contextlib.closing(table):
-        return _rows_of(table)
+        return _rows_of(table, required)
 
 
-def _rows_of(table: Iterator[tuple[int, list[str | None]]]) -> list[Row]:
-    header_row = next(table, None)
-    if header_row is None or not any(header_row[1]):
-        raise ImportFormatError("The first row must be a header naming the columns.")
-    columns = _header(header_row[1])
-    rows: list[Row] = []
+def _rows_of(
+    table: Iterator[tuple[int, list[Cell]]], required: Sequence[str] = REQUIRED_COLUMNS
+) -> list[Row]:
     # The reader's row limit bounds the rows kept: no second count is needed here.
-    for number, cells in table:
+    read = list(table)
+    header_at = _header_position(read, required)
+    columns = _header(read[header_at][1], required)
+    after = header_at + 1
+    # A second heading row (the template's keys under its Vietnamese headings) is no data.
+    if after < len(read) and _is_header(read[after][1], required):
+        after += 1
+    rows: list[Row] = []
+    for number, cells in read[after:]:
+        if number < 0:  # the merged ranges, read after the rows
+            continue
         record = {
             name: cells[position] if position < len(cells) else None for position, name in columns
         }
@@ -302,41 +389,101 @@ def _rows_of(table: Iterator[tuple[int, list[str | None]]]) -> list[Row]:
     return rows
 
 
-def _header(cells: Sequence[str | None]) -> list[tuple[int, str]]:
+def _header_position(
+    read: Sequence[tuple[int, list[Cell]]], required: Sequence[str] = REQUIRED_COLUMNS
+) -> int:
+    """Where the header is: the first row naming the required columns, within the first
+    rows (a title block may come first), else the first non-empty row."""
+    first = None
+    for position, (number, cells) in enumerate(read[:HEADER_SEARCH_ROWS]):
+        if number < 0:
+            break
+        if first is None and any(cells):
+            first = position
+        if _is_header(cells, required):
+            return position
+    if first is None:
+        raise ImportFormatError("The first row must be a header naming the columns.")
+    return first
+
+
+def _is_header(cells: Sequence[Cell], required: Sequence[str] = REQUIRED_COLUMNS) -> bool:
+    names = {_column_name(c) for c in cells if isinstance(c, str)}
+    return all(name in names for name in required)
+
+
+def _apply_merges(
+    rows: list[tuple[int, list[Cell]]], merges: Sequence[str]
+) -> list[tuple[int, list[Cell]]]:
+    """Mark every cell of a merged range but its first: the workbook keeps no value
+    there, and a reader would otherwise take it for a value left out."""
+    at = {number: position for position, (number, _) in enumerate(rows)}
+    for reference in merges:
+        try:
+            first_col, first_row, last_col, last_row = range_boundaries(reference)
+        except (ValueError, TypeError):
+            continue
+        if None in (first_col, first_row, last_col, last_row):
+            continue
+        for number in range(first_row, last_row + 1):
+            position = at.get(number)
+            if position is None:
+                continue
+            cells = rows[position][1]
+            for column in range(first_col, last_col + 1):
+                if (number, column) == (first_row, first_col):
+                    continue
+                while len(cells) < column:
+                    cells.append(None)
+                if not isinstance(cells[column - 1], CellFault):
+                    cells[column - 1] = CellFault(
+                        "merged_cell", f"{_letter(column)}{number}", reference
+                    )
+    return rows
+
+
+def _header(
+    cells: Sequence[Cell], required: Sequence[str] = REQUIRED_COLUMNS
+) -> list[tuple[int, str]]:
     columns: list[tuple[int, str]] = []
     seen: set[str] = set()
     for position, cell in enumerate(cells):
-        if not cell:
+        if not cell or not isinstance(cell, str):
             continue
         name = _column_name(cell)
         if name in seen:
             raise ImportFormatError(f"The header names the column {name!r} twice.")
         seen.add(name)
         columns.append((position, name))
-    missing = [name for name in REQUIRED_COLUMNS if name not in seen]
+    missing = [name for name in required if name not in seen]
     if missing:
         raise ImportFormatError(
             "The header has no "
             + " and no ".join(repr(name) for name in missing)
-            + " column; the first row must name the columns: indicator and value, and "
-            "optionally unit, year and one column per breakdown."
+            + " column; the first row must name the columns: "
+            + " and ".join(required)
+            + ", and optionally "
+            + ("unit, year and " if tuple(required) == REQUIRED_COLUMNS else "")
+            + "one column per breakdown."
         )
     return columns
 
 
 def _column_name(header: str) -> str:
-    """Normalise a header cell the way columns are matched: NFC, trimmed, lower case."""
-    return nfc(header).strip().lower()
+    """Normalise a header cell the way columns are matched: NFC, trimmed, lower case, a
+    heading of the template read as its key ("Giá trị" is "value")."""
+    name = nfc(header).strip().lower()
+    return _ALIASES.get(name, name)
 
 
-def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
+def _clean(text: Cell) -> Cell:
+    if text is None or isinstance(text, CellFault):
+        return text
     cleaned = nfc(text).strip()
     return cleaned or None
 
 
-def _csv_table(data: bytes, budget: _Budget) -> Generator[tuple[int, list[str | None]]]:
+def _csv_table(data: bytes, budget: _Budget) -> Generator[tuple[int, list[Cell]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -403,7 +550,7 @@ def _check_archive(data: bytes, limits: UploadLimits) -> None:
             )
 
 
-def _xlsx_table(data: bytes, budget: _Budget) -> Generator[tuple[int, list[str | None]]]:
+def _xlsx_table(data: bytes, budget: _Budget) -> Generator[tuple[int, list[Cell]]]:
     _check_archive(data, budget.limits)
     # openpyxl parses lazily and raises a different exception for each way a workbook can
     # be broken, while opening or while reading rows: any of them means "unreadable".
@@ -433,7 +580,9 @@ def _xlsx_table(data: bytes, budget: _Budget) -> Generator[tuple[int, list[str |
             timedelta_formats=workbook._timedelta_formats,
         )
         with reader.archive.open(path) as source:
-            yield from _sheet_rows(source, parser, budget)
+            merges: list[str] = []
+            rows = list(_sheet_rows(source, parser, budget, merges))
+        yield from _apply_merges(rows, merges)
     except ImportFormatError:
         raise
     except Exception as exc:
@@ -485,8 +634,8 @@ def _first_worksheet(reader: Any) -> str | None:
 
 
 def _sheet_rows(
-    source: Any, parser: Any, budget: _Budget
-) -> Iterator[tuple[int, list[str | None]]]:
+    source: Any, parser: Any, budget: _Budget, merges: list[str]
+) -> Iterator[tuple[int, list[Cell]]]:
     """Yield the sheet's rows, gaps as empty rows, counting each row and cell as it is read.
 
     openpyxl's own read-only rows are padded to the widest row seen (16,384 cells for one
@@ -495,8 +644,16 @@ def _sheet_rows(
     parser finishes them, so that not even one huge row is built whole.
     """
     number = last = elements = 0
+    after_data = False
     for _, element in iterparse(source):
         tag = element.tag
+        if after_data:
+            # After the cells only the merged ranges matter; the rest is formatting.
+            if tag == _MERGE_TAG and len(merges) < MAX_MERGES:
+                merges.append(str(element.get("ref", "")))
+            element.clear()
+            budget.tick()
+            continue
         if tag == _reader.CELL_TAG:
             budget.add_cells(1)
         elif tag == _reader.ROW_TAG:
@@ -511,18 +668,26 @@ def _sheet_rows(
                 last = number
             element.clear()
         elif tag == _reader.DATA_TAG:
-            # What follows the cells (merges, validations, formatting) is not read at all.
-            break
+            after_data = True
 
 
-def _row_values(row: Any, number: int, parser: Any, budget: _Budget) -> list[str | None]:
+def _row_values(row: Any, number: int, parser: Any, budget: _Budget) -> list[Cell]:
     parser.row_counter, parser.col_counter = number, 0
-    values: dict[int, str | None] = {}
+    values: dict[int, Cell] = {}
     for element in row:
         if element.tag != _reader.CELL_TAG:
             continue
+        formula = element.find(_FORMULA_TAG)
         cell = parser.parse_cell(element)
         budget.column(cell["column"], number)
+        if formula is not None:
+            # A formula's cached result may be stale or absent (files saved by a library
+            # keep none): it is named as a formula, never read as a figure or a gap.
+            text = f"={formula.text or ''}"
+            values[cell["column"]] = CellFault(
+                "formula_not_allowed", f"{_letter(cell['column'])}{number}", text[:100]
+            )
+            continue
         values[cell["column"]] = _clean(_cell_text(cell["value"]))
     return [values.get(column) for column in range(1, max(values, default=0) + 1)]
 
@@ -564,7 +729,7 @@ def _plain(number: Decimal) -> str:
 
 
 def check_rows(
-    rows: Iterable[tuple[int, Mapping[str, str | None]]],
+    rows: Iterable[tuple[int, Mapping[str, Cell]]],
     indicators: Mapping[str, IndicatorSpec],
     scope: ObligationScope,
 ) -> ImportResult:
@@ -592,12 +757,24 @@ class _Checker:
             for spec in indicators.values()
             for dimension in spec.disaggregations
         } - _RESERVED_COLUMNS
+        self.read_columns = {UNIT_COLUMN, YEAR_COLUMN, INDICATOR_COLUMN, VALUE_COLUMN}
+        self.read_columns |= self.dimensions
         self.first_row_of: dict[tuple[str, frozenset[tuple[str, str]]], int] = {}
         self.values: list[ImportedValue] = []
         self.errors: list[RowError] = []
 
-    def check(self, row: int, record: Mapping[str, str | None]) -> None:
+    def check(self, row: int, cells: Mapping[str, Cell]) -> None:
         """Record the row's errors, or its value if it has none."""
+        faults = [
+            (column, cell)
+            for column, cell in cells.items()
+            if isinstance(cell, CellFault) and column in self.read_columns
+        ]
+        for column, fault in faults:
+            self._error(row, column, fault.code, fault.message(), **fault.params())
+        if faults:
+            return
+        record = {k: v for k, v in cells.items() if not isinstance(v, CellFault)}
         errors_before = len(self.errors)
         self._check_scope(row, record)
         spec = self._indicator(row, record.get(INDICATOR_COLUMN))
@@ -613,6 +790,7 @@ class _Checker:
                 "derived_indicator",
                 f"Indicator {spec.key!r} is derived from records; report it as enterprise "
                 "or expert records, not as a typed value.",
+                indicator=spec.key,
             )
             return
         disaggregation = self._disaggregation(row, record, spec)
@@ -622,8 +800,11 @@ class _Checker:
         if value is not None and disaggregation is not None and len(self.errors) == errors_before:
             self.values.append(ImportedValue(spec.key, disaggregation, value, row))
 
-    def _error(self, row: int, column: str | None, code: str, message: str) -> None:
-        self.errors.append(RowError(row, column, code, message))
+    def _error(
+        self, row: int, column: str | None, code: str, message: str, **params: object
+    ) -> None:
+        named = tuple((name, str(value)) for name, value in params.items())
+        self.errors.append(RowError(row, column, code, message, named))
 
     def _check_scope(self, row: int, record: Mapping[str, str | None]) -> None:
         unit = record.get(UNIT_COLUMN)
@@ -633,6 +814,9 @@ class _Checker:
                 UNIT_COLUMN,
                 "outside_obligation",
                 f"Unit {unit!r} is not {self.scope.unit_key!r}, the unit this report is for.",
+                column_vi="Đơn vị",
+                value=unit,
+                expected=self.scope.unit_key,
             )
         year = record.get(YEAR_COLUMN)
         if year is not None and _as_year(year) != self.scope.year:
@@ -641,11 +825,17 @@ class _Checker:
                 YEAR_COLUMN,
                 "outside_obligation",
                 f"Year {year!r} is not {self.scope.year}, the year this report is for.",
+                column_vi="Năm",
+                value=year,
+                expected=self.scope.year,
             )
 
     def _indicator(self, row: int, key: str | None) -> IndicatorSpec | None:
         if key is None:
-            self._error(row, INDICATOR_COLUMN, "unknown_indicator", "The row names no indicator.")
+            self._error(
+                row, INDICATOR_COLUMN, "unknown_indicator", "The row names no indicator.",
+                indicator="(trống)",
+            )  # fmt: skip
             return None
         spec = self.indicators.get(key.casefold())
         if spec is None:
@@ -654,6 +844,7 @@ class _Checker:
                 INDICATOR_COLUMN,
                 "unknown_indicator",
                 f"Indicator {key!r} is not in the catalogue.",
+                indicator=key,
             )
         return spec
 
@@ -675,6 +866,9 @@ class _Checker:
                     "unknown_disaggregation",
                     f"Indicator {spec.key!r} is not broken down by {column!r}; "
                     f"leave {column!r} empty (it says {text!r}).",
+                    indicator=spec.key,
+                    dimension=column,
+                    value=text,
                 )
                 continue
             allowed = spec.disaggregations[dimension]
@@ -687,6 +881,9 @@ class _Checker:
                     "unknown_disaggregation",
                     f"{text!r} is not a {dimension!r} of indicator {spec.key!r}; "
                     f"use one of {', '.join(repr(v) for v in allowed)}.",
+                    indicator=spec.key,
+                    dimension=dimension,
+                    value=text,
                 )
                 continue
             disaggregation[dimension] = chosen
@@ -695,15 +892,30 @@ class _Checker:
     def _value(self, row: int, text: str | None, indicator: IndicatorSpec | None) -> Decimal | None:
         if text is None:
             subject = "this row" if indicator is None else f"indicator {indicator.key!r}"
-            self._error(row, VALUE_COLUMN, "missing_value", f"No value is given for {subject}.")
+            subject_vi = "dòng này" if indicator is None else f"chỉ tiêu {indicator.key}"
+            self._error(
+                row, VALUE_COLUMN, "missing_value", f"No value is given for {subject}.",
+                subject_vi=subject_vi,
+            )  # fmt: skip
             return None
         unit = None if indicator is None else indicator.unit
+        if text.startswith("="):
+            # A formula typed into a CSV (or kept as text): Excel would compute it, we don't.
+            fault = CellFault("formula_not_allowed", f"{VALUE_COLUMN}{row}", text[:100])
+            self._error(row, VALUE_COLUMN, fault.code, fault.message(), **fault.params())
+            return None
         value = parse_number(text)
         if value is None:
-            self._error(row, VALUE_COLUMN, "not_a_number", f"The value {text!r} is not a number.")
+            self._error(
+                row, VALUE_COLUMN, "not_a_number", f"The value {text!r} is not a number.",
+                value=text,
+            )  # fmt: skip
             return None
         if value < 0:
-            self._error(row, VALUE_COLUMN, "negative_value", f"The value {text!r} is negative.")
+            self._error(
+                row, VALUE_COLUMN, "negative_value", f"The value {text!r} is negative.",
+                value=text,
+            )  # fmt: skip
             return None
         if unit == PERCENT_UNIT and value > _HUNDRED:
             self._error(
@@ -711,6 +923,7 @@ class _Checker:
                 VALUE_COLUMN,
                 "percent_out_of_range",
                 f"The value {text!r} is a percentage and must be between 0 and 100.",
+                value=text,
             )
             return None
         # Figures are stored with four decimal places, and up to 10^16.
@@ -721,6 +934,7 @@ class _Checker:
                 VALUE_COLUMN,
                 "too_precise",
                 f"The value {text!r} has more than four decimal places or is too large.",
+                value=text,
             )
             return None
         if unit is not None and unit != PERCENT_UNIT and value != value.to_integral_value():
@@ -729,6 +943,8 @@ class _Checker:
                 VALUE_COLUMN,
                 "fractional_count",
                 f"The value {text!r} is a count ({unit}) and must be a whole number.",
+                value=text,
+                unit_vi=MEASURE_LABELS.get(unit, (unit, unit))[0],
             )
             return None
         # "-0" is zero, and is stored as zero.
@@ -746,6 +962,9 @@ class _Checker:
                 "duplicate_row",
                 f"Indicator {spec.key!r} {_describe(disaggregation)} was already given in "
                 f"row {earlier}.",
+                indicator=spec.key,
+                described=_describe(disaggregation),
+                earlier=earlier,
             )
 
 
@@ -778,41 +997,176 @@ def _describe(disaggregation: Mapping[str, str]) -> str:
 
 # --- templates -------------------------------------------------------------------------
 
+# What a report already holds: (indicator, its disaggregation as a set of pairs) → figure.
+Prefill = Mapping[tuple[str, frozenset[tuple[str, str]]], Decimal]
 
-def build_template_xlsx(indicators: Sequence[IndicatorSpec], scope: ObligationScope) -> bytes:
-    """Build an Excel workbook with a row to fill in per typed value, and the indicator list."""
+_TITLES = {
+    "vi": (
+        "BIỂU NHẬP SỐ LIỆU CHỈ TIÊU NĂM {year}",
+        "Đơn vị báo cáo: {unit}",
+        "Nhập số vào cột “Giá trị” (mỗi ô một số; không dùng công thức, không gộp ô). "
+        "Các cột khác được khoá. Số đã có trong bản nháp được điền sẵn.",
+    ),
+    "en": (
+        "INDICATOR VALUES FOR {year}",
+        "Reporting unit: {unit}",
+        "Type the figures in the “Value” column (one number per cell; no formulas, no merged "
+        "cells). The other columns are locked. Figures already in the draft are filled in.",
+    ),
+}
+# Rows of the title block above the headings.
+TITLE_ROWS = 4
+_HEADING_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+
+def _label(column: str, language: str) -> str:
+    vi, en = COLUMN_LABELS.get(column, (column, column))
+    return vi if language == "vi" else en
+
+
+def _measure(unit: str, language: str) -> str:
+    vi, en = MEASURE_LABELS.get(unit, (unit, unit))
+    return vi if language == "vi" else en
+
+
+def build_template_xlsx(
+    indicators: Sequence[IndicatorSpec],
+    scope: ObligationScope,
+    prefill: Prefill | None = None,
+    language: str = "vi",
+) -> bytes:
+    """Build an Excel workbook for people: a title block, headings in ``language`` over the
+    column keys, a row to fill in per typed value (the draft's figures filled in), the value
+    cells checked (whole numbers for counts, 0–100 for percentages) and the only cells not
+    locked, the breakdowns as drop-down lists; and the list of indicators."""
     dimensions = _template_dimensions(indicators)
+    keys = _template_header(dimensions)
+    rows = list(_template_rows(indicators, scope, dimensions, prefill or {}, language))
     workbook = Workbook()
-    values_sheet = workbook.worksheets[0]
-    values_sheet.title = "values"
-    _write_sheet(
-        values_sheet,
-        _template_header(dimensions),
-        list(_template_rows(indicators, scope, dimensions)),
-    )
+    sheet = workbook.worksheets[0]
+    sheet.title = "values"
+    titles = _TITLES["vi" if language == "vi" else "en"]
+    sheet["A1"] = titles[0].format(year=scope.year)
+    sheet["A2"] = titles[1].format(unit=scope.unit_key)
+    sheet["A3"] = titles[2]
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet["A2"].font = Font(bold=True)
+    sheet["A3"].font = Font(italic=True)
+    _write_sheet(sheet, [[_label(k, language) for k in keys], keys], rows, first=TITLE_ROWS + 1)
+    heading, first_data = TITLE_ROWS + 1, TITLE_ROWS + 3
+    last_data = first_data + len(rows) - 1
+    value_at = keys.index(VALUE_COLUMN) + 1
+    value_letter = get_column_letter(value_at)
+    for number in range(first_data, last_data + 1):
+        cell = sheet.cell(row=number, column=value_at)
+        cell.protection = Protection(locked=False)
+        cell.fill = PatternFill("solid", fgColor="FFF2CC")
+    # The value cells' checks, by kind of figure.
+    vi = language == "vi"
+    checks = {
+        "whole": DataValidation(
+            type="whole", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
+            showErrorMessage=True,
+            errorTitle="Số không hợp lệ" if vi else "Invalid figure",
+            error="Nhập một số nguyên không âm." if vi else "Type a whole number, 0 or more.",
+        ),
+        "percent": DataValidation(
+            type="decimal", operator="between", formula1="0", formula2="100", allow_blank=True,
+            showErrorMessage=True,
+            errorTitle="Số không hợp lệ" if vi else "Invalid figure",
+            error="Nhập một tỷ lệ từ 0 đến 100." if vi else "Type a percentage from 0 to 100.",
+        ),
+        "decimal": DataValidation(
+            type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
+            showErrorMessage=True,
+            errorTitle="Số không hợp lệ" if vi else "Invalid figure",
+            error="Nhập một số không âm." if vi else "Type a number, 0 or more.",
+        ),
+    }  # fmt: skip
+    lists: dict[tuple[int, tuple[str, ...]], DataValidation] = {}
+    by_key = {spec.key: spec for spec in indicators}
+    for offset, cells in enumerate(rows):
+        number = first_data + offset
+        spec = by_key[str(cells[keys.index(INDICATOR_COLUMN)])]
+        kind = "percent" if spec.unit == PERCENT_UNIT else "whole"
+        checks[kind].add(f"{value_letter}{number}")
+        for dimension, allowed in spec.disaggregations.items():
+            if dimension not in keys:
+                continue
+            at = keys.index(dimension) + 1
+            found = lists.get((at, tuple(allowed)))
+            if found is None:
+                found = lists[(at, tuple(allowed))] = DataValidation(
+                    type="list",
+                    formula1='"' + ",".join(allowed) + '"',
+                    allow_blank=True,
+                    showErrorMessage=True,
+                )
+            found.add(f"{get_column_letter(at)}{number}")
+    indicator_letter = get_column_letter(keys.index(INDICATOR_COLUMN) + 1)
+    if rows:
+        choose = DataValidation(
+            type="list",
+            formula1=f"=indicators!$A$3:$A${2 + len(indicators)}",
+            allow_blank=False,
+            showErrorMessage=True,
+        )
+        choose.add(f"{indicator_letter}{first_data}:{indicator_letter}{last_data}")
+        sheet.add_data_validation(choose)
+    for validation in [*checks.values(), *lists.values()]:
+        if validation.sqref:
+            sheet.add_data_validation(validation)
+    # Keys locked, values open: no password, the lock guards against slips, not people.
+    sheet.protection.sheet = True
+    sheet.protection.formatColumns = False
+    sheet.freeze_panes = f"A{first_data}"
+    sheet.print_title_rows = f"{heading}:{heading + 1}"
     indicators_sheet = workbook.create_sheet("indicators")
+    list_keys = ["key", "name_vi", "name_en", "unit", "derived"]
+    list_labels = {
+        "key": ("Mã chỉ tiêu", "Indicator"),
+        "name_vi": COLUMN_LABELS["name_vi"],
+        "name_en": COLUMN_LABELS["name_en"],
+        "unit": COLUMN_LABELS["unit_of_measure"],
+        "derived": ("Tính từ hồ sơ", "Derived from records"),
+    }
     _write_sheet(
         indicators_sheet,
-        ["key", "name_vi", "name_en", "unit", "derived"],
+        [[list_labels[k][0 if vi else 1] for k in list_keys], list_keys],
         [
-            [spec.key, spec.name_vi, spec.name_en, spec.unit, "yes" if spec.derived else "no"]
+            [
+                spec.key, spec.name_vi, spec.name_en, _measure(spec.unit, language),
+                ("có" if vi else "yes") if spec.derived else ("không" if vi else "no"),
+            ]
             for spec in indicators
         ],
-    )
+    )  # fmt: skip
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def build_template_csv(indicators: Sequence[IndicatorSpec], scope: ObligationScope) -> bytes:
-    """Build the "values" sheet of the template as CSV, UTF-8 with a BOM so Excel reads it."""
+def build_template_csv(
+    indicators: Sequence[IndicatorSpec],
+    scope: ObligationScope,
+    prefill: Prefill | None = None,
+    language: str = "vi",
+) -> bytes:
+    """Build the "values" sheet of the template as CSV, UTF-8 with a BOM so Excel reads it:
+    the headings in ``language`` over the column keys, then the rows."""
     dimensions = _template_dimensions(indicators)
+    keys = _template_header(dimensions)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=",", lineterminator="\r\n")
-    writer.writerow(_template_header(dimensions))
-    for cells in _template_rows(indicators, scope, dimensions):
-        writer.writerow("" if cell is None else cell for cell in cells)
+    writer.writerow([_label(k, language) for k in keys])
+    writer.writerow(keys)
+    for cells in _template_rows(indicators, scope, dimensions, prefill or {}, language):
+        writer.writerow("" if cell is None else _cell_out(cell) for cell in cells)
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def _cell_out(cell: object) -> object:
+    return _plain(cell) if isinstance(cell, Decimal) else cell
 
 
 def _template_dimensions(indicators: Sequence[IndicatorSpec]) -> list[str]:
@@ -838,8 +1192,12 @@ def _template_header(dimensions: Sequence[str]) -> list[str]:
 
 
 def _template_rows(
-    indicators: Sequence[IndicatorSpec], scope: ObligationScope, dimensions: Sequence[str]
-) -> Iterator[list[str | int | None]]:
+    indicators: Sequence[IndicatorSpec],
+    scope: ObligationScope,
+    dimensions: Sequence[str],
+    prefill: Prefill,
+    language: str,
+) -> Iterator[list[str | int | Decimal | None]]:
     for spec in indicators:
         if spec.derived:
             continue
@@ -853,20 +1211,30 @@ def _template_rows(
                 scope.year,
                 spec.key,
                 *(chosen.get(dimension) for dimension in dimensions),
-                None,
+                prefill.get((spec.key, frozenset(chosen.items()))),
                 spec.name_vi,
                 spec.name_en,
-                spec.unit,
+                _measure(spec.unit, language),
             ]
 
 
-def _write_sheet(sheet: Any, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    sheet.append(list(header))
-    for cells in rows:
-        sheet.append(list(cells))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.freeze_panes = "A2"
+def _write_sheet(
+    sheet: Any,
+    headings: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[object]],
+    first: int = 1,
+) -> None:
+    for number, cells in enumerate([*headings, *rows], start=first):
+        for column, value in enumerate(cells, start=1):
+            if value is not None:
+                sheet.cell(row=number, column=column, value=value)
+    for number in range(first, first + len(headings)):
+        for cell in sheet[number][: len(headings[0])]:
+            cell.font = Font(bold=number == first, italic=number != first)
+            cell.fill = _HEADING_FILL
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+    sheet.freeze_panes = f"A{first + len(headings)}"
+    header = headings[0]
     for position, name in enumerate(header, start=1):
         longest = max([len(name), *(len(str(cells[position - 1] or "")) for cells in rows)])
         sheet.column_dimensions[get_column_letter(position)].width = min(longest + 2, 60)

@@ -16,6 +16,7 @@ from nscl_domain.reports.importing import (
     ImportResult,
     IndicatorSpec,
     ObligationScope,
+    Row,
     build_template_csv,
     build_template_xlsx,
     check_rows,
@@ -23,6 +24,7 @@ from nscl_domain.reports.importing import (
 from nscl_domain.reports.repository import ReportRepository
 from nscl_domain.types import STORED
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import check_acting_on, unit_work_scope
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
@@ -32,7 +34,9 @@ def _reports(uow: UnitOfWork) -> ReportRepository:
 async def _import_target(
     uow: UnitOfWork, caller: Caller, report_id: uuid.UUID
 ) -> tuple[m.Report, m.Obligation, str, dict[str, IndicatorSpec]]:
-    report = await _reports(uow).report(report_id, caller.unit_id, for_update=True)
+    report = await _reports(uow).report(
+        report_id, await unit_work_scope(uow, caller), for_update=True
+    )
     obligation, unit, *_ = await _reports(uow).obligation(report.obligation_id, None)
     specs = {
         i.key: IndicatorSpec(
@@ -49,24 +53,35 @@ async def _import_target(
 
 
 async def indicator_template(
-    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, media_type: str
+    uow: UnitOfWork,
+    caller: Caller,
+    report_id: uuid.UUID,
+    media_type: str,
+    language: str = "vi",
 ) -> tuple[bytes, str]:
-    """A spreadsheet for the report's typed indicator values, and a file name for it."""
+    """A spreadsheet for the report's typed indicator values, the draft's figures filled
+    in, and a file name for it."""
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
-        _, obligation, unit_key, specs = await _import_target(uow, caller, report_id)
+        report, obligation, unit_key, specs = await _import_target(uow, caller, report_id)
+        draft = ReportContent.model_validate(report.draft, context=STORED)
+    prefill = {
+        (entry.indicator, frozenset(entry.disaggregation.items())): entry.value
+        for entry in draft.indicator_values
+    }
     scope = ObligationScope(unit_key=unit_key, year=obligation.year)
     indicators = sorted(specs.values(), key=lambda s: s.key)
+    name = f"{unit_key}-{obligation.year}"
     if media_type == XLSX_MEDIA_TYPE:
-        return build_template_xlsx(indicators, scope), f"{unit_key}-{obligation.year}.xlsx"
-    return build_template_csv(indicators, scope), f"{unit_key}-{obligation.year}.csv"
+        return build_template_xlsx(indicators, scope, prefill, language), f"{name}.xlsx"
+    return build_template_csv(indicators, scope, prefill, language), f"{name}.csv"
 
 
 async def import_values(
     uow: UnitOfWork,
     caller: Caller,
     report_id: uuid.UUID,
-    rows: Sequence[tuple[int, dict[str, str | None]]],
+    rows: Sequence[Row],
     *,
     dry_run: bool,
     expected_revision: int | None,
@@ -80,6 +95,7 @@ async def import_values(
         if dry_run or not result.ok:
             return result, None
         report.check_revision(expected_revision)
+        await check_acting_on(uow, caller, report)
         report.check_editable()
         draft = ReportContent.model_validate(report.draft, context=STORED)
         draft.indicator_values = [

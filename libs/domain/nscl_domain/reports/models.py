@@ -100,6 +100,8 @@ class Report(Reviewed, Base):
 
     noun = "report"
     code = "report"
+    not_found_code = "report_not_found"
+    not_editable_code = "report_not_editable"
     __tablename__ = "report"
     __table_args__ = (
         known_values("status", ReviewStatus),
@@ -118,11 +120,17 @@ class Report(Reviewed, Base):
     latest_version_no: Mapped[int] = mapped_column(server_default=text("0"))
     accepted_version_no: Mapped[int | None]
     first_submitted_at: Mapped[datetime | None]
+    # The day DOST received the first version by official letter, for a report entered
+    # from the past (backfilled): timeliness is judged on it, not on the entry time.
+    received_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     def _editable_hint(self) -> str:
         return " until it is returned or corrected."
+
+    def was_filed(self) -> bool:
+        return self.latest_version_no > 0
 
     def changed(self, now: datetime) -> None:
         """Bump the revision and note when the report last changed."""
@@ -153,6 +161,12 @@ class ReportVersion(Base):
     __table_args__ = (
         UniqueConstraint("report_id", "version_no"),
         CheckConstraint("kind IN ('submission', 'resubmission', 'correction')", name="kind_known"),
+        CheckConstraint(
+            "NOT backfilled OR (letter_number IS NOT NULL AND letter_date IS NOT NULL "
+            "AND letter_issuer IS NOT NULL AND received_on IS NOT NULL "
+            "AND letter_date <= received_on)",
+            name="backfill_has_letter",
+        ),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
 
@@ -165,6 +179,13 @@ class ReportVersion(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime]
     submitted_by: Mapped[str] = mapped_column(String(100))
+    # Entered from the past by DOST (submitted_by is who entered it, submitted_at when), as
+    # received by official letter (số và ngày văn bản) on received_on.
+    backfilled: Mapped[bool] = mapped_column(server_default=text("false"))
+    letter_number: Mapped[str | None] = mapped_column(String(100))
+    letter_date: Mapped[date | None]
+    letter_issuer: Mapped[str | None] = mapped_column(Text)
+    received_on: Mapped[date | None]
 
 
 class IndicatorValue(Base):

@@ -17,6 +17,7 @@ from nscl_domain.identity import Caller, Permission
 from nscl_domain.reports import models as m
 from nscl_domain.reports.repository import ReportRepository
 from nscl_domain.uow import UnitOfWork
+from nscl_domain.workflow import read_scope
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
@@ -177,7 +178,7 @@ async def list_obligations(
             year=year,
             regime_key=regime,
             request_id=request_id,
-            unit_scope=caller.read_scope,
+            unit_scope=await read_scope(uow, caller),
             offset=offset,
             limit=limit,
         )

@@ -15,13 +15,13 @@ from sqlalchemy.dialects.postgresql import insert
 from nscl_domain.catalogue import models as cm
 from nscl_domain.catalogue.repository import unit_ids
 from nscl_domain.reports import models as m
-from nscl_domain.workflow import ReviewedRepository
+from nscl_domain.workflow import ReviewedRepository, Scope, in_scope
 
 
 def _scoped(
-    stmt: Select[*tuple[Any, ...]], unit_column: Any, unit_scope: uuid.UUID | None
+    stmt: Select[*tuple[Any, ...]], unit_column: Any, unit_scope: Scope
 ) -> Select[*tuple[Any, ...]]:
-    return stmt if unit_scope is None else stmt.where(unit_column == unit_scope)
+    return stmt if unit_scope is None else stmt.where(in_scope(unit_column, unit_scope))
 
 
 class ReportRepository(ReviewedRepository):
@@ -96,7 +96,7 @@ class ReportRepository(ReviewedRepository):
         year: int | None,
         regime_key: str | None,
         request_id: uuid.UUID | None,
-        unit_scope: uuid.UUID | None,
+        unit_scope: Scope,
         offset: int,
         limit: int,
     ) -> Sequence[Any]:
@@ -125,7 +125,7 @@ class ReportRepository(ReviewedRepository):
     # --- reports -------------------------------------------------------------------------
 
     async def report(
-        self, report_id: uuid.UUID, unit_scope: uuid.UUID | None, *, for_update: bool = False
+        self, report_id: uuid.UUID, unit_scope: Scope, *, for_update: bool = False
     ) -> m.Report:
         """The report if the unit scope (None: every unit) may see it, else NotFound."""
         return await self.load(m.Report, report_id, unit_scope, for_update=for_update)
@@ -228,6 +228,47 @@ class ReportRepository(ReviewedRepository):
             )
         )
         return {(i, d): v for i, d, v in (await self.session.execute(stmt)).all()}
+
+    async def accepted_narratives(
+        self,
+        programme_id: uuid.UUID,
+        *,
+        version_ids: Sequence[uuid.UUID] | None = None,
+        year: int | None = None,
+        regime_kinds: Sequence[str] = (),
+    ) -> Sequence[Any]:
+        """The narrative of accepted versions (a run's sources, or a year's reports under
+        regimes of the kinds given), with the unit that wrote it: (version_id, unit,
+        year, version_no, narrative), in unit order."""
+        stmt = (
+            select(
+                m.ReportVersion.id.label("version_id"),
+                cm.OrgUnit.key.label("unit"),
+                m.Obligation.year,
+                m.ReportVersion.version_no,
+                m.ReportVersion.content["narrative"].label("narrative"),
+            )
+            .join(
+                m.Report,
+                and_(
+                    m.Report.id == m.ReportVersion.report_id,
+                    m.Report.accepted_version_no == m.ReportVersion.version_no,
+                ),
+            )
+            .join(m.Obligation, m.Obligation.id == m.Report.obligation_id)
+            .join(cm.OrgUnit, cm.OrgUnit.id == m.Report.unit_id)
+            .where(m.Obligation.programme_id == programme_id)
+            .order_by(m.Obligation.year, cm.OrgUnit.key, m.ReportVersion.id)
+        )
+        if version_ids is not None:
+            stmt = stmt.where(m.ReportVersion.id.in_(list(version_ids)))
+        if year is not None:
+            stmt = stmt.where(m.Obligation.year == year)
+        if regime_kinds:
+            stmt = stmt.join(
+                m.ReportingRegime, m.ReportingRegime.id == m.Obligation.regime_id
+            ).where(m.ReportingRegime.kind.in_(list(regime_kinds)))
+        return list((await self.session.execute(stmt)).all())
 
     # --- timeliness ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from nscl_domain.audit.repository import AuditRepository, snapshot
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.lifetime import Lifetimes, require_exists_on
 from nscl_domain.catalogue.repository import CatalogueRepository
 from nscl_domain.catalogue.service import programme_or_404
 from nscl_domain.errors import Conflict, FieldProblem, Invalid, NotFound
@@ -30,7 +31,16 @@ from nscl_domain.reports.rules import (
     run_checks,
 )
 from nscl_domain.uow import UnitOfWork
-from nscl_domain.workflow import Action, Edit, Review, ReviewStatus, Submit
+from nscl_domain.workflow import (
+    Action,
+    Edit,
+    Review,
+    ReviewStatus,
+    Submit,
+    check_acting,
+    check_acting_on,
+    unit_work_scope,
+)
 
 
 def _reports(uow: UnitOfWork) -> ReportRepository:
@@ -52,6 +62,15 @@ async def create_report(
                 f"Obligation {obligation_id} does not exist.", code="obligation_not_found"
             )
         obligation = row[0]
+        await check_acting(uow, caller)
+        lifetime = await uow.get(Lifetimes).of(obligation.unit_id)
+        if lifetime is not None:
+            require_exists_on(
+                lifetime,
+                obligation.due_date,
+                f"a report of {obligation.year} due {obligation.due_date}",
+                ("body", "obligation_id"),
+            )
         if await _reports(uow).report_of(obligation.id) is not None:
             raise Conflict("This obligation already has a report.", code="report_exists")
         report = m.Report(
@@ -59,6 +78,8 @@ async def create_report(
             unit_id=obligation.unit_id,
             status=ReviewStatus.DRAFT,
             draft=ReportContent().model_dump(mode="json"),
+            # The service's clock, as every later change: `updated_since` compares them.
+            updated_at=uow.now(),
         )
         _reports(uow).add(report)
         await _reports(uow).flush()
@@ -73,7 +94,9 @@ async def get_report(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> m
     """A report, if the caller's unit may see it."""
     caller.require(Permission.REPORTS_READ)
     async with uow:
-        return await _reports(uow).report(report_id, caller.read_scope)
+        # A successor reads its predecessors' reports: it continues their open work.
+        scope = None if caller.read_scope is None else await unit_work_scope(uow, caller)
+        return await _reports(uow).report(report_id, scope)
 
 
 def _parse_content(content: dict[str, Any]) -> ReportContent:
@@ -276,6 +299,11 @@ async def _schedule_rollup(uow: UnitOfWork, actor: Caller, obligation: m.Obligat
     )
 
 
+async def _programme_of(uow: UnitOfWork, report: m.Report) -> uuid.UUID:
+    obligation: m.Obligation = (await _reports(uow).obligation(report.obligation_id, None))[0]
+    return obligation.programme_id
+
+
 _review = Review(
     m.Report,
     Permission.REPORTS_REVIEW,
@@ -285,6 +313,7 @@ _review = Review(
         if report.status == ReviewStatus.ACCEPTED
         else {"reason": reason}
     ),
+    programme_of=_programme_of,
 )
 """Accept or return a report; ``accept`` adds what an acceptance sets in motion."""
 
@@ -322,6 +351,7 @@ async def correct(
     caller.require(Permission.REPORTS_WRITE)
     async with uow:
         report = await _reports(uow).report_for_change(report_id, caller.unit_id, expected_revision)
+        await check_acting_on(uow, caller, report)
         report.correct(reason, uow.now())
         uow.get(AuditRepository).record(
             caller, "report.correction_opened", "report", report.id, after={"reason": reason}

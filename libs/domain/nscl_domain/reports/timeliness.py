@@ -43,12 +43,24 @@ def local_day(moment: datetime) -> date:
 def judge_timeliness(
     obligation: m.Obligation, report: m.Report | None, today: date
 ) -> tuple[TimelinessState, int | None]:
-    """On time, late by how many days, missing (due and not sent), or not due yet."""
-    submitted = report.first_submitted_at if report else None
-    if submitted is None:
+    """On time, late by how many days, missing (due and not sent), or not due yet.
+
+    A report entered from the past (backfilled) is judged on the day DOST received its first
+    version by official letter; any other on the day it was first submitted, in Vietnam."""
+    received = received_on(report)
+    if received is None:
         return ("missing", None) if today > obligation.due_date else ("not_due", None)
-    days = (local_day(submitted) - obligation.due_date).days
+    days = (received - obligation.due_date).days
     return ("late", days) if days > 0 else ("on_time", None)
+
+
+def received_on(report: m.Report | None) -> date | None:
+    """The day the report's first version reached DOST, or None if none did."""
+    if report is None:
+        return None
+    if report.received_on is not None:
+        return report.received_on
+    return local_day(report.first_submitted_at) if report.first_submitted_at else None
 
 
 async def timeliness(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -525,8 +526,8 @@ class RollupRepository:
         disaggregation: str,
         breakdown: str,
     ) -> list[Contribution]:
-        """The accepted versions (or, of a national run, the provincial runs) behind one
-        figure of the run, each with what it contributed."""
+        """The accepted report and record versions (or, of a national run, the provincial
+        runs) behind one figure of the run, each with what it contributed."""
         params = {
             "run_id": run.id,
             "indicator_id": indicator_id,
@@ -540,7 +541,15 @@ class RollupRepository:
             ]
         return [
             Contribution(
-                r.source_id, "report_version", r.unit, None, r.report_id, r.version_no, r.value
+                r.source_id,
+                "report_version" if r.record_id is None else "record_version",
+                r.unit,
+                None,
+                r.report_id,
+                r.version_no,
+                r.value,
+                record_id=r.record_id,
+                record_kind=r.record_kind,
             )
             for r in await self._session.execute(text(sql.VERSION_PROVENANCE), params)
         ]
@@ -571,3 +580,27 @@ class RollupRepository:
                 {"programme_id": programme_id, "start": start, "end": end, "indicator": indicator},
             )
         ]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How far a programme-year's published rollup is behind its latest accepted report."""
+
+    programme: str
+    year: int
+    latest_acceptance: datetime
+    published_computed_at: datetime | None
+
+    @property
+    def lag_seconds(self) -> float:
+        """0 when the published run was computed after the latest acceptance."""
+        if self.published_computed_at is None:
+            return float("inf")
+        return max(0.0, (self.latest_acceptance - self.published_computed_at).total_seconds())
+
+
+async def freshness(session: AsyncSession) -> list[Freshness]:
+    """Every programme-year with an accepted report: its latest acceptance and when its
+    published run was computed (None: nothing published yet)."""
+    rows = await session.execute(text(sql.FRESHNESS))
+    return [Freshness(*row) for row in rows]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.baselines import BaselineRepository, BaselineUsed, combine
 from nscl_domain.catalogue.service import check_programme_year, programme_or_404
 from nscl_domain.catalogue.targets import TargetKind, TargetSpec, judge
 from nscl_domain.db import new_id
@@ -24,7 +25,7 @@ from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.models import Job
-from nscl_domain.jobs.registry import JobActor, JobContext, Location, requester_of
+from nscl_domain.jobs.registry import JobActor, JobContext, Location, Progress, requester_of
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.jobs.requests import refresh_args, refresh_key
 from nscl_domain.repositories import RepositorySource
@@ -301,9 +302,9 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
     return {"programme_years": len(keys), "recomputed": len(planned)}
 
 
-async def _progress(ctx: JobContext, **progress: Any) -> None:
+async def _progress(ctx: JobContext, *, stage: str, done: int, total: int) -> None:
     if ctx.report_progress is not None:
-        await ctx.report_progress(progress)
+        await ctx.report_progress(Progress(stage=stage, done=done, total=total))
 
 
 async def request_refresh(
@@ -385,7 +386,9 @@ async def get_rollup(
                 f"Organisation unit {filters.unit!r} does not exist.", code="unit_not_found"
             )
         cells = await repo.cells(run.id, indicator=filters.indicator, unit=filters.unit)
-        targets = await _targets(repo, programme, year, filters.indicator)
+        targets = await _targets(
+            repo, uow.get(BaselineRepository), programme, year, filters.indicator
+        )
         return RollupView(
             run=run,
             programme_key=programme.key,
@@ -441,9 +444,14 @@ def disaggregations_of(wanted: dict[str, Any] | None) -> list[str]:
 
 
 async def _targets(
-    repo: RollupRepository, programme: cm.Programme, as_of_year: int, indicator: str | None
+    repo: RollupRepository,
+    baselines: BaselineRepository,
+    programme: cm.Programme,
+    as_of_year: int,
+    indicator: str | None,
 ) -> list[TargetProgress]:
-    """Every target of the phases that contain the year, judged on the published years."""
+    """Every target of the phases that contain the year, judged on the published years and,
+    where a target looks before the programme, on the baseline figures recorded."""
     progress = []
     for target, indicator_key, phase in await repo.targets_in_force(
         programme.id, as_of_year, indicator
@@ -466,40 +474,46 @@ async def _targets(
             phase_end=phase.end_year,
             approximate=target.approximate,
         )
+        head = (target.key, indicator_key, phase.key, target.text_en)
+        used: BaselineUsed | None = None
         baseline: Decimal | None = None
         if spec.kind is TargetKind.BASELINE_PERCENTAGE:
-            baseline = await _baseline_total(repo, programme, target, wanted)
-            if baseline is None:
+            period = (
+                await repo.baseline_period(target.baseline_period_id)
+                if target.baseline_period_id is not None
+                else None
+            )
+            if period is not None:
+                figures = await baselines.used_figures(programme.id, target.indicator_id)
+                used = combine(
+                    figures, wanted, period=(period.key, period.start_year, period.end_year)
+                )
+            if used is None:
+                label = f"{period.start_year}–{period.end_year}" if period else "its baseline"
                 progress.append(
                     TargetProgress(
-                        target.key, indicator_key, phase.key, target.text_en, None,
-                        "The baseline period has no published figures to compare with.",
+                        *head, None,
+                        note=f"No baseline figures are recorded for {label}: record them "
+                        f"(POST /v1/programmes/{programme.key}/baselines) to judge this target.",
                     )
                 )  # fmt: skip
                 continue
-        progress.append(
-            TargetProgress(
-                key=target.key,
-                indicator=indicator_key,
-                phase=phase.key,
-                text_en=target.text_en,
-                achievement=judge(spec, dict(values), as_of_year, baseline),
+            baseline = used.total
+        elif spec.kind is TargetKind.YEARLY_GROWTH_RANGE:
+            base_year = phase.start_year - 1
+            # A year before the programme has no reports: its figure is a base-year figure.
+            if base_year < programme.start_year and base_year not in values:
+                figures = await baselines.used_figures(programme.id, target.indicator_id)
+                used = combine(figures, wanted, year=base_year)
+                if used is not None:
+                    values[base_year] = used.total
+        achievement = judge(spec, dict(values), as_of_year, baseline)
+        if used is not None:
+            achievement = dataclasses.replace(
+                achievement, explanation=f"{achievement.explanation}; {used.describe()}"
             )
-        )
+        progress.append(TargetProgress(*head, achievement, baseline=used))
     return progress
-
-
-async def _baseline_total(
-    repo: RollupRepository, programme: cm.Programme, target: cm.Target, wanted: set[str]
-) -> Decimal | None:
-    period = await repo.baseline_period(target.baseline_period_id)
-    if period is None:
-        return None
-    totals = await repo.yearly_totals(
-        programme.id, target.indicator_id, period.start_year, period.end_year
-    )
-    found = [value for _, disaggregation, value in totals if disaggregation in wanted]
-    return sum(found, Decimal(0)) if found else None
 
 
 async def list_runs(
@@ -589,6 +603,22 @@ async def get_phase(
         cells = await repo.phase_cells(programme.id, phase.start_year, phase.end_year, indicator)
         as_of = max(years)
         targets = [
-            t for t in await _targets(repo, programme, as_of, indicator) if t.phase == phase.key
+            t
+            for t in await _targets(repo, uow.get(BaselineRepository), programme, as_of, indicator)
+            if t.phase == phase.key
         ]
         return PhaseView(phase, programme.key, years, cells, targets)
+
+
+async def judged_targets(
+    repositories: RepositorySource, programme: cm.Programme, as_of_year: int
+) -> list[TargetProgress]:
+    """Every target in force in the year, judged on the published years up to it: what a
+    reader of the year's rollup is shown, for the documents built from it."""
+    return await _targets(
+        repositories.get(RollupRepository),
+        repositories.get(BaselineRepository),
+        programme,
+        as_of_year,
+        None,
+    )

@@ -9,9 +9,14 @@ A national run combines the published provincial runs of its year through each
 provincial indicator's national indicator, by province (``programme=…``) and in total.
 
 The computation reads other contexts' tables directly (reporting obligations and regimes,
-reports, their versions, figures and task progress; budget estimates, lines, allocations,
-spending and dossiers; annual plans; the catalogue's units, indicators, tasks and
-programmes): one statement over all of them is what keeps a rebuild set-based.
+reports, their versions, figures and task progress; programme records, their versions and
+figures; budget estimates, lines, allocations, spending and dossiers; annual plans; the
+catalogue's units, indicators, tasks and programmes): one statement over all of them is
+what keeps a rebuild set-based.
+
+A run's sources are the accepted versions of annual reports and of programme records
+alike: each counts figures (``FIGURES``) and belongs to a unit, and provenance names which
+of the two it is.
 """
 
 from __future__ import annotations
@@ -27,14 +32,33 @@ JOIN reporting_regime g ON g.id = o.regime_id AND g.kind = 'annual'
 JOIN report r ON r.obligation_id = o.id AND r.accepted_version_no IS NOT NULL
 JOIN report_version v ON v.report_id = r.id AND v.version_no = r.accepted_version_no
 JOIN org_unit u ON u.id = o.unit_id
+UNION ALL
+-- The accepted version of every programme record counted in those years (its own year: a
+-- correction may move a record), in the breakdown of the unit that filed it.
+SELECT py.programme_id, py.year, v.id, pr.unit_id, 'unit_kind=' || u.kind
+FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) AS py(programme_id, year)
+JOIN programme_record pr ON pr.programme_id = py.programme_id
+                        AND pr.accepted_version_no IS NOT NULL
+JOIN programme_record_version v ON v.record_id = pr.id
+                               AND v.version_no = pr.accepted_version_no AND v.year = py.year
+JOIN org_unit u ON u.id = pr.unit_id
 """
+
+# The figures of every source: a report version's indicator values, a record version's
+# counts. Version ids are unique across both (random UUIDs).
+FIGURES = """(
+  SELECT version_id, indicator_id, disaggregation, value FROM indicator_value
+  UNION ALL
+  SELECT version_id, indicator_id, disaggregation, value FROM record_figure
+)"""
 
 # Everything else a run shows, digested: obligations and submissions (timeliness), budget
 # estimates, allocations and spending, annual plans. Any change changes the fingerprint.
 DIGEST = """
 SELECT py.programme_id, py.year,
   (SELECT md5(coalesce(string_agg(o.id::text || ':' || coalesce(r.status, '-') || ':'
-          || coalesce(r.first_submitted_at::text, '-'), ',' ORDER BY o.id), ''))
+          || coalesce(r.first_submitted_at::text, '-') || ':' || coalesce(r.received_on::text, '-'),
+          ',' ORDER BY o.id), ''))
      FROM reporting_obligation o LEFT JOIN report r ON r.obligation_id = o.id
     WHERE o.programme_id = py.programme_id AND o.year = py.year) AS obligations,
   (SELECT md5(coalesce(string_agg(e.id::text || ':' || e.revision, ',' ORDER BY e.id), ''))
@@ -93,7 +117,7 @@ WITH by_breakdown AS (
          sum(iv.value) AS value_sum, count(*) AS value_count,
          min(iv.value) AS value_min, max(iv.value) AS value_max
   FROM {{sources}}
-  JOIN indicator_value iv ON iv.version_id = src.source_id
+  JOIN {FIGURES} iv ON iv.version_id = src.source_id
   WHERE TRUE {{only_keys}}
   GROUP BY r.id, iv.indicator_id, iv.disaggregation, src.breakdown
 ),
@@ -214,7 +238,9 @@ timeliness AS (
            'accepted', x.accepted) ORDER BY x.unit) AS rows
   FROM (
     SELECT a.programme_id, a.year, a.id AS obligation_id, u.key AS unit, a.due_date,
-           (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS submitted_on,
+           -- A report entered from the past is judged on the day DOST received it.
+           coalesce(r.received_on,
+                    (r.first_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date) AS submitted_on,
            r.accepted_version_no IS NOT NULL AS accepted
     FROM annual a
     JOIN org_unit u ON u.id = a.unit_id
@@ -388,7 +414,7 @@ SOURCES_OF_RUN = (
 )
 
 INDICATORS_OF_VERSIONS = (
-    "SELECT DISTINCT indicator_id FROM indicator_value "
+    f"SELECT DISTINCT indicator_id FROM {FIGURES} iv "
     "WHERE version_id = ANY(CAST(:version_ids AS uuid[]))"
 )
 
@@ -420,9 +446,13 @@ PUBLISHED_RUN_ID = (
 )
 
 # The run published for a year, and a tag of every year's publication up to it.
+# The targets of a year are also judged on the baseline figures: recording one changes
+# the tag of every year.
 PUBLISHED_STATE = (
     "SELECT max(run_id::text) FILTER (WHERE year = :year) AS run_id, "
-    "md5(string_agg(run_id::text, ',' ORDER BY year)) AS tag "
+    "md5(string_agg(run_id::text, ',' ORDER BY year) || coalesce((SELECT "
+    "max(recorded_at)::text || ':' || count(*) FROM baseline_figure "
+    "WHERE programme_id = :programme_id), '')) AS tag "
     "FROM rollup_publication WHERE programme_id = :programme_id AND year <= :year"
 )
 
@@ -446,7 +476,7 @@ SELECT i.key AS indicator, iv.disaggregation, '' AS breakdown,
 FROM rollup_run r
 CROSS JOIN LATERAL unnest(r.source_ids, r.source_units) AS s(source_id, unit_id)
 JOIN subtree ON subtree.id = s.unit_id
-JOIN indicator_value iv ON iv.version_id = s.source_id
+JOIN {FIGURES} iv ON iv.version_id = s.source_id
 JOIN indicator i ON i.id = iv.indicator_id
 WHERE r.id = :run_id AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
 GROUP BY i.key, i.aggregation_across_units, iv.disaggregation
@@ -461,18 +491,21 @@ WHERE pub.programme_id = :programme_id AND c.indicator_id = :indicator_id
   AND pub.year BETWEEN :start AND :end
 """
 
-VERSION_PROVENANCE = """
-SELECT s.source_id, u.key AS unit, v.report_id, v.version_no, iv.value
+VERSION_PROVENANCE = f"""
+SELECT s.source_id, u.key AS unit, v.report_id, pr.id AS record_id, pr.kind AS record_kind,
+       coalesce(v.version_no, rv.version_no) AS version_no, iv.value
 FROM rollup_run r
 CROSS JOIN LATERAL unnest(r.source_ids, r.source_units, r.source_breakdowns)
   AS s(source_id, unit_id, breakdown)
-JOIN indicator_value iv ON iv.version_id = s.source_id
-JOIN report_version v ON v.id = s.source_id
+JOIN {FIGURES} iv ON iv.version_id = s.source_id
+LEFT JOIN report_version v ON v.id = s.source_id
+LEFT JOIN programme_record_version rv ON rv.id = s.source_id
+LEFT JOIN programme_record pr ON pr.id = rv.record_id
 JOIN org_unit u ON u.id = s.unit_id
 WHERE r.id = :run_id AND iv.indicator_id = :indicator_id
   AND iv.disaggregation = :disaggregation
   AND (:breakdown = '' OR s.breakdown = :breakdown)
-ORDER BY u.key
+ORDER BY u.key, pr.kind NULLS FIRST, s.source_id
 """
 
 RUN_PROVENANCE = """
@@ -530,4 +563,22 @@ WHERE pub.programme_id = :programme_id AND pub.year BETWEEN :start AND :end
   AND (CAST(:indicator AS text) IS NULL OR i.key = :indicator)
 GROUP BY i.key, i.aggregation_across_time, c.disaggregation, c.breakdown
 ORDER BY i.key, c.disaggregation, c.breakdown
+"""
+
+
+# Per programme-year: the latest acceptance of a report (its figures feed the rollup) and
+# when the published run was computed. Monitoring reads it at scrape time.
+FRESHNESS = """
+WITH accepted AS (
+    SELECT o.programme_id, o.year, max(r.accepted_at) AS latest
+    FROM report r JOIN reporting_obligation o ON o.id = r.obligation_id
+    WHERE r.accepted_at IS NOT NULL
+    GROUP BY o.programme_id, o.year
+)
+SELECT p.key, a.year, a.latest, run.computed_at
+FROM accepted a
+JOIN programme p ON p.id = a.programme_id
+LEFT JOIN rollup_publication pub ON pub.programme_id = a.programme_id AND pub.year = a.year
+LEFT JOIN rollup_run run ON run.id = pub.run_id
+ORDER BY p.key, a.year
 """

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from nscl_domain.catalogue import models as cm
+from nscl_domain.catalogue.baselines import BaselineUsed
 from nscl_domain.catalogue.targets import Achievement
 from nscl_domain.rollups.models import RollupRun
 
@@ -29,6 +30,7 @@ class TargetProgress:
     text_en: str
     achievement: Achievement | None
     note: str = ""
+    baseline: BaselineUsed | None = None
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,14 @@ class Contribution:
     """One submission (or provincial run) behind a figure, with what it contributed."""
 
     source_id: uuid.UUID
-    kind: str  # "report_version" or "rollup_run"
+    kind: str  # "report_version", "record_version" or "rollup_run"
     unit: str | None
     programme: str | None
     report_id: uuid.UUID | None
     version_no: int | None
     value: Decimal
+    record_id: uuid.UUID | None = None
+    record_kind: str | None = None
 
 
 @dataclass(frozen=True)

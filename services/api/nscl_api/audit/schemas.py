@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from nscl_api.types import UnitKey
+from nscl_api.types import ResponseModel, UnitKey
 from nscl_domain.audit.models import AuditEvent
 
 
-class AuditEventRead(BaseModel):
+class AuditEventRead(ResponseModel):
     """One change: who (client and unit), when, what, and the object before and after."""
 
     id: uuid.UUID

@@ -10,6 +10,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
 from nscl_api.auth.tokens import UnknownSigningKey
+from nscl_api.metrics import BEARER_REJECTIONS
 from nscl_api.resources import Resources
 from nscl_domain.errors import Unauthenticated
 from nscl_domain.identity import Caller, Permission
@@ -79,6 +80,19 @@ async def authorize(
     authorization: str | None = Depends(oauth2_scheme),
 ) -> Caller:
     """Authenticate the bearer token and check the route's scopes; return the caller."""
+    try:
+        caller = await _authorize(request, security_scopes, authorization)
+    except Unauthenticated as exc:
+        BEARER_REJECTIONS.labels(exc.code).inc()
+        raise
+    # For the access event: which client this request came from.
+    request.state.client_id = caller.client_id
+    return caller
+
+
+async def _authorize(
+    request: Request, security_scopes: SecurityScopes, authorization: str | None
+) -> Caller:
     resources = request.app.state.resources
     assert isinstance(resources, Resources)
     token = _bearer(authorization)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from nscl_domain.errors import ProblemCode
 from nscl_domain.settings import Settings
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -59,7 +60,7 @@ def _is_trusted(address: str, trusted: Sequence[IpNetwork]) -> bool:
 class HeldOff:
     """Why a token request is refused before its secret is checked, and for how long."""
 
-    code: str
+    code: ProblemCode
     detail: str
     retry_after: int
 

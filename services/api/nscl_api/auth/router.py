@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 import structlog
 from fastapi import APIRouter, Form, Request
+from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import JSONResponse, Response
 
 from nscl_api.auth.guard import HeldOff, TokenGuard, client_address
 from nscl_api.auth.schemas import Jwks, TokenResponse
 from nscl_api.deps import ResourcesDep
+from nscl_api.metrics import TOKEN_FAILURES, TOKENS_ISSUED
 from nscl_api.problems import problem_response
 from nscl_domain.clock import utcnow
-from nscl_domain.errors import Invalid, Unauthenticated, Unavailable
+from nscl_domain.errors import Invalid, ProblemCode, Unauthenticated, Unavailable
 from nscl_domain.identity import service as identity
 
 log = structlog.get_logger(__name__)
@@ -24,8 +26,9 @@ log = structlog.get_logger(__name__)
 router = APIRouter(tags=["authentication"])
 
 
-def _oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
+def _oauth_error(status: int, error: ProblemCode, description: str, **headers: str) -> Response:
     """A problem+json body that also carries RFC 6749's `error` and `error_description`."""
+    TOKEN_FAILURES.labels(error).inc()
     return problem_response(
         status,
         error,
@@ -80,7 +83,12 @@ for _status, _entry in _OAUTH_ERRORS.items():
 async def issue_token(
     request: Request,
     resources: ResourcesDep,
-    grant_type: Annotated[str | None, Form(max_length=50)] = None,
+    # Parsed loosely so that another grant is RFC 6749's `unsupported_grant_type`, not a 422;
+    # the contract names the one grant there is.
+    grant_type: Annotated[
+        Literal["client_credentials"] | SkipJsonSchema[str] | SkipJsonSchema[None],
+        Form(max_length=50),
+    ] = None,
     client_id: Annotated[str | None, Form(max_length=100)] = None,
     client_secret: Annotated[str | None, Form(max_length=200)] = None,
     scope: Annotated[str | None, Form(max_length=500)] = None,
@@ -140,6 +148,7 @@ async def issue_token(
         raise
     await guard.succeeded(admitted)
     issued = resources.keys.issue(grant, now=utcnow(), ttl_seconds=settings.token_ttl_seconds)
+    TOKENS_ISSUED.inc()
     log.info("auth.token_issued", client_id=client_id, scope=issued.scope)
     return JSONResponse(
         TokenResponse(

@@ -13,7 +13,7 @@ import jwt
 from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
-from nscl_domain.errors import Unauthenticated, Unavailable
+from nscl_domain.errors import ProblemCode, Unauthenticated, Unavailable
 from nscl_domain.identity.models import SigningKey
 from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.identity.service import ALGORITHM, Grant
@@ -147,5 +147,5 @@ class KeyRing:
         return verified
 
 
-def _invalid(detail: str, code: str = "invalid_token") -> Unauthenticated:
+def _invalid(detail: str, code: ProblemCode = "invalid_token") -> Unauthenticated:
     return Unauthenticated(detail, code=code)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from nscl_api.budget.schemas import (
     AccountCodeKind,
@@ -14,6 +14,7 @@ from nscl_api.budget.schemas import (
     AllocationRead,
     BudgetRouteRead,
     BuildRequest,
+    DossierLine,
     DossierRead,
     EstimateCreate,
     EstimateLines,
@@ -34,6 +35,17 @@ from nscl_api.deps import (
     UowDep,
 )
 from nscl_api.errors import responses
+from nscl_api.exports import (
+    SUMMARY_COLUMNS,
+    FormatQuery,
+    Table,
+    export_language,
+    export_response,
+    export_responses,
+    negotiate,
+    summary_rows,
+    table_of,
+)
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
 from nscl_api.pagination import (
@@ -235,14 +247,27 @@ async def return_estimate(
     "/v1/programmes/{programme}/budget-totals",
     operation_id="getBudgetTotals",
     summary="Budget totals of a year",
-    responses=responses(NotFound),
+    response_model=Page[TotalRow],
+    responses={**export_responses("The totals (`items`)."), **responses(NotFound)},
 )
 async def budget_totals(
-    programme: str, budget_year: Year, uow: UowDep, reviewer: BudgetReviewer
-) -> Page[TotalRow]:
+    programme: str,
+    budget_year: Year,
+    uow: UowDep,
+    reviewer: BudgetReviewer,
+    request: Request,
+    format: FormatQuery = None,
+) -> Any:
     """Accepted estimates by funding source × destination × unit × task group."""
+    chosen = negotiate(request, format)
     rows = await dossiers.totals(uow, reviewer, programme, budget_year)
-    return Page[TotalRow](items=[TotalRow.model_validate(r) for r in rows])
+    page = Page[TotalRow](items=[TotalRow.model_validate(r) for r in rows])
+    if chosen == "json":
+        return page
+    items = page.model_dump(mode="json")["items"]
+    table = table_of("Tổng hợp dự toán", ("Tổng hợp dự toán", "Budget totals"), TotalRow, items)
+    name = f"budget-totals-{programme}-{budget_year}"
+    return export_response([table], chosen, export_language(request), name)
 
 
 @router.post(
@@ -299,11 +324,51 @@ async def list_dossiers(
     "/v1/budget-dossiers/{dossier_id}",
     operation_id="getBudgetDossier",
     summary="Get a dossier",
-    responses=responses(NotFound),
+    response_model=DossierRead,
+    responses={
+        **export_responses("The dossier; CSV: its lines, XLSX: lines, totals and allocations."),
+        **responses(NotFound),
+    },
 )
-async def get_dossier(dossier_id: uuid.UUID, uow: UowDep, caller: DossiersReader) -> DossierRead:
+async def get_dossier(
+    dossier_id: uuid.UUID,
+    uow: UowDep,
+    caller: DossiersReader,
+    request: Request,
+    format: FormatQuery = None,
+) -> Any:
     """A dossier with the allocations recorded against its lines."""
-    return DossierRead.of(await dossiers.get_dossier(uow, caller, dossier_id))
+    chosen = negotiate(request, format)
+    read = DossierRead.of(await dossiers.get_dossier(uow, caller, dossier_id))
+    if chosen == "json":
+        return read
+    data = read.model_dump(mode="json")
+    document = data["document"]
+    totals = [
+        {"field": f"{LABELS_BY[kind][0]}: {key}", "field_en": f"{LABELS_BY[kind][1]}: {key}",
+         "key": f"{kind}.{key}", "value": amount}
+        for kind in ("by_unit", "by_task_group", "by_funding_source")
+        for key, amount in document[kind].items()
+    ]  # fmt: skip
+    fields = ["budget_year", "destination", "version_no", "status", "total", "built_at",
+              "sent_at", "acknowledged_at"]  # fmt: skip
+    tables = [
+        table_of("Các dòng", ("Các dòng của hồ sơ", "Lines"), DossierLine, document["lines"]),
+        Table(
+            "Tổng hợp", "Tổng hợp", "Summary", SUMMARY_COLUMNS,
+            summary_rows(data, fields) + totals,
+        ),
+        table_of("Phân bổ", ("Phân bổ", "Allocations"), AllocationRead, data["allocations"]),
+    ]  # fmt: skip
+    name = f"dossier-{data['destination']}-{data['budget_year']}-v{data['version_no']}"
+    return export_response(tables, chosen, export_language(request), name)
+
+
+LABELS_BY = {
+    "by_unit": ("Theo đơn vị", "By unit"),
+    "by_task_group": ("Theo nhóm nhiệm vụ", "By task group"),
+    "by_funding_source": ("Theo nguồn vốn", "By funding source"),
+}
 
 
 @router.post(
@@ -475,11 +540,24 @@ async def record_spending(
     "/v1/programmes/{programme}/budget-follow-up",
     operation_id="getBudgetFollowUp",
     summary="Estimate, allocation and spending per task",
-    responses=responses(NotFound),
+    response_model=Page[FollowUpRow],
+    responses={**export_responses("The rows (`items`)."), **responses(NotFound)},
 )
 async def budget_follow_up(
-    programme: str, budget_year: Year, uow: UowDep, caller: BudgetReader
-) -> Page[FollowUpRow]:
+    programme: str,
+    budget_year: Year,
+    uow: UowDep,
+    caller: BudgetReader,
+    request: Request,
+    format: FormatQuery = None,
+) -> Any:
     """Follow each task's money from estimate to allocation to spending."""
+    chosen = negotiate(request, format)
     rows = await spending.follow_up(uow, caller, programme, budget_year)
-    return Page[FollowUpRow](items=[FollowUpRow.model_validate(r) for r in rows])
+    page = Page[FollowUpRow](items=[FollowUpRow.model_validate(r) for r in rows])
+    if chosen == "json":
+        return page
+    items = page.model_dump(mode="json")["items"]
+    table = table_of("Theo dõi kinh phí", ("Theo dõi kinh phí", "Follow-up"), FollowUpRow, items)
+    name = f"budget-follow-up-{programme}-{budget_year}"
+    return export_response([table], chosen, export_language(request), name)

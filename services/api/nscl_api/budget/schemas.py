@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BeforeValidator, Field
 
-from nscl_api.types import Money, RequestModel, TaskGroupNumber, TaskKey, UnitKey
+from nscl_api.types import Money, RequestModel, ResponseModel, TaskGroupNumber, TaskKey, UnitKey
 from nscl_domain.budget.dossiers import DossierView
 from nscl_domain.budget.estimates import EstimateView, LineInput
-from nscl_domain.budget.models import AccountCode, Allocation, DossierStatus
+from nscl_domain.budget.models import AccountCode, Allocation, DossierStatus, FundingSource
 from nscl_domain.budget.routing import Route
 from nscl_domain.types import STORED, IsoDate
 from nscl_domain.workflow import ReviewStatus
@@ -35,7 +35,7 @@ class LineRead(LineInput):
     )
 
 
-class EstimateRead(BaseModel):
+class EstimateRead(ResponseModel):
     id: uuid.UUID
     unit: UnitKey
     budget_year: int
@@ -44,6 +44,10 @@ class EstimateRead(BaseModel):
     total: Money = Field(description="Sum of the lines, whole đồng.")
     returned_reason: str | None
     submitted_at: datetime | None
+    submitted_by: str | None = Field(
+        description="The client that submitted what is under review; four eyes: it may not "
+        "accept or return it."
+    )
     accepted_at: datetime | None
     lines: list[LineRead]
 
@@ -59,6 +63,7 @@ class EstimateRead(BaseModel):
             total=view.total,
             returned_reason=e.returned_reason,
             submitted_at=e.submitted_at,
+            submitted_by=e.submitted_by,
             accepted_at=e.accepted_at,
             # Stored lines were checked when written: reading them back checks nothing again.
             lines=[
@@ -82,8 +87,8 @@ class EstimateRead(BaseModel):
         )
 
 
-class TotalRow(BaseModel):
-    funding_source: str
+class TotalRow(ResponseModel):
+    funding_source: FundingSource
     destination: UnitKey | None = Field(
         description="Unit key; null: other sources, routed to neither."
     )
@@ -97,7 +102,7 @@ class BuildRequest(RequestModel):
     budget_year: int = Field(ge=2000, le=2100)
 
 
-class AllocationRead(BaseModel):
+class AllocationRead(ResponseModel):
     id: uuid.UUID = Field(description="Record spending against this id.")
     line_id: uuid.UUID
     amount: Money
@@ -119,7 +124,7 @@ def _task_group(value: Any) -> Any:
     return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
-class DossierLine(BaseModel):
+class DossierLine(ResponseModel):
     """A line of the dossier, frozen as it was when built."""
 
     line_id: uuid.UUID
@@ -129,13 +134,13 @@ class DossierLine(BaseModel):
     )
     activity: str
     amount: Money
-    funding_source: str
+    funding_source: FundingSource
     chapter: str | None
     loai_khoan: str | None
     muc_tieu_muc: str | None
 
 
-class DossierDocument(BaseModel):
+class DossierDocument(ResponseModel):
     """What the dossier says: its totals by unit, task group and funding source, its lines."""
 
     total: Money
@@ -160,7 +165,7 @@ class DossierDocument(BaseModel):
         return cls.model_validate({**document, "by_task_group": groups}, context=STORED)
 
 
-class DossierRead(BaseModel):
+class DossierRead(ResponseModel):
     """A dossier: frozen totals by unit, task group and funding source, and its lines."""
 
     id: uuid.UUID
@@ -203,7 +208,7 @@ class SpendingCreate(RequestModel):
     note: str = Field(default="", max_length=2000)
 
 
-class SpendingRead(BaseModel):
+class SpendingRead(ResponseModel):
     id: uuid.UUID
     allocation_id: uuid.UUID
     amount: Money
@@ -211,7 +216,7 @@ class SpendingRead(BaseModel):
     note: str
 
 
-class FollowUpRow(BaseModel):
+class FollowUpRow(ResponseModel):
     """Where the money of a task stands: estimated, allocated, spent (whole đồng)."""
 
     task: TaskKey | None
@@ -224,7 +229,7 @@ class FollowUpRow(BaseModel):
 AccountCodeKind = Literal["chapter", "loai_khoan", "muc_tieu_muc"]
 
 
-class AccountCodeRead(BaseModel):
+class AccountCodeRead(ResponseModel):
     """A code of the state budget chart of accounts that estimate lines may name."""
 
     kind: AccountCodeKind = Field(
@@ -251,7 +256,7 @@ class AccountCodeRead(BaseModel):
         )  # fmt: skip
 
 
-class BudgetRouteRead(BaseModel):
+class BudgetRouteRead(ResponseModel):
     """Where estimate lines of one funding source go in a budget year."""
 
     funding_source: str = Field(examples=["recurrent_science"])

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from nscl_api.catalogue.schemas import (
+    FourEyesUpdate,
     IndicatorRead,
     OrgUnitCreate,
     OrgUnitDetail,
@@ -73,7 +74,11 @@ async def list_org_units(
     code: Annotated[str | None, Query(max_length=20, description="Official code.")] = None,
     q: Annotated[
         str | None,
-        Query(max_length=100, description='Name search, with or without diacritics ("cho don").'),
+        Query(
+            max_length=100,
+            description="Name search: every word, in any order, with or without diacritics "
+            '("chat luong bac kan").',
+        ),
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -185,6 +190,24 @@ async def get_programme(programme: str, uow: UowDep, caller: CatalogueReader) ->
     )
 
 
+@programmes_router.put(
+    "/{programme}/four-eyes",
+    operation_id="setFourEyes",
+    summary="Require or waive four eyes on reviews",
+    responses=responses(NotFound, Invalid),
+)
+async def set_four_eyes(
+    programme: str, body: FourEyesUpdate, uow: UowDep, actor: CatalogueWriter
+) -> ProgrammeRead:
+    """Require (the default) or waive the rule that the client that submitted a report,
+    plan, estimate or change request may not accept or return it; the change and every
+    review it lets through are audited."""
+    found = await catalogue.set_four_eyes(
+        uow, actor, programme, required=body.required, reason=body.reason
+    )
+    return ProgrammeRead.of(found)
+
+
 @programmes_router.get(
     "/{programme}/indicators",
     operation_id="listIndicators",
@@ -256,7 +279,11 @@ async def list_tasks(
         str | None, Query(max_length=100, description="Tasks this unit leads or co-operates on.")
     ] = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Text search, with or without diacritics.")
+        str | None,
+        Query(
+            max_length=100,
+            description="Text search: every word, in any order, with or without diacritics.",
+        ),
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from nscl_api.types import (
     IndicatorKey,
@@ -15,6 +15,7 @@ from nscl_api.types import (
     ProgrammeKey,
     Quantity,
     RequestModel,
+    ResponseModel,
     TaskGroupNumber,
     TaskKey,
     UnitKey,
@@ -37,7 +38,7 @@ UnitKind = Literal[
 KEY_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
-class SuccessionRead(BaseModel):
+class SuccessionRead(ResponseModel):
     """A successor link between two units."""
 
     kind: Literal["merged_into", "split_into", "renamed_to", "absorbed_by_area"]
@@ -57,12 +58,12 @@ class SuccessionRead(BaseModel):
         )
 
 
-class OrgUnitRead(BaseModel):
+class OrgUnitRead(ResponseModel):
     """An organisation unit and the period it existed in (valid_to exclusive, null = open)."""
 
     id: uuid.UUID
     key: str = Field(description="Stable identifier, usable in paths instead of the id.")
-    kind: str = Field(examples=["district_peoples_committee"])
+    kind: UnitKind = Field(examples=["district_peoples_committee"])
     code: str | None = Field(description="Official (GSO) code where one exists.", examples=["064"])
     name_vi: str = Field(examples=["Ủy ban nhân dân huyện Chợ Đồn"])
     name_en: str = Field(examples=["People's Committee of Chợ Đồn district"])
@@ -77,7 +78,7 @@ class OrgUnitRead(BaseModel):
         return cls(
             id=u.id,
             key=u.key,
-            kind=u.kind,
+            kind=u.kind,  # type: ignore[arg-type]  # written only through UnitKind
             code=u.code,
             name_vi=u.name_vi,
             name_en=u.name_en,
@@ -136,7 +137,7 @@ class SuccessionCreate(RequestModel):
     note_en: str | None = Field(default=None, max_length=2000)
 
 
-class PhaseRead(BaseModel):
+class PhaseRead(ResponseModel):
     id: uuid.UUID
     key: str
     name_vi: str
@@ -156,7 +157,7 @@ class PhaseRead(BaseModel):
         )
 
 
-class ProgrammeRead(BaseModel):
+class ProgrammeRead(ResponseModel):
     """The national programme or a provincial plan implementing it."""
 
     id: uuid.UUID
@@ -172,6 +173,10 @@ class ProgrammeRead(BaseModel):
     name_en: str
     start_year: int
     end_year: int
+    four_eyes: bool = Field(
+        description="Whether the client that submitted a report, plan, estimate or change "
+        "request is refused its review (on unless an administrator waived it)."
+    )
 
     @classmethod
     def of(cls, p: m.Programme) -> ProgrammeRead:
@@ -189,19 +194,27 @@ class ProgrammeRead(BaseModel):
             name_en=p.name_en,
             start_year=p.start_year,
             end_year=p.end_year,
+            four_eyes=p.four_eyes,
         )
+
+
+class FourEyesUpdate(RequestModel):
+    """Require or waive four eyes on a programme's reviews; the reason is audited."""
+
+    required: bool = Field(description="false lets a client review what it submitted.")
+    reason: str = Field(min_length=3, max_length=2000, examples=["One officer runs the programme."])
 
 
 class ProgrammeDetail(ProgrammeRead):
     phases: list[PhaseRead]
 
 
-class Disaggregation(BaseModel):
+class Disaggregation(ResponseModel):
     dimension: str = Field(examples=["certification_level"])
     values: list[str] = Field(examples=[["national", "regional", "international"]])
 
 
-class IndicatorRead(BaseModel):
+class IndicatorRead(ResponseModel):
     id: uuid.UUID
     key: str = Field(examples=["experts-certified"])
     name_vi: str
@@ -227,7 +240,7 @@ class IndicatorRead(BaseModel):
         )
 
 
-class TargetRead(BaseModel):
+class TargetRead(ResponseModel):
     """What an indicator must reach in a phase, and how achievement is judged."""
 
     id: uuid.UUID
@@ -266,7 +279,7 @@ class TargetRead(BaseModel):
         )
 
 
-class TaskGroupRead(BaseModel):
+class TaskGroupRead(ResponseModel):
     id: uuid.UUID
     key: str
     number: int
@@ -278,7 +291,7 @@ class TaskGroupRead(BaseModel):
         return cls.model_validate(g, from_attributes=True)
 
 
-class TaskRead(BaseModel):
+class TaskRead(ResponseModel):
     id: uuid.UUID
     key: str
     number: str = Field(examples=["3.2"])
@@ -313,7 +326,7 @@ RoleName = Literal[
 ]
 
 
-class RoleRead(BaseModel):
+class RoleRead(ResponseModel):
     """A unit's part in a programme for a period (valid_to exclusive)."""
 
     id: uuid.UUID
@@ -371,7 +384,7 @@ class TaskExtensionCreate(RequestModel):
     )
 
 
-class TaskExtensionRead(BaseModel):
+class TaskExtensionRead(ResponseModel):
     """A task of the previous programme (to 2020) extended into this one."""
 
     id: uuid.UUID

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from nscl_api.types import ResponseModel
 from nscl_domain.identity import Role
 from nscl_domain.identity.service import ClientView
 
 
-class ClientRead(BaseModel):
+class ClientRead(ResponseModel):
     """An API client: the system or front-end that calls for one unit, with its roles.
     Its secret is never shown (only its hash is kept)."""
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from nscl_api.types import ResponseModel
 
 CheckResult = Literal["ok", "failed"]
 
 
-class Health(BaseModel):
+class Health(ResponseModel):
     status: Literal["alive"] = "alive"
 
 
-class Readiness(BaseModel):
+class Readiness(ResponseModel):
     status: Literal["ready"] = "ready"
     checks: dict[str, CheckResult] = Field(
         examples=[{"database": "ok", "schema": "ok", "redis": "ok"}]

@@ -14,7 +14,7 @@ from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobCreate, JobRead
 from nscl_api.pagination import Page, before_id_of, encode_cursor, split_page
 from nscl_domain.errors import Conflict, Invalid, NotFound
-from nscl_domain.jobs import JobStatus
+from nscl_domain.jobs import JobName, JobStatus
 from nscl_domain.jobs import service as jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -30,7 +30,7 @@ async def list_jobs(
     uow: UowDep,
     caller: JobsReader,
     status: JobStatus | None = None,
-    name: Annotated[str | None, Query(max_length=100)] = None,
+    name: JobName | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[JobRead]:

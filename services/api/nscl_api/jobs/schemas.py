@@ -6,11 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field, JsonValue
 
-from nscl_api.types import RequestModel
-from nscl_domain.jobs import JobStatus
+from nscl_api.types import RequestModel, ResponseModel
+from nscl_domain.composition.registry import DEFAULT_REGISTRY
+from nscl_domain.jobs import JobName, JobStatus
 from nscl_domain.jobs.models import Job
+
+SCHEDULABLE: list[JsonValue] = [
+    str(k) for k, kind in sorted(DEFAULT_REGISTRY.items()) if kind.operator_may_schedule
+]
 
 # The answer of a route that queues a job: 202, and where to watch the job.
 JOB_QUEUED: dict[int | str, dict[str, Any]] = {
@@ -25,15 +30,33 @@ JOB_QUEUED: dict[int | str, dict[str, Any]] = {
 class JobCreate(RequestModel):
     """An operator's request to run a maintenance job."""
 
-    name: str = Field(max_length=100, examples=["jobs.prune"])
+    # Checked against the running registry (unknown_job); the contract lists the kinds the
+    # service's own registry lets operators start.
+    name: str = Field(
+        max_length=100,
+        examples=["jobs.prune"],
+        json_schema_extra={"enum": SCHEDULABLE},
+    )
     args: dict[str, Any] = Field(default_factory=dict, examples=[{"older_than_days": 30}])
 
 
-class JobRead(BaseModel):
+class JobProgress(ResponseModel):
+    """How far a running job has come: its current stage and the items of it done."""
+
+    stage: str = Field(
+        description="Stage of the job's kind, e.g. `fingerprints`, `cells`, `published` for "
+        "rollup refreshes.",
+        examples=["cells"],
+    )
+    done: int = Field(ge=0, examples=[3])
+    total: int = Field(ge=0, examples=[12])
+
+
+class JobRead(ResponseModel):
     """A job: what it is, where it stands, and what came of it."""
 
     id: uuid.UUID
-    name: str = Field(examples=["jobs.prune"])
+    name: JobName = Field(examples=["jobs.prune"])
     status: JobStatus
     args: dict[str, Any]
     attempts: int = Field(description="Attempts started so far.")
@@ -52,8 +75,9 @@ class JobRead(BaseModel):
     )
     error: str | None = Field(description="Error of the latest failed attempt.")
     result: dict[str, Any] | None
-    progress: dict[str, Any] | None = Field(
-        default=None, description="What a running job last said of how far it has come."
+    progress: JobProgress | None = Field(
+        default=None,
+        description="What a running job last said of how far it has come; null until it says.",
     )
 
     @classmethod
@@ -65,7 +89,7 @@ class JobRead(BaseModel):
         )
         return cls(
             id=job.id,
-            name=job.name,
+            name=JobName(job.name),
             status=JobStatus(job.status),
             args=job.args,
             attempts=job.attempts,
@@ -80,5 +104,5 @@ class JobRead(BaseModel):
             lease_expires_at=job.lease_expires_at,
             error=job.error,
             result=job.result,
-            progress=progress,
+            progress=None if progress is None else JobProgress.model_validate(progress),
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from nscl_api.types import IndicatorKey, Quantity, RequestModel, UnitKey
+from nscl_api.types import IndicatorKey, Quantity, RequestModel, ResponseModel, UnitKey
 from nscl_domain.plans import models as m
 from nscl_domain.plans.changes import Decision
 from nscl_domain.plans.content import PlanContent
@@ -28,13 +28,13 @@ class PlanContentWrite(RequestModel):
     content: PlanContent
 
 
-class PlannedTotal(BaseModel):
+class PlannedTotal(ResponseModel):
     indicator: IndicatorKey
     year: int
     value: Quantity = Field(description="Combined over activities by the indicator's rule.")
 
 
-class PlanSummary(BaseModel):
+class PlanSummary(ResponseModel):
     id: uuid.UUID
     unit: UnitKey
     kind: PlanKind
@@ -44,6 +44,10 @@ class PlanSummary(BaseModel):
     revision: int
     accepted_version_no: int | None = Field(description="The version in force, once accepted.")
     submitted_at: datetime | None
+    submitted_by: str | None = Field(
+        description="The client that submitted what is under review; four eyes: it may not "
+        "accept or return it."
+    )
     accepted_at: datetime | None
 
     @classmethod
@@ -58,6 +62,7 @@ class PlanSummary(BaseModel):
             revision=plan.revision,
             accepted_version_no=plan.accepted_version_no,
             submitted_at=plan.submitted_at,
+            submitted_by=plan.submitted_by,
             accepted_at=plan.accepted_at,
         )
 
@@ -81,7 +86,7 @@ class PlanRead(PlanSummary):
         )
 
 
-class PlanVersionRead(BaseModel):
+class PlanVersionRead(ResponseModel):
     version_no: int
     kind: m.PlanVersionKind
     change_request_id: uuid.UUID | None = Field(description="Set on versions made by a change.")
@@ -111,7 +116,7 @@ class ChangeDecision(RequestModel):
     note: str = Field(min_length=3, max_length=5000, description="DOST's reasoning, kept.")
 
 
-class ChangeRequestRead(BaseModel):
+class ChangeRequestRead(ResponseModel):
     id: uuid.UUID
     plan_id: uuid.UUID
     unit: UnitKey

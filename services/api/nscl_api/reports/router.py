@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
@@ -19,7 +19,19 @@ from nscl_api.deps import (
     UowDep,
 )
 from nscl_api.errors import responses
+from nscl_api.exports import (
+    SUMMARY_COLUMNS,
+    FormatQuery,
+    Table,
+    export_language,
+    export_response,
+    export_responses,
+    negotiate,
+    summary_rows,
+    table_of,
+)
 from nscl_api.idempotency import IDEMPOTENT
+from nscl_api.messages import message, preferred_language
 from nscl_api.pagination import (
     Cursor,
     Limit,
@@ -194,20 +206,27 @@ async def create_request(
     "/v1/programmes/{programme}/timeliness",
     operation_id="getTimeliness",
     summary="Who reported on time",
-    responses=responses(NotFound, Invalid),
+    response_model=TimelinessSummary,
+    responses={
+        **export_responses("The year's timeliness; CSV: the rows, XLSX: the counts and rows."),
+        **responses(NotFound, Invalid),
+    },
 )
 async def timeliness(
     programme: str,
     uow: UowDep,
     caller: ReportsReader,
+    request: Request,
     year: Annotated[int, Query(ge=2000, le=2100)],
     regime: Annotated[str, Query(max_length=100)] = "bk-annual",
-) -> TimelinessSummary:
+    format: FormatQuery = None,
+) -> Any:
     """Completeness and timeliness of a year: on time, late (by how many days), missing."""
+    chosen = negotiate(request, format)
     rows = await timeliness_of.timeliness(uow, caller, programme, year=year, regime=regime)
     states = [r.state for r in rows]
     verdicts = [TimelinessRow.of(r) for r in rows]
-    return TimelinessSummary(
+    summary = TimelinessSummary(
         year=year,
         regime=regime,
         obligations=len(rows),
@@ -218,6 +237,17 @@ async def timeliness(
         # As a rollup counts them: a report corrected after acceptance stays accepted.
         accepted=sum(1 for r in verdicts if r.accepted),
         rows=verdicts,
+    )
+    if chosen == "json":
+        return summary
+    data = summary.model_dump(mode="json")
+    fields = [name for name in TimelinessSummary.model_fields if name != "rows"]
+    tables = [
+        table_of("Đúng hạn", ("Tình hình gửi báo cáo", "Timeliness"), TimelinessRow, data["rows"]),
+        Table("Tổng hợp", "Tổng hợp", "Summary", SUMMARY_COLUMNS, summary_rows(data, fields)),
+    ]
+    return export_response(
+        tables, chosen, export_language(request), f"timeliness-{programme}-{year}"
     )
 
 
@@ -452,7 +482,8 @@ async def get_version(
 
 TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
 ZIP_SIGNATURE = b"PK\x03\x04"
-BINARY = {"schema": {"type": "string", "format": "binary"}}
+# A file, not JSON: generated clients hand it over as bytes to save.
+_FILE = {"schema": {"type": "string", "format": "binary"}}
 
 
 @router.get(
@@ -463,8 +494,13 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
     responses={
         200: {
             "description": "The template, prefilled with the unit and year.",
-            # Bytes, said so: generated clients then hand back a file, not an untyped value.
-            "content": {XLSX_MEDIA_TYPE: BINARY, "text/csv": BINARY},
+            "content": {XLSX_MEDIA_TYPE: _FILE, CSV_MEDIA_TYPE: _FILE},
+            "headers": {
+                "Content-Disposition": {
+                    "description": "`attachment`, with the file name to save it under.",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **responses(NotFound),
     },
@@ -473,16 +509,25 @@ async def indicator_template(
     report_id: uuid.UUID,
     uow: UowDep,
     caller: ReportsWriter,
-    format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
+    request: Request,
+    format: Annotated[Literal["xlsx", "csv"], Query(description="The file's format.")] = "xlsx",
 ) -> RawResponse:
-    """A spreadsheet with one row per typed indicator (and disaggregation) to fill in."""
+    """A spreadsheet with one row per typed indicator (and disaggregation) to fill in: a
+    title block, headings in Vietnamese (`Accept-Language: en` for English) over the column
+    keys, the draft's figures filled in; in the workbook the value cells are the only ones
+    not locked, checked as whole numbers (counts) or 0–100 (percentages), and breakdowns
+    are drop-down lists."""
+    language = preferred_language(request.headers.get("accept-language"), default="vi")
     data, filename = await imports.indicator_template(
-        uow, caller, report_id, TEMPLATE_FORMATS[format]
+        uow, caller, report_id, TEMPLATE_FORMATS[format], language
     )
     return RawResponse(
         data,
         media_type=TEMPLATE_FORMATS[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Language": language,
+        },
     )
 
 
@@ -498,8 +543,8 @@ async def indicator_template(
             "description": "The file's bytes: an Excel workbook or UTF-8 CSV, as the template. "
             "A workbook is read as one whatever its label says, since no CSV is a ZIP.",
             "content": {
-                XLSX_MEDIA_TYPE: BINARY,
-                "text/csv": BINARY,
+                XLSX_MEDIA_TYPE: _FILE,
+                CSV_MEDIA_TYPE: _FILE,
             },
         },
     },
@@ -561,7 +606,9 @@ async def import_values(
             413 if exc.too_large else 422, exc.code, exc.detail, instance=path, extra=extra
         )
     except ImportFormatError as exc:
-        return problem_response(422, "unreadable_file", str(exc), instance=path)
+        return problem_response(
+            422, "unreadable_file", str(exc), instance=path, params={"reason": str(exc)}
+        )
     except WorkTimedOut as exc:
         detail = f"Reading the file took more than {limits.seconds:g} s; split it."
         extra = {"limit": limits.seconds, "value": exc.seconds}
@@ -590,7 +637,7 @@ async def import_values(
             FieldError(
                 location=["body", e.row, *([e.column] if e.column else [])],
                 code=e.code,
-                message=e.message,
+                message=message(e.code, e.message, dict(e.params)),
             )
             for e in result.errors
         ],
@@ -601,6 +648,7 @@ async def import_values(
             422, "import_rejected",
             f"{len(result.errors)} error(s) in the file; nothing was imported.",
             instance=request.url.path, errors=outcome.errors,
+            params={"count": len(result.errors)},
         )  # fmt: skip
     if report is not None:
         _with_etag(response, report.revision)

@@ -6,20 +6,20 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, StrictBool
 
 from nscl_api.problems import FieldError
-from nscl_api.types import IndicatorKey, RequestModel, UnitKey
+from nscl_api.types import IndicatorKey, RequestModel, ResponseModel, UnitKey
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.obligations import ObligationView
 from nscl_domain.reports.rules import RuleSetting
-from nscl_domain.reports.timeliness import Timeliness, local_day
-from nscl_domain.types import STORED, IsoDate
+from nscl_domain.reports.timeliness import Timeliness, received_on
+from nscl_domain.types import STORED, IsoDate, ItemText
 from nscl_domain.workflow import ReviewStatus
 
 
-class RegimeRead(BaseModel):
+class RegimeRead(ResponseModel):
     """A reporting regime: what is due when (the annual report by 30 November)."""
 
     key: str = Field(examples=["bk-annual"])
@@ -42,7 +42,7 @@ class RegimeUpdate(RequestModel):
     cutoff_days_before_due: int = Field(default=0, ge=0, le=120)
 
 
-class RuleRead(BaseModel):
+class RuleRead(ResponseModel):
     """A validation rule run on submission: errors block it, warnings are kept."""
 
     code: str = Field(examples=["yearly_jump"])
@@ -64,7 +64,7 @@ class RuleRead(BaseModel):
 
 class RuleUpdate(RequestModel):
     severity: Literal["error", "warning"] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     # Typed per rule by the domain (the rule is named by the path, so the body cannot say
     # which model applies): values pass through untouched, so `true` is not read as 1.
     params: dict[str, Any] | None = Field(
@@ -81,7 +81,7 @@ class ObligationGeneration(RequestModel):
     regime: str = Field(max_length=100, examples=["bk-annual"])
 
 
-class ObligationGenerated(BaseModel):
+class ObligationGenerated(ResponseModel):
     created: int = Field(description="Obligations created now (existing ones are kept).")
 
 
@@ -94,10 +94,10 @@ class RequestCreate(RequestModel):
     due_date: IsoDate
     units: list[str] = Field(min_length=1, max_length=500, description="Unit keys.")
     indicators: list[str] = Field(default_factory=list, max_length=200)
-    questions: list[str] = Field(default_factory=list, max_length=100)
+    questions: list[ItemText] = Field(default_factory=list, max_length=100)
 
 
-class RequestRead(BaseModel):
+class RequestRead(ResponseModel):
     id: uuid.UUID
     title_vi: str
     title_en: str
@@ -109,7 +109,7 @@ class RequestRead(BaseModel):
     obligations_created: int
 
 
-class ObligationRead(BaseModel):
+class ObligationRead(ResponseModel):
     """What a unit must report, by when, and where its report stands."""
 
     id: uuid.UUID
@@ -143,7 +143,7 @@ class ReportCreate(RequestModel):
     obligation_id: uuid.UUID
 
 
-class ReportRead(BaseModel):
+class ReportRead(ResponseModel):
     """A report: its draft (editable while draft or returned) and its review state."""
 
     id: uuid.UUID
@@ -158,6 +158,14 @@ class ReportRead(BaseModel):
     returned_reason: str | None
     correction_reason: str | None
     first_submitted_at: datetime | None
+    submitted_by: str | None = Field(
+        description="The client that submitted what is under review; four eyes: it may not "
+        "accept or return it."
+    )
+    received_on: date | None = Field(
+        description="For a report entered from the past: the day DOST received its first "
+        "version by official letter, which timeliness is judged on."
+    )
     accepted_at: datetime | None
     updated_at: datetime
 
@@ -174,19 +182,37 @@ class ReportRead(BaseModel):
             returned_reason=r.returned_reason,
             correction_reason=r.correction_reason,
             first_submitted_at=r.first_submitted_at,
+            submitted_by=r.submitted_by,
+            received_on=r.received_on,
             accepted_at=r.accepted_at,
             updated_at=r.updated_at,
         )
 
 
-class ValidationWarning(BaseModel):
+class ValidationWarning(ResponseModel):
     code: str
     severity: Literal["error", "warning"]
     location: list[str | int]
     message: str
 
 
-class VersionRead(BaseModel):
+class LetterRead(ResponseModel):
+    """The official letter that carried a version received before it was entered."""
+
+    number: str
+    date: date
+    issuer: str
+
+
+class BackfillRecord(ResponseModel):
+    """How a version entered from the past reached DOST."""
+
+    letter: LetterRead
+    received_on: date = Field(description="The day DOST received the letter.")
+    entered_by: str = Field(description="The client that entered it (also `submitted_by`).")
+
+
+class VersionRead(ResponseModel):
     """A submitted version, frozen."""
 
     version_no: int
@@ -194,6 +220,9 @@ class VersionRead(BaseModel):
     reason: str | None
     submitted_at: datetime
     submitted_by: str
+    backfill: BackfillRecord | None = Field(
+        description="Set when the version was entered from the past as received (backfilled)."
+    )
     warnings: list[ValidationWarning]
     content: ReportContent
 
@@ -205,12 +234,26 @@ class VersionRead(BaseModel):
             reason=v.reason,
             submitted_at=v.submitted_at,
             submitted_by=v.submitted_by,
+            backfill=_backfill_of(v),
             warnings=[ValidationWarning.model_validate(w) for w in v.warnings],
             content=ReportContent.model_validate(v.content, context=STORED),
         )
 
 
-class TimelinessRow(BaseModel):
+def _backfill_of(v: m.ReportVersion) -> BackfillRecord | None:
+    # The database's check: a backfilled version has its letter and received date.
+    if not v.backfilled or v.letter_number is None or v.letter_date is None:
+        return None
+    if v.letter_issuer is None or v.received_on is None:
+        return None
+    return BackfillRecord(
+        letter=LetterRead(number=v.letter_number, date=v.letter_date, issuer=v.letter_issuer),
+        received_on=v.received_on,
+        entered_by=v.submitted_by,
+    )
+
+
+class TimelinessRow(ResponseModel):
     """Whether a unit reported by the deadline: one shape in /timeliness and in rollups."""
 
     unit: UnitKey
@@ -219,7 +262,9 @@ class TimelinessRow(BaseModel):
     )
     due_date: date
     submitted_on: date | None = Field(
-        description="Day (in Vietnam) the report was first submitted; null: not yet."
+        description="Day the report reached DOST, which timeliness is judged on: the day (in "
+        "Vietnam) it was first submitted, or for a report entered from the past the day DOST "
+        "received its official letter; null: not yet."
     )
     status: Literal["on_time", "late", "missing", "not_due"] = Field(
         description="not_due: not sent and the deadline has not passed (in /timeliness only; "
@@ -230,12 +275,11 @@ class TimelinessRow(BaseModel):
 
     @classmethod
     def of(cls, t: Timeliness) -> TimelinessRow:
-        submitted = t.report.first_submitted_at if t.report else None
         return cls(
             unit=t.unit.key,
             obligation_id=t.obligation.id,
             due_date=t.obligation.due_date,
-            submitted_on=local_day(submitted) if submitted else None,
+            submitted_on=received_on(t.report),
             status=t.state,
             days_late=t.days_late,
             accepted=t.report is not None and t.report.accepted_version_no is not None,
@@ -258,7 +302,7 @@ class TimelinessRow(BaseModel):
         )
 
 
-class TimelinessSummary(BaseModel):
+class TimelinessSummary(ResponseModel):
     """Who reported, and when: the completeness and timeliness of a year."""
 
     year: int
@@ -272,7 +316,7 @@ class TimelinessSummary(BaseModel):
     rows: list[TimelinessRow] = Field(description="One per obligation, by unit.")
 
 
-class ImportOutcome(BaseModel):
+class ImportOutcome(ResponseModel):
     """What an import found; with `dry_run` nothing is changed whatever it found."""
 
     dry_run: bool

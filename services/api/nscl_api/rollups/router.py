@@ -3,25 +3,46 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from nscl_api.conditional import sends
 from nscl_api.deps import JobsRunner, RollupsReader, UowDep
 from nscl_api.errors import responses
+from nscl_api.exports import (
+    SUMMARY_COLUMNS,
+    ExportFormat,
+    FormatQuery,
+    Table,
+    export_language,
+    export_response,
+    export_responses,
+    negotiate,
+    summary_rows,
+    table_of,
+)
 from nscl_api.idempotency import IDEMPOTENT
 from nscl_api.jobs.schemas import JOB_QUEUED, JobRead
+from nscl_api.reports.schemas import TimelinessRow
 from nscl_api.resources import Resources
 from nscl_api.rollups.published import NotModified
 from nscl_api.rollups.schemas import (
+    BudgetRow,
+    BudgetTotalRow,
+    CellRead,
+    PlanProgressRow,
     ProvenanceRead,
     RollupPhaseRead,
     RollupRead,
     RollupRequest,
+    RollupTargetRead,
     RunDetailRead,
     RunsRead,
+    TaskRow,
 )
 from nscl_domain.errors import FieldProblem, Invalid, NotFound
 from nscl_domain.identity import Permission
@@ -42,6 +63,58 @@ JSON = "application/json"
 # cache may (the default for private answers, no-store, would forbid keeping the copy).
 REVALIDATE = "private, no-cache"
 
+# The sections of a rollup as sheets: (JSON field, sheet name, Vietnamese and English title,
+# row model). A CSV holds one of them (`section`), a workbook all of them.
+Section = Literal[
+    "cells", "targets", "budget_totals", "budget", "tasks", "plan_progress", "timeliness"
+]
+SECTIONS: dict[str, tuple[str, tuple[str, str], type[BaseModel]]] = {
+    "cells": ("Số liệu", ("Số liệu chỉ tiêu", "Figures"), CellRead),
+    "targets": ("Mục tiêu", ("Mục tiêu và mức đạt", "Targets"), RollupTargetRead),
+    "budget_totals": (
+        "Ngân sách tổng hợp",
+        ("Ngân sách theo nguồn và nơi nhận", "Budget totals"),
+        BudgetTotalRow,
+    ),
+    "budget": ("Ngân sách đơn vị", ("Ngân sách theo đơn vị", "Budget by unit"), BudgetRow),
+    "tasks": ("Nhiệm vụ", ("Tiến độ nhiệm vụ", "Tasks"), TaskRow),
+    "plan_progress": ("Kế hoạch năm", ("Kế hoạch và thực hiện", "Plan progress"), PlanProgressRow),
+    "timeliness": ("Đúng hạn", ("Tình hình gửi báo cáo", "Timeliness"), TimelinessRow),
+}
+SectionQuery = Annotated[
+    Section | None,
+    Query(
+        description="For CSV: the section of the rollup in the file (default `cells`); a "
+        "workbook has every section on a sheet of its own."
+    ),
+]
+
+
+def rollup_tables(
+    data: dict[str, Any], sections: list[str], summary: list[str], section: str | None
+) -> list[Table]:
+    """A rollup's JSON as sheets: the chosen section first (what a CSV holds), the others,
+    then the run's own fields."""
+    first = section or sections[0]
+    ordered = [first, *(name for name in sections if name != first)]
+    tables = []
+    for name in ordered:
+        sheet, titles, model = SECTIONS[name]
+        tables.append(table_of(sheet, titles, model, data[name]))
+    flat = {**data, **data.get("completeness", {})}
+    tables.append(
+        Table("Tổng hợp", "Tổng hợp", "Summary", SUMMARY_COLUMNS, summary_rows(flat, summary))
+    )
+    return tables
+
+
+_YEAR_SUMMARY = [
+    "programme", "year", "run_id", "seq", "level", "kind", "fingerprint", "computed_at",
+    "published_at", "sources", "obligations", "submitted", "accepted", "on_time", "late",
+    "missing",
+]  # fmt: skip
+_PHASE_SUMMARY = ["programme", "phase", "start_year", "end_year"]
+
 
 @router.get(
     "/rollups/{programme}/{year}",
@@ -49,7 +122,13 @@ REVALIDATE = "private, no-cache"
     openapi_extra=sends("ETag"),
     summary="Get the published rollup of a year",
     response_model=RollupRead,
-    responses={**responses(NotFound), **NOT_MODIFIED},
+    responses={
+        **export_responses(
+            "The published rollup; CSV: one section (`section`), XLSX: a sheet per section."
+        ),
+        **responses(NotFound),
+        **NOT_MODIFIED,
+    },
 )
 async def get_rollup(
     programme: str,
@@ -62,16 +141,25 @@ async def get_rollup(
     ] = None,
     task_group: Annotated[int | None, Query(ge=1, le=20)] = None,
     if_none_match: IfNoneMatch = None,
+    format: FormatQuery = None,
+    section: SectionQuery = None,
 ) -> Response:
-    """The published rollup; poll with If-None-Match to get 304 while it is unchanged."""
+    """The published rollup; poll with If-None-Match to get 304 while it is unchanged.
+    As CSV or XLSX (`Accept` or `format`): the same figures, headed in Vietnamese."""
     caller.require(Permission.ROLLUPS_READ)
+    chosen: ExportFormat = negotiate(request, format)
     resources: Resources = request.app.state.resources
     filters = Filters(indicator=indicator, unit=unit, task_group=task_group)
-    found = await resources.rollups.read(
-        resources.new_uow, caller, programme, year, filters, if_none_match
-    )
+    # The tag is of the JSON representation: an export is always sent whole.
+    tag = if_none_match if chosen == "json" else None
+    found = await resources.rollups.read(resources.new_uow, caller, programme, year, filters, tag)
     if isinstance(found, NotModified):
         return Response(status_code=304, headers={"ETag": found.etag, "Cache-Control": REVALIDATE})
+    if chosen != "json":
+        data = json.loads(found.body)
+        tables = rollup_tables(data, list(SECTIONS), _YEAR_SUMMARY, section)
+        name = f"rollup-{programme}-{year}" + (f"-{section}" if section and chosen == "csv" else "")
+        return export_response(tables, chosen, export_language(request), name)
     if found.etag is None:
         return Response(content=found.body, media_type=JSON)
     return Response(
@@ -117,7 +205,7 @@ async def list_runs(
 
 
 @router.get(
-    "/{programme}/{year}/runs/{run_id}",
+    "/rollups/{programme}/{year}/runs/{run_id}",
     operation_id="getRollupRun",
     summary="Get a run and its inputs",
     responses=responses(NotFound),
@@ -133,7 +221,7 @@ async def get_run(
 @router.get(
     "/rollups/{programme}/{year}/provenance",
     operation_id="getRollupProvenance",
-    summary="The submissions behind a figure",
+    summary="The submissions and records behind a figure",
     responses=responses(NotFound),
 )
 async def get_provenance(
@@ -146,8 +234,9 @@ async def get_provenance(
     breakdown: Annotated[str, Query(max_length=200)] = "",
     run_id: uuid.UUID | None = None,
 ) -> ProvenanceRead:
-    """The accepted report versions (nationally: the provincial runs) a figure was made
-    from, each with the value it contributed; of the published run unless ``run_id``."""
+    """The accepted report and programme record versions (nationally: the provincial runs)
+    a figure was made from, each with the value it contributed; of the published run
+    unless ``run_id``."""
     run, contributions = await rollups.provenance(
         uow, caller, programme, year, indicator=indicator, disaggregation=disaggregation,
         breakdown=breakdown, run_id=run_id,
@@ -159,17 +248,33 @@ async def get_provenance(
     "/phase-rollups/{programme}/{phase}",
     operation_id="getPhaseRollup",
     summary="Get the rollup of a phase",
-    responses=responses(NotFound),
+    response_model=RollupPhaseRead,
+    responses={
+        **export_responses("The phase's rollup; CSV: `cells` or `targets`, XLSX: both."),
+        **responses(NotFound),
+    },
 )
 async def get_phase(
     programme: str,
     phase: Annotated[str, Path(max_length=100)],
     uow: UowDep,
     caller: RollupsReader,
+    request: Request,
     indicator: Annotated[str | None, Query(max_length=100)] = None,
-) -> RollupPhaseRead:
+    format: FormatQuery = None,
+    section: Annotated[
+        Literal["cells", "targets"] | None,
+        Query(description="For CSV: the section in the file (default `cells`)."),
+    ] = None,
+) -> Any:
     """The phase's published years combined, and its targets judged on them."""
-    return RollupPhaseRead.of(await rollups.get_phase(uow, caller, programme, phase, indicator))
+    chosen = negotiate(request, format)
+    read = RollupPhaseRead.of(await rollups.get_phase(uow, caller, programme, phase, indicator))
+    if chosen == "json":
+        return read
+    data = read.model_dump(mode="json")
+    tables = rollup_tables(data, ["cells", "targets"], _PHASE_SUMMARY, section)
+    return export_response(tables, chosen, export_language(request), f"rollup-{programme}-{phase}")
 
 
 @router.post(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, StrictBool
 
 from nscl_api.reports.schemas import TimelinessRow
 from nscl_api.types import (
@@ -19,11 +19,16 @@ from nscl_api.types import (
     ProgrammeKey,
     Quantity,
     RequestModel,
+    ResponseModel,
     TaskGroupNumber,
     TaskKey,
     UnitKey,
 )
-from nscl_domain.catalogue.targets import Achievement
+from nscl_domain.budget.models import FundingSource
+from nscl_domain.catalogue.baselines import BaselineUsed
+from nscl_domain.catalogue.targets import Achievement, TargetStatus
+from nscl_domain.records.content import RecordKind
+from nscl_domain.reports.content import TaskStatus
 from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.service import budget_totals
 from nscl_domain.rollups.views import (
@@ -36,7 +41,7 @@ from nscl_domain.rollups.views import (
 )
 
 
-class CellRead(BaseModel):
+class CellRead(ResponseModel):
     indicator: IndicatorKey
     disaggregation: str = Field(description='"dimension=value" pairs joined by ";"; "" total.')
     breakdown: str = Field(
@@ -56,7 +61,7 @@ class CellRead(BaseModel):
         )
 
 
-class YearRead(BaseModel):
+class YearRead(ResponseModel):
     year: int
     value: Quantity | None
     cumulative: Quantity | None
@@ -64,19 +69,72 @@ class YearRead(BaseModel):
     note: str
 
 
-class RollupTargetRead(BaseModel):
+class BaselineFigureUsed(ResponseModel):
+    """A recorded baseline figure a judgement used."""
+
+    id: uuid.UUID
+    unit: UnitKey | None = Field(description="Null: the provincial total.")
+    disaggregation: str
+    period: str | None
+    year: int | None
+    value: Quantity
+    source_document: str
+    source_date: date
+
+
+class BaselineUsedRead(ResponseModel):
+    """What a target was compared with: the total of a baseline period (2011–2020) or of a
+    base year (2020), and the recorded figures it is the sum of."""
+
+    label: str = Field(examples=["2011–2020", "2020"])
+    period: str | None
+    year: int | None
+    total: Quantity
+    figures: list[BaselineFigureUsed]
+
+    @classmethod
+    def of(cls, used: BaselineUsed) -> BaselineUsedRead:
+        return cls(
+            label=used.label,
+            period=used.period,
+            year=used.year,
+            total=used.total,
+            figures=[
+                BaselineFigureUsed(
+                    id=f.id,
+                    unit=f.unit,
+                    disaggregation=f.disaggregation,
+                    period=f.period,
+                    year=f.year,
+                    value=f.value,
+                    source_document=f.source_document,
+                    source_date=f.source_date,
+                )
+                for f in used.figures
+            ],
+        )
+
+
+class RollupTargetRead(ResponseModel):
     """A target and how far it is achieved, with the arithmetic."""
 
     key: str
     indicator: IndicatorKey
     phase: PhaseKey
     text_en: str
-    status: str | None = Field(description="on_track, at_risk, off_track, achieved, missed …")
+    status: TargetStatus | None = Field(
+        description="Where the target stands; `no_data` when nothing is reported yet in the "
+        "phase, null when the target cannot be judged (its note says why)."
+    )
     actual: Quantity | None
     expected: Quantity | None = Field(description="What linear progress requires by now.")
     ratio_pct: Percent | None
     explanation: str
     per_year: list[YearRead]
+    baseline: BaselineUsedRead | None = Field(
+        description="The baseline figures the target was judged against (a baseline period, "
+        "or the base year before the phase for a growth target); null when none applies."
+    )
 
     @classmethod
     def of(cls, target: TargetProgress) -> RollupTargetRead:
@@ -86,7 +144,7 @@ class RollupTargetRead(BaseModel):
             indicator=target.indicator,
             phase=target.phase,
             text_en=target.text_en,
-            status=judged.status.value if judged else None,
+            status=judged.status if judged else None,
             actual=judged.actual if judged else None,
             expected=judged.expected if judged else None,
             ratio_pct=judged.ratio_pct if judged else None,
@@ -101,13 +159,14 @@ class RollupTargetRead(BaseModel):
                 )
                 for d in (judged.per_year if judged else ())
             ],
+            baseline=BaselineUsedRead.of(target.baseline) if target.baseline else None,
         )
 
 
-class BudgetTotalRow(BaseModel):
+class BudgetTotalRow(ResponseModel):
     """Accepted estimates of a funding source going to a destination, summed over units."""
 
-    funding_source: str
+    funding_source: FundingSource
     destination: UnitKey | None = Field(
         description="Unit key; null: other sources, routed to neither."
     )
@@ -116,10 +175,10 @@ class BudgetTotalRow(BaseModel):
     spent: Money
 
 
-class BudgetRow(BaseModel):
+class BudgetRow(ResponseModel):
     """One unit's money for a funding source, destination and task group."""
 
-    funding_source: str
+    funding_source: FundingSource
     destination: UnitKey | None = Field(
         description="Unit key; null: other sources, routed to neither."
     )
@@ -130,11 +189,11 @@ class BudgetRow(BaseModel):
     spent: Money
 
 
-class TaskRow(BaseModel):
+class TaskRow(ResponseModel):
     unit: UnitKey
     task: TaskKey
     task_group: TaskGroupNumber
-    status: str
+    status: TaskStatus
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> TaskRow:
@@ -143,7 +202,7 @@ class TaskRow(BaseModel):
         return cls(unit=row["unit"], task=row["task"], task_group=group, status=row["status"])
 
 
-class PlanProgressRow(BaseModel):
+class PlanProgressRow(ResponseModel):
     """An indicator's planned output for the year (accepted annual plans) beside its actual."""
 
     indicator: IndicatorKey
@@ -168,7 +227,7 @@ class PlanProgressRow(BaseModel):
         return result
 
 
-class Completeness(BaseModel):
+class Completeness(ResponseModel):
     """Who reported: the year's annual obligations, and how they stand."""
 
     obligations: int
@@ -190,7 +249,7 @@ class Completeness(BaseModel):
         )
 
 
-class RollupRead(BaseModel):
+class RollupRead(ResponseModel):
     """A published rollup: figures, targets, budget, task progress and timeliness."""
 
     programme: ProgrammeKey
@@ -253,7 +312,7 @@ class RollupRead(BaseModel):
         )
 
 
-class RollupPhaseRead(BaseModel):
+class RollupPhaseRead(ResponseModel):
     programme: ProgrammeKey
     phase: PhaseKey
     start_year: int
@@ -276,7 +335,7 @@ class RollupPhaseRead(BaseModel):
         )
 
 
-class RunRead(BaseModel):
+class RunRead(ResponseModel):
     run_id: uuid.UUID
     seq: int
     level: Literal["provincial", "national"]
@@ -302,7 +361,7 @@ class RunRead(BaseModel):
         )
 
 
-class RunInputRead(BaseModel):
+class RunInputRead(ResponseModel):
     """One source of a run: an accepted report version (provincial runs) or a provincial
     run (national runs)."""
 
@@ -338,7 +397,7 @@ class RunDetailRead(RunRead):
         )
 
 
-class RunsRead(BaseModel):
+class RunsRead(ResponseModel):
     items: list[RunRead]
 
     @classmethod
@@ -347,17 +406,19 @@ class RunsRead(BaseModel):
         return cls(items=[RunRead.of(r, r.id == published_id) for r in runs])
 
 
-class ContributionRead(BaseModel):
+class ContributionRead(ResponseModel):
     source_id: uuid.UUID
-    kind: Literal["report_version", "rollup_run"]
+    kind: Literal["report_version", "record_version", "rollup_run"]
     unit: UnitKey | None
     programme: ProgrammeKey | None
-    report_id: uuid.UUID | None
+    report_id: uuid.UUID | None = Field(description="Of a report version.")
+    record_id: uuid.UUID | None = Field(description="Of a programme record version.")
+    record_kind: RecordKind | None = Field(description="Of a programme record version.")
     version_no: int | None
     value: Quantity
 
 
-class ProvenanceRead(BaseModel):
+class ProvenanceRead(ResponseModel):
     run_id: uuid.UUID
     indicator: IndicatorKey
     disaggregation: str
@@ -386,6 +447,8 @@ class ProvenanceRead(BaseModel):
                     unit=c.unit,
                     programme=c.programme,
                     report_id=c.report_id,
+                    record_id=c.record_id,
+                    record_kind=None if c.record_kind is None else RecordKind(c.record_kind),
                     version_no=c.version_no,
                     value=c.value,
                 )
@@ -399,4 +462,5 @@ class RollupRequest(RequestModel):
     year: int | None = Field(
         default=None, ge=2000, le=2100, description="Absent: every year of the programme."
     )
-    full: bool = Field(default=False, description="Recompute every cell of the year.")
+    # Strict, as the contract says: 0 or "yes" is refused, not read as a boolean.
+    full: StrictBool = Field(default=False, description="Recompute every cell of the year.")
