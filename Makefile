@@ -11,7 +11,7 @@ NODE_BIN := contract/node_modules/.bin
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: run test install install-dev lint types contract deploy-check unit openapi migrate-check bench bench-hardening bench-jobs bench-exports clean
+.PHONY: run test install install-dev lint types contract deploy-check unit openapi migrate-check bench bench-hardening bench-jobs bench-webhooks bench-exports clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ bench-hardening: install-dev
 ## Kill workers mid-rebuild on a private PostgreSQL and Redis: seconds until the job succeeds.
 bench-jobs: install-dev
 	$(BIN)/python -m bench.jobs_recovery
+
+## Webhooks: events per second to a loopback receiver (one worker), outbox lag under a burst.
+bench-webhooks: install-dev
+	$(BIN)/python -m bench.webhooks
 
 ## The audit trail exported as CSV and XLSX, 10,000 and 100,000 events: seconds and the
 ## server's peak memory (flat: it does not grow with the events).

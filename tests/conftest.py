@@ -85,6 +85,10 @@ TEST_CLIENTS: dict[str, tuple[str, list[str]]] = {
 # Tables that tests with real commits write to; emptied after each of them.
 # Reporting tables: emptied after tests that commit reports (frozen rows refuse DELETE).
 REPORTING_TABLES = (
+    "webhook_attempt",
+    "webhook_delivery",
+    "webhook_event",
+    "webhook_subscription",
     "job",
     "plan_version",
     "plan_change_request",
@@ -262,6 +266,8 @@ def settings(services: Services, database_url: str, service_database_url: str) -
         queue_name=f"{REDIS_PREFIX}:jobs",
         seed_on_start=False,
         outbox_grace_seconds=0,
+        # Webhook receivers of the tests listen on loopback; tests of refusals turn it off.
+        webhook_allowed_networks=["127.0.0.0/8"],
         # Token-request limits of this run only: other runs on the shared Redis keep theirs.
         auth_redis_prefix=f"{REDIS_PREFIX}:auth",
     )

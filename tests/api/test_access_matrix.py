@@ -88,6 +88,7 @@ class Samples:
     plan: dict[str, str]  # a submitted 2021–2025 plan per unit
     change_request: dict[str, str]  # a proposed change to an accepted 2021 plan per unit
     run_id: str  # the published 2021 rollup run
+    webhook: str  # a subscription of another client ("test-all"): only operators manage it
     record: dict[str, str]  # a submitted 2021 programme record per unit
 
     def of_other_unit(self) -> dict[str, str]:
@@ -171,6 +172,8 @@ def expected_status(method: str, path: str, scopes: frozenset[str], role: Role, 
         return 409
     if "{allocation_id}" in path:
         return 404  # the sample dossier allocates nothing yet
+    if "{webhook_id}" in path and "webhooks.manage" not in granted:
+        return 404  # another client's subscription
     unit_owned = (
         "{report_id}" in path
         or "{estimate_id}" in path
@@ -304,6 +307,17 @@ def body_for(method: str, path: str, unit: str) -> dict[str, Any] | None:
             "note": "Đồng ý",
         },
         ("POST", "/v1/plan-change-requests/{request_id}/withdrawal"): None,
+        # Loopback is allowed in the tests' settings; nothing listens there (the ping fails).
+        ("POST", "/v1/webhooks"): {
+            "url": "http://127.0.0.1:9/matrix",
+            "event_types": ["rollup.published"],
+        },
+        ("POST", "/v1/webhooks/{webhook_id}/secret-rotation"): {"overlap_hours": 1},
+        ("POST", "/v1/webhooks/{webhook_id}/enablement"): None,
+        ("POST", "/v1/webhooks/{webhook_id}/replay"): {
+            "since": "2021-01-01T00:00:00Z",
+            "until": "2021-01-02T00:00:00Z",
+        },
         ("POST", "/v1/programmes/{programme}/records"): {"content": inspection(unit)},
         ("PUT", "/v1/records/{record_id}/content"): {"content": inspection(unit)},
         ("POST", "/v1/records/{record_id}/submission"): None,
@@ -360,6 +374,7 @@ def url_for(path: str, unit: str, samples: Samples) -> str:
         year=2021,
         budget_year=2021,
         run_id=samples.run_id,
+        webhook_id=samples.webhook,
         schedule="nightly-jobs-prune",
     )
 
@@ -461,6 +476,16 @@ async def samples(
             rollups.RefreshRollupArgs(programme_id=programme_id, year=2021),
         )
         await session.commit()
+    async with sessionmaker() as session:
+        webhook = await session.scalar(
+            text(
+                "INSERT INTO webhook_subscription (id, owner_client_id, url, event_types, "
+                "secret, created_by) VALUES (gen_random_uuid(), 'test-all', "
+                "'https://portal.example/hook', ARRAY['rollup.published'], "
+                "'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'test-all') RETURNING id"
+            )
+        )
+        await session.commit()
     # The documents routes read the 2021 report and the 2021–2025 review.
     for kind, period in (("annual_report", "2021"), ("mid_term_review", "bk-2021-2025")):
         async with sessionmaker() as session:
@@ -481,6 +506,7 @@ async def samples(
         plan=submitted_plans,
         change_request=change_requests,
         run_id=refreshed["run_id"],
+        webhook=str(webhook),
         record=filed_records,
     )
     async with owner_engine.begin() as conn:

@@ -52,7 +52,7 @@ class TestTokenEndpoint:
         body = response.json()
         assert body["token_type"] == "Bearer"
         assert body["expires_in"] == 900
-        assert body["scope"] == "catalogue.read rollups.read"
+        assert body["scope"] == "catalogue.read rollups.read webhooks.subscribe"
         header = jwt.get_unverified_header(body["access_token"])
         assert header["alg"] == "ES256"
         assert header["kid"]
@@ -74,6 +74,8 @@ class TestTokenEndpoint:
             "rollups.read",
             "jobs.read",
             "jobs.run",
+            "webhooks.subscribe",
+            "webhooks.manage",
         }
 
     async def test_asking_for_fewer_scopes_narrows_the_token(

@@ -6,6 +6,7 @@ from nscl_domain.catalogue import models as catalogue
 from nscl_domain.catalogue.baselines import BaselineFigure
 from nscl_domain.db import Base
 from nscl_domain.documents.models import DocumentArtefact
+from nscl_domain.events import models as events
 from nscl_domain.idempotency import IdempotencyKey
 from nscl_domain.identity.models import ApiClient, SigningKey
 from nscl_domain.jobs.models import Job
@@ -26,6 +27,7 @@ __all__ = [
     "SigningKey",
     "budget",
     "catalogue",
+    "events",
     "metadata",
     "plans",
     "records",

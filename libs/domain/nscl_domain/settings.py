@@ -120,6 +120,45 @@ class Settings(BaseSettings):
             "hands it over again."
         ),
     )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description=(
+            "Where other systems reach this API: the source of the events it sends and the "
+            "base of the links in them."
+        ),
+    )
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description=(
+            "Private, loopback or link-local networks (CIDR, JSON list) webhooks may still "
+            "target; every other such address is refused, at subscription and at delivery."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Longest one delivery may take, connection included."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="First retry delay of a failed delivery; doubled per attempt, with jitter.",
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="Longest wait between two attempts of a delivery."
+    )
+    webhook_retry_window_seconds: float = Field(
+        default=3 * 86_400.0,
+        gt=0,
+        description="How long a delivery is retried before it ends failed (three days).",
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86_400.0,
+        gt=0,
+        description=(
+            "An endpoint whose every attempt failed for this long is disabled, and operators "
+            "hear of it (a webhook.disabled event)."
+        ),
+    )
     schedule_tick_seconds: int = Field(
         default=15,
         ge=1,

@@ -17,6 +17,16 @@ from nscl_domain.repositories import R, Repositories
 
 log = structlog.get_logger(__name__)
 
+OUTBOX_HANDOVERS = "nscl.outbox.handovers"
+"""Key of the session's ``info`` where commit hooks name the jobs they wrote, for the
+unit of work (or the job runner) to hand them to the queue after the commit."""
+
+
+def written_by_hooks(session: AsyncSession) -> list[Job]:
+    """The jobs commit hooks wrote in the transaction just committed (and forget them)."""
+    found: list[Job] = session.info.pop(OUTBOX_HANDOVERS, [])
+    return found
+
 
 class UnitOfWork:
     """Open with ``async with uow:``, change things, ``await uow.commit()`` once.
@@ -110,6 +120,7 @@ class UnitOfWork:
         """Commit the transaction, then hand the jobs it scheduled to the queue."""
         await self._session.commit()
         scheduled, self._scheduled = self._scheduled, []
+        scheduled += written_by_hooks(self._session)
         if not scheduled or self._queue is None:
             return
         handed = []

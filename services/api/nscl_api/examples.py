@@ -298,4 +298,19 @@ REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
         "Prune jobs older than 30 days",
         {"name": "jobs.prune", "args": {"older_than_days": 30}},
     ),
+    "createWebhook": (
+        "The province's portal hears of Ba Bể's accepted reports and of published rollups",
+        {
+            "url": "https://portal.backan.gov.vn/nscl-events",
+            "event_types": ["report.accepted", "rollup.published"],
+            "unit": "bk-ba-be",
+            "description": "Cổng thông tin tỉnh",
+            "max_concurrency": 4,
+        },
+    ),
+    "rotateWebhookSecret": ("A new secret; the old one signs too for a day", {"overlap_hours": 24}),
+    "replayWebhook": (
+        "Send again what the endpoint was sent on 29 November",
+        {"since": "2026-11-29T00:00:00Z", "until": "2026-11-30T00:00:00Z"},
+    ),
 }

@@ -46,6 +46,7 @@ from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.fast import RollupFastPath
 from nscl_api.rollups.router import router as rollups_router
 from nscl_api.schedules.router import router as schedules_router
+from nscl_api.webhooks.router import router as webhooks_router
 from nscl_domain.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -197,6 +198,7 @@ def create_app(
         schedules_router,
         audit_router,
         clients_router,
+        webhooks_router,
     ):
         app.include_router(router, dependencies=v1_dependencies)
     app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])

@@ -10,7 +10,7 @@ from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
 from nscl_domain.composition.process import open_engine
-from nscl_domain.composition.registry import DEFAULT_REGISTRY
+from nscl_domain.composition.registry import registry_for
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.jobs.registry import JobRegistry
 from nscl_domain.schema import SchemaOutOfDate, schema_state
@@ -89,7 +89,7 @@ def build_worker(
     *,
     database_url: str,
     redis: ArqRedis,
-    registry: JobRegistry = DEFAULT_REGISTRY,
+    registry: JobRegistry | None = None,
     burst: bool = False,
     with_cron: bool = True,
     handle_signals: bool = True,
@@ -98,7 +98,9 @@ def build_worker(
     """Build a worker on an existing Redis client; ``deps`` shares the caller's database pool."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        ctx["deps"] = deps or await database_deps(settings, database_url, redis, registry)
+        ctx["deps"] = deps or await database_deps(
+            settings, database_url, redis, registry or registry_for(settings)
+        )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if deps is None and "deps" in ctx:
@@ -137,7 +139,7 @@ class WorkerSettings:
         if settings.database_url is None:
             raise SystemExit("set NSCL_DATABASE_URL: a separate worker needs a shared database")
         ctx["deps"] = await database_deps(
-            settings, str(settings.database_url), ctx["redis"], DEFAULT_REGISTRY
+            settings, str(settings.database_url), ctx["redis"], registry_for(settings)
         )
 
     @staticmethod

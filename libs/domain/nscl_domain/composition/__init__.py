@@ -7,7 +7,10 @@ and the process factory live beside it.
 from __future__ import annotations
 
 from nscl_domain.catalogue.repository import CatalogueClientUnits
+from nscl_domain.composition.events import EVENT_SPECS
+from nscl_domain.events import hook
 from nscl_domain.identity.units import ClientUnits
 from nscl_domain.repositories import Repositories
 
 Repositories.bind(ClientUnits, CatalogueClientUnits)
+hook.install(EVENT_SPECS)

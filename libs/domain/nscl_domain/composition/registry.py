@@ -6,9 +6,12 @@ from collections.abc import Iterable
 
 from nscl_domain.budget import jobs as budget_jobs
 from nscl_domain.documents import jobs as documents_jobs
+from nscl_domain.events.delivery import DeliveryConfig
+from nscl_domain.events.jobs import delivery_jobs
 from nscl_domain.jobs import jobs as jobs_jobs
 from nscl_domain.jobs.registry import JobKind, JobRegistry
 from nscl_domain.rollups import jobs as rollups_jobs
+from nscl_domain.settings import Settings
 
 
 def registry_of(*declared: Iterable[JobKind]) -> JobRegistry:
@@ -22,6 +25,21 @@ def registry_of(*declared: Iterable[JobKind]) -> JobRegistry:
     return merged
 
 
+def registry_for(settings: Settings) -> JobRegistry:
+    """Every job, webhooks sent as the settings say."""
+    return registry_of(
+        budget_jobs.JOBS,
+        rollups_jobs.JOBS,
+        documents_jobs.JOBS,
+        jobs_jobs.JOBS,
+        delivery_jobs(DeliveryConfig.of(settings)),
+    )
+
+
 DEFAULT_REGISTRY: JobRegistry = registry_of(
-    budget_jobs.JOBS, rollups_jobs.JOBS, documents_jobs.JOBS, jobs_jobs.JOBS
+    budget_jobs.JOBS,
+    rollups_jobs.JOBS,
+    documents_jobs.JOBS,
+    jobs_jobs.JOBS,
+    delivery_jobs(DeliveryConfig()),
 )

@@ -45,9 +45,11 @@ class Permission(StrEnum):
     PLANS_READ = "plans.read"
     PLANS_WRITE = "plans.write"
     PLANS_REVIEW = "plans.review"
+    WEBHOOKS_SUBSCRIBE = "webhooks.subscribe"
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
-_EVERYONE = {Permission.CATALOGUE_READ, Permission.ROLLUPS_READ}
+_EVERYONE = {Permission.CATALOGUE_READ, Permission.ROLLUPS_READ, Permission.WEBHOOKS_SUBSCRIBE}
 
 _REVIEW = {
     Permission.REPORTS_READ,
@@ -98,7 +100,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.PLANS_READ,
         }
     ),
-    Role.OPERATOR: frozenset(_EVERYONE | {Permission.JOBS_READ, Permission.JOBS_RUN}),
+    Role.OPERATOR: frozenset(
+        _EVERYONE | {Permission.JOBS_READ, Permission.JOBS_RUN, Permission.WEBHOOKS_MANAGE}
+    ),
     Role.ADMIN: frozenset(_EVERYONE | {Permission.CATALOGUE_WRITE, Permission.CLIENTS_MANAGE}),
 }
 

@@ -47,12 +47,22 @@ class JobContext:
     # For work that may run on a second connection beside the job's own transaction.
     sessionmaker: InitVar[async_sessionmaker[AsyncSession] | None] = None
     _repositories: Repositories = field(init=False, repr=False, compare=False)
+    _sessionmaker: async_sessionmaker[AsyncSession] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(
         self, session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession] | None
     ) -> None:
         repositories = Repositories(session, another_session=sessionmaker)
         object.__setattr__(self, "_repositories", repositories)
+        object.__setattr__(self, "_sessionmaker", sessionmaker)
+
+    @property
+    def sessionmaker_(self) -> async_sessionmaker[AsyncSession] | None:
+        """Sessions beside the job's transaction, for work that must commit whatever the
+        attempt's fate (what a webhook endpoint was sent cannot be rolled back)."""
+        return self._sessionmaker
 
     def get(self, repository: type[R]) -> R:
         """The job transaction's ``repository``, as ``UnitOfWork.get`` gives a use case."""

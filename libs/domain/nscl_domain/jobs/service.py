@@ -35,10 +35,11 @@ from nscl_domain.jobs.registry import (
     Location,
     Progress,
     ProgressReporter,
+    actor_named,
 )
 from nscl_domain.jobs.repository import JobRepository
 from nscl_domain.repositories import RepositorySource
-from nscl_domain.uow import UnitOfWork
+from nscl_domain.uow import UnitOfWork, written_by_hooks
 
 log = structlog.get_logger(__name__)
 
@@ -273,7 +274,7 @@ async def run_attempt(
             observer.attempt_ended(claimed.name, outcome, time.perf_counter() - started)
 
     try:
-        result = await _run_claimed(sessionmaker, registry, claimed, attempt, clock)
+        result = await _run_claimed(sessionmaker, registry, claimed, attempt, clock, queue)
         ended("succeeded")
         return result
     except asyncio.CancelledError:
@@ -338,6 +339,7 @@ async def _run_claimed(
     claimed: Job,
     attempt: _Attempt,
     clock: Clock,
+    queue: JobQueue | None = None,
 ) -> dict[str, Any] | None:
     kind = registry.get(claimed.name)
     if kind is None:
@@ -368,6 +370,8 @@ async def _run_claimed(
         job.lease_expires_at = None
         job.finished_at = clock()
         await session.commit()
+        for written in written_by_hooks(session):
+            await _hand_over(queue, written)
     log.info("job.succeeded", job_id=str(claimed.id), job_name=claimed.name, attempt=attempt.number)
     return result
 
@@ -477,6 +481,14 @@ async def _requeue_or_fail(
         return False
     if final or job.attempts >= job.max_attempts:
         _end(job, JobStatus.FAILED, error, now)
+        # Operators (and subscribers of job.failed) hear of it from the trail.
+        AuditRepository(repo.session).record(
+            actor_named(job.requested_by),
+            "job.failed",
+            "job",
+            job.id,
+            after={"name": job.name, "attempts": job.attempts, "error": error[:500]},
+        )
         return False
     twin = await repo.pending_twin(job)
     if twin is not None:

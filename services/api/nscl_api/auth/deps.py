@@ -41,6 +41,11 @@ SCOPE_DESCRIPTIONS: dict[Permission, str] = {
     Permission.PLANS_WRITE: "Write and submit the plans of the caller's unit; propose and "
     "withdraw changes to accepted plans.",
     Permission.PLANS_REVIEW: "Accept or return submitted plans; decide on change requests.",
+    Permission.WEBHOOKS_SUBSCRIBE: (
+        "Subscribe the client's own endpoints to events about what it may read; rotate their "
+        "secrets, read their delivery log, replay."
+    ),
+    Permission.WEBHOOKS_MANAGE: "Manage every client's webhook subscriptions.",
 }
 
 # Every member is declared, described or not: an undescribed one shows as an empty line in
