@@ -102,6 +102,7 @@ REPORTING_TABLES = (
     "indicator_value",
     "report_version",
     "report",
+    "reminder_sent",
     "reporting_obligation",
     "reporting_request",
     "idempotency_key",

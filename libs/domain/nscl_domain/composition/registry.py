@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from nscl_domain.budget import jobs as budget_jobs
 from nscl_domain.jobs import jobs as jobs_jobs
 from nscl_domain.jobs.registry import JobKind, JobRegistry
+from nscl_domain.reports import jobs as reports_jobs
 from nscl_domain.rollups import jobs as rollups_jobs
 
 
@@ -21,4 +22,6 @@ def registry_of(*declared: Iterable[JobKind]) -> JobRegistry:
     return merged
 
 
-DEFAULT_REGISTRY: JobRegistry = registry_of(budget_jobs.JOBS, rollups_jobs.JOBS, jobs_jobs.JOBS)
+DEFAULT_REGISTRY: JobRegistry = registry_of(
+    budget_jobs.JOBS, reports_jobs.JOBS, rollups_jobs.JOBS, jobs_jobs.JOBS
+)

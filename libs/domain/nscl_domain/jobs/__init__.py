@@ -24,6 +24,8 @@ class JobName(StrEnum):
     REFRESH_ROLLUP = "rollups.refresh"
     REBUILD_ROLLUPS = "rollups.rebuild"
     BUILD_DOSSIERS = "budget.build_dossiers"
+    SEND_REMINDERS = "reminders.send"
+    DELIVER_REMINDER = "reminders.deliver"
 
 
 class JobStatus(StrEnum):
