@@ -110,6 +110,7 @@ REPORTING_TABLES = (
     "programme_record",
     "report_version",
     "report",
+    "reminder_sent",
     "reporting_obligation",
     "reporting_request",
     "baseline_figure",

@@ -17,6 +17,7 @@ from nscl_domain.identity.units import ClientUnits
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs import jobs as jobs_jobs
 from nscl_domain.jobs.registry import JobContext
+from nscl_domain.reports import jobs as reports_jobs
 from nscl_domain.repositories import Repositories
 from nscl_domain.rollups import jobs as rollups_jobs
 
@@ -24,7 +25,13 @@ SESSION = cast(AsyncSession, object())
 
 
 def test_the_registry_holds_every_job_each_context_declares() -> None:
-    declared = [*budget_jobs.JOBS, *rollups_jobs.JOBS, *documents_jobs.JOBS, *jobs_jobs.JOBS]
+    declared = [
+        *budget_jobs.JOBS,
+        *reports_jobs.JOBS,
+        *rollups_jobs.JOBS,
+        *documents_jobs.JOBS,
+        *jobs_jobs.JOBS,
+    ]
     assert {k.name for k in declared} == set(JobName)
     assert all(DEFAULT_REGISTRY[k.name] is k for k in declared)
 

@@ -123,8 +123,8 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default="http://localhost:8000",
         description=(
-            "Where other systems reach this API: the source of the events it sends and the "
-            "base of the links in them."
+            "Where other systems and people reach this API: the source of the events it "
+            "sends and the base of the links in them and in reminder e-mails."
         ),
     )
     webhook_allowed_networks: list[IPvAnyNetwork] = Field(
@@ -272,6 +272,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Older passphrases still accepted while `nscl keys reseal` runs (JSON list).",
     )
+
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server deadline reminders are sent through. Unset: none are sent.",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = Field(default=None, description="Unset: no SMTP login.")
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(default="nscl@localhost", description="Sender address of the reminders.")
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade the SMTP connection with STARTTLS before login."
+    )
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     def refuse_unsafe_production(self, *, signs_tokens: bool) -> None:
         """In production, refuse to start on the embedded defaults or with unsealed keys.

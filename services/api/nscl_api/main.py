@@ -126,6 +126,11 @@ TAGS = [
         "description": "When jobs run: cron expressions read in Asia/Ho_Chi_Minh, paused or "
         "enabled, their next fire times and latest runs.",
     },
+    {
+        "name": "webhooks",
+        "description": "Subscriptions of other systems to events (CloudEvents, signed as "
+        "Standard Webhooks), their deliveries and replays.",
+    },
     {"name": "audit", "description": "Append-only record of every change."},
     {
         "name": "clients",

@@ -51,6 +51,10 @@ class OrgUnit(Base):
     valid_to: Mapped[date | None]
     # Lower-case, diacritics folded: "cho don" finds "Chợ Đồn".
     search_text: Mapped[str] = mapped_column(Text)
+    # The people reminded of the unit's deadlines: [{"name", "email", "role"}].
+    contacts: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb"), default=list
+    )
 
 
 class OrgSuccession(Base):

@@ -228,6 +228,8 @@ class UnitChanges:
     parent: str | None = None
     valid_from: date | None = None
     valid_to: date | None = None
+    # The people reminded of the unit's deadlines, replacing the list (name, email, role).
+    contacts: list[dict[str, str]] | None = None
     clear: frozenset[str] = frozenset()  # fields to set to null (parent, code, valid_to …)
 
 
@@ -289,6 +291,13 @@ async def update_unit(uow: UnitOfWork, actor: Caller, ref: str, changes: UnitCha
                 setattr(unit, name, nfc(value) if isinstance(value, str) else value)
             elif name in changes.clear:
                 setattr(unit, name, None)
+        if changes.contacts is not None:
+            unit.contacts = [
+                {k: nfc(v) if k != "email" else v.strip().lower() for k, v in c.items()}
+                for c in changes.contacts
+            ]
+        elif "contacts" in changes.clear:
+            unit.contacts = []
         parent_ref: str | None
         if changes.parent is not None:
             parent_ref = changes.parent

@@ -10,6 +10,7 @@ from nscl_domain.events.delivery import DeliveryConfig
 from nscl_domain.events.jobs import delivery_jobs
 from nscl_domain.jobs import jobs as jobs_jobs
 from nscl_domain.jobs.registry import JobKind, JobRegistry
+from nscl_domain.reports import jobs as reports_jobs
 from nscl_domain.rollups import jobs as rollups_jobs
 from nscl_domain.settings import Settings
 
@@ -29,6 +30,7 @@ def registry_for(settings: Settings) -> JobRegistry:
     """Every job, webhooks sent as the settings say."""
     return registry_of(
         budget_jobs.JOBS,
+        reports_jobs.JOBS,
         rollups_jobs.JOBS,
         documents_jobs.JOBS,
         jobs_jobs.JOBS,
@@ -38,6 +40,7 @@ def registry_for(settings: Settings) -> JobRegistry:
 
 DEFAULT_REGISTRY: JobRegistry = registry_of(
     budget_jobs.JOBS,
+    reports_jobs.JOBS,
     rollups_jobs.JOBS,
     documents_jobs.JOBS,
     jobs_jobs.JOBS,

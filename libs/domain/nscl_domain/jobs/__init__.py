@@ -25,6 +25,8 @@ class JobName(StrEnum):
     REBUILD_ROLLUPS = "rollups.rebuild"
     BUILD_DOSSIERS = "budget.build_dossiers"
     BUILD_DOCUMENT = "documents.build"
+    SEND_REMINDERS = "reminders.send"
+    DELIVER_REMINDER = "reminders.deliver"
 
 
 class JobStatus(StrEnum):

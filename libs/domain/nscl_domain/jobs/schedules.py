@@ -47,6 +47,7 @@ SCHEDULER = "schedule"
 # same rows into existing ones). The post-deadline rebuild comes one per provincial plan.
 NIGHTLY_REBUILD = "nightly-rollups-rebuild"
 NIGHTLY_PRUNE = "nightly-jobs-prune"
+DAILY_REMINDERS = "daily-deadline-reminders"
 POST_DEADLINE_CRON = "0 2 1 12 *"
 
 
@@ -71,6 +72,15 @@ def default_schedules(provincial: dict[str, uuid.UUID]) -> list[dict[str, Any]]:
             "args": {"older_than_days": 30},
             "cron": "15 2 * * *",
             "description": "Delete finished jobs older than 30 days.",
+        },
+        {
+            "key": DAILY_REMINDERS,
+            "job_name": JobName.SEND_REMINDERS.value,
+            "args": {},
+            "cron": "0 8 * * *",
+            "description": (
+                "Remind units that have not submitted of their approaching or missed deadlines."
+            ),
         },
     ]
     for key, programme_id in sorted(provincial.items()):

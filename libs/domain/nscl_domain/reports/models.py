@@ -53,6 +53,10 @@ class ReportingRegime(Base):
     cutoff_days_before_due: Mapped[int] = mapped_column(server_default=text("0"))
     # Years the regime applies to; NULL: every year of the programme.
     years: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    # Days before the due date on which units that have not submitted are reminded.
+    reminder_days_before: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), server_default=text("'{14,3,1}'::integer[]"), default=lambda: [14, 3, 1]
+    )
 
 
 class ReportingRequest(Base):
@@ -93,6 +97,28 @@ class Obligation(Base):
     due_date: Mapped[date]
     cutoff_date: Mapped[date]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ReminderSent(Base):
+    """A reminder queued for one contact: at most one per obligation × kind × e-mail.
+
+    The row is written with the job that sends it, in one transaction, so two runs of the
+    reminders (two workers, a run again after a restart) queue it once; ``sent_at`` is set
+    by the delivery job in the transaction that ends it.
+    """
+
+    __tablename__ = "reminder_sent"
+    __table_args__ = (UniqueConstraint("obligation_id", "kind", "email"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    obligation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reporting_obligation.id"))
+    # before_<days> or missed
+    kind: Mapped[str] = mapped_column(String(30))
+    email: Mapped[str] = mapped_column(String(320))
+    contact_name: Mapped[str] = mapped_column(Text)
+    job_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sent_at: Mapped[datetime | None]
 
 
 class Report(Reviewed, Base):

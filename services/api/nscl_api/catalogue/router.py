@@ -42,6 +42,7 @@ from nscl_api.pagination import (
 )
 from nscl_domain.catalogue import service as catalogue
 from nscl_domain.errors import Conflict, Invalid, NotFound
+from nscl_domain.identity import Permission
 from nscl_domain.types import IsoDate
 
 units_router = APIRouter(prefix="/v1/org-units", tags=["organisation units"])
@@ -111,7 +112,10 @@ async def list_org_units(
 )
 async def get_org_unit(unit: str, uow: UowDep, caller: CatalogueReader) -> OrgUnitDetail:
     """Show a unit (by id or key) with its predecessors and successors."""
-    return OrgUnitDetail.of_detail(await catalogue.get_unit(uow, caller, unit))
+    return OrgUnitDetail.of_detail(
+        await catalogue.get_unit(uow, caller, unit),
+        show_contacts=caller.can(Permission.CATALOGUE_WRITE),
+    )
 
 
 @units_router.post(

@@ -89,20 +89,52 @@ class OrgUnitRead(ResponseModel):
         )
 
 
+class Contact(RequestModel):
+    """A person reminded of the unit's deadlines."""
+
+    name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Văn An"])
+    email: str = Field(
+        max_length=320,
+        pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$",
+        examples=["an.nv@backan.gov.vn"],
+    )
+    role: str = Field(default="", max_length=100, examples=["Chuyên viên phụ trách"])
+
+
+class ContactRead(ResponseModel):
+    """A person reminded of the unit's deadlines."""
+
+    name: str
+    email: str
+    role: str
+
+
 class OrgUnitDetail(OrgUnitRead):
     """A unit with the units it succeeded and that succeeded it."""
 
     predecessors: list[SuccessionRead]
     successors: list[SuccessionRead]
+    contacts: list[ContactRead] | None = Field(
+        description=(
+            "Who is reminded of the unit's deadlines by e-mail; shown to administrators "
+            "(catalogue.write) only, null to other readers."
+        )
+    )
 
     @classmethod
-    def of_detail(cls, view: UnitDetail) -> OrgUnitDetail:
+    def of_detail(cls, view: UnitDetail, *, show_contacts: bool = True) -> OrgUnitDetail:
         base = OrgUnitRead.of(view).model_dump()
         links = [SuccessionRead.of(s) for s in view.successions]
+        contacts = (
+            [ContactRead(**{"role": "", **c}) for c in view.unit.contacts or []]
+            if show_contacts
+            else None
+        )
         return cls(
             **base,
             predecessors=[s for s in links if s.successor == view.unit.key],
             successors=[s for s in links if s.predecessor == view.unit.key],
+            contacts=contacts,
         )
 
 
@@ -128,6 +160,11 @@ class OrgUnitUpdate(RequestModel):
     parent: str | None = Field(default=None, max_length=100)
     valid_from: IsoDate | None = None
     valid_to: IsoDate | None = None
+    contacts: list[Contact] | None = Field(
+        default=None,
+        max_length=50,
+        description="Replaces the people reminded of the unit's deadlines; null clears them.",
+    )
 
 
 class SuccessionCreate(RequestModel):
