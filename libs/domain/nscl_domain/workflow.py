@@ -210,6 +210,43 @@ def in_scope(unit_column: Any, unit_scope: Scope) -> Any:
     return unit_column.in_(list(unit_scope))
 
 
+class Correctable(Reviewed):
+    """A reviewed row whose submissions are kept as numbered versions, the accepted one
+    feeding the rollups, and which reopens as a correction: reports and programme records.
+    The mapped model declares the columns named below."""
+
+    if TYPE_CHECKING:
+        correction_reason: Mapped[str | None]
+        latest_version_no: Mapped[int]
+        accepted_version_no: Mapped[int | None]
+        first_submitted_at: Mapped[datetime | None]
+        updated_at: Mapped[datetime]
+
+    def _editable_hint(self) -> str:
+        return " until it is returned or corrected."
+
+    def changed(self, now: datetime) -> None:
+        """Bump the revision and note when it last changed."""
+        super().changed(now)
+        self.updated_at = now
+
+    def _submitted(self, now: datetime) -> None:
+        self.first_submitted_at = self.first_submitted_at or now
+        self.correction_reason = None
+        self.returned_reason = None
+
+    def accept(self, now: datetime) -> None:
+        """Accept the latest submitted version: its figures feed the rollups."""
+        super().accept(now)
+        self.accepted_version_no = self.latest_version_no
+
+    def correct(self, reason: str, now: datetime) -> None:
+        """Reopen it accepted as the draft of its next version, with the reason."""
+        self.status = self.next_status(Action.CORRECT)
+        self.correction_reason = reason
+        self.changed(now)
+
+
 class ReviewedRepository(SessionRepository):
     """Loads a reviewed entity of any context for reading or for a change."""
 

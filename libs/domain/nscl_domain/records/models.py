@@ -24,12 +24,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
 from nscl_domain.records.content import RecordKind
-from nscl_domain.workflow import Action, EnumText, Reviewed, ReviewStatus, known_values
+from nscl_domain.workflow import Correctable, EnumText, ReviewStatus, known_values
 
 RecordVersionKind = Literal["submission", "resubmission", "correction"]
 
 
-class ProgrammeRecord(Reviewed, Base):
+class ProgrammeRecord(Correctable, Base):
     """A unit's (or DOST's) record of one thing it did for the programme, under review."""
 
     noun = "record"
@@ -61,30 +61,6 @@ class ProgrammeRecord(Reviewed, Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
-
-    def _editable_hint(self) -> str:
-        return " until it is returned or corrected."
-
-    def changed(self, now: datetime) -> None:
-        """Bump the revision and note when the record last changed."""
-        super().changed(now)
-        self.updated_at = now
-
-    def _submitted(self, now: datetime) -> None:
-        self.first_submitted_at = self.first_submitted_at or now
-        self.correction_reason = None
-        self.returned_reason = None
-
-    def accept(self, now: datetime) -> None:
-        """Accept the latest submitted version: its figures feed the rollups."""
-        super().accept(now)
-        self.accepted_version_no = self.latest_version_no
-
-    def correct(self, reason: str, now: datetime) -> None:
-        """Reopen an accepted record as the draft of its next version, with the reason."""
-        self.status = self.next_status(Action.CORRECT)
-        self.correction_reason = reason
-        self.changed(now)
 
 
 class ProgrammeRecordVersion(Base):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from nscl_domain.db import Base, new_id
 from nscl_domain.reports.rules import Severity
-from nscl_domain.workflow import Action, Reviewed, ReviewStatus, known_values
+from nscl_domain.workflow import Correctable, ReviewStatus, known_values
 
 VersionKind = Literal["submission", "resubmission", "correction"]
 
@@ -121,7 +121,7 @@ class ReminderSent(Base):
     sent_at: Mapped[datetime | None]
 
 
-class Report(Reviewed, Base):
+class Report(Correctable, Base):
     """A unit's report for one obligation: the editable draft and the state of review."""
 
     noun = "report"
@@ -152,32 +152,8 @@ class Report(Reviewed, Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    def _editable_hint(self) -> str:
-        return " until it is returned or corrected."
-
     def was_filed(self) -> bool:
         return self.latest_version_no > 0
-
-    def changed(self, now: datetime) -> None:
-        """Bump the revision and note when the report last changed."""
-        super().changed(now)
-        self.updated_at = now
-
-    def _submitted(self, now: datetime) -> None:
-        self.first_submitted_at = self.first_submitted_at or now
-        self.correction_reason = None
-        self.returned_reason = None
-
-    def accept(self, now: datetime) -> None:
-        """Accept the latest submitted version: its figures feed the rollups."""
-        super().accept(now)
-        self.accepted_version_no = self.latest_version_no
-
-    def correct(self, reason: str, now: datetime) -> None:
-        """Reopen an accepted report as the draft of its next version, with the reason."""
-        self.status = self.next_status(Action.CORRECT)
-        self.correction_reason = reason
-        self.changed(now)
 
 
 class ReportVersion(Base):
