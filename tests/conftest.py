@@ -8,9 +8,11 @@ the embedded PostgreSQL and an in-memory Redis and says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -125,6 +128,31 @@ def _reachable(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def serve_in_thread(settings: Settings) -> Iterator[str]:
+    """The real service on a loopback port, in a thread, for clients that need a socket
+    (generated clients, Node, schemathesis); its base URL. The seeded clients' units
+    are Bắc Kạn's (ended 2025-07-01): the service lives in the season they act in."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    assert server.started, "the service did not start"
+    app.state.resources.clock = harness_clock
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @dataclass(frozen=True)

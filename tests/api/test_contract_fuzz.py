@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +19,12 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from openpyxl import Workbook
 from schemathesis import checks
 from schemathesis.config import SchemathesisConfig
 
-from nscl_api.main import create_app
 from nscl_domain import schema as db_schema
 from nscl_domain.reports.importing import XLSX_MEDIA_TYPE
 from nscl_domain.settings import Settings
@@ -36,9 +32,9 @@ from tests.conftest import (
     FUZZ_DB,
     Services,
     drop_database,
-    harness_clock,
     recreate_database,
     seed_database,
+    serve_in_thread,
 )
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "openapi.json"
@@ -82,12 +78,6 @@ def _xlsx(ctx: schemathesis.SerializationContext, value: object) -> dict[str, ob
     return {"data": buffer.getvalue()}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class LiveServer:
     url: str
@@ -111,32 +101,16 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         auth_redis_prefix=f"nscl:fuzz:{os.getpid()}:auth",
         seed_on_start=False,
     )
-    port = _free_port()
-    app = create_app(app_settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        threading.Event().wait(0.05)
-    assert server.started, "the service did not start"
-    # The seeded clients' units are Bắc Kạn's (ended 2025-07-01): the service lives in the
-    # season they act in, or every write would stop at the lifetime rule before the checks
-    # the fuzzing is for.
-    app.state.resources.clock = harness_clock
-    base = f"http://127.0.0.1:{port}"
-    token = httpx.post(
-        f"{base}/v1/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "test-all",
-            "client_secret": secrets["test-all"],
-        },
-    ).json()["access_token"]
-    yield LiveServer(base, {"Authorization": f"Bearer {token}"})
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app_settings) as base:
+        token = httpx.post(
+            f"{base}/v1/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "test-all",
+                "client_secret": secrets["test-all"],
+            },
+        ).json()["access_token"]
+        yield LiveServer(base, {"Authorization": f"Bearer {token}"})
     drop_database(services, FUZZ_DB)
 
 

@@ -9,9 +9,7 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from nscl_api.main import create_app
 from nscl_domain import schema as db_schema
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.settings import Settings
@@ -29,9 +25,9 @@ from tests.conftest import (
     IN_CI,
     Services,
     drop_database,
-    harness_clock,
     recreate_database,
     seed_database,
+    serve_in_thread,
 )
 from tests.e2e.test_rollups import accept, refresh
 
@@ -83,12 +79,6 @@ class Live:
     secrets: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _publish(url: str, year: int) -> None:
     """An accepted report of bk-doh for ``year``, rolled up and published."""
     engine = create_engine(url, pooled=False)
@@ -116,24 +106,10 @@ def live(services: Services) -> Iterator[Live]:
         auth_redis_prefix=f"nscl:tsclient:{os.getpid()}:auth",
         seed_on_start=False,
     )
-    port = _free_port()
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        threading.Event().wait(0.05)
-    assert server.started, "the service did not start"
-    # The seeded clients' units are Bắc Kạn's (ended 2025-07-01): the service lives in the
-    # season they act in.
-    app.state.resources.clock = harness_clock
     try:
-        yield Live(f"http://127.0.0.1:{port}", secrets)
+        with serve_in_thread(settings) as base:
+            yield Live(base, secrets)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         drop_database(services, DB)
 
 
