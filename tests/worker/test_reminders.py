@@ -2,7 +2,8 @@
 
 The test starts aiosmtpd on 127.0.0.1 and runs the daily job on two arq workers at once,
 then once more as after a restart: every contact of every unit that has not submitted
-receives each reminder once, and a unit that submitted receives none.
+receives each reminder once, and a unit that submitted receives none. The same holds for
+two `nscl worker` processes, one of them stopped and started again between the runs.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ import asyncio
 import dataclasses
 import email
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
 from email.message import Message
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +38,7 @@ from nscl_api.resources import Resources
 from nscl_domain.jobs import JobStatus
 from nscl_domain.jobs import service as jobs
 from nscl_domain.reports.reminders import MISSED, reminder_kind
+from nscl_domain.settings import Settings
 from nscl_domain.uow import UnitOfWork
 from nscl_worker.deps import WorkerDeps
 from nscl_worker.settings import build_worker
@@ -302,6 +309,121 @@ class TestRemindersOverSmtp:
             )
         await _until_done(own_queue, owner_engine)
         assert len(_received(smtp, obligations)) == before
+
+
+class WorkerProcesses:
+    """`nscl worker` processes on the test database and the resources' own queue."""
+
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NSCL_")}
+        self.env |= {k: v for k, v in os.environ.items() if k.startswith("NSCL_SMTP_")}
+        self.env |= {
+            "NSCL_PUBLIC_BASE_URL": os.environ["NSCL_PUBLIC_BASE_URL"],
+            "NSCL_DATABASE_URL": str(settings.database_url),
+            "NSCL_REDIS_URL": str(settings.redis_url),
+            "NSCL_QUEUE_NAME": settings.queue_name,
+            "NSCL_AUTH_REDIS_PREFIX": f"{settings.auth_redis_prefix}:reminders",
+            "NSCL_SEED_ON_START": "false",
+            "NSCL_OUTBOX_GRACE_SECONDS": "0",
+            "NSCL_LOG_LEVEL": "WARNING",
+        }
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        with (self.logs / f"{name}.log").open("ab") as sink:
+            self.running[name] = subprocess.Popen(
+                [str(Path(sys.executable).parent / "nscl"), "worker"],
+                env=self.env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self, name: str) -> None:
+        """Stop as an operator's restart does: SIGTERM, and the worker drains."""
+        process = self.running.pop(name)
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+    def check_alive(self) -> None:
+        for name, process in self.running.items():
+            assert process.poll() is None, (self.logs / f"{name}.log").read_text()
+
+
+async def _settled(
+    engine: AsyncEngine, workers: WorkerProcesses, inbox: Inbox, obligations: Obligations, want: int
+) -> None:
+    """Wait until ``want`` reminders reached the inbox and no reminder job is left."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers.check_alive()
+        async with engine.connect() as conn:
+            left = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM job WHERE name LIKE 'reminders.%' "
+                        "AND status IN ('pending', 'running')"
+                    )
+                )
+            ).scalar_one()
+        if not left and len(_received(inbox, obligations)) >= want:
+            # A moment more, so that a duplicate on its way would arrive too.
+            await asyncio.sleep(1.0)
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"reminders did not settle: {_received(inbox, obligations)}")
+
+
+class TestRemindersAcrossWorkerProcesses:
+    async def test_two_processes_and_a_restart_remind_each_unit_once(
+        self,
+        smtp: Inbox,
+        own_queue: Resources,
+        obligations: Obligations,
+        owner_engine: AsyncEngine,
+        tmp_path: Path,
+    ) -> None:
+        workers = WorkerProcesses(own_queue.settings, tmp_path)
+        try:
+            workers.start("first")
+            workers.start("second")
+            one_day_before = obligations.due - timedelta(days=1)
+            # The daily job twice at once, as two schedulers racing would enqueue it.
+            await _send(own_queue, one_day_before)
+            await _send(own_queue, one_day_before)
+            expected = sorted(
+                (mail, "before_1")
+                for key in obligations.silent
+                for mail in obligations.contacts[key]
+            )
+            await _settled(owner_engine, workers, smtp, obligations, len(expected))
+            assert _received(smtp, obligations) == expected
+
+            # One process is restarted; the day's job runs again: nothing is sent twice.
+            workers.stop("first")
+            workers.start("first")
+            await _send(own_queue, one_day_before)
+            await _settled(owner_engine, workers, smtp, obligations, len(expected))
+            assert _received(smtp, obligations) == expected
+
+            # The missed reminder the day after, once, whichever process takes it.
+            await _send(own_queue, obligations.due + timedelta(days=1))
+            await _send(own_queue, obligations.due + timedelta(days=1))
+            missed = sorted(
+                (mail, "missed") for key in obligations.silent for mail in obligations.contacts[key]
+            )
+            await _settled(owner_engine, workers, smtp, obligations, len(expected + missed))
+            assert _received(smtp, obligations) == sorted(expected + missed)
+        finally:
+            workers.stop_all()
 
 
 class TestContactsOverTheApi:
