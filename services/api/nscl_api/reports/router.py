@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
 
-from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, sends
 from nscl_api.deps import (
     CatalogueReader,
     ReportsManager,
@@ -62,8 +62,10 @@ from nscl_api.reports.schemas import (
     TimelinessSummary,
     VersionRead,
 )
+from nscl_api.review import ReviewRoutes
 from nscl_api.types import Reason
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from nscl_domain.identity import Caller
 from nscl_domain.offload import PoolBusy, WorkerLost, WorkTimedOut
 from nscl_domain.reports import imports, obligations, regimes
 from nscl_domain.reports import service as reports
@@ -78,6 +80,7 @@ from nscl_domain.reports.importing import (
     read_rows,
 )
 from nscl_domain.reports.models import Report
+from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import ReviewStatus
 
 router = APIRouter(tags=["reporting"])
@@ -349,105 +352,45 @@ async def update_draft(
     return ReportRead.of(report)
 
 
-@router.post(
-    "/v1/reports/{report_id}/submission",
-    operation_id="submitReport",
-    openapi_extra=sends("ETag"),
-    summary="Submit the report",
-    responses=CHANGE_ERRORS,
-)
-async def submit(
-    report_id: uuid.UUID,
-    uow: UowDep,
-    caller: ReportsWriter,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Check the draft against the validation rules and freeze it as a new version."""
-    report, _ = await reports.submit(
-        uow, caller, report_id, expected_revision=expected_revision(if_match, Report.noun)
-    )
+def _read(report: Report, response: Response) -> ReportRead:
     _with_etag(response, report.revision)
     return ReportRead.of(report)
 
 
-@router.post(
-    "/v1/reports/{report_id}/return",
-    operation_id="returnReport",
-    openapi_extra=sends("ETag"),
+async def _submit(
+    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, *, expected_revision: int
+) -> Report:
+    report, _ = await reports.submit(uow, caller, report_id, expected_revision=expected_revision)
+    return report
+
+
+review = ReviewRoutes[Report](
+    router, "/v1/reports/{report_id}", "report_id", Report.noun, ReportRead, _read, CHANGE_ERRORS
+)
+review.add(
+    "submission", _submit, operation_id="submitReport", summary="Submit the report",
+    doc="Check the draft against the validation rules and freeze it as a new version.",
+    caller=ReportsWriter,
+)  # fmt: skip
+review.add(
+    "return", reports.return_report, operation_id="returnReport",
     summary="Return the report to its unit",
-    responses=CHANGE_ERRORS,
-)
-async def return_report(
-    report_id: uuid.UUID,
-    body: Reason,
-    uow: UowDep,
-    reviewer: ReportsReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Send a submitted report back with the reason; its unit edits and resubmits it."""
-    report = await reports.return_report(
-        uow,
-        reviewer,
-        report_id,
-        reason=body.reason,
-        expected_revision=expected_revision(if_match, Report.noun),
-    )
-    _with_etag(response, report.revision)
-    return ReportRead.of(report)
-
-
-@router.post(
-    "/v1/reports/{report_id}/acceptance",
-    operation_id="acceptReport",
-    openapi_extra=sends("ETag", "Link"),
-    summary="Accept the report",
-    responses=CHANGE_ERRORS,
-)
-async def accept(
-    report_id: uuid.UUID,
-    uow: UowDep,
-    reviewer: ReportsReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Accept the latest version; its figures feed the rollups. `Link` (rel `monitor`) names
+    doc="Send a submitted report back with the reason; its unit edits and resubmits it.",
+    caller=ReportsReviewer, reason=Reason,
+)  # fmt: skip
+review.add(
+    "acceptance", reports.accept, operation_id="acceptReport", summary="Accept the report",
+    doc="""Accept the latest version; its figures feed the rollups. `Link` (rel `monitor`) names
     the refresh job: once done, its `result.run_id` is the run published, and that run's
-    `inputs` list this report's accepted version."""
-    report, job = await reports.accept(
-        uow, reviewer, report_id, expected_revision=expected_revision(if_match, Report.noun)
-    )
-    _with_etag(response, report.revision)
-    response.headers["Link"] = monitor_link(job.id)
-    return ReportRead.of(report)
-
-
-@router.post(
-    "/v1/reports/{report_id}/correction",
-    operation_id="correctReport",
-    openapi_extra=sends("ETag"),
+    `inputs` list this report's accepted version.""",
+    caller=ReportsReviewer, monitored=True,
+)  # fmt: skip
+review.add(
+    "correction", reports.correct, operation_id="correctReport",
     summary="Correct an accepted report",
-    responses=CHANGE_ERRORS,
-)
-async def correct(
-    report_id: uuid.UUID,
-    body: Reason,
-    uow: UowDep,
-    caller: ReportsWriter,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Reopen an accepted report as the draft of a new version, with the reason."""
-    report = await reports.correct(
-        uow,
-        caller,
-        report_id,
-        reason=body.reason,
-        expected_revision=expected_revision(if_match, Report.noun),
-    )
-    _with_etag(response, report.revision)
-    return ReportRead.of(report)
+    doc="Reopen an accepted report as the draft of a new version, with the reason.",
+    caller=ReportsWriter, reason=Reason,
+)  # fmt: skip
 
 
 @router.get(
