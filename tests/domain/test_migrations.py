@@ -12,6 +12,8 @@ from sqlalchemy.engine import Connection
 
 from nscl_domain import schema
 from nscl_domain.db import create_engine
+from nscl_domain.errors import Unavailable
+from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.models import metadata
 
 
@@ -72,3 +74,51 @@ def test_a_database_from_before_the_baseline_is_told_to_be_recreated(
     _run_sync(scratch_database, stamp_squashed_revision)
     with pytest.raises(schema.UnknownRevision, match="recreate it"):
         schema.upgrade(scratch_database)
+
+
+_BEFORE_SEALING = "7e1a9c3b5d20"
+_PLAIN, _PREVIOUS = (
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+)
+
+
+def _secrets(conn: Connection) -> tuple[str, str]:
+    row = conn.execute(text("SELECT secret, previous_secret FROM webhook_subscription")).one()
+    return str(row.secret), str(row.previous_secret)
+
+
+def test_the_migration_seals_stored_webhook_secrets_and_downgrading_opens_them(
+    scratch_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema.upgrade(scratch_database, _BEFORE_SEALING)
+
+    def subscribe(conn: Connection) -> None:
+        conn.execute(
+            text(
+                "INSERT INTO webhook_subscription (id, owner_client_id, url, event_types, "
+                "secret, previous_secret, created_by) VALUES (gen_random_uuid(), 'operator', "
+                "'https://example.org/hook', ARRAY['job.failed'], :secret, :previous, 'test')"
+            ),
+            {"secret": _PLAIN, "previous": _PREVIOUS},
+        )
+        conn.commit()
+
+    _run_sync(scratch_database, subscribe)
+    monkeypatch.setenv("NSCL_SIGNING_KEY_PASSPHRASE", "migration passphrase")
+    schema.upgrade(scratch_database)
+
+    sealed = _run_sync(scratch_database, _secrets)
+    for stored, plain in zip(sealed, (_PLAIN, _PREVIOUS), strict=True):
+        assert plain.removeprefix("whsec_") not in stored
+        assert KeySealer(passphrase="migration passphrase").open_secret("it", stored) == plain
+
+    # Without the passphrase the secrets cannot be opened: the downgrade refuses, unchanged.
+    monkeypatch.delenv("NSCL_SIGNING_KEY_PASSPHRASE")
+    with pytest.raises(Unavailable):
+        schema.downgrade(scratch_database, _BEFORE_SEALING)
+    assert _run_sync(scratch_database, _secrets) == sealed
+
+    monkeypatch.setenv("NSCL_SIGNING_KEY_PASSPHRASE", "migration passphrase")
+    schema.downgrade(scratch_database, _BEFORE_SEALING)
+    assert _run_sync(scratch_database, _secrets) == (_PLAIN, _PREVIOUS)

@@ -16,6 +16,8 @@ from nscl_api.auth.tokens import KeyRing
 from nscl_domain import schema
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.errors import Unavailable
+from nscl_domain.events import service as webhooks
+from nscl_domain.events import signing
 from nscl_domain.identity import SYSTEM, Permission, Role
 from nscl_domain.identity import service as identity
 from nscl_domain.identity.sealing import KeySealer, is_sealed
@@ -97,6 +99,41 @@ async def test_reseal_moves_every_key_to_a_new_passphrase(keys_database: str) ->
         KeyRing(keys, sealer=KeySealer(passphrase="first passphrase"))
     # Resealing again under the same passphrase changes nothing.
     assert await identity.reseal_signing_keys(_uow(keys_database), SYSTEM, moving) == []
+
+
+async def test_reseal_moves_every_webhook_secret_to_a_new_passphrase(keys_database: str) -> None:
+    first = KeySealer(passphrase="first passphrase")
+    plain, previous = signing.new_secret(), signing.new_secret()
+    engine = create_engine(keys_database, pooled=False)
+    try:
+        async with engine.begin() as conn:
+            sub_id = await conn.scalar(
+                text(
+                    "INSERT INTO webhook_subscription (id, owner_client_id, url, event_types, "
+                    "secret, previous_secret, created_by) VALUES (gen_random_uuid(), 'op', "
+                    "'https://example.org/hook', ARRAY['job.failed'], :secret, :previous, 'op') "
+                    "RETURNING id"
+                ),
+                # One sealed under the old passphrase, one stored before any was set.
+                {"secret": first.seal_secret(plain), "previous": previous},
+            )
+        moving = KeySealer(passphrase="second passphrase", previous=("first passphrase",))
+        assert await webhooks.reseal_secrets(_uow(keys_database), SYSTEM, moving) == [str(sub_id)]
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT secret, previous_secret FROM webhook_subscription WHERE id = :i"),
+                    {"i": sub_id},
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    second = KeySealer(passphrase="second passphrase")
+    assert second.open_secret("it", row.secret) == plain
+    assert second.open_secret("it", row.previous_secret) == previous
+    with pytest.raises(Unavailable):
+        first.open_secret("it", row.secret)
+    assert await webhooks.reseal_secrets(_uow(keys_database), SYSTEM, moving) == []
 
 
 def test_production_refuses_the_embedded_defaults_and_unsealed_keys() -> None:

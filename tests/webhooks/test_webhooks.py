@@ -19,14 +19,17 @@ import httpx
 import pytest
 from arq.connections import ArqRedis
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
 from nscl_domain.composition.registry import registry_for
+from nscl_domain.errors import Unavailable
 from nscl_domain.identity import SYSTEM, Role, permissions_of
 from nscl_domain.identity import service as identity
+from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.identity.service import Grant
 from nscl_worker.deps import WorkerDeps
 from nscl_worker.settings import build_worker
@@ -82,6 +85,8 @@ async def world(
             "outbox_sweep_seconds": 1,
             "outbox_grace_seconds": 1,
             "public_base_url": "https://nscl.backan.gov.vn",
+            # Secrets sealed at rest: what is signed must still verify.
+            "signing_key_passphrase": SecretStr("webhook tests passphrase"),
         }
     )
     resources = dataclasses.replace(committed_resources, settings=settings)
@@ -265,20 +270,25 @@ async def test_accepted_report_reaches_the_receiver_signed_then_its_rollup(
     )
 
 
-async def test_rotated_secret_signs_beside_the_old_one_during_the_overlap(
-    world: World, receiver: Receiver
-) -> None:
+async def subscribe_and_rotate(world: World, receiver: Receiver) -> tuple[str, str, str]:
+    """An operator's subscription whose secret was rotated with a 2-hour overlap: its id, the
+    old secret and the new one."""
     operator = bearer(world.keys, "test-operator", "bk-doh", Role.OPERATOR)
     made = await subscribe(world, operator, receiver.url, ["job.failed"])
     assert made.status_code == 201, made.text
-    old = made.json()["secret"]
     rotated = await world.http.post(
         f"/v1/webhooks/{made.json()['id']}/secret-rotation",
         json={"overlap_hours": 2},
         headers=operator,
     )
     assert rotated.status_code == 200, rotated.text
-    new = rotated.json()["secret"]
+    return made.json()["id"], made.json()["secret"], rotated.json()["secret"]
+
+
+async def test_rotated_secret_signs_beside_the_old_one_during_the_overlap(
+    world: World, receiver: Receiver
+) -> None:
+    _, old, new = await subscribe_and_rotate(world, receiver)
     assert new != old
     # A job that fails for good is an event operators hear of.
     async with world.resources.engine.begin() as conn:
@@ -296,6 +306,25 @@ async def test_rotated_secret_signs_beside_the_old_one_during_the_overlap(
     assert len(message.headers["webhook-signature"].split(" ")) == 2
     Webhook(old).verify(message.body, message.headers)
     Webhook(new).verify(message.body, message.headers)
+
+
+async def test_the_database_holds_the_secrets_sealed_not_the_secrets(
+    world: World, receiver: Receiver
+) -> None:
+    sub_id, old, new = await subscribe_and_rotate(world, receiver)
+    async with world.resources.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT secret, previous_secret FROM webhook_subscription WHERE id = :id"),
+                {"id": sub_id},
+            )
+        ).one()
+    sealer = KeySealer.from_settings(world.resources.settings)
+    for column, plain in ((stored.secret, new), (stored.previous_secret, old)):
+        assert plain.removeprefix("whsec_") not in column
+        assert sealer.open_secret("the subscription", column) == plain
+        with pytest.raises(Unavailable):
+            KeySealer(passphrase="another passphrase").open_secret("the subscription", column)
 
 
 @pytest.mark.parametrize(

@@ -264,8 +264,9 @@ class Settings(BaseSettings):
     signing_key_passphrase: SecretStr | None = Field(
         default=None,
         description=(
-            "Seals the token-signing private keys stored in the database (encrypted PKCS#8). "
-            "Unset: new keys are stored unsealed (refused in production)."
+            "Seals the token-signing private keys (encrypted PKCS#8) and the webhook signing "
+            "secrets stored in the database. Unset: new ones are stored unsealed (refused in "
+            "production)."
         ),
     )
     signing_key_previous_passphrases: list[SecretStr] = Field(

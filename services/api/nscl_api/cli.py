@@ -439,8 +439,11 @@ def keys_rotate() -> None:
 
 @keys_app.command("reseal")
 def keys_reseal() -> None:
-    """Seal every key in force under NSCL_SIGNING_KEY_PASSPHRASE (the old passphrase given in
-    NSCL_SIGNING_KEY_PREVIOUS_PASSPHRASES); also seals keys stored before a passphrase was set."""
+    """Seal every key in force and every webhook signing secret under
+    NSCL_SIGNING_KEY_PASSPHRASE (the old passphrase given in
+    NSCL_SIGNING_KEY_PREVIOUS_PASSPHRASES); also seals those stored before a passphrase was
+    set."""
+    from nscl_domain.events import service as webhooks
     from nscl_domain.identity import service as identity
     from nscl_domain.identity.sealing import KeySealer
 
@@ -450,6 +453,8 @@ def keys_reseal() -> None:
     sealer = KeySealer.from_settings(settings)
     changed = _run_with_uow(lambda uow, actor: identity.reseal_signing_keys(uow, actor, sealer))
     typer.echo(f"{len(changed)} key(s) resealed" + (f": {', '.join(changed)}" if changed else ""))
+    subs = _run_with_uow(lambda uow, actor: webhooks.reseal_secrets(uow, actor, sealer))
+    typer.echo(f"{len(subs)} webhook subscription(s) resealed")
 
 
 @keys_app.command("retire")

@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,7 @@ from nscl_domain.events.models import (
     WebhookSubscription,
 )
 from nscl_domain.identity import SYSTEM
+from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -58,6 +59,8 @@ class DeliveryConfig:
     max_response_bytes: int = 64 * 1024
     excerpt_chars: int = 1000
     drain_seconds: float = 30.0
+    # Seals the subscriptions' signing secrets at rest and opens them to sign.
+    sealer: KeySealer = field(default_factory=KeySealer)
 
     @classmethod
     def of(cls, settings: Settings) -> DeliveryConfig:
@@ -72,6 +75,7 @@ class DeliveryConfig:
             retry_max_delay_seconds=settings.webhook_retry_max_delay_seconds,
             retry_window_seconds=settings.webhook_retry_window_seconds,
             disable_after_seconds=settings.webhook_disable_after_seconds,
+            sealer=KeySealer.from_settings(settings),
         )
 
     def retry_delay(self, attempts: int) -> float:
@@ -105,15 +109,16 @@ def envelope(event: WebhookEvent, base_url: str) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def live_secrets(sub: WebhookSubscription, now: datetime) -> list[str]:
+def live_secrets(sub: WebhookSubscription, now: datetime, sealer: KeySealer) -> list[str]:
     """The secrets that sign now: the current one, and the previous one in its overlap."""
-    found = [sub.secret]
+    what = f"webhook subscription {sub.id}"
+    found = [sealer.open_secret(what, sub.secret)]
     if (
         sub.previous_secret
         and sub.previous_secret_expires_at
         and now < sub.previous_secret_expires_at
     ):
-        found.append(sub.previous_secret)
+        found.append(sealer.open_secret(what, sub.previous_secret))
     return found
 
 
@@ -273,7 +278,7 @@ async def drain(
                             )
                         ).all()
                     }
-                    url, secrets_ = sub.url, live_secrets(sub, utcnow())
+                    url, secrets_ = sub.url, live_secrets(sub, utcnow(), config.sealer)
                 if not ids:
                     break
                 if time.monotonic() >= deadline:

@@ -39,9 +39,10 @@ class WebhookSubscription(Base):
     unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
     # Its key, as the subscriber named it (what the subscription shows).
     unit_key: Mapped[str | None] = mapped_column(String(100))
-    secret: Mapped[str] = mapped_column(String(200))
+    # Sealed at rest (KeySealer): never the secret itself once a passphrase is set.
+    secret: Mapped[str] = mapped_column(Text)
     # The secret before the last rotation keeps signing beside the new one until then.
-    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None]
     max_concurrency: Mapped[int] = mapped_column(Integer, server_default=text("4"))
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))

@@ -26,6 +26,7 @@ from nscl_domain.events.models import (
 )
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.identity.models import ApiClient
+from nscl_domain.identity.sealing import KeySealer
 from nscl_domain.identity.units import ClientUnits
 from nscl_domain.repositories import SessionRepository
 from nscl_domain.uow import OUTBOX_HANDOVERS, UnitOfWork
@@ -250,7 +251,7 @@ async def create(
             event_types=types,
             unit_id=unit_id,
             unit_key=unit,
-            secret=secret,
+            secret=config.sealer.seal_secret(secret),
             max_concurrency=max_concurrency,
             created_by=caller.client_id,
         )
@@ -298,7 +299,7 @@ async def delete(uow: UnitOfWork, caller: Caller, sub_id: uuid.UUID) -> None:
 
 
 async def rotate_secret(
-    uow: UnitOfWork, caller: Caller, sub_id: uuid.UUID, overlap_hours: float
+    uow: UnitOfWork, caller: Caller, sealer: KeySealer, sub_id: uuid.UUID, overlap_hours: float
 ) -> Created:
     """A new secret signs from now on; the old one signs beside it for ``overlap_hours``."""
     caller.require(Permission.WEBHOOKS_SUBSCRIBE)
@@ -313,13 +314,45 @@ async def rotate_secret(
             sub.previous_secret_expires_at = expires
         else:
             sub.previous_secret, sub.previous_secret_expires_at = None, None
-        sub.secret = secret
+        sub.secret = sealer.seal_secret(secret)
         uow.get(AuditRepository).record(
             caller, "webhook.secret_rotated", "webhook_subscription", sub.id,
             after={"overlap_hours": overlap_hours},
         )  # fmt: skip
         await uow.commit()
     return Created(sub, secret)
+
+
+async def reseal_secrets(uow: UnitOfWork, actor: Caller, sealer: KeySealer) -> list[str]:
+    """Seal every subscription's secrets under the sealer's current passphrase (the old one
+    given as previous); return the ids of the subscriptions changed."""
+    actor.require(Permission.WEBHOOKS_MANAGE)
+    changed: list[str] = []
+    async with uow:
+        subs = (
+            await uow.get(WebhookRepository).session.scalars(
+                select(WebhookSubscription)
+                .where(WebhookSubscription.deleted_at.is_(None))
+                .order_by(WebhookSubscription.id)
+                .with_for_update()
+            )
+        ).all()
+        for sub in subs:
+            what = f"webhook subscription {sub.id}"
+            resealed = sealer.reseal_secret(what, sub.secret)
+            previous = sub.previous_secret and sealer.reseal_secret(what, sub.previous_secret)
+            if resealed is not None:
+                sub.secret = resealed
+            if previous:
+                sub.previous_secret = previous
+            if resealed is not None or previous:
+                changed.append(str(sub.id))
+        if changed:
+            uow.get(AuditRepository).record(
+                actor, "webhook.secrets_resealed", "webhook_subscription", ",".join(changed)
+            )
+        await uow.commit()
+    return changed
 
 
 async def enable(uow: UnitOfWork, caller: Caller, sub_id: uuid.UUID) -> WebhookSubscription:

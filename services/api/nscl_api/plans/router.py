@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, sends
 from nscl_api.deps import PlansReader, PlansReviewer, PlansWriter, UowDep
 from nscl_api.errors import responses
 from nscl_api.idempotency import IDEMPOTENT
@@ -22,13 +22,16 @@ from nscl_api.plans.schemas import (
     PlanSummary,
     PlanVersionRead,
 )
+from nscl_api.review import ReviewRoutes
 from nscl_api.types import Reason
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from nscl_domain.identity import Caller
 from nscl_domain.plans import changes
 from nscl_domain.plans import models as m
 from nscl_domain.plans import service as plans
 from nscl_domain.plans.models import ChangeRequestStatus, PlanKind
 from nscl_domain.plans.service import PlanView
+from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import Action, ReviewStatus
 
 router = APIRouter(tags=["plans"])
@@ -130,76 +133,32 @@ async def write_content(
     return _read(view, response)
 
 
-@router.post(
-    "/v1/plans/{plan_id}/submission",
-    operation_id="submitPlan",
-    openapi_extra=sends("ETag"),
-    summary="Submit the plan",
-    responses=CHANGE_ERRORS,
-)
-async def submit_plan(
-    plan_id: uuid.UUID,
-    uow: UowDep,
-    caller: PlansWriter,
-    response: Response,
-    if_match: IfMatch = None,
-) -> PlanRead:
-    """Freeze the content as a version and send it to DOST."""
-    view = await plans.submit_plan(
-        uow, caller, plan_id, expected_revision=expected_revision(if_match, m.Plan.noun)
+async def _return_plan(
+    uow: UnitOfWork, reviewer: Caller, plan_id: uuid.UUID, *, expected_revision: int, reason: str
+) -> PlanView:
+    return await plans.review_plan(
+        uow, reviewer, plan_id, Action.RETURN, expected_revision=expected_revision, reason=reason
     )
-    return _read(view, response)
 
 
-@router.post(
-    "/v1/plans/{plan_id}/acceptance",
-    operation_id="acceptPlan",
-    openapi_extra=sends("ETag", "Link"),
-    summary="Accept the plan",
-    responses=CHANGE_ERRORS,
+review = ReviewRoutes[PlanView](
+    router, "/v1/plans/{plan_id}", "plan_id", m.Plan.noun, PlanRead, _read, CHANGE_ERRORS
 )
-async def accept_plan(
-    plan_id: uuid.UUID,
-    uow: UowDep,
-    reviewer: PlansReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> PlanRead:
-    """Accept a submitted plan: its last version comes into force. For an annual plan,
-    `Link` (rel `monitor`) names the job refreshing the year's rollup with it."""
-    view, job = await plans.accept_plan(
-        uow, reviewer, plan_id, expected_revision=expected_revision(if_match, m.Plan.noun)
-    )
-    if job is not None:
-        response.headers["Link"] = monitor_link(job.id)
-    return _read(view, response)
-
-
-@router.post(
-    "/v1/plans/{plan_id}/return",
-    operation_id="returnPlan",
-    openapi_extra=sends("ETag"),
-    summary="Return the plan",
-    responses=CHANGE_ERRORS,
-)
-async def return_plan(
-    plan_id: uuid.UUID,
-    body: Reason,
-    uow: UowDep,
-    reviewer: PlansReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> PlanRead:
-    """Return a submitted plan to its unit with the reason."""
-    view = await plans.review_plan(
-        uow,
-        reviewer,
-        plan_id,
-        Action.RETURN,
-        expected_revision=expected_revision(if_match, m.Plan.noun),
-        reason=body.reason,
-    )
-    return _read(view, response)
+review.add(
+    "submission", plans.submit_plan, operation_id="submitPlan", summary="Submit the plan",
+    doc="Freeze the content as a version and send it to DOST.", caller=PlansWriter,
+)  # fmt: skip
+review.add(
+    "acceptance", plans.accept_plan, operation_id="acceptPlan", summary="Accept the plan",
+    doc="""Accept a submitted plan: its last version comes into force. For an annual plan,
+    `Link` (rel `monitor`) names the job refreshing the year's rollup with it.""",
+    caller=PlansReviewer, monitored=True,
+)  # fmt: skip
+review.add(
+    "return", _return_plan, operation_id="returnPlan", summary="Return the plan",
+    doc="Return a submitted plan to its unit with the reason.",
+    caller=PlansReviewer, reason=Reason,
+)  # fmt: skip
 
 
 @router.get(

@@ -19,6 +19,7 @@ from nscl_api.records.schemas import (
     RecordVersionRead,
     RecordWrite,
 )
+from nscl_api.review import ReviewRoutes
 from nscl_api.types import Reason
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from nscl_domain.records import service as records
@@ -135,99 +136,40 @@ async def write_content(
     return _read(view, response)
 
 
-@router.post(
-    "/v1/records/{record_id}/submission",
-    operation_id="submitRecord",
-    openapi_extra=sends("ETag"),
-    summary="Submit the record",
-    responses=CHANGE_ERRORS,
+review = ReviewRoutes[RecordView](
+    router, "/v1/records/{record_id}", "record_id", NOUN, RecordRead, _read, CHANGE_ERRORS
 )
-async def submit_record(
-    record_id: uuid.UUID,
-    uow: UowDep,
-    caller: ReportsWriter,
-    response: Response,
-    if_match: IfMatch = None,
-) -> RecordRead:
-    """Freeze the content as a version, with the figures it counts, for review."""
-    view = await records.submit(
-        uow, caller, record_id, expected_revision=expected_revision(if_match, NOUN)
-    )
-    return _read(view, response)
-
-
-@router.post(
-    "/v1/records/{record_id}/acceptance",
-    operation_id="acceptRecord",
-    openapi_extra=sends("ETag"),
+review.add(
+    "submission", records.submit, operation_id="submitRecord", summary="Submit the record",
+    doc="Freeze the content as a version, with the figures it counts, for review.",
+    caller=ReportsWriter,
+)  # fmt: skip
+review.add(
+    "acceptance", records.accept_record, operation_id="acceptRecord",
     summary="Accept the record",
-    responses=CHANGE_ERRORS,
-)
-async def accept_record(
-    record_id: uuid.UUID,
-    uow: UowDep,
-    reviewer: ReportsReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> RecordRead:
-    """Accept the last submitted version: its figures count in the year's rollup."""
-    view = await records.accept_record(
-        uow, reviewer, record_id, expected_revision=expected_revision(if_match, NOUN)
-    )
-    return _read(view, response)
-
-
-@router.post(
-    "/v1/records/{record_id}/return",
-    operation_id="returnRecord",
-    openapi_extra=sends("ETag"),
-    summary="Return the record",
-    responses=CHANGE_ERRORS,
-)
-async def return_record(
-    record_id: uuid.UUID,
-    body: Annotated[
+    doc="Accept the last submitted version: its figures count in the year's rollup.",
+    caller=ReportsReviewer,
+)  # fmt: skip
+review.add(
+    "return", records.return_record, operation_id="returnRecord", summary="Return the record",
+    doc="Return a submitted record to its unit with the reason.",
+    caller=ReportsReviewer,
+    reason=Annotated[
         Reason,
         Body(openapi_examples={"missing": {"value": {"reason": "Thiếu quyết định kèm theo"}}}),
     ],
-    uow: UowDep,
-    reviewer: ReportsReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> RecordRead:
-    """Return a submitted record to its unit with the reason."""
-    view = await records.return_record(
-        uow, reviewer, record_id, reason=body.reason,
-        expected_revision=expected_revision(if_match, NOUN),
-    )  # fmt: skip
-    return _read(view, response)
-
-
-@router.post(
-    "/v1/records/{record_id}/correction",
-    operation_id="correctRecord",
-    openapi_extra=sends("ETag"),
+)  # fmt: skip
+review.add(
+    "correction", records.correct_record, operation_id="correctRecord",
     summary="Reopen an accepted record for a correction",
-    responses=CHANGE_ERRORS,
-)
-async def correct_record(
-    record_id: uuid.UUID,
-    body: Annotated[
+    doc="""Reopen an accepted record as a draft of its next version (an inspection's follow-up,
+    a model enterprise's progress); the accepted version counts until the next is accepted.""",
+    caller=ReportsWriter,
+    reason=Annotated[
         Reason,
         Body(openapi_examples={"follow_up": {"value": {"reason": "Cập nhật kết quả khắc phục"}}}),
     ],
-    uow: UowDep,
-    caller: ReportsWriter,
-    response: Response,
-    if_match: IfMatch = None,
-) -> RecordRead:
-    """Reopen an accepted record as a draft of its next version (an inspection's follow-up,
-    a model enterprise's progress); the accepted version counts until the next is accepted."""
-    view = await records.correct_record(
-        uow, caller, record_id, reason=body.reason,
-        expected_revision=expected_revision(if_match, NOUN),
-    )  # fmt: skip
-    return _read(view, response)
+)  # fmt: skip
 
 
 @router.get(

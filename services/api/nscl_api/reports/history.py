@@ -14,25 +14,19 @@ from pydantic import Field
 
 from nscl_api.deps import CatalogueReader, ReportsManager, ResourcesDep, UowDep
 from nscl_api.errors import responses
-from nscl_api.problems import FieldError, Problem, problem_response
+from nscl_api.problems import FieldError, problem_response
 from nscl_api.reports.schemas import ReportRead, VersionRead
 from nscl_api.types import IndicatorKey, Quantity, RequestModel, ResponseModel, UnitKey
+from nscl_api.uploads import UPLOAD_PROBLEMS, read_upload
 from nscl_domain.catalogue import baselines
 from nscl_domain.catalogue.baselines import BaselineFigureInput, BaselineView
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound
-from nscl_domain.offload import PoolBusy, WorkerLost, WorkTimedOut
 from nscl_domain.reports import backfill as backfilling
 from nscl_domain.reports import history
 from nscl_domain.reports.backfill import BackfillEntry, Entered, Letter
 from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.importing import (
-    CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
-    ImportFormatError,
-    ImportLimitError,
-    Row,
-    UploadLimits,
-    read_rows,
 )
 from nscl_domain.types import IsoDate
 
@@ -218,62 +212,8 @@ UPLOAD_BODY = {
 }
 UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     **responses(NotFound, Invalid, Forbidden),
-    413: {
-        "model": Problem,
-        "description": "The file is over a limit of the reader (bytes, inflated bytes, rows, "
-        "columns, cells, shared strings); `code` names it, `limit` and `value` give it.",
-    },
-    **responses(415),
-    422: {"description": "The file cannot be read, or (not a dry run) rows have errors."},
-    503: {
-        "model": Problem,
-        "description": "Every parser stayed busy; retry after `Retry-After` seconds.",
-        "headers": {
-            "Retry-After": {
-                "description": "Seconds after which a parser is sure to be free.",
-                "schema": {"type": "integer"},
-            }
-        },
-    },
+    **UPLOAD_PROBLEMS,
 }
-
-
-async def _read_upload(request: Request, resources: ResourcesDep) -> list[Row] | RawResponse:
-    """The rows of an uploaded CSV or XLSX file (parsed in a worker process), or the
-    problem to answer."""
-    path = request.url.path
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in {XLSX_MEDIA_TYPE, CSV_MEDIA_TYPE, "application/csv"}:
-        return problem_response(
-            415, "unsupported_media_type",
-            f"Upload text/csv or {XLSX_MEDIA_TYPE}, not {media_type or 'unspecified'}.",
-            instance=path,
-        )  # fmt: skip
-    body = await request.body()
-    limits = UploadLimits(seconds=resources.settings.upload_parse_seconds)
-    try:
-        return await resources.parsers.run(
-            read_rows, body, media_type, limits, history.REQUIRED_COLUMNS
-        )
-    except ImportLimitError as exc:
-        extra = {"limit": exc.limit, "value": exc.value}
-        return problem_response(
-            413 if exc.too_large else 422, exc.code, exc.detail, instance=path, extra=extra
-        )
-    except ImportFormatError as exc:
-        return problem_response(422, "unreadable_file", str(exc), instance=path)
-    except WorkTimedOut as exc:
-        detail = f"Reading the file took more than {limits.seconds:g} s; split it."
-        extra = {"limit": limits.seconds, "value": exc.seconds}
-        return problem_response(422, "upload_parse_timeout", detail, instance=path, extra=extra)
-    except WorkerLost:
-        detail = "Reading the file used more resources than a parser has; split it."
-        return problem_response(422, "upload_parse_failed", detail, instance=path)
-    except PoolBusy as exc:
-        return problem_response(
-            503, "upload_parsers_busy", str(exc), instance=path,
-            headers={"Retry-After": str(exc.retry_after)},
-        )  # fmt: skip
 
 
 @uploads_router.post(
@@ -297,7 +237,7 @@ async def import_history(
     year, with its letter and the day DOST received it); a dry run only lists the problems,
     each at its row and column; a real import enters every report, or none if any row has a
     problem. The file's columns are described in docs/history.md."""
-    rows = await _read_upload(request, resources)
+    rows = await read_upload(request, resources, history.REQUIRED_COLUMNS)
     if isinstance(rows, RawResponse):
         return rows
     found = await history.import_history(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import Response as RawResponse
 
-from nscl_api.conditional import IfMatch, etag, expected_revision, monitor_link, sends
+from nscl_api.conditional import IfMatch, etag, expected_revision, sends
 from nscl_api.deps import (
     CatalogueReader,
     ReportsManager,
@@ -44,7 +44,7 @@ from nscl_api.pagination import (
     offset_of,
     offset_page,
 )
-from nscl_api.problems import FieldError, Problem, problem_response
+from nscl_api.problems import FieldError, problem_response
 from nscl_api.reports.schemas import (
     ImportOutcome,
     ObligationGenerated,
@@ -62,9 +62,11 @@ from nscl_api.reports.schemas import (
     TimelinessSummary,
     VersionRead,
 )
+from nscl_api.review import ReviewRoutes
 from nscl_api.types import Reason
+from nscl_api.uploads import UPLOAD_PROBLEMS, read_upload
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
-from nscl_domain.offload import PoolBusy, WorkerLost, WorkTimedOut
+from nscl_domain.identity import Caller
 from nscl_domain.reports import imports, obligations, regimes
 from nscl_domain.reports import service as reports
 from nscl_domain.reports import timeliness as timeliness_of
@@ -72,12 +74,9 @@ from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.importing import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
-    ImportFormatError,
-    ImportLimitError,
-    UploadLimits,
-    read_rows,
 )
 from nscl_domain.reports.models import Report
+from nscl_domain.uow import UnitOfWork
 from nscl_domain.workflow import ReviewStatus
 
 router = APIRouter(tags=["reporting"])
@@ -349,105 +348,45 @@ async def update_draft(
     return ReportRead.of(report)
 
 
-@router.post(
-    "/v1/reports/{report_id}/submission",
-    operation_id="submitReport",
-    openapi_extra=sends("ETag"),
-    summary="Submit the report",
-    responses=CHANGE_ERRORS,
-)
-async def submit(
-    report_id: uuid.UUID,
-    uow: UowDep,
-    caller: ReportsWriter,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Check the draft against the validation rules and freeze it as a new version."""
-    report, _ = await reports.submit(
-        uow, caller, report_id, expected_revision=expected_revision(if_match, Report.noun)
-    )
+def _read(report: Report, response: Response) -> ReportRead:
     _with_etag(response, report.revision)
     return ReportRead.of(report)
 
 
-@router.post(
-    "/v1/reports/{report_id}/return",
-    operation_id="returnReport",
-    openapi_extra=sends("ETag"),
+async def _submit(
+    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, *, expected_revision: int
+) -> Report:
+    report, _ = await reports.submit(uow, caller, report_id, expected_revision=expected_revision)
+    return report
+
+
+review = ReviewRoutes[Report](
+    router, "/v1/reports/{report_id}", "report_id", Report.noun, ReportRead, _read, CHANGE_ERRORS
+)
+review.add(
+    "submission", _submit, operation_id="submitReport", summary="Submit the report",
+    doc="Check the draft against the validation rules and freeze it as a new version.",
+    caller=ReportsWriter,
+)  # fmt: skip
+review.add(
+    "return", reports.return_report, operation_id="returnReport",
     summary="Return the report to its unit",
-    responses=CHANGE_ERRORS,
-)
-async def return_report(
-    report_id: uuid.UUID,
-    body: Reason,
-    uow: UowDep,
-    reviewer: ReportsReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Send a submitted report back with the reason; its unit edits and resubmits it."""
-    report = await reports.return_report(
-        uow,
-        reviewer,
-        report_id,
-        reason=body.reason,
-        expected_revision=expected_revision(if_match, Report.noun),
-    )
-    _with_etag(response, report.revision)
-    return ReportRead.of(report)
-
-
-@router.post(
-    "/v1/reports/{report_id}/acceptance",
-    operation_id="acceptReport",
-    openapi_extra=sends("ETag", "Link"),
-    summary="Accept the report",
-    responses=CHANGE_ERRORS,
-)
-async def accept(
-    report_id: uuid.UUID,
-    uow: UowDep,
-    reviewer: ReportsReviewer,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Accept the latest version; its figures feed the rollups. `Link` (rel `monitor`) names
+    doc="Send a submitted report back with the reason; its unit edits and resubmits it.",
+    caller=ReportsReviewer, reason=Reason,
+)  # fmt: skip
+review.add(
+    "acceptance", reports.accept, operation_id="acceptReport", summary="Accept the report",
+    doc="""Accept the latest version; its figures feed the rollups. `Link` (rel `monitor`) names
     the refresh job: once done, its `result.run_id` is the run published, and that run's
-    `inputs` list this report's accepted version."""
-    report, job = await reports.accept(
-        uow, reviewer, report_id, expected_revision=expected_revision(if_match, Report.noun)
-    )
-    _with_etag(response, report.revision)
-    response.headers["Link"] = monitor_link(job.id)
-    return ReportRead.of(report)
-
-
-@router.post(
-    "/v1/reports/{report_id}/correction",
-    operation_id="correctReport",
-    openapi_extra=sends("ETag"),
+    `inputs` list this report's accepted version.""",
+    caller=ReportsReviewer, monitored=True,
+)  # fmt: skip
+review.add(
+    "correction", reports.correct, operation_id="correctReport",
     summary="Correct an accepted report",
-    responses=CHANGE_ERRORS,
-)
-async def correct(
-    report_id: uuid.UUID,
-    body: Reason,
-    uow: UowDep,
-    caller: ReportsWriter,
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReportRead:
-    """Reopen an accepted report as the draft of a new version, with the reason."""
-    report = await reports.correct(
-        uow,
-        caller,
-        report_id,
-        reason=body.reason,
-        expected_revision=expected_revision(if_match, Report.noun),
-    )
-    _with_etag(response, report.revision)
-    return ReportRead.of(report)
+    doc="Reopen an accepted report as the draft of a new version, with the reason.",
+    caller=ReportsWriter, reason=Reason,
+)  # fmt: skip
 
 
 @router.get(
@@ -481,7 +420,6 @@ async def get_version(
 
 
 TEMPLATE_FORMATS = {"xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}
-ZIP_SIGNATURE = b"PK\x03\x04"
 # A file, not JSON: generated clients hand it over as bytes to save.
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 
@@ -548,27 +486,7 @@ async def indicator_template(
             },
         },
     },
-    responses={
-        **CHANGE_ERRORS,
-        413: {
-            "model": Problem,
-            "description": "The file is over a limit of the reader (bytes, inflated bytes, "
-            "rows, columns, cells, shared strings); `code` names it, `limit` and `value` "
-            "give it.",
-        },
-        **responses(415),
-        422: {"description": "The file cannot be read, or (not a dry run) rows have errors."},
-        503: {
-            "model": Problem,
-            "description": "Every parser stayed busy; retry after `Retry-After` seconds.",
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds after which a parser is sure to be free.",
-                    "schema": {"type": "integer"},
-                }
-            },
-        },
-    },
+    responses={**CHANGE_ERRORS, **UPLOAD_PROBLEMS},
 )
 async def import_values(
     report_id: uuid.UUID,
@@ -582,45 +500,9 @@ async def import_values(
 ) -> ImportOutcome | RawResponse:
     """Check every row of a CSV or XLSX upload; a dry run only reports, and a real import
     changes the draft only when every row passes."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in {XLSX_MEDIA_TYPE, CSV_MEDIA_TYPE, "application/csv"}:
-        return problem_response(
-            415, "unsupported_media_type",
-            f"Upload text/csv or {XLSX_MEDIA_TYPE}, not {media_type or 'unspecified'}.",
-            instance=request.url.path,
-        )  # fmt: skip
-    body = await request.body()
-    if body.startswith(ZIP_SIGNATURE):
-        # Every workbook is a ZIP, which no CSV file can be. Generated clients that label every
-        # raw upload with the one media type (openapi-python-client sends text/csv) still
-        # have their workbook read as one.
-        media_type = XLSX_MEDIA_TYPE
-    limits = UploadLimits(seconds=resources.settings.upload_parse_seconds)
-    path = request.url.path
-    try:
-        # In a worker process: parsing is CPU-bound and must never hold up the event loop.
-        rows = await resources.parsers.run(read_rows, body, media_type, limits)
-    except ImportLimitError as exc:
-        extra = {"limit": exc.limit, "value": exc.value}
-        return problem_response(
-            413 if exc.too_large else 422, exc.code, exc.detail, instance=path, extra=extra
-        )
-    except ImportFormatError as exc:
-        return problem_response(
-            422, "unreadable_file", str(exc), instance=path, params={"reason": str(exc)}
-        )
-    except WorkTimedOut as exc:
-        detail = f"Reading the file took more than {limits.seconds:g} s; split it."
-        extra = {"limit": limits.seconds, "value": exc.seconds}
-        return problem_response(422, "upload_parse_timeout", detail, instance=path, extra=extra)
-    except WorkerLost:
-        detail = "Reading the file used more resources than a parser has; split it."
-        return problem_response(422, "upload_parse_failed", detail, instance=path)
-    except PoolBusy as exc:
-        return problem_response(
-            503, "upload_parsers_busy", str(exc), instance=path,
-            headers={"Retry-After": str(exc.retry_after)},
-        )  # fmt: skip
+    rows = await read_upload(request, resources)
+    if isinstance(rows, RawResponse):
+        return rows
     revision = None if dry_run else expected_revision(if_match, Report.noun)
     result, report = await imports.import_values(
         uow, caller, report_id, rows, dry_run=dry_run, expected_revision=revision

@@ -25,6 +25,7 @@ from nscl_domain.errors import Conflict, Invalid, NotFound
 from nscl_domain.events import service as webhooks
 from nscl_domain.events.delivery import DeliveryConfig
 from nscl_domain.identity import Caller, Permission
+from nscl_domain.identity.sealing import KeySealer
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -108,11 +109,18 @@ async def delete_webhook(webhook_id: uuid.UUID, uow: UowDep, caller: Subscriber)
     summary="Rotate the signing secret", responses=responses(NotFound, Invalid),
 )  # fmt: skip
 async def rotate_secret(
-    webhook_id: uuid.UUID, body: SecretRotation, uow: UowDep, caller: Subscriber
+    webhook_id: uuid.UUID,
+    body: SecretRotation,
+    uow: UowDep,
+    caller: Subscriber,
+    settings: SettingsDep,
 ) -> WebhookWithSecret:
     """A new secret (shown once) signs from now on; the old one signs beside it (a second
     `v1,` signature in `webhook-signature`) for `overlap_hours`."""
-    return _with_secret(await webhooks.rotate_secret(uow, caller, webhook_id, body.overlap_hours))
+    sealer = KeySealer.from_settings(settings)
+    return _with_secret(
+        await webhooks.rotate_secret(uow, caller, sealer, webhook_id, body.overlap_hours)
+    )
 
 
 @router.post(
