@@ -103,6 +103,7 @@ REPORTING_TABLES = (
     "budget_estimate",
     "job_progress",
     "document_artefact",
+    "national_intake",
     "rollup_publication",
     "rollup_cell",
     "rollup_run",

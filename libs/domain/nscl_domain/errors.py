@@ -46,6 +46,8 @@ ProblemCode = Literal[
     "import_rejected",
     "indicator_not_found",
     "insufficient_scope",
+    "intake_not_provincial",
+    "intake_outdated",
     "internal_error",
     "invalid_allocations",
     "invalid_baseline",

@@ -159,6 +159,36 @@ class Settings(BaseSettings):
             "hear of it (a webhook.disabled event)."
         ),
     )
+    upstream_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL of the national instance this (provincial) instance sends each "
+            "published provincial rollup to (POST /v1/national-intake/...). Unset: nothing "
+            "is sent upstream."
+        ),
+    )
+    upstream_client_id: str | None = Field(
+        default=None,
+        description=(
+            "Client of the national instance the pushes authenticate as (client credentials; "
+            "role reporter, unit = the owner of the province's programme there)."
+        ),
+    )
+    upstream_client_secret: SecretStr | None = Field(
+        default=None, description="Secret of `upstream_client_id`."
+    )
+    upstream_programme: str | None = Field(
+        default=None,
+        description=(
+            "Key of the province's programme on the national instance. Unset: the same key as here."
+        ),
+    )
+    upstream_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Longest one request to the national instance may take.",
+    )
     schedule_tick_seconds: int = Field(
         default=15,
         ge=1,

@@ -148,6 +148,35 @@ REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
             "scope": "reports.write catalogue.read",
         },
     ),
+    "receiveProvincialRollup": (
+        "Bắc Kạn's instance sends its published 2024 rollup",
+        {
+            "run_id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "seq": 7,
+            "fingerprint": "9f2c1e7a4b5d6c8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70",
+            "computed_at": "2024-11-20T08:15:00Z",
+            "cells": [
+                {
+                    "indicator": "enterprises-supported",
+                    "disaggregation": "",
+                    "value": "12",
+                    "value_sum": "12",
+                    "value_count": 3,
+                    "value_min": "2",
+                    "value_max": "6",
+                },
+                {
+                    "indicator": "people-trained",
+                    "disaggregation": "trainee_group=worker",
+                    "value": "140",
+                    "value_sum": "140",
+                    "value_count": 2,
+                    "value_min": "40",
+                    "value_max": "100",
+                },
+            ],
+        },
+    ),
     "requestRollup": (
         "Refresh the Bắc Kạn rollup of 2025",
         {"programme": "bac-kan-nscl", "year": 2025, "full": False},

@@ -44,6 +44,7 @@ from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
 from nscl_api.rollups.fast import RollupFastPath
+from nscl_api.rollups.intake import router as intake_router
 from nscl_api.rollups.router import router as rollups_router
 from nscl_api.schedules.router import router as schedules_router
 from nscl_api.webhooks.router import router as webhooks_router
@@ -119,6 +120,11 @@ TAGS = [
     {
         "name": "rollups",
         "description": "Published provincial rollups of accepted reports and records.",
+    },
+    {
+        "name": "national-intake",
+        "description": "The national instance's intake: provinces' own instances send each "
+        "published provincial rollup, which the national rollup then combines.",
     },
     {"name": "jobs", "description": "Background jobs: status, attempts, timings, results."},
     {
@@ -204,6 +210,7 @@ def create_app(
         audit_router,
         clients_router,
         webhooks_router,
+        intake_router,
     ):
         app.include_router(router, dependencies=v1_dependencies)
     app.include_router(uploads_router, dependencies=[Depends(reject_unstorable_parameters)])

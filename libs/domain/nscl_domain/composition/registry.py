@@ -12,6 +12,7 @@ from nscl_domain.jobs import jobs as jobs_jobs
 from nscl_domain.jobs.registry import JobKind, JobRegistry
 from nscl_domain.reports import jobs as reports_jobs
 from nscl_domain.rollups import jobs as rollups_jobs
+from nscl_domain.rollups.upstream import UpstreamConfig
 from nscl_domain.settings import Settings
 
 
@@ -27,11 +28,11 @@ def registry_of(*declared: Iterable[JobKind]) -> JobRegistry:
 
 
 def registry_for(settings: Settings) -> JobRegistry:
-    """Every job, webhooks sent as the settings say."""
+    """Every job, webhooks and upstream pushes sent as the settings say."""
     return registry_of(
         budget_jobs.JOBS,
         reports_jobs.JOBS,
-        rollups_jobs.JOBS,
+        rollups_jobs.rollup_jobs(UpstreamConfig.of(settings)),
         documents_jobs.JOBS,
         jobs_jobs.JOBS,
         delivery_jobs(DeliveryConfig.of(settings)),

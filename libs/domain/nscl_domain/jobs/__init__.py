@@ -23,6 +23,7 @@ class JobName(StrEnum):
     PRUNE_JOBS = "jobs.prune"
     REFRESH_ROLLUP = "rollups.refresh"
     REBUILD_ROLLUPS = "rollups.rebuild"
+    PUSH_UPSTREAM = "rollups.push_upstream"
     BUILD_DOSSIERS = "budget.build_dossiers"
     BUILD_DOCUMENT = "documents.build"
     SEND_REMINDERS = "reminders.send"

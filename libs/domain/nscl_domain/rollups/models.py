@@ -37,7 +37,8 @@ class RollupRun(Base):
     __tablename__ = "rollup_run"
     __table_args__ = (
         UniqueConstraint("programme_id", "year", "seq"),
-        CheckConstraint("kind IN ('full', 'incremental')", name="kind_known"),
+        # pushed: a province's published run, received from its own instance (national-intake).
+        CheckConstraint("kind IN ('full', 'incremental', 'pushed')", name="kind_known"),
         CheckConstraint("level IN ('provincial', 'national')", name="level_known"),
     )
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's declarative API
@@ -96,3 +97,24 @@ class RollupPublication(Base):
     year: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rollup_run.id"))
     published_at: Mapped[datetime]
+
+
+class NationalIntake(Base):
+    """A province's published run as its own instance pushed it (national-intake): who sent
+    it, when, and which run of the province it was. Each one becomes a frozen ``pushed``
+    rollup run of the provincial programme here, with the province's run id as its id."""
+
+    __tablename__ = "national_intake"
+    __table_args__ = (UniqueConstraint("programme_id", "run_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programme.id"))
+    year: Mapped[int]
+    # The province's run: its id (also the id of the pushed run here), seq and fingerprint.
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rollup_run.id"))
+    seq: Mapped[int]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    computed_at: Mapped[datetime]
+    cells: Mapped[int]
+    received_at: Mapped[datetime]
+    received_by: Mapped[str] = mapped_column(String(100))

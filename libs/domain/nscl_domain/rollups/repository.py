@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nscl_domain.catalogue import models as cm
@@ -23,7 +23,7 @@ from nscl_domain.jobs.requests import refresh_key
 from nscl_domain.reports.models import ReportVersion
 from nscl_domain.repositories import AnotherSession
 from nscl_domain.rollups import sql
-from nscl_domain.rollups.models import RollupRun
+from nscl_domain.rollups.models import NationalIntake, RollupCell, RollupRun
 from nscl_domain.rollups.runs import (
     Digests,
     Inputs,
@@ -193,7 +193,7 @@ class RollupRepository:
         rows = await self._session.execute(text(sql.PUBLISHED), _arrays(programme_years))
         return {
             (row.programme_id, row.year): Published(
-                row.id, row.seq, row.fingerprint, row.other_inputs
+                row.id, row.seq, row.fingerprint, row.other_inputs, pushed=row.kind == "pushed"
             )
             for row in rows
         }
@@ -402,6 +402,112 @@ class RollupRepository:
         )
         await self._session.execute(text(sql.NATIONAL_CELLS), {"run_id": run.run_id})
 
+    # --- the national intake ----------------------------------------------------------------
+
+    async def total_cells(self, run_id: uuid.UUID) -> list[dict[str, Any]]:
+        """A run's cells over every unit, by indicator key, as JSON values."""
+        return [
+            {
+                "indicator": row.indicator,
+                "disaggregation": row.disaggregation,
+                "value": str(row.value),
+                "value_sum": str(row.value_sum),
+                "value_count": row.value_count,
+                "value_min": str(row.value_min),
+                "value_max": str(row.value_max),
+            }
+            for row in await self._session.execute(text(sql.TOTAL_CELLS), {"run_id": run_id})
+        ]
+
+    async def intake_of(self, programme_id: uuid.UUID, run_id: uuid.UUID) -> NationalIntake | None:
+        """The submission of a province's run, if it was received."""
+        return await self._session.scalar(
+            select(NationalIntake).where(
+                NationalIntake.programme_id == programme_id, NationalIntake.run_id == run_id
+            )
+        )
+
+    async def latest_intake(self, programme_id: uuid.UUID, year: int) -> NationalIntake | None:
+        """The programme-year's submission with the highest seq."""
+        return await self._session.scalar(
+            select(NationalIntake)
+            .where(NationalIntake.programme_id == programme_id, NationalIntake.year == year)
+            .order_by(NationalIntake.seq.desc())
+            .limit(1)
+        )
+
+    async def intakes(self, programme_id: uuid.UUID, year: int) -> Sequence[NationalIntake]:
+        """Every submission of a programme-year, the latest first."""
+        return (
+            await self._session.scalars(
+                select(NationalIntake)
+                .where(NationalIntake.programme_id == programme_id, NationalIntake.year == year)
+                .order_by(NationalIntake.seq.desc())
+            )
+        ).all()
+
+    async def indicator_ids(self, programme_id: uuid.UUID) -> dict[str, uuid.UUID]:
+        """The programme's indicators by key."""
+        rows = await self._session.execute(
+            select(cm.Indicator.key, cm.Indicator.id).where(
+                cm.Indicator.programme_id == programme_id
+            )
+        )
+        return {row.key: row.id for row in rows}
+
+    async def write_pushed_run(
+        self,
+        intake: NationalIntake,
+        cells: Sequence[dict[str, Any]],
+        *,
+        now: datetime,
+    ) -> NewRun:
+        """A frozen run of the province's figures (its id the province's run id), its cells
+        over every unit, and the submission that brought it; published at once."""
+        seq = int(
+            await self._session.scalar(
+                text(sql.NEXT_SEQ), {"programme_id": intake.programme_id, "year": intake.year}
+            )
+        )
+        self._session.add(
+            RollupRun(
+                id=intake.run_id,
+                programme_id=intake.programme_id,
+                year=intake.year,
+                seq=seq,
+                level="provincial",
+                kind="pushed",
+                fingerprint=intake.fingerprint,
+                other_inputs=(
+                    f"pushed run={intake.run_id} seq={intake.seq} fingerprint={intake.fingerprint}"
+                ),
+                computed_at=intake.computed_at,
+                job_id=None,
+                sources=0,
+                source_ids=[],
+                source_units=[],
+                source_breakdowns=[],
+                sections={},
+            )
+        )
+        await self._session.flush()
+        if cells:
+            await self._session.execute(
+                insert(RollupCell), [{"run_id": intake.run_id, **cell} for cell in cells]
+            )
+        self._session.add(intake)
+        await self._session.flush()
+        run = NewRun(
+            Inputs(intake.programme_id, intake.year, 0, intake.fingerprint), intake.run_id, seq
+        )
+        await self.publish([run], now)
+        return run
+
+    async def run_exists(self, run_id: uuid.UUID) -> bool:
+        """Whether a run has the id."""
+        found = await self._session.scalar(select(RollupRun.id).where(RollupRun.id == run_id))
+        return found is not None
+
     # --- reading --------------------------------------------------------------------------
 
     async def publication(
@@ -551,7 +657,17 @@ class RollupRepository:
         }
         if run.level == "national":
             return [
-                Contribution(r.source_id, "rollup_run", None, r.programme, None, None, r.value)
+                Contribution(
+                    r.source_id,
+                    "rollup_run",
+                    None,
+                    r.programme,
+                    None,
+                    None,
+                    r.value,
+                    pushed_seq=r.pushed_seq,
+                    pushed_fingerprint=r.pushed_fingerprint,
+                )
                 for r in await self._session.execute(text(sql.RUN_PROVENANCE), params)
             ]
         return [

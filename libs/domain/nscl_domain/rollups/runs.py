@@ -49,6 +49,8 @@ class Published:
     seq: int
     fingerprint: str
     other_inputs: str = ""
+    # Received from the province's own instance (national intake): nothing here computes it.
+    pushed: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,13 @@ def source_digest(sources: set[Source]) -> str:
 
 
 def plan_runs(inputs: Sequence[Inputs], previous: dict[ProgrammeYear, Published]) -> list[NewRun]:
-    """A new run for each programme-year whose fingerprint differs from the published one."""
+    """A new run for each programme-year whose fingerprint differs from the published one;
+    none where the published run was pushed by the province's instance (the province's
+    figures are not here to compute one from)."""
     planned = []
     for item in inputs:
         before = previous.get((item.programme_id, item.year))
-        if before is not None and before.fingerprint == item.fingerprint:
+        if before is not None and (before.pushed or before.fingerprint == item.fingerprint):
             continue
         planned.append(NewRun(item, new_id(), before.seq + 1 if before else 1))
     return planned

@@ -32,6 +32,7 @@ from nscl_domain.repositories import RepositorySource
 from nscl_domain.rollups.models import TOTAL, RollupRun
 from nscl_domain.rollups.repository import RollupRepository
 from nscl_domain.rollups.runs import Inputs, NewRun, Published, plan_runs
+from nscl_domain.rollups.upstream import PUSH_ATTEMPTS, push_args, push_key
 from nscl_domain.rollups.views import (
     Contribution,
     Filters,
@@ -150,9 +151,13 @@ async def _check_rebuild(repo: RollupRepository, args: RebuildRollupsArgs, at: L
 _COALESCED: dict[str, Any] = {"unchanged": True, "coalesced": True}
 
 
-async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
+async def refresh(
+    ctx: JobContext, args: RefreshRollupArgs, *, upstream: bool = False
+) -> dict[str, Any]:
     """Recompute a programme-year: only the cells that changed sources touch, or all of them
-    (``full``, or when nothing was published yet). A no-op when the inputs did not change."""
+    (``full``, or when nothing was published yet). A no-op when the inputs did not change,
+    or when the published run was pushed by the province's own instance. ``upstream``: a
+    provincial publication is also sent to the national instance (through the outbox)."""
     job = _job(ctx)
     repo = job.rollups
     programme = await _programme(repo, args.programme_id)
@@ -165,10 +170,12 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     inputs = (await repo.provincial_inputs([key], with_sources=True))[key]
     published = await repo.published([key])
     previous = published.get(key)
+    if previous is not None and previous.pushed:
+        return {"run_id": str(previous.run_id), "unchanged": True, "pushed": True}
     planned = plan_runs([inputs], published)
     if not planned and args.full:
         assert previous is not None
-        return await _recompute_unchanged(ctx, job, inputs, previous)
+        return await _recompute_unchanged(ctx, job, inputs, previous, upstream=upstream)
     if not planned:
         assert previous is not None
         return {"run_id": str(previous.run_id), "unchanged": True}
@@ -183,11 +190,13 @@ async def refresh(ctx: JobContext, args: RefreshRollupArgs) -> dict[str, Any]:
     actor = await requester_of(ctx)
     _audit_published(ctx, job, actor, [run], {programme.id: programme.key})
     await _schedule_national(ctx, job, actor, programme.parent_id, [args.year])
+    if upstream:
+        await _schedule_upstream(job, actor, [run], {programme.id: programme})
     return {"run_id": str(run.run_id), "unchanged": False, "sources": inputs.source_count} | detail
 
 
 async def _recompute_unchanged(
-    ctx: JobContext, job: _Job, inputs: Inputs, previous: Published
+    ctx: JobContext, job: _Job, inputs: Inputs, previous: Published, *, upstream: bool
 ) -> dict[str, Any]:
     """``full`` on unchanged inputs: recompute every cell anyway (a check that the published
     figures still follow from their sources), and publish only if the result differs."""
@@ -209,6 +218,8 @@ async def _recompute_unchanged(
     actor = await requester_of(ctx)
     _audit_published(ctx, job, actor, [run], {programme.id: programme.key})
     await _schedule_national(ctx, job, actor, programme.parent_id, [inputs.year])
+    if upstream:
+        await _schedule_upstream(job, actor, [run], {programme.id: programme})
     return {
         "run_id": str(run.run_id),
         "unchanged": False,
@@ -285,9 +296,32 @@ async def _schedule_national(
         )
 
 
-async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
+async def _schedule_upstream(
+    job: _Job, actor: JobActor, runs: Sequence[NewRun], programmes: dict[uuid.UUID, cm.Programme]
+) -> None:
+    """Send each provincial publication to the national instance, through the outbox in the
+    publishing transaction. One pending push per programme-year: a later publication joins
+    it, and the push sends whatever run is published when it runs."""
+    for run in runs:
+        programme = programmes[run.inputs.programme_id]
+        if programme.parent_id is None:
+            continue
+        await job.jobs.add(
+            name=JobName.PUSH_UPSTREAM,
+            args=push_args(programme.id, run.inputs.year, run.run_id),
+            dedup_key=push_key(programme.id, run.inputs.year),
+            not_before=None,
+            max_attempts=PUSH_ATTEMPTS,
+            requested_by=actor.client_id,
+        )
+
+
+async def rebuild(
+    ctx: JobContext, args: RebuildRollupsArgs, *, upstream: bool = False
+) -> dict[str, Any]:
     """Recompute every programme-year whose inputs changed, set-based, then the national
-    runs of the years that changed. The nightly schedule runs it."""
+    runs of the years that changed. The nightly schedule runs it. ``upstream``: as in
+    ``refresh``."""
     job = _job(ctx)
     repo = job.rollups
     programmes = await repo.provincial_programmes(args.programme_id)
@@ -321,6 +355,8 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
             national_years[parent].add(run.inputs.year)
     for parent, years in national_years.items():
         await _schedule_national(ctx, job, actor, parent, sorted(years))
+    if upstream:
+        await _schedule_upstream(job, actor, planned, {p.id: p for p in programmes})
     await _progress(ctx, stage="published", done=len(planned), total=len(planned))
     return {"programme_years": len(keys), "recomputed": len(planned)}
 

@@ -378,7 +378,7 @@ NATIONAL_SOURCES = (
 )
 
 PUBLISHED = (
-    "SELECT pub.programme_id, pub.year, r.id, r.seq, r.fingerprint, r.other_inputs "
+    "SELECT pub.programme_id, pub.year, r.id, r.seq, r.fingerprint, r.other_inputs, r.kind "
     "FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[])) "
     "  AS py(programme_id, year) "
     "JOIN rollup_publication pub USING (programme_id, year) "
@@ -460,6 +460,20 @@ SAME_RESULT = (
     "       FROM rollup_run a, rollup_run b WHERE a.id = :a AND b.id = :b)"
 )
 
+# A run's totals over every unit, as a province's instance sends them upstream.
+TOTAL_CELLS = """
+SELECT i.key AS indicator, c.disaggregation, c.value, c.value_sum, c.value_count,
+       c.value_min, c.value_max
+FROM rollup_cell c JOIN indicator i ON i.id = c.indicator_id
+WHERE c.run_id = :run_id AND c.breakdown = ''
+ORDER BY i.key, c.disaggregation
+"""
+
+NEXT_SEQ = (
+    "SELECT coalesce(max(seq), 0) + 1 FROM rollup_run "
+    "WHERE programme_id = :programme_id AND year = :year"
+)
+
 # --- reading ------------------------------------------------------------------------------
 
 PUBLICATION = (
@@ -534,13 +548,17 @@ WHERE r.id = :run_id AND iv.indicator_id = :indicator_id
 ORDER BY u.key, pr.kind NULLS FIRST, s.source_id
 """
 
+# A provincial run pushed by the province's instance names that run (its id is the
+# province's run id) with its seq and fingerprint there.
 RUN_PROVENANCE = """
-SELECT s.source_id, p.key AS programme, c.value
+SELECT s.source_id, p.key AS programme, c.value, ni.seq AS pushed_seq,
+       ni.fingerprint AS pushed_fingerprint
 FROM rollup_run national
 CROSS JOIN LATERAL unnest(national.source_ids, national.source_breakdowns)
   AS s(source_id, breakdown)
 JOIN rollup_run r ON r.id = s.source_id
 JOIN programme p ON p.id = r.programme_id
+LEFT JOIN national_intake ni ON ni.run_id = r.id
 JOIN rollup_cell c ON c.run_id = s.source_id AND c.breakdown = ''
 JOIN indicator i ON i.id = c.indicator_id AND i.national_indicator_id = :indicator_id
 WHERE national.id = :run_id AND c.disaggregation = :disaggregation

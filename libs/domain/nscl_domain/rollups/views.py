@@ -75,6 +75,9 @@ class Contribution:
     value: Decimal
     record_id: uuid.UUID | None = None
     record_kind: str | None = None
+    # Of a provincial run the province's instance pushed: its seq and fingerprint there.
+    pushed_seq: int | None = None
+    pushed_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

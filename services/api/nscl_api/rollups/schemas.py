@@ -257,7 +257,9 @@ class RollupRead(ResponseModel):
     run_id: uuid.UUID
     seq: int = Field(description="Runs of the year are numbered from 1.")
     level: Literal["provincial", "national"]
-    kind: Literal["full", "incremental"]
+    kind: Literal["full", "incremental", "pushed"] = Field(
+        description="pushed: received from the province's own instance (national intake)."
+    )
     fingerprint: str = Field(description="Of the inputs; an unchanged input makes no new run.")
     computed_at: datetime = Field(description="When the run was computed.")
     includes_accepted_until: datetime | None = Field(
@@ -347,7 +349,9 @@ class RunRead(ResponseModel):
     run_id: uuid.UUID
     seq: int
     level: Literal["provincial", "national"]
-    kind: Literal["full", "incremental"]
+    kind: Literal["full", "incremental", "pushed"] = Field(
+        description="pushed: received from the province's own instance (national intake)."
+    )
     fingerprint: str
     computed_at: datetime
     sources: int
@@ -433,6 +437,13 @@ class ContributionRead(ResponseModel):
     record_kind: RecordKind | None = Field(description="Of a programme record version.")
     version_no: int | None
     value: Quantity
+    province_seq: int | None = Field(
+        description="Of a provincial run the province's own instance sent (national intake): "
+        "its seq there; `source_id` is its run id there."
+    )
+    province_fingerprint: str | None = Field(
+        description="Of a provincial run the province's own instance sent: its fingerprint there."
+    )
 
 
 class ProvenanceRead(ResponseModel):
@@ -468,6 +479,8 @@ class ProvenanceRead(ResponseModel):
                     record_kind=None if c.record_kind is None else RecordKind(c.record_kind),
                     version_no=c.version_no,
                     value=c.value,
+                    province_seq=c.pushed_seq,
+                    province_fingerprint=c.pushed_fingerprint,
                 )
                 for c in contributions
             ],
