@@ -42,7 +42,7 @@ from nscl_domain.rollups.views import (
     RunInput,
     TargetProgress,
 )
-from nscl_domain.uow import UnitOfWork
+from nscl_domain.uow import OUTBOX_HANDOVERS, UnitOfWork
 
 # The national refresh is due at once, like the provincial ones, and coalesces the same way
 # (one in flight, one trailing). A debounce here was pushed back by every provincial
@@ -285,15 +285,24 @@ async def _schedule_national(
     if national_id is None:
         return
     for year in years:
-        await job.jobs.add(
-            name=JobName.REFRESH_ROLLUP,
-            args=refresh_args(national_id, year),
-            dedup_key=refresh_key(national_id, year),
-            not_before=ctx.now + NATIONAL_DEBOUNCE if NATIONAL_DEBOUNCE else None,
-            max_attempts=5,
-            # The national run follows from the provincial change: the same client asked.
-            requested_by=actor.client_id,
+        _hand_over_after_commit(
+            job,
+            await job.jobs.add(
+                name=JobName.REFRESH_ROLLUP,
+                args=refresh_args(national_id, year),
+                dedup_key=refresh_key(national_id, year),
+                not_before=ctx.now + NATIONAL_DEBOUNCE if NATIONAL_DEBOUNCE else None,
+                max_attempts=5,
+                # The national run follows from the provincial change: the same client asked.
+                requested_by=actor.client_id,
+            ),
         )
+
+
+def _hand_over_after_commit(job: _Job, follow_up: Job) -> None:
+    # The job runner rings the queue for it once the publishing transaction commits,
+    # rather than leaving it to the next sweep.
+    job.jobs.session.info.setdefault(OUTBOX_HANDOVERS, []).append(follow_up)
 
 
 async def _schedule_upstream(
@@ -306,7 +315,7 @@ async def _schedule_upstream(
         programme = programmes[run.inputs.programme_id]
         if programme.parent_id is None:
             continue
-        await job.jobs.add(
+        pushing = await job.jobs.add(
             name=JobName.PUSH_UPSTREAM,
             args=push_args(programme.id, run.inputs.year, run.run_id),
             dedup_key=push_key(programme.id, run.inputs.year),
@@ -314,6 +323,7 @@ async def _schedule_upstream(
             max_attempts=PUSH_ATTEMPTS,
             requested_by=actor.client_id,
         )
+        _hand_over_after_commit(job, pushing)
 
 
 async def rebuild(
