@@ -15,6 +15,7 @@ import structlog
 from arq.connections import ArqRedis
 
 from nscl_domain.composition.process import Process
+from nscl_domain.composition.registry import registry_for
 from nscl_domain.settings import Settings
 from nscl_worker.deps import WorkerDeps
 from nscl_worker.inmemory import in_memory_arq_redis
@@ -46,7 +47,8 @@ class InProcessWorker:
                 engine=process.engine,
                 sessionmaker=process.sessionmaker,
                 queue=ArqJobQueue(redis, settings.queue_name),
-                registry=process.registry,
+                # As a separate worker would: webhooks and upstream pushes as configured.
+                registry=registry_for(settings),
             ),
         )
         task = asyncio.create_task(worker.async_run(), name="nscl-worker")

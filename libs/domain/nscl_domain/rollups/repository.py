@@ -35,6 +35,7 @@ from nscl_domain.rollups.runs import (
     source_digest,
 )
 from nscl_domain.rollups.views import Cell, Contribution, RunInput
+from nscl_domain.types import render_quantity
 
 
 def _arrays(programme_years: Sequence[ProgrammeYear]) -> dict[str, Any]:
@@ -410,11 +411,11 @@ class RollupRepository:
             {
                 "indicator": row.indicator,
                 "disaggregation": row.disaggregation,
-                "value": str(row.value),
-                "value_sum": str(row.value_sum),
+                "value": render_quantity(row.value),
+                "value_sum": render_quantity(row.value_sum),
                 "value_count": row.value_count,
-                "value_min": str(row.value_min),
-                "value_max": str(row.value_max),
+                "value_min": render_quantity(row.value_min),
+                "value_max": render_quantity(row.value_max),
             }
             for row in await self._session.execute(text(sql.TOTAL_CELLS), {"run_id": run_id})
         ]

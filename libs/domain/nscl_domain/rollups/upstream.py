@@ -144,9 +144,7 @@ def _refuse_or_retry(answer: httpx.Response, what: str) -> None:
     status = answer.status_code
     if status >= 500 or status in (408, 409, 429):
         raise UpstreamUnavailable(message)
-    raise PermanentJobError(
-        f"The national instance refused the push: {message}", code="upstream_refused"
-    )
+    raise PermanentJobError(f"The national instance refused the push: {message}")
 
 
 async def push(ctx: JobContext, args: PushArgs, config: UpstreamConfig) -> dict[str, Any]:
@@ -154,8 +152,7 @@ async def push(ctx: JobContext, args: PushArgs, config: UpstreamConfig) -> dict[
     if not config.enabled:
         raise PermanentJobError(
             "No national instance is configured (NSCL_UPSTREAM_URL, NSCL_UPSTREAM_CLIENT_ID, "
-            "NSCL_UPSTREAM_CLIENT_SECRET).",
-            code="upstream_not_configured",
+            "NSCL_UPSTREAM_CLIENT_SECRET)."
         )
     repo = ctx.get(RollupRepository)
     programme = await repo.programme(args.programme_id)
