@@ -102,7 +102,7 @@ REPEATED: dict[int | str, dict[str, Any]] = {
     operation_id="receiveProvincialRollup",
     openapi_extra=sends("Link"),
     dependencies=[IDEMPOTENT],
-    summary="Receive a province's published rollup",
+    summary="Receive a province's published figures",
     responses={**responses(Invalid, NotFound, Forbidden, Conflict), **REPEATED},
 )
 async def receive_provincial_rollup(
