@@ -6,8 +6,8 @@ a frozen rollup run of kind `pushed`, which the national rollup combines like an
 published provincial run.
 
 Revision ID: 4c2d8e6f1a93
-Revises: 7e1a9c3b5d20
-Create Date: 2026-11-30 09:00:00+00:00
+Revises: 3b8d0f6a2c41
+Create Date: 2026-11-30 12:00:00+00:00
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "4c2d8e6f1a93"
-down_revision: str | None = "7e1a9c3b5d20"
+down_revision: str | None = "3b8d0f6a2c41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
