@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import structlog
-from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from asgi_correlation_id import correlation_id
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -28,9 +28,8 @@ from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_api.health.router import router as health_router
 from nscl_api.idempotency import install_idempotency
 from nscl_api.jobs.router import router as jobs_router
-from nscl_api.messages import LanguageMiddleware
-from nscl_api.metrics import instrument
-from nscl_api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from nscl_api.metrics import add_metrics_route, route_templates
+from nscl_api.middleware import EdgeMiddleware
 from nscl_api.plans.router import router as plans_router
 from nscl_api.problems import PROBLEM_MEDIA_TYPE
 from nscl_api.records.router import router as records_router
@@ -43,7 +42,6 @@ from nscl_api.reports.history import (
 from nscl_api.reports.router import router as reports_router
 from nscl_api.reports.router import uploads_router
 from nscl_api.resources import Companion, Resources, open_resources
-from nscl_api.rollups.fast import RollupFastPath
 from nscl_api.rollups.intake import router as intake_router
 from nscl_api.rollups.router import router as rollups_router
 from nscl_api.schedules.router import router as schedules_router
@@ -218,18 +216,16 @@ def create_app(
     # The token endpoint takes a form, as OAuth2 says, so it is spared the JSON-only rule.
     app.include_router(auth_router, dependencies=[Depends(reject_unstorable_parameters)])
 
-    # Inside every middleware below, outside routing: see its module.
-    app.add_middleware(RollupFastPath)
-    # Starlette's own limit answers in text/plain; this one answers with a problem body.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    # Every problem of a request, whoever builds it, is written in its Accept-Language.
-    app.add_middleware(LanguageMiddleware)
-    # Outside the others, so the answers of the other middleware (413, 400) carry the
-    # headers too.
-    app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGE_PATHS)
-    # Outermost: every answer is counted, timed and logged, those of the middleware too.
-    instrument(app)
+    add_metrics_route(app)
+    # Outside every other middleware: its answers (413) and the application's carry the
+    # request id and the security headers, and every one is counted, timed and logged.
+    # It answers the published rollup's plain poll itself (nscl_api.rollups.fast).
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        docs_paths=DOCS_PAGE_PATHS,
+        templates=route_templates(app),
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented hook
     return app
 

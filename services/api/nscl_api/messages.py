@@ -7,19 +7,18 @@ A code the catalogue lacks keeps the text the error was raised with (English).
 
 Which language: ``Accept-Language`` (q-values honoured, ``vi``/``vi-VN`` and ``en``/``en-*``
 recognised). JSON answers default to English; files made for people (exports, templates)
-default to Vietnamese. The language of a request is set by :class:`LanguageMiddleware` so
-that every problem, wherever it is built, is written in it.
+default to Vietnamese. The language of a request is set by the edge middleware
+(nscl_api.middleware) so that every problem, wherever it is built, is written in it.
 """
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from http import HTTPStatus
 from typing import Literal
-
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 Language = Literal["vi", "en"]
 LANGUAGES: tuple[Language, ...] = ("vi", "en")
@@ -60,26 +59,20 @@ def current_language() -> Language:
     return _request_language.get()
 
 
-class LanguageMiddleware:
-    """Remembers each request's ``Accept-Language`` for the problems built while answering."""
+@functools.lru_cache(maxsize=256)
+def _language_of(header: str) -> Language:
+    # Clients repeat the same header on every request: parse each one once.
+    return preferred_language(header, default="en")
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        header = None
-        for name, value in scope.get("headers", ()):
-            if name == b"accept-language":
-                header = value.decode("latin-1")
-                break
-        token = _request_language.set(preferred_language(header, default="en"))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _request_language.reset(token)
+def enter_language(header: bytes | None) -> Token[Language]:
+    """Make ``Accept-Language`` (raw, as the ASGI scope holds it) the language of what is
+    built until :func:`leave_language`: the edge middleware calls both around a request."""
+    return _request_language.set("en" if not header else _language_of(header.decode("latin-1")))
+
+
+def leave_language(token: Token[Language]) -> None:
+    _request_language.reset(token)
 
 
 # Titles of problems by status (RFC 9457 `title`): English is the HTTP reason phrase.

@@ -1,10 +1,10 @@
 """Prometheus metrics and the access log of HTTP traffic, and /metrics for the scraper.
 
-One pure ASGI middleware, outermost, measures every answer (those of the other middleware
-too: a 413, a 400): it counts requests by route template, method and status class, times
-them, and writes one structured access event per request. The route template comes from
-the route the router matched (left in the shared scope), never from the raw path, so a
-scanner's random URLs share one label.
+The edge middleware (nscl_api.middleware), outermost, measures every answer (its own too:
+a 413) with the families below: it counts requests by route template, method and status
+class, times them, and writes one structured access event per request. The route template
+comes from the route the router matched (left in the shared scope), never from the raw
+path, so a scanner's random URLs share one label.
 
 /metrics adds, at scrape time, the shared state read from PostgreSQL and Redis (see
 nscl_domain.composition.metrics): right whatever the number of API processes. With
@@ -14,19 +14,15 @@ multiprocess mode, and any process's /metrics answers for all of them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from nscl_domain.composition.metrics import pool_families, render, shared_state_families
-
-access_log = structlog.get_logger("nscl.access")
 
 # Unmatched paths share one label: a scanner's random URLs must not grow the series.
 UNMATCHED = "none"
@@ -68,56 +64,6 @@ BEARER_REJECTIONS = Counter(
 )
 
 
-class MetricsMiddleware:
-    """Count, time and log every request (see the module's docstring)."""
-
-    def __init__(self, app: ASGIApp, templates: Callable[[Scope], str]) -> None:
-        self.app = app
-        self.template_of = templates
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        sent = 0
-        request_id: str | None = None
-
-        async def measured_send(message: Message) -> None:
-            nonlocal status, sent, request_id
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"x-request-id":
-                        request_id = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, measured_send)
-        finally:
-            elapsed = time.perf_counter() - started
-            handler = self.template_of(scope)
-            method = scope["method"]
-            if handler != "/metrics":
-                HTTP_REQUESTS.labels(handler, method, f"{status // 100}xx").inc()
-                HTTP_DURATION.labels(handler, method).observe(elapsed)
-            state = scope.get("state") or {}
-            access_log.info(
-                "http.access",
-                method=method,
-                route=handler,
-                status=status,
-                duration_ms=round(elapsed * 1000, 3),
-                bytes=sent,
-                client_id=state.get("client_id"),
-                request_id=request_id,
-                client_host=(scope.get("client") or (None,))[0],
-            )
-
-
 def route_templates(app: FastAPI) -> Callable[[Scope], str]:
     """The template of the route a request matched: FastAPI's routes leave themselves in
     the scope; plain Starlette routes (/openapi.json) only their endpoint."""
@@ -140,11 +86,8 @@ def route_templates(app: FastAPI) -> Callable[[Scope], str]:
     return template
 
 
-def instrument(app: FastAPI) -> None:
-    """Count, time and log every request of ``app``; serve the figures at /metrics.
-
-    Call it last: the middleware it adds must be the outermost.
-    """
+def add_metrics_route(app: FastAPI) -> None:
+    """Serve the figures at /metrics (the edge middleware does the counting)."""
 
     async def metrics_endpoint(request: Request) -> Response:
         resources = request.app.state.resources
@@ -157,4 +100,3 @@ def instrument(app: FastAPI) -> None:
         return Response(render(REGISTRY, families), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
-    app.add_middleware(MetricsMiddleware, templates=route_templates(app))
