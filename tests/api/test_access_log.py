@@ -64,3 +64,12 @@ async def test_refusals_of_the_outer_middleware_are_logged_too(
     (event,) = access_events(log_lines)
     assert (event["route"], event["status"], event["client_id"]) == ("none", 404, None)
     assert event["request_id"] == answer.headers["x-request-id"]
+
+
+def test_uvicorn_writes_no_line_of_its_own_beside_the_event(log_lines: io.StringIO) -> None:
+    access = logging.getLogger("uvicorn.access")
+    # As uvicorn's default configuration leaves it, before the application is imported.
+    access.addHandler(logging.StreamHandler(io.StringIO()))
+    configure_logging("INFO", json=True, stream=log_lines)
+    # uvicorn formats its line only for a logger with somewhere to write it.
+    assert not access.hasHandlers()

@@ -56,6 +56,9 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access",):
-        logging.getLogger(noisy).handlers.clear()
-        logging.getLogger(noisy).propagate = True
+    # The access log is the application's own event (`http.access`: route template, duration,
+    # client, request id); uvicorn's preformatted line would repeat it without them. Off
+    # whatever uvicorn was told, so uvicorn does not even format its arguments per request.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False

@@ -183,6 +183,9 @@ def create_app(
         redoc_url=None,
         # The only flow is client credentials: Swagger UI needs no redirect page.
         swagger_ui_oauth2_redirect_url=None,
+        # The service reports through Prometheus (/metrics) and its structured logs; FastAPI's
+        # OpenTelemetry support would otherwise look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if resources is not None:
         app.state.resources = resources

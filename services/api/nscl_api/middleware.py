@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
+import random
 import time
 from collections.abc import Callable
 
@@ -88,13 +88,16 @@ class _Answered:
         self.route: str | None = None  # the template of an answer given by the edge itself
 
 
+# A UUID4's version (4) and variant (10) bits, as a 128-bit integer sets them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_request_id() -> str:
-    """A random UUID4 as 32 hex digits, as asgi-correlation-id makes them; from the bytes,
-    without building a UUID object (measurable at thousands of requests a second)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
+    """A random UUID4 as 32 hex digits, as asgi-correlation-id makes them. An id needs to be
+    unique, not secret: from the process's random generator (seeded from the system's,
+    reseeded in forked processes), without a system call and a UUID object per request."""
+    return f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 class EdgeMiddleware:
