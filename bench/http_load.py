@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import dataclasses
 import gzip
+import importlib.metadata
 import os
+import platform
 import re
 import resource
 import shutil
@@ -55,6 +57,11 @@ class LoadResult:
     errors: int  # non-2xx/3xx responses and socket errors
     # Share of its cores' time the generator used: near 1, it was the bottleneck.
     generator_cpu: float = 0.0
+    # The server process's CPU time (all its threads) per request answered, in µs, and the
+    # share of one core it got: read from /proc when the server's pid is known (``serve``).
+    # On a shared machine req/s follow what the server was given; CPU per request does not.
+    server_cpu_us: float = float("nan")
+    server_cpu: float = float("nan")
 
     @property
     def generator_bound(self) -> bool:
@@ -68,6 +75,7 @@ def measure(
     seconds: int = 10,
     headers: dict[str, str] | None = None,
     allow_python: bool = False,
+    server_pid: int | None = None,
 ) -> LoadResult:
     """Apply load to ``url`` from ``connections`` keep-alive connections for ``seconds``.
 
@@ -77,14 +85,32 @@ def measure(
     the fallback runs its own event loop.
     """
     wrk = shutil.which("wrk")
-    if wrk is not None:
-        return _measure_with_wrk(wrk, url, connections, seconds, headers or {})
-    if not allow_python:
+    if wrk is None and not allow_python:
         raise GeneratorUnavailable(
             "wrk is not installed (apt-get install -y wrk; `make bench` does it): "
             "the Python generator would measure itself, not the server."
         )
-    return asyncio.run(_measure_with_python(url, connections, seconds, headers or {}))
+    before = process_cpu_seconds(server_pid)
+    if wrk is not None:
+        result = _measure_with_wrk(wrk, url, connections, seconds, headers or {})
+    else:
+        result = asyncio.run(_measure_with_python(url, connections, seconds, headers or {}))
+    used = process_cpu_seconds(server_pid) - before
+    if result.requests == 0 or used != used:  # no request, or no pid (nan)
+        return result
+    return dataclasses.replace(
+        result, server_cpu_us=used / result.requests * 1e6, server_cpu=used / result.seconds
+    )
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User and system CPU time of a process and all its threads so far (nan without pid)."""
+    if pid is None:
+        return float("nan")
+    # The fields after the command name (which may hold spaces): utime and stime are the
+    # 14th and 15th of the line, in clock ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk_version() -> str:
@@ -295,6 +321,12 @@ def _accepts_connections(port: int) -> bool:
         return False
 
 
+class Served(str):
+    """The base URL of a server ``serve`` started, with its process id (for its CPU time)."""
+
+    pid: int
+
+
 @contextlib.contextmanager
 def serve(
     app: str,
@@ -303,12 +335,13 @@ def serve(
     env: dict[str, str] | None = None,
     factory: bool = True,
     pinned: bool = True,
-) -> Iterator[str]:
+) -> Iterator[Served]:
     """Run `uvicorn [--factory] <app>` (e.g. "bench.http_load:select1_app_from_env", or an
     application object such as "nscl_api.asgi:app" with ``factory=False``) on
     127.0.0.1:<port> in a subprocess (one worker, --no-access-log, log level warning),
-    wait until it accepts connections (poll with a timeout of 30 s), yield the base URL,
-    and terminate it afterwards. ``pinned``: on its own core (see ``server_cpus``)."""
+    wait until it accepts connections (poll with a timeout of 30 s), yield the base URL
+    (with the server's pid: ``Served``), and terminate it afterwards. ``pinned``: on its own
+    core (see ``server_cpus``)."""
     # Otherwise the poll below would find the other server and measure it.
     if _accepts_connections(port):
         raise RuntimeError(f"Port {port} is already in use.")
@@ -345,7 +378,9 @@ def serve(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{app} did not listen on port {port} in time.")
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        served = Served(f"http://127.0.0.1:{port}")
+        served.pid = server.pid
+        yield served
     finally:
         server.terminate()
         try:
@@ -372,8 +407,55 @@ def main(argv: Sequence[str] | None = None) -> None:
             connections=args.connections,
             seconds=args.seconds,
             allow_python=True,
+            server_pid=base_url.pid,
         )
-    print(result)
+    print(f"machine: {machine()}")
+    print(f"versions: {versions()}")
+    print(describe("select1", result))
+    if result.generator_bound:
+        print(
+            f"REFUSED: the load generator ({result.tool}, {result.generator_cpu:.0%} of its "
+            "cores) limited the figures, not the server."
+        )
+
+
+def machine() -> str:
+    """Where the figures were taken: cores, CPU model, memory and the load average."""
+    memory = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    model = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} cores ({model}), {memory}, load average {one:.1f}/{five:.1f}"
+
+
+def versions() -> str:
+    """The versions the HTTP figures depend on, the load generator's included."""
+    return (
+        f"Python {platform.python_version()}, "
+        f"FastAPI {importlib.metadata.version('fastapi')}, "
+        f"Starlette {importlib.metadata.version('starlette')}, "
+        f"uvicorn {importlib.metadata.version('uvicorn')}, "
+        f"load generator {wrk_version()}; servers pinned to CPU {server_cpus()}, "
+        f"generator to {load_cpus()}"
+    )
+
+
+def describe(name: str, result: LoadResult) -> str:
+    """One line of figures, the generator's and the server's CPU beside them."""
+    return (
+        f"{name:12} {result.rps:8,.0f} req/s  p50 {result.p50_ms:5.1f} ms  "
+        f"p99 {result.p99_ms:5.1f} ms  {result.errors} errors  "
+        f"server {result.server_cpu_us:5.0f} µs CPU/request at {result.server_cpu:.0%} of a core  "
+        f"({result.tool} at {result.generator_cpu:.0%} of its cores)"
+    )
 
 
 if __name__ == "__main__":
