@@ -313,6 +313,14 @@ def select1_app_from_env() -> FastAPI:
     return bare_select1_app(os.environ["BENCH_DATABASE_URL"])
 
 
+def free_port() -> int:
+    """A port of the loopback interface nothing listens on now: fixed ports collide when two
+    people run benchmarks on one machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _accepts_connections(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):

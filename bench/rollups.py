@@ -221,10 +221,12 @@ def http_figures(
     with contextlib.ExitStack() as stack:
         # The product as deployed: its own entry point, settings and logging.
         product = stack.enter_context(
-            http_load.serve("nscl_api.asgi:app", port=8731, env=env, factory=False)
+            http_load.serve("nscl_api.asgi:app", port=http_load.free_port(), env=env, factory=False)
         )
         bare = stack.enter_context(
-            http_load.serve("bench.http_load:select1_app_from_env", port=8732, env=env)
+            http_load.serve(
+                "bench.http_load:select1_app_from_env", port=http_load.free_port(), env=env
+            )
         )
         token = asyncio.run(token_for_viewer(product))
         viewer = {"Authorization": f"Bearer {token}"}
@@ -236,7 +238,7 @@ def http_figures(
         in_memory = stack.enter_context(
             http_load.serve(
                 "bench.http_load:bytes_app_from_env",
-                port=8733,
+                port=http_load.free_port(),
                 env={**env, "BENCH_BODY_FILE": str(body_file)},
             )
         )
