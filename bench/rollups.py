@@ -16,6 +16,9 @@ At each scale (the provinces multiplied, so a province's own rollup stays the sa
    ``SELECT 1`` endpoint over asyncpg and a bare FastAPI endpoint returning the same bytes
    from memory, with and without gzip, all served by uvicorn: ≥ 80 % of each, p99 ≤ 20 ms.
    wrk is required, and a figure is refused when wrk used more than 90 % of its cores.
+   Each server's CPU time per request is printed beside its req/s, and the comparisons in
+   it too: on a shared machine they hold where req/s follow the CPU a server was given.
+   ``python -m bench.rollups http`` measures these alone, on a database kept by --keep.
 
 With several scales, a table follows with each figure's growth factor. It creates (and
 afterwards drops) its own database ``nscl_bench`` on the PostgreSQL of ``BENCH_ADMIN_URL``
