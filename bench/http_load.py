@@ -118,7 +118,8 @@ def wrk_version() -> str:
     if wrk is None:
         return "none"
     completed = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
-    return (completed.stdout + completed.stderr).strip().splitlines()[0]
+    first = (completed.stdout + completed.stderr).strip().splitlines()[0]
+    return first.partition(" Copyright")[0]
 
 
 def server_cpus() -> set[int] | None:
@@ -402,14 +403,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Measure the select1 baseline on BENCH_DATABASE_URL (or --database-url)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=None, help="default: a free one")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("give --database-url or set BENCH_DATABASE_URL")
     env = {"BENCH_DATABASE_URL": args.database_url}
-    with serve("bench.http_load:select1_app_from_env", port=args.port, env=env) as base_url:
+    port = args.port or free_port()
+    with serve("bench.http_load:select1_app_from_env", port=port, env=env) as base_url:
         result = measure(
             f"{base_url}/select1",
             connections=args.connections,
