@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+import pytest
 from arq.connections import ArqRedis
 from asgi_correlation_id import correlation_id
 
@@ -82,6 +85,14 @@ class TestRequestId:
     async def test_generated_when_absent(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/health")
         assert len(response.headers["x-request-id"]) >= 32
+
+    @pytest.mark.parametrize("sent", ["", "not-a-uuid", "0" * 33])
+    async def test_replaced_by_a_uuid4_when_not_one(
+        self, client: httpx.AsyncClient, sent: str
+    ) -> None:
+        answered = (await client.get("/health", headers={"X-Request-ID": sent})).headers
+        assert answered["x-request-id"] != sent
+        assert uuid.UUID(answered["x-request-id"]).version == 4
 
     async def test_echoed_and_put_in_problems(self, client: httpx.AsyncClient) -> None:
         request_id = "8b0e6d0a5e3f4c4e9f7e2b8d1c0a9f11"

@@ -145,7 +145,7 @@ class EdgeMiddleware:
                 has_body = True
             elif name == b"transfer-encoding":
                 has_body = True
-        if request_id is None:
+        if not request_id:
             rid = new_request_id()
         else:
             rid = request_id.decode("latin-1")
