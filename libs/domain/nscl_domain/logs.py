@@ -53,6 +53,13 @@ def configure_logging(
             ],
         )
     )
+    # The renderer writes none of what the standard library gathers for every record by
+    # default (thread, process, the caller's file and line: a walk up the stack), and
+    # the service logs a line per request.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
