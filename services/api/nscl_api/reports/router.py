@@ -75,7 +75,7 @@ from nscl_domain.reports.importing import (
     ImportFormatError,
     ImportLimitError,
     UploadLimits,
-    read_rows,
+    read_and_check,
 )
 from nscl_domain.reports.models import Report
 from nscl_domain.workflow import ReviewStatus
@@ -597,9 +597,13 @@ async def import_values(
         media_type = XLSX_MEDIA_TYPE
     limits = UploadLimits(seconds=resources.settings.upload_parse_seconds)
     path = request.url.path
+    target = await imports.import_target(uow, caller, report_id)
     try:
-        # In a worker process: parsing is CPU-bound and must never hold up the event loop.
-        rows = await resources.parsers.run(read_rows, body, media_type, limits)
+        # In a worker process: reading and checking are CPU-bound (seconds for 20,000 rows)
+        # and must never hold up the event loop.
+        result = await resources.parsers.run(
+            read_and_check, body, media_type, limits, target.indicators, target.scope
+        )
     except ImportLimitError as exc:
         extra = {"limit": exc.limit, "value": exc.value}
         return problem_response(
@@ -622,8 +626,8 @@ async def import_values(
             headers={"Retry-After": str(exc.retry_after)},
         )  # fmt: skip
     revision = None if dry_run else expected_revision(if_match, Report.noun)
-    result, report = await imports.import_values(
-        uow, caller, report_id, rows, dry_run=dry_run, expected_revision=revision
+    report = await imports.import_values(
+        uow, caller, report_id, result, target, dry_run=dry_run, expected_revision=revision
     )
     outcome = ImportOutcome(
         dry_run=dry_run,
