@@ -22,7 +22,7 @@ no job is queued), and prints:
     (bench.hardening's probe), at rest and while four such imports (dry runs) run at once,
     round after round. This server is not pinned: parsers, server and probe share the
     machine as in production. It has four parsers (shipped: two) so that the four imports
-    run at once, and 60 s for each (shipped: 15 s to read, 10 s to wait for a parser), so
+    run at once, and 120 s for each (shipped: 15 s to read, 10 s to wait for a parser), so
     that on a busy machine they are checked rather than refused (``--parsers``,
     ``--parse-seconds``).
 """
@@ -315,8 +315,8 @@ def import_url(base_url: str, report: str, dry_run: bool) -> str:
     return f"{base_url}/v1/reports/{report}/indicator-values/import?dry_run={str(dry_run).lower()}"
 
 
-def warm_parsers(base_url: str, report: str, reporter: dict[str, str]) -> None:
-    """The parser processes start on first use: two small uploads at once start both."""
+def warm_parsers(base_url: str, report: str, reporter: dict[str, str], parsers: int) -> None:
+    """The parser processes start on first use: as many small uploads at once start all."""
     small = b"indicator,value\ntraining-courses,1\n"
     headers = {**reporter, "Content-Type": "text/csv"}
 
@@ -325,7 +325,7 @@ def warm_parsers(base_url: str, report: str, reporter: dict[str, str]) -> None:
             answers = await asyncio.gather(
                 *(
                     http.post(import_url(base_url, report, True), content=small, headers=headers)
-                    for _ in range(2)
+                    for _ in range(parsers)
                 )
             )
         for answer in answers:
@@ -347,7 +347,7 @@ def import_figure(
     seconds = []
     outcome: dict[str, object] = {}
     status = 0
-    with MemorySampler(server_pid) as memory, httpx.Client(timeout=120) as http:
+    with MemorySampler(server_pid) as memory, httpx.Client(timeout=600) as http:
         for _ in range(repeats):
             headers = {**reporter, "Content-Type": XLSX_MEDIA_TYPE}
             if not dry_run:
@@ -370,7 +370,7 @@ async def _import_rounds(
     took: list[float] = []
     headers = {**reporter, "Content-Type": XLSX_MEDIA_TYPE}
     url = import_url(base_url, report, True)
-    async with httpx.AsyncClient(timeout=120) as http:
+    async with httpx.AsyncClient(timeout=600) as http:
 
         async def one() -> None:
             sent = time.monotonic()
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parse-seconds",
         type=float,
-        default=60,
+        default=120,
         help="NSCL_UPLOAD_PARSE_SECONDS and NSCL_UPLOAD_WAIT_SECONDS of the import server "
         "(shipped: 15 and 10): on a busy machine four 20,000-row imports at once would "
         "otherwise be refused before any is checked",
@@ -567,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
         with product(IMPORT_PORT, pinned=False, settings=upload_settings) as (base_url, pid):
             reporter = bearer(base_url, reporter_client)
             dry_report, applied_report = ids[REPORTS], ids[REPORTS + 1]
-            warm_parsers(base_url, dry_report, reporter)
+            warm_parsers(base_url, dry_report, reporter, args.parsers)
             imports = [
                 import_figure(f"{MAX_DATA_ROWS:,} rows, dry run", base_url, pid, dry_report,
                               reporter, full, True, args.repeats),
