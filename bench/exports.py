@@ -35,16 +35,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import nscl_domain.composition  # noqa: F401  # the repositories the use cases get
+from bench.databases import BenchDatabase
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM
 from nscl_domain.identity import service as identity
 from nscl_domain.reports.importing import XLSX_MEDIA_TYPE
 from nscl_domain.uow import UnitOfWork
 
-ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DATABASE = "nscl_bench_exports"
 REDIS_URL = os.environ.get("BENCH_EXPORTS_REDIS_URL", "redis://127.0.0.1:6379/13")
-NSCL = str(Path(sys.executable).with_name("nscl"))
 ROOT = Path(__file__).resolve().parent.parent
 
 # An event as the service writes them: a unit's draft before and after, some Vietnamese.
@@ -62,39 +61,18 @@ FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g
 """
 
 
-def database_url() -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + DATABASE
-
-
-async def recreate_database() -> None:
-    admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        await conn.execute(text(f"CREATE DATABASE {DATABASE}"))
-    await admin.dispose()
-
-
-async def drop_database() -> None:
-    admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-    await admin.dispose()
-
-
-def nscl(*args: str) -> None:
-    env = {**os.environ, "NSCL_DATABASE_URL": database_url(), "NSCL_LOG_LEVEL": "WARNING"}
-    subprocess.run([NSCL, *args], check=True, env=env, stdout=subprocess.DEVNULL)
+BENCH = BenchDatabase(DATABASE)
 
 
 async def add_events(first: int, last: int) -> None:
-    engine = create_async_engine(database_url())
+    engine = create_async_engine(BENCH.url())
     async with engine.begin() as conn:
         await conn.execute(text(INSERT_EVENTS), {"first": first, "last": last})
     await engine.dispose()
 
 
 async def auditor_client() -> tuple[str, str]:
-    engine = create_async_engine(database_url())
+    engine = create_async_engine(BENCH.url())
     uow = UnitOfWork(create_sessionmaker(engine))
     client_id = f"bench-auditor-{uuid.uuid4().hex[:8]}"
     _, secret = await identity.create_client(
@@ -116,7 +94,7 @@ def serve() -> Iterator[tuple[str, int]]:
     port = _free_port()
     env = {
         **os.environ,
-        "NSCL_DATABASE_URL": database_url(),
+        "NSCL_DATABASE_URL": BENCH.url(),
         "NSCL_REDIS_URL": REDIS_URL,
         "NSCL_LOG_LEVEL": "WARNING",
     }
@@ -200,11 +178,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
-    asyncio.run(recreate_database())
+    asyncio.run(BENCH.recreate())
     figures: list[Figure] = []
     try:
-        nscl("db", "upgrade")
-        nscl("seed")
+        BENCH.nscl("db", "upgrade")
+        BENCH.nscl("seed")
         client_id, secret = asyncio.run(auditor_client())
         with serve() as (base, pid):
             issued = httpx.post(
@@ -223,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
                 figures.append(export(base, token, pid, kind, args.events))
     finally:
         if not args.keep:
-            asyncio.run(drop_database())
+            asyncio.run(BENCH.drop())
     print()
     print(f"{'format':<6} {'events':>8} {'1st byte s':>10} {'seconds':>8} {'MB sent':>8} "
           f"{'RSS before MiB':>15} {'peak MiB':>9} {'growth MiB':>10}")  # fmt: skip

@@ -76,8 +76,13 @@ def measure(
     headers: dict[str, str] | None = None,
     allow_python: bool = False,
     server_pid: int | None = None,
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
 ) -> LoadResult:
     """Apply load to ``url`` from ``connections`` keep-alive connections for ``seconds``.
+
+    ``script``: a wrk Lua script that makes the requests (method, path, headers, body) and
+    reads the answers, given ``script_args``; wrk only (the Python generator runs no Lua).
 
     Uses wrk; without it, raises GeneratorUnavailable unless ``allow_python``: the asyncio
     generator saturates one core long before the server does (both endpoints then read the
@@ -85,14 +90,16 @@ def measure(
     the fallback runs its own event loop.
     """
     wrk = shutil.which("wrk")
-    if wrk is None and not allow_python:
+    if wrk is None and (not allow_python or script is not None):
         raise GeneratorUnavailable(
             "wrk is not installed (apt-get install -y wrk; `make bench` does it): "
             "the Python generator would measure itself, not the server."
         )
     before = process_cpu_seconds(server_pid)
     if wrk is not None:
-        result = _measure_with_wrk(wrk, url, connections, seconds, headers or {})
+        result = _measure_with_wrk(
+            wrk, url, connections, seconds, headers or {}, script, tuple(script_args)
+        )
     else:
         result = asyncio.run(_measure_with_python(url, connections, seconds, headers or {}))
     used = process_cpu_seconds(server_pid) - before
@@ -134,6 +141,13 @@ def load_cpus() -> set[int] | None:
     return set(available[1:]) if len(available) > 1 else None
 
 
+def wrk_threads(connections: int) -> int:
+    """The threads wrk is run with (a script that splits work between them needs to know)."""
+    cpus = load_cpus()
+    # wrk gives every thread at least one connection; one thread per core it may use.
+    return min(len(cpus) if cpus else 2, connections)
+
+
 def _pinned_to(cpus: set[int] | None) -> Callable[[], None] | None:
     if cpus is None:
         return None
@@ -141,17 +155,24 @@ def _pinned_to(cpus: set[int] | None) -> Callable[[], None] | None:
 
 
 def _measure_with_wrk(
-    wrk: str, url: str, connections: int, seconds: int, headers: dict[str, str]
+    wrk: str,
+    url: str,
+    connections: int,
+    seconds: int,
+    headers: dict[str, str],
+    script: Path | None = None,
+    script_args: tuple[str, ...] = (),
 ) -> LoadResult:
     cpus = load_cpus()
-    # wrk gives every thread at least one connection; one thread per core it may use.
-    threads = min(len(cpus) if cpus else 2, connections)
+    threads = wrk_threads(connections)
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(
-        [*command, url],
+        [*command, url, *(["--", *script_args] if script_args else [])],
         capture_output=True,
         text=True,
         check=True,

@@ -51,6 +51,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench import datagen, freshness, http_load
+from bench.databases import BenchDatabase
 from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM
@@ -61,10 +62,8 @@ from nscl_domain.jobs.service import run_attempt
 from nscl_domain.rollups import service as rollups
 from nscl_domain.uow import UnitOfWork
 
-ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DATABASE = os.environ.get("BENCH_DATABASE", "nscl_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-NSCL = str(Path(sys.executable).with_name("nscl"))
 
 PLAIN_ROLLUP = """
 CREATE TEMP TABLE plain_rollup AS
@@ -76,28 +75,12 @@ GROUP BY ROLLUP (iv.year, iv.indicator_id, iv.disaggregation, u.kind)
 """
 
 
-def database_url() -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + DATABASE
-
-
-async def recreate_database() -> None:
-    admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        await conn.execute(text(f"CREATE DATABASE {DATABASE}"))
-    await admin.dispose()
-
-
-async def drop_database() -> None:
-    admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-    await admin.dispose()
-
-
-def nscl(*args: str) -> None:
-    env = {**os.environ, "NSCL_DATABASE_URL": database_url(), "NSCL_LOG_LEVEL": "WARNING"}
-    subprocess.run([NSCL, *args], check=True, env=env, stdout=subprocess.DEVNULL)
+# The database's helpers, under the names the rest of this module calls them by.
+BENCH = BenchDatabase(DATABASE)
+database_url = BENCH.url
+recreate_database = BENCH.recreate
+drop_database = BENCH.drop
+nscl = BENCH.nscl
 
 
 async def schedule(engine: AsyncEngine, name: str, args: dict[str, Any]) -> uuid.UUID:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,9 +140,25 @@ def test_uploads_are_read_in_the_parser_processes(
     embedded_service: str, bearer: dict[str, str]
 ) -> None:
     """`nscl serve` starts its parser processes on first use (spawned: its main is a script)."""
-    # The file is read before the report is looked up: any report id will do.
+    # A report of the development client's own unit: an upload is read only for a report
+    # its sender may write to.
+    with httpx.Client(base_url=embedded_service, headers=bearer, timeout=30) as http:
+        requested = http.post(
+            "/v1/programmes/bac-kan-nscl/reporting-requests",
+            json={"title_vi": "Báo cáo nhanh", "title_en": "Quick report", "year": 2026,
+                  "due_date": "2027-01-31", "units": ["tn-dost"]},
+        )  # fmt: skip
+        assert requested.status_code == 201, requested.text
+        obligations = http.get(
+            "/v1/programmes/bac-kan-nscl/obligations",
+            params={"request_id": requested.json()["id"]},
+        )
+        report = http.post(
+            "/v1/reports", json={"obligation_id": obligations.json()["items"][0]["id"]}
+        )
+        assert report.status_code == 201, report.text
     answer = httpx.post(
-        f"{embedded_service}/v1/reports/{uuid.uuid4()}/indicator-values/import",
+        f"{embedded_service}/v1/reports/{report.json()['id']}/indicator-values/import",
         content=xfd_column_rows(),
         headers={**bearer, "Content-Type": XLSX_MEDIA_TYPE},
         timeout=30,

@@ -18,10 +18,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 from bench import hostile_files
+from fastapi import FastAPI
 
 from nscl_api.auth.tokens import KeyRing
 from nscl_api.resources import Resources
 from nscl_domain.offload import PoolBusy, ProcessPool, WorkerLost, WorkTimedOut
+from nscl_domain.reports import importing, imports
 from nscl_domain.reports.importing import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
@@ -196,8 +198,11 @@ class WatchedPool:
 
 class TestTheLoopKeepsAnswering:
     async def test_health_answers_while_four_worst_case_uploads_are_read(
-        self, desk: Desk, resources: Resources
+        self, desk: Desk, shared_app: FastAPI, committed_resources: Resources
     ) -> None:
+        # Each upload reads its report before its file: four transactions at once, which
+        # the savepoints of one shared connection cannot hold.
+        resources = shared_app.state.resources = committed_resources
         report_id = (await desk.draft(2024)).json()["id"]
         names = [
             "one cell in column XFD on 20,000 rows",
@@ -238,6 +243,28 @@ class TestTheLoopKeepsAnswering:
         # one answer would come while any of the four parses ran. Off the loop, they come.
         assert len(watched.during) == 4
         assert sum(watched.during) >= 20, watched.during
+
+    async def test_rows_are_checked_off_the_loop_too(
+        self, desk: Desk, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Checking 20,000 rows takes about a second of CPU: on the event loop it would hold
+        # up every other request as long. In this process, the check refuses to run; the
+        # parsers are processes of their own, where it runs as written.
+        def on_the_loop(*_: object) -> None:
+            raise AssertionError("rows were checked on the event loop")
+
+        monkeypatch.setattr(importing, "check_rows", on_the_loop)
+        monkeypatch.setattr(imports, "check_rows", on_the_loop, raising=False)
+        report = await desk.draft(2024)
+        rows = b"indicator,trainee_group,value\npeople-trained,manager,4\nno-such,,1\n"
+        answer = await desk.http.post(
+            f"/v1/reports/{report.json()['id']}/indicator-values/import?dry_run=false",
+            content=rows,
+            headers={**desk.reporter, "Content-Type": CSV_MEDIA_TYPE,
+                     "If-Match": report.headers["etag"]},
+        )  # fmt: skip
+        assert_problem(answer, 422, "import_rejected")
+        assert [e["location"] for e in answer.json()["errors"]] == [["body", 3, "indicator"]]
 
 
 class TestTheParserPool:

@@ -4,8 +4,8 @@ when the file cannot be read; and the answers such a route documents for it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response as RawResponse
@@ -26,6 +26,9 @@ from nscl_domain.reports.importing import (
 )
 
 ZIP_SIGNATURE = b"PK\x03\x04"
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # The answers an upload route gives about the file itself, beside its own.
 UPLOAD_PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -53,6 +56,18 @@ async def read_upload(
     request: Request, resources: Resources, required: Sequence[str] = REQUIRED_COLUMNS
 ) -> list[Row] | RawResponse:
     """The rows of the uploaded file (each with the ``required`` columns), or the problem to
+    answer (see :func:`parse_upload`)."""
+    return await parse_upload(request, resources, read_rows, required)
+
+
+async def parse_upload(
+    request: Request,
+    resources: Resources,
+    parse: Callable[Concatenate[bytes, str, UploadLimits, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T | RawResponse:
+    """What ``parse`` makes of the uploaded file in a parser process, or the problem to
     answer: 415 for another media type, 413/422 for a file over a reader's limit or
     unreadable, 422 when parsing outlasts its time or its process, 503 when every parser
     stays busy."""
@@ -73,7 +88,7 @@ async def read_upload(
     limits = UploadLimits(seconds=resources.settings.upload_parse_seconds)
     try:
         # In a worker process: parsing is CPU-bound and must never hold up the event loop.
-        return await resources.parsers.run(read_rows, body, media_type, limits, required)
+        return await resources.parsers.run(parse, body, media_type, limits, *args, **kwargs)
     except ImportLimitError as exc:
         extra = {"limit": exc.limit, "value": exc.value}
         return problem_response(

@@ -1,13 +1,19 @@
 """Use cases of spreadsheet import: a template for a report's typed indicator values, and
-an upload checked row by row that replaces them in the draft (parsing: ``importing``)."""
+an upload checked row by row that replaces them in the draft (parsing: ``importing``).
+
+An upload goes in three steps, so that the CPU-bound middle one runs in a worker process
+with no transaction open: :func:`import_target` reads what the file is checked against,
+``importing.read_and_check`` reads and checks it, :func:`import_values` applies the result.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue.repository import CatalogueRepository
+from nscl_domain.errors import Conflict
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.reports import models as m
 from nscl_domain.reports.content import IndicatorEntry, ReportContent
@@ -16,10 +22,8 @@ from nscl_domain.reports.importing import (
     ImportResult,
     IndicatorSpec,
     ObligationScope,
-    Row,
     build_template_csv,
     build_template_xlsx,
-    check_rows,
 )
 from nscl_domain.reports.repository import ReportRepository
 from nscl_domain.types import STORED
@@ -31,11 +35,20 @@ def _reports(uow: UnitOfWork) -> ReportRepository:
     return uow.get(ReportRepository)
 
 
+@dataclass(frozen=True)
+class ImportTarget:
+    """What an upload to a report is checked against: the programme's indicators, and the
+    unit and year of the report's obligation."""
+
+    indicators: dict[str, IndicatorSpec]
+    scope: ObligationScope
+
+
 async def _import_target(
-    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID
+    uow: UnitOfWork, caller: Caller, report_id: uuid.UUID, *, for_update: bool = True
 ) -> tuple[m.Report, m.Obligation, str, dict[str, IndicatorSpec]]:
     report = await _reports(uow).report(
-        report_id, await unit_work_scope(uow, caller), for_update=True
+        report_id, await unit_work_scope(uow, caller), for_update=for_update
     )
     obligation, unit, *_ = await _reports(uow).obligation(report.obligation_id, None)
     specs = {
@@ -77,23 +90,42 @@ async def indicator_template(
     return build_template_csv(indicators, scope, prefill, language), f"{name}.csv"
 
 
+async def import_target(uow: UnitOfWork, caller: Caller, report_id: uuid.UUID) -> ImportTarget:
+    """What an upload to the report will be checked against; NotFound for a report the
+    caller may not write to (before any parser is spent on the file)."""
+    caller.require(Permission.REPORTS_WRITE)
+    async with uow:
+        _, obligation, unit_key, specs = await _import_target(
+            uow, caller, report_id, for_update=False
+        )
+    return ImportTarget(specs, ObligationScope(unit_key=unit_key, year=obligation.year))
+
+
 async def import_values(
     uow: UnitOfWork,
     caller: Caller,
     report_id: uuid.UUID,
-    rows: Sequence[Row],
+    result: ImportResult,
+    checked_against: ImportTarget,
     *,
     dry_run: bool,
     expected_revision: int | None,
-) -> tuple[ImportResult, m.Report | None]:
-    """Check every row of an upload; unless a dry run, and only if all pass, put the values
-    into the draft in place of the typed ones it had."""
+) -> m.Report | None:
+    """Unless a dry run, and only if every row passed, put the checked values into the draft
+    in place of the typed ones it had; return the report changed, or None."""
     caller.require(Permission.REPORTS_WRITE)
+    if dry_run or not result.ok:
+        return None
     async with uow:
         report, obligation, unit_key, specs = await _import_target(uow, caller, report_id)
-        result = check_rows(rows, specs, ObligationScope(unit_key=unit_key, year=obligation.year))
-        if dry_run or not result.ok:
-            return result, None
+        now = ImportTarget(specs, ObligationScope(unit_key=unit_key, year=obligation.year))
+        if now != checked_against:
+            # The file was checked against something else: its verdict no longer holds.
+            raise Conflict(
+                "The indicator catalogue or the report's obligation changed while the file "
+                "was being checked; upload it again.",
+                code="conflict",
+            )
         report.check_revision(expected_revision)
         await check_acting_on(uow, caller, report)
         report.check_editable()
@@ -111,4 +143,4 @@ async def import_values(
             after={"values": len(result.values), "revision": report.revision},
         )  # fmt: skip
         await uow.commit()
-    return result, report
+    return report

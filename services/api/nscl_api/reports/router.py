@@ -64,7 +64,7 @@ from nscl_api.reports.schemas import (
 )
 from nscl_api.review import ReviewRoutes
 from nscl_api.types import Reason
-from nscl_api.uploads import UPLOAD_PROBLEMS, read_upload
+from nscl_api.uploads import UPLOAD_PROBLEMS, parse_upload
 from nscl_domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from nscl_domain.identity import Caller
 from nscl_domain.reports import imports, obligations, regimes
@@ -74,6 +74,7 @@ from nscl_domain.reports.content import ReportContent
 from nscl_domain.reports.importing import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
+    read_and_check,
 )
 from nscl_domain.reports.models import Report
 from nscl_domain.uow import UnitOfWork
@@ -500,12 +501,15 @@ async def import_values(
 ) -> ImportOutcome | RawResponse:
     """Check every row of a CSV or XLSX upload; a dry run only reports, and a real import
     changes the draft only when every row passes."""
-    rows = await read_upload(request, resources)
-    if isinstance(rows, RawResponse):
-        return rows
+    target = await imports.import_target(uow, caller, report_id)
+    # Reading and checking run in one parser process: both are CPU-bound (seconds for
+    # 20,000 rows) and must never hold up the event loop.
+    result = await parse_upload(request, resources, read_and_check, target.indicators, target.scope)
+    if isinstance(result, RawResponse):
+        return result
     revision = None if dry_run else expected_revision(if_match, Report.noun)
-    result, report = await imports.import_values(
-        uow, caller, report_id, rows, dry_run=dry_run, expected_revision=revision
+    report = await imports.import_values(
+        uow, caller, report_id, result, target, dry_run=dry_run, expected_revision=revision
     )
     outcome = ImportOutcome(
         dry_run=dry_run,

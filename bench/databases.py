@@ -1,0 +1,55 @@
+"""A benchmark's own database on the PostgreSQL of ``BENCH_ADMIN_URL``: its URL, creating
+it afresh, dropping it, and the ``nscl`` command run against it (migrations, seed).
+
+    BENCH = BenchDatabase("nscl_bench_x")
+    asyncio.run(BENCH.recreate()); BENCH.nscl("db", "upgrade"); BENCH.nscl("seed")
+    ...
+    asyncio.run(BENCH.drop())
+
+The administrator's URL (default: the local server, which trusts local logins) only creates
+and drops the database; everything else connects to the database itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+NSCL = str(Path(sys.executable).with_name("nscl"))
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    """A database a benchmark creates, uses and drops; nobody else's."""
+
+    name: str
+    admin_url: str = ADMIN_URL
+
+    def url(self) -> str:
+        return self.admin_url.rsplit("/", 1)[0] + "/" + self.name
+
+    async def recreate(self) -> None:
+        """Drop what a previous run left (``--keep``, or a run stopped midway), then create."""
+        admin = create_async_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)"))
+            await conn.execute(text(f"CREATE DATABASE {self.name}"))
+        await admin.dispose()
+
+    async def drop(self) -> None:
+        admin = create_async_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)"))
+        await admin.dispose()
+
+    def nscl(self, *args: str) -> None:
+        """Run ``nscl *args`` on this database, as an operator would (quiet unless it fails)."""
+        env = {**os.environ, "NSCL_DATABASE_URL": self.url(), "NSCL_LOG_LEVEL": "WARNING"}
+        subprocess.run([NSCL, *args], check=True, env=env, stdout=subprocess.DEVNULL)
