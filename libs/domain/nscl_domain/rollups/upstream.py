@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nscl_domain.jobs import PermanentJobError
 from nscl_domain.jobs.registry import JobContext
+from nscl_domain.rollups.models import RollupRun
 from nscl_domain.rollups.repository import RollupRepository
 from nscl_domain.settings import Settings
 
@@ -154,18 +155,16 @@ async def push(ctx: JobContext, args: PushArgs, config: UpstreamConfig) -> dict[
             "No national instance is configured (NSCL_UPSTREAM_URL, NSCL_UPSTREAM_CLIENT_ID, "
             "NSCL_UPSTREAM_CLIENT_SECRET)."
         )
-    repo = ctx.get(RollupRepository)
-    programme = await repo.programme(args.programme_id)
-    if programme is None:
-        raise PermanentJobError(f"Programme {args.programme_id} does not exist.")
-    found = await repo.publication(args.programme_id, args.year)
-    if found is None:
-        return {"pushed": False, "reason": "nothing is published for the year"}
-    run, _ = found
-    if run.kind == "pushed":
-        # A run this instance received is the province's own instance's to send.
-        return {"pushed": False, "reason": "the published run was itself received"}
-    cells = await repo.total_cells(run.id)
+    # The reads end before the national instance is called: no transaction of this
+    # instance stays open while the network is slow (the call may take its whole timeout).
+    if ctx.sessionmaker_ is None:
+        found = await _published(ctx.get(RollupRepository), args)
+    else:
+        async with ctx.sessionmaker_() as session:
+            found = await _published(RollupRepository(session), args)
+    if isinstance(found, str):
+        return {"pushed": False, "reason": found}
+    run, programme_key, cells = found
     body = {
         "run_id": str(run.id),
         "seq": run.seq,
@@ -173,7 +172,7 @@ async def push(ctx: JobContext, args: PushArgs, config: UpstreamConfig) -> dict[
         "computed_at": run.computed_at.isoformat(),
         "cells": cells,
     }
-    remote = config.programme or programme.key
+    remote = config.programme or programme_key
     path = f"/v1/national-intake/{remote}/{args.year}"
     result: dict[str, Any] = {
         "run_id": str(run.id),
@@ -206,3 +205,21 @@ async def push(ctx: JobContext, args: PushArgs, config: UpstreamConfig) -> dict[
         return result | {"pushed": False, "reason": "the national instance holds a later run"}
     _refuse_or_retry(answer, f"POST {path}")
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _published(
+    repo: RollupRepository, args: PushArgs
+) -> tuple[RollupRun, str, list[dict[str, Any]]] | str:
+    """The run published for the programme-year, its programme's key and its total cells;
+    or why there is nothing to send."""
+    programme = await repo.programme(args.programme_id)
+    if programme is None:
+        raise PermanentJobError(f"Programme {args.programme_id} does not exist.")
+    found = await repo.publication(args.programme_id, args.year)
+    if found is None:
+        return "nothing is published for the year"
+    run, _ = found
+    if run.kind == "pushed":
+        # A run this instance received is the province's own instance's to send.
+        return "the published run was itself received"
+    return run, programme.key, await repo.total_cells(run.id)
