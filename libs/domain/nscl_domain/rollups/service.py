@@ -41,7 +41,7 @@ from nscl_domain.rollups.views import (
     RunInput,
     TargetProgress,
 )
-from nscl_domain.uow import UnitOfWork
+from nscl_domain.uow import OUTBOX_HANDOVERS, UnitOfWork
 
 # The national refresh is due at once, like the provincial ones, and coalesces the same way
 # (one in flight, one trailing). A debounce here was pushed back by every provincial
@@ -274,7 +274,7 @@ async def _schedule_national(
     if national_id is None:
         return
     for year in years:
-        await job.jobs.add(
+        national = await job.jobs.add(
             name=JobName.REFRESH_ROLLUP,
             args=refresh_args(national_id, year),
             dedup_key=refresh_key(national_id, year),
@@ -283,6 +283,8 @@ async def _schedule_national(
             # The national run follows from the provincial change: the same client asked.
             requested_by=actor.client_id,
         )
+        # Handed to the queue as the publication commits, not by the sweep seconds later.
+        job.jobs.session.info.setdefault(OUTBOX_HANDOVERS, []).append(national)
 
 
 async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
@@ -307,7 +309,13 @@ async def rebuild(ctx: JobContext, args: RebuildRollupsArgs) -> dict[str, Any]:
         previous = {k: dataclasses.replace(p, fingerprint="") for k, p in previous.items()}
     planned = plan_runs(list(inputs.values()), previous)
     await _progress(ctx, stage="cells", done=0, total=len(planned))
-    await repo.compute_full_collected(planned, job_id=ctx.job_id, now=ctx.now)
+
+    async def cells_written(done: int) -> None:
+        await _progress(ctx, stage="cells", done=done, total=len(planned))
+
+    await repo.compute_full_collected(
+        planned, job_id=ctx.job_id, now=ctx.now, progress=cells_written
+    )
     await repo.drop_collected()
     await repo.publish(planned, ctx.now)
     actor = await requester_of(ctx)
