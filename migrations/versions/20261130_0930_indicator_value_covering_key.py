@@ -6,6 +6,11 @@ first column); with the value in the index those reads are index-only scans and 
 table page (the table is insert-only, so autovacuum keeps it all-visible). The index grows
 by the value (about a tenth), and the key stays what it was.
 
+The statement rebuilds the key's index while it holds the table: about a second per
+million values here (2 s at 1.7 million), so a few minutes without report writes at 10⁸.
+On a database that large, build the index first (CREATE UNIQUE INDEX CONCURRENTLY … INCLUDE
+(value)) and swap it in with ADD CONSTRAINT … PRIMARY KEY USING INDEX.
+
 Revision ID: 3c5e7a9b1d24
 Revises: 7e1a9c3b5d20
 Create Date: 2026-11-30 09:30:00+00:00
