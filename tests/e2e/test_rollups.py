@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +27,7 @@ from nscl_domain.identity import SYSTEM, Caller, Role, permissions_of
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.jobs.service import run_attempt
+from nscl_domain.rollups import repository as rollup_repository
 from nscl_domain.rollups import service as rollups
 from nscl_domain.rollups.repository import RollupRepository
 from nscl_domain.workflow import Action
@@ -642,3 +644,101 @@ async def test_the_hot_path_answers_as_the_application_does(
     as_csv = await anonymous.get(url, headers={**viewer, "Accept": "text/csv"})
     assert as_csv.headers["content-type"].startswith("text/csv")
     assert layer.answered == before
+
+
+async def test_a_rebuild_written_in_batches_publishes_what_one_batch_does(
+    committed_resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild holds a bounded batch of programme-years' sections at a time; how the
+    programme-years are cut must not show in the runs, and the job tells how far it came."""
+    async with committed_resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2023, {"training-courses": "3"}, {"t-3-1": "completed"})
+        await accept(session, "bk-doh", 2024, {"training-courses": "4"})
+        await accept(session, "bk-ba-be", 2024, {"training-courses": "2"})
+        await accept(session, "bk-doh", 2026, {"training-courses": "7"})
+        await session.commit()
+
+    async def rebuild(args: dict[str, Any]) -> uuid.UUID:
+        uow = committed_resources.new_uow()
+        async with uow:
+            job = await uow.schedule(JobName.REBUILD_ROLLUPS, args, requested_by="test")
+            await uow.commit()
+        assert await run_attempt(committed_resources.sessionmaker, DEFAULT_REGISTRY, job.id)
+        return job.id
+
+    await rebuild({})
+    one_batch = await cells_by_programme_year(committed_resources)
+    monkeypatch.setattr(rollup_repository, "REBUILD_BATCH", 3)
+    sections_asked: list[int] = []
+    sections_of = RollupRepository.sections_of
+
+    async def counted(repo: RollupRepository, keys: Any) -> dict[Any, str]:
+        sections_asked.append(len(keys))
+        return await sections_of(repo, keys)
+
+    monkeypatch.setattr(RollupRepository, "sections_of", counted)
+    job_id = await rebuild({"force": True})
+    assert sections_asked == [3, 3, 3, 1]
+    assert await cells_by_programme_year(committed_resources) == one_batch
+    async with committed_resources.sessionmaker() as session:
+        runs = await session.scalar(
+            text("SELECT count(*) FROM rollup_run WHERE level = 'provincial'")
+        )
+        progress = await session.scalar(
+            text("SELECT progress FROM job_progress WHERE job_id = :id"), {"id": job_id}
+        )
+    assert runs == 20  # ten programme-years, written 3 + 3 + 3 + 1, each published anew
+    assert progress == {"stage": "published", "done": 10, "total": 10}
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.handed: list[uuid.UUID] = []
+
+    async def enqueue(
+        self, job_id: uuid.UUID, *, handover: int = 0, not_before: datetime | None = None
+    ) -> bool:
+        self.handed.append(job_id)
+        return True
+
+
+async def test_a_provincial_publication_hands_the_national_refresh_to_the_queue_at_once(
+    committed_resources: Resources,
+) -> None:
+    """The national run follows a provincial publication within seconds: its refresh is
+    written in the publication's transaction and handed to the queue as that commits."""
+    async with committed_resources.sessionmaker() as session:
+        await accept(session, "bk-doh", 2024, {"training-courses": "3"})
+        programme_id = await session.scalar(
+            text("SELECT id FROM programme WHERE key = :k"), {"k": BK}
+        )
+        national_id = await session.scalar(
+            text("SELECT id FROM programme WHERE key = 'national-nscl'")
+        )
+        await session.commit()
+    uow = committed_resources.new_uow()
+    async with uow:
+        job = await uow.schedule(
+            JobName.REFRESH_ROLLUP,
+            {"programme_id": str(programme_id), "year": 2024},
+            requested_by="test",
+        )
+        await uow.commit()
+    queue = RecordingQueue()
+    result = await run_attempt(
+        committed_resources.sessionmaker, DEFAULT_REGISTRY, job.id, queue=queue
+    )
+    assert result is not None
+    assert result["unchanged"] is False
+    async with committed_resources.sessionmaker() as session:
+        pending = (
+            await session.execute(
+                text(
+                    "SELECT id, args FROM job WHERE name = :name AND status = 'pending' "
+                    "AND args ->> 'programme_id' = :national"
+                ),
+                {"name": JobName.REFRESH_ROLLUP, "national": str(national_id)},
+            )
+        ).one()
+    assert pending.args["year"] == 2024
+    assert queue.handed == [pending.id]

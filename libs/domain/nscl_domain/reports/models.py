@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -194,7 +195,13 @@ class IndicatorValue(Base):
     """A figure of a submitted version, typed or derived from its records (for rollups)."""
 
     __tablename__ = "indicator_value"
-    __table_args__ = (Index("ix_indicator_value_indicator_id_year", "indicator_id", "year"),)
+    __table_args__ = (
+        # The value rides in the key's index: rollups read figures by version index-only.
+        PrimaryKeyConstraint(
+            "version_id", "indicator_id", "disaggregation", postgresql_include=["value"]
+        ),
+        Index("ix_indicator_value_indicator_id_year", "indicator_id", "year"),
+    )
 
     version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report_version.id"), primary_key=True)
     indicator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("indicator.id"), primary_key=True)

@@ -8,8 +8,9 @@ the job's transaction, for work that reads only committed rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +37,14 @@ from nscl_domain.rollups.runs import (
 )
 from nscl_domain.rollups.views import Cell, Contribution, RunInput
 from nscl_domain.types import render_quantity
+
+# Programme-years a rebuild writes per statement: their sections pass through the worker, so
+# its memory is bounded by the batch, not by the programme-years rebuilt.
+REBUILD_BATCH = 64
+
+
+def _keys(runs: Sequence[NewRun]) -> list[ProgrammeYear]:
+    return [(run.inputs.programme_id, run.inputs.year) for run in runs]
 
 
 def _arrays(programme_years: Sequence[ProgrammeYear]) -> dict[str, Any]:
@@ -99,6 +108,7 @@ class RollupRepository:
     async def collect_sources(self, programme_years: Sequence[ProgrammeYear]) -> None:
         """Read the sources of programme-years once, for provincial_inputs and compute_full."""
         await self._session.execute(text(sql.COLLECT), _arrays(programme_years))
+        await self._session.execute(text(sql.INDEX_COLLECTED))
         await self._session.execute(text(sql.ANALYZE_COLLECTED))
 
     async def collect_sources_while_digesting(
@@ -277,36 +287,64 @@ class RollupRepository:
         )
 
     async def compute_full_collected(
-        self, runs: Sequence[NewRun], *, job_id: uuid.UUID | None, now: datetime
+        self,
+        runs: Sequence[NewRun],
+        *,
+        job_id: uuid.UUID | None,
+        now: datetime,
+        batch: int | None = None,
+        progress: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
-        """compute_full for a rebuild, after collect_sources: with a second connection the
-        cells are computed on this one while the other builds the sections from the
-        committed inputs they read, so PostgreSQL works on both at once."""
+        """compute_full for a rebuild, after collect_sources, a batch of programme-years at
+        a time (``progress`` hears how many are written). With a second connection the
+        cells of a batch are computed on this one while the other builds the next batch's
+        sections from the committed inputs they read, so PostgreSQL works on both at once
+        and no more than two batches' sections are ever held here."""
         if self._another is None:
             await self.compute_full(runs, job_id=job_id, now=now)
+            if progress is not None:
+                await progress(len(runs))
             return
         if not runs:
             return
         another = self._another
-        keys = [(run.inputs.programme_id, run.inputs.year) for run in runs]
 
-        async def sections_elsewhere() -> dict[ProgrammeYear, str]:
+        async def sections_elsewhere(keys: list[ProgrammeYear]) -> dict[ProgrammeYear, str]:
             async with another() as other:
                 return await RollupRepository(other).sections_of(keys)
 
-        sections = asyncio.create_task(sections_elsewhere())
+        # Neighbouring programme-years have neighbouring sources (a programme's reports are
+        # written together), so a batch reads one stretch of the values' index.
+        ordered = sorted(runs, key=lambda run: (run.inputs.programme_id.bytes, run.inputs.year))
+        size = batch or REBUILD_BATCH
+        batches = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+        await self._session.execute(text(sql.ROOMY_WORK_MEM))
+        pending = asyncio.create_task(sections_elsewhere(_keys(batches[0])))
+        done = 0
         try:
-            await self._session.execute(text(sql.ROOMY_WORK_MEM))
-            await self._session.execute(
-                text(sql.CELLS.format(sources=sql.FROM_BUILD, only_keys="", only_breakdowns="")),
-                {**_arrays(keys), "run_ids": [run.run_id for run in runs]},
-            )
+            for number, current in enumerate(batches):
+                keys = _keys(current)
+                await self._session.execute(
+                    text(
+                        sql.CELLS.format(sources=sql.FROM_BUILD, only_keys="", only_breakdowns="")
+                    ),
+                    {**_arrays(keys), "run_ids": [run.run_id for run in current]},
+                )
+                built = await pending
+                if number + 1 < len(batches):
+                    pending = asyncio.create_task(sections_elsewhere(_keys(batches[number + 1])))
+                await self._insert_runs(
+                    current, level="provincial", kind="full", job_id=job_id, now=now,
+                    with_sections=True, sections=built,
+                )  # fmt: skip
+                done += len(current)
+                if progress is not None:
+                    await progress(done)
         finally:
-            built = await sections
-        await self._insert_runs(
-            runs, level="provincial", kind="full", job_id=job_id, now=now,
-            with_sections=True, sections=built,
-        )  # fmt: skip
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
 
     async def compute_full_unless_same(
         self, run: NewRun, previous_run_id: uuid.UUID, *, job_id: uuid.UUID | None, now: datetime

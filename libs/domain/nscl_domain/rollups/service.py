@@ -351,7 +351,13 @@ async def rebuild(
         previous = {k: dataclasses.replace(p, fingerprint="") for k, p in previous.items()}
     planned = plan_runs(list(inputs.values()), previous)
     await _progress(ctx, stage="cells", done=0, total=len(planned))
-    await repo.compute_full_collected(planned, job_id=ctx.job_id, now=ctx.now)
+
+    async def cells_written(done: int) -> None:
+        await _progress(ctx, stage="cells", done=done, total=len(planned))
+
+    await repo.compute_full_collected(
+        planned, job_id=ctx.job_id, now=ctx.now, progress=cells_written
+    )
     await repo.drop_collected()
     await repo.publish(planned, ctx.now)
     actor = await requester_of(ctx)

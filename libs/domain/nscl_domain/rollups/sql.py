@@ -168,7 +168,9 @@ PLANNED_VALUE = by_rule(
 )
 
 # The programme-years asked for, their annual obligations, and the task matrix the accepted
-# versions report: common to the sections and to the sections a refresh keeps.
+# versions report: common to the sections and to the sections a refresh keeps. The
+# programmes named again beside the join let a batch of a rebuild read its own rows through
+# the (programme, year) indexes instead of scanning every programme's.
 PY = """py AS (
   SELECT * FROM unnest(CAST(:programme_ids AS uuid[]), CAST(:years AS int[]))
     AS py(programme_id, year)
@@ -177,6 +179,7 @@ ANNUAL = """annual AS (
   SELECT o.id, o.programme_id, o.year, o.unit_id, o.due_date
   FROM py
   JOIN reporting_obligation o ON o.programme_id = py.programme_id AND o.year = py.year
+                             AND o.programme_id = ANY(ARRAY(SELECT DISTINCT programme_id FROM py))
   JOIN reporting_regime rg ON rg.id = o.regime_id AND rg.kind = 'annual'
 )"""
 TASKS = """tasks AS (
@@ -206,6 +209,7 @@ budget_rows AS (
   FROM py
   JOIN budget_estimate e ON e.programme_id = py.programme_id AND e.budget_year = py.year
                         AND e.status = 'accepted'
+                        AND e.programme_id = ANY(ARRAY(SELECT DISTINCT programme_id FROM py))
   JOIN estimate_line l ON l.estimate_id = e.id
   JOIN org_unit u ON u.id = e.unit_id
   LEFT JOIN org_unit d ON d.id = l.destination_unit_id
@@ -334,6 +338,8 @@ GROUP BY GROUPING SETS ((n.id, n.aggregation_across_units, c.disaggregation, s.b
 """
 
 
+# A rebuild reads the sources a batch of programme-years at a time.
+INDEX_COLLECTED = "CREATE INDEX ON rollup_build (programme_id, year)"
 ANALYZE_COLLECTED = "ANALYZE rollup_build"
 DROP_COLLECTED = "DROP TABLE IF EXISTS rollup_build"
 
@@ -391,11 +397,12 @@ FETCHED_SOURCES = (
     "CAST(:source_units AS uuid[]) AS source_units, "
     "CAST(:source_breakdowns AS text[]) AS source_breakdowns) b ON TRUE"
 )
+# Each run's own, through the index: a rebuild writes its runs batch by batch.
 COLLECTED_SOURCES = (
-    "(SELECT programme_id, year, array_agg(source_id ORDER BY source_id) AS source_ids, "
+    "LATERAL (SELECT array_agg(source_id ORDER BY source_id) AS source_ids, "
     "array_agg(unit_id ORDER BY source_id) AS source_units, "
     "array_agg(breakdown ORDER BY source_id) AS source_breakdowns "
-    "FROM rollup_build GROUP BY programme_id, year) b USING (programme_id, year)"
+    "FROM rollup_build c WHERE c.programme_id = r.programme_id AND c.year = r.year) b ON TRUE"
 )
 # A run's sections: given, computed in the statement, or none (a national run).
 GIVEN_SECTIONS = (
