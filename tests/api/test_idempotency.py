@@ -278,4 +278,7 @@ class TestEveryCreatingPostReplays:
             "requestRollup",
             "requestAnnualReport",
             "requestReview",
+            # A province's push names its run as the key; its replays are tested with the
+            # intake (tests/api/test_national_intake.py), which needs a national programme.
+            "receiveProvincialRollup",
         }
