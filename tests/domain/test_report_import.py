@@ -24,6 +24,7 @@ from nscl_domain.reports.importing import (
     XLSX_MEDIA_TYPE,
     ImportedValue,
     ImportFormatError,
+    ImportLimitError,
     ImportResult,
     IndicatorSpec,
     ObligationScope,
@@ -249,6 +250,22 @@ class TestReadRows:
     def test_exactly_20000_rows_are_read(self) -> None:
         lines = ["indicator,value", *(f"x{i},1" for i in range(MAX_DATA_ROWS))]
         assert len(read_rows("\n".join(lines).encode(), CSV_MEDIA_TYPE)) == MAX_DATA_ROWS
+
+    def test_rows_are_counted_after_the_header_not_from_the_title_block(self) -> None:
+        # The template's layout: a title block, its headings, then the key row.
+        above = ["Biểu nhập số liệu", "Đơn vị báo cáo: bk-cho-don", "", "", "Mã chỉ tiêu,Giá trị"]
+        lines = [*above, "indicator,value", *(f"x{i},1" for i in range(MAX_DATA_ROWS))]
+        assert len(read_rows("\n".join(lines).encode(), CSV_MEDIA_TYPE)) == MAX_DATA_ROWS
+        with pytest.raises(ImportLimitError) as refused:
+            read_rows("\n".join([*lines, "y,1"]).encode(), CSV_MEDIA_TYPE)
+        assert (refused.value.limit, refused.value.value) == (MAX_DATA_ROWS, MAX_DATA_ROWS + 1)
+
+    def test_empty_rows_after_the_header_count(self) -> None:
+        lines = ["indicator,value", *([""] * (MAX_DATA_ROWS - 1)), "x,1"]
+        assert len(read_rows("\n".join(lines).encode(), CSV_MEDIA_TYPE)) == 1
+        with pytest.raises(ImportLimitError) as refused:
+            read_rows("\n".join([*lines, "y,1"]).encode(), CSV_MEDIA_TYPE)
+        assert (refused.value.code, refused.value.value) == ("upload_too_many_rows", 20_001)
 
 
 class TestCheckRows:
