@@ -305,8 +305,8 @@ class _Budget:
 
     def row(self, number: int) -> None:
         # While reading, where the header is is not known yet: reading stops as soon as no
-        # header the reader would find leaves room for the rows read; :meth:`data_rows`
-        # counts exactly once the header is found.
+        # header the reader would find leaves room for the rows read; ``_rows_of`` counts
+        # exactly once the header is found.
         if number > self.limits.max_rows + _MAX_HEADER_ROWS:
             raise _too_many_rows(self.limits.max_rows, number, number - 1)
         self.tick()

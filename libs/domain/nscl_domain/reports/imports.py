@@ -116,7 +116,7 @@ async def import_values(
     in place of the typed ones it had; return the report changed, or None.
 
     Invalid (``too_many_values``), dry run or not, for more values than a report holds:
-    the draft is never written past what it can be read back with."""
+    an import never leaves a draft holding more than its PUT accepts."""
     caller.require(Permission.REPORTS_WRITE)
     if result.value_count > MAX_INDICATOR_VALUES:
         raise Invalid(
