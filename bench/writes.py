@@ -16,7 +16,7 @@ no job is queued), and prints:
 (b) the import of a workbook of 20,000 rows (the reader's limit), built at run time with
     openpyxl from a catalogue the bench adds (10 indicators × 100 communes × 2 sexes × 10
     age groups: every row a distinct, valid figure): as a dry run (every row read and
-    checked, nothing written) and applied (5,000 rows, the most a draft holds), seconds and
+    checked, nothing written) and applied (20,000 rows, the most a report holds), seconds and
     the peak resident memory of the server and of the parser process;
 (c) ``/health`` (p50, p99, max) asked 50 times a second from a process of its own
     (bench.hardening's probe), at rest and while four such imports (dry runs) run at once,
@@ -62,7 +62,7 @@ from nscl_api.examples import REQUEST_EXAMPLES
 from nscl_domain.db import create_sessionmaker
 from nscl_domain.identity import SYSTEM
 from nscl_domain.identity import service as identity
-from nscl_domain.reports.content import ReportContent
+from nscl_domain.reports.content import MAX_INDICATOR_VALUES
 from nscl_domain.reports.importing import MAX_DATA_ROWS, XLSX_MEDIA_TYPE
 from nscl_domain.uow import UnitOfWork
 
@@ -80,9 +80,8 @@ CONNECTIONS = 50
 REPORTS = 2 * CONNECTIONS
 CONCURRENT_IMPORTS = 4
 LUA_SCRIPT = Path(__file__).with_name("draft_put.lua")
-# The most typed values a draft holds (ReportContent): an applied import of more would
-# leave a draft the API cannot read back.
-DRAFT_VALUES = ReportContent.model_fields["indicator_values"].metadata[0].max_length
+# The most typed values a report holds: an applied import of more is refused.
+DRAFT_VALUES = MAX_INDICATOR_VALUES
 
 # The bench's own breakdown, enough distinct figures for a workbook of 20,000 rows.
 COMMUNES = tuple(f"tn-xa-{n:03d}" for n in range(1, 101))

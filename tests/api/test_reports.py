@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from nscl_api.resources import Resources
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext
+from nscl_domain.reports.content import MAX_INDICATOR_VALUES
 from nscl_domain.reports.importing import XLSX_MEDIA_TYPE
 from nscl_domain.rollups import service as rollups
 from tests.api.test_problems import assert_problem
@@ -383,6 +385,77 @@ class TestSpreadsheetImport:
             url, content=b"{}", headers={**desk.reporter, "Content-Type": "application/json"}
         )
         assert_problem(wrong_type, 415, "unsupported_media_type")
+
+
+# A typed indicator broken down finely enough for files of thousands of distinct values
+# (the catalogue has no write API: it is the plan's).
+ADD_COMMUNE_INDICATOR = """
+INSERT INTO indicator (id, key, programme_id, name_vi, name_en, unit, aggregation_across_units,
+                       aggregation_across_time, disaggregations, derived_from)
+SELECT gen_random_uuid(), 'trained-by-commune', p.id, 'Số người được tập huấn theo xã',
+       'People trained by commune', 'person', 'sum', 'sum', CAST(:disaggregations AS jsonb), NULL
+FROM programme p WHERE p.key = 'bac-kan-nscl'
+"""
+
+
+class TestValuesAReportHolds:
+    async def test_an_applied_import_of_thousands_of_values_reads_back(
+        self, desk: Desk, db_connection: AsyncConnection
+    ) -> None:
+        communes = [f"xa-{n:05d}" for n in range(6_000)]
+        await db_connection.execute(
+            text(ADD_COMMUNE_INDICATOR),
+            {"disaggregations": json.dumps([{"dimension": "commune", "values": communes}])},
+        )
+        created = await desk.draft(2024)
+        report_id = created.json()["id"]
+        upload = "\n".join(
+            ["indicator,commune,value", *(f"trained-by-commune,{c},{n}" for n, c in
+                                          enumerate(communes))]
+        ).encode()  # fmt: skip
+        applied = await desk.http.post(
+            f"/v1/reports/{report_id}/indicator-values/import?dry_run=false",
+            content=upload,
+            headers={
+                **desk.reporter,
+                "Content-Type": "text/csv",
+                "If-Match": created.headers["etag"],
+            },
+        )
+        assert applied.status_code == 200, applied.text
+        assert applied.json()["values"] == len(communes)
+        read = await desk.http.get(f"/v1/reports/{report_id}", headers=desk.reporter)
+        assert read.status_code == 200, read.text
+        values = read.json()["draft"]["indicator_values"]
+        assert len(values) == len(communes)
+        assert values[-1] == {
+            "indicator": "trained-by-commune",
+            "disaggregation": {"commune": communes[-1]},
+            "value": str(len(communes) - 1),
+        }
+
+    async def test_a_draft_holds_up_to_the_limit_and_is_refused_past_it(self, desk: Desk) -> None:
+        created = await desk.draft(2024)
+        report_id = created.json()["id"]
+        entry = {"indicator": "training-courses", "value": "1"}
+        full = await desk.http.put(
+            f"/v1/reports/{report_id}/draft",
+            json={"indicator_values": [entry] * MAX_INDICATOR_VALUES},
+            headers={**desk.reporter, "If-Match": created.headers["etag"]},
+        )
+        assert full.status_code == 200, full.text[:500]
+        read = await desk.http.get(f"/v1/reports/{report_id}", headers=desk.reporter)
+        assert read.status_code == 200
+        assert len(read.json()["draft"]["indicator_values"]) == MAX_INDICATOR_VALUES
+        over = await desk.http.put(
+            f"/v1/reports/{report_id}/draft",
+            json={"indicator_values": [entry] * (MAX_INDICATOR_VALUES + 1)},
+            headers={**desk.reporter, "If-Match": full.headers["etag"]},
+        )
+        assert_problem(over, 422, "validation_failed")
+        assert [(e["location"], e["code"]) for e in over.json()["errors"]] == [
+            (["body", "indicator_values"], "too_long")
+        ]
 
 
 class TestObligationsFollowTheStructure:

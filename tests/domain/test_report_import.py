@@ -16,14 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
+from nscl_domain.reports.content import MAX_INDICATOR_VALUES
 from nscl_domain.reports.importing import (
     CSV_MEDIA_TYPE,
+    DEFAULT_LIMITS,
     MAX_DATA_ROWS,
     MAX_FILE_BYTES,
     TITLE_ROWS,
     XLSX_MEDIA_TYPE,
     ImportedValue,
     ImportFormatError,
+    ImportLimitError,
     ImportResult,
     IndicatorSpec,
     ObligationScope,
@@ -32,6 +35,7 @@ from nscl_domain.reports.importing import (
     build_template_xlsx,
     check_rows,
     parse_number,
+    read_and_check,
     read_rows,
 )
 
@@ -249,6 +253,25 @@ class TestReadRows:
     def test_exactly_20000_rows_are_read(self) -> None:
         lines = ["indicator,value", *(f"x{i},1" for i in range(MAX_DATA_ROWS))]
         assert len(read_rows("\n".join(lines).encode(), CSV_MEDIA_TYPE)) == MAX_DATA_ROWS
+
+    def test_rows_are_counted_after_the_header_not_from_the_title_block(self) -> None:
+        # The template's layout: a title block, its headings, then the key row.
+        above = ["Biểu nhập số liệu", "Đơn vị báo cáo: bk-cho-don", "", "", "Mã chỉ tiêu,Giá trị"]
+        lines = [*above, "indicator,value", *(f"x{i},1" for i in range(MAX_DATA_ROWS))]
+        assert len(read_rows("\n".join(lines).encode(), CSV_MEDIA_TYPE)) == MAX_DATA_ROWS
+        with pytest.raises(ImportLimitError) as refused:
+            read_rows("\n".join([*lines, "y,1"]).encode(), CSV_MEDIA_TYPE)
+        assert (refused.value.limit, refused.value.value) == (MAX_DATA_ROWS, MAX_DATA_ROWS + 1)
+
+    def test_empty_rows_after_the_header_count(self) -> None:
+        lines = ["indicator,value", *([""] * (MAX_DATA_ROWS - 1)), "x,1"]
+        assert len(read_rows("\n".join(lines).encode(), CSV_MEDIA_TYPE)) == 1
+        with pytest.raises(ImportLimitError) as refused:
+            read_rows("\n".join([*lines, "y,1"]).encode(), CSV_MEDIA_TYPE)
+        assert (refused.value.code, refused.value.value) == ("upload_too_many_rows", 20_001)
+
+    def test_the_reader_holds_as_many_rows_as_a_report_holds_values(self) -> None:
+        assert MAX_DATA_ROWS == MAX_INDICATOR_VALUES
 
 
 class TestCheckRows:
@@ -695,3 +718,34 @@ def test_values_finer_than_storage_are_refused() -> None:
     result = check_rows(rows, indicators, ObligationScope(unit_key="bk-doh", year=2024))
     assert [e.code for e in result.errors] == ["too_precise"]
     assert result.values == ()
+
+
+class TestReadAndCheck:
+    """What crosses back from the parser process to the server."""
+
+    FILE = (
+        b"indicator,trainee_group,value\n"
+        b"training-courses,,6\npeople-trained,manager,10.50\npeople-trained,worker,-0\n"
+    )
+
+    def test_a_dry_run_gets_counts_and_errors_but_no_values(self) -> None:
+        checked = read_and_check(
+            self.FILE, CSV_MEDIA_TYPE, DEFAULT_LIMITS, CATALOGUE, SCOPE, keep_values=False
+        )
+        assert (checked.ok, checked.rows_read, checked.value_count, checked.values) == (
+            False, 3, 2, ()
+        )  # fmt: skip
+        assert [(e.row, e.code) for e in checked.errors] == [(3, "fractional_count")]
+
+    def test_values_to_write_come_back_as_plain_strings_and_tuples(self) -> None:
+        good = self.FILE.replace(b"10.50", b"10.0")
+        checked = read_and_check(
+            good, CSV_MEDIA_TYPE, DEFAULT_LIMITS, CATALOGUE, SCOPE, keep_values=True
+        )
+        assert checked.ok
+        assert checked.value_count == 3
+        assert checked.values == (
+            ("training-courses", (), "6"),
+            ("people-trained", (("trainee_group", "manager"),), "10"),
+            ("people-trained", (("trainee_group", "worker"),), "0"),
+        )

@@ -188,10 +188,10 @@ class WatchedPool:
         self.answers = answers
         self.during: list[int] = []
 
-    async def run(self, function: Callable[..., object], *args: object) -> object:
+    async def run(self, function: Callable[..., object], *args: object, **kwargs: object) -> object:
         before = self.answers()
         try:
-            return await self.pool.run(function, *args)
+            return await self.pool.run(function, *args, **kwargs)
         finally:
             self.during.append(self.answers() - before)
 

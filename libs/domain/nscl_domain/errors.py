@@ -134,6 +134,7 @@ ProblemCode = Literal[
     "token_expired",
     "too_many_attempts",
     "too_many_requests",
+    "too_many_values",
     "transition_not_allowed",
     "unauthenticated",
     "unavailable",

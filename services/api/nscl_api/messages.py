@@ -129,6 +129,10 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     ),
     "unreadable_file": ("Không đọc được tệp thành bảng số liệu: {reason}", None),
     "import_rejected": ("Tệp có {count} lỗi; chưa có số liệu nào được nhập.", None),
+    "too_many_values": (
+        "Báo cáo có quá nhiều giá trị chỉ tiêu: {value}, giới hạn {limit}; không có gì được ghi.",
+        None,
+    ),
     "upload_too_large": ("Tệp quá lớn: {value} byte, giới hạn {limit} byte.", None),
     "upload_too_many_rows": ("Tệp có quá nhiều dòng: giới hạn {limit} dòng.", None),
     "upload_too_many_columns": ("Tệp có quá nhiều cột: giới hạn {limit} cột.", None),

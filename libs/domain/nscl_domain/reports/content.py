@@ -6,7 +6,8 @@ from collections import Counter
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, StrictBool, field_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from stdnum.exceptions import ValidationError as TaxCodeError
 from stdnum.vn import mst
 
@@ -84,10 +85,17 @@ class CertifiedExpert(InputModel):
     organisation: str = Field(default="", max_length=300)
 
 
+# The most typed indicator values a report holds, however they are written (the draft's
+# PUT, a spreadsheet import: its reader's row limit is this too) and read back.
+MAX_INDICATOR_VALUES = 20_000
+
+
 class ReportContent(InputModel):
     """The whole of a report; a draft holds it as it is being written."""
 
-    indicator_values: list[IndicatorEntry] = Field(default_factory=list, max_length=5000)
+    indicator_values: list[IndicatorEntry] = Field(
+        default_factory=list, json_schema_extra={"maxItems": MAX_INDICATOR_VALUES}
+    )
     task_progress: list[TaskProgressEntry] = Field(default_factory=list, max_length=1000)
     narrative: Narrative = Field(default_factory=Narrative)
     enterprises: list[SupportedEnterprise] = Field(default_factory=list, max_length=20_000)
@@ -95,6 +103,23 @@ class ReportContent(InputModel):
     answers: dict[str, ItemText] = Field(
         default_factory=dict, description="Answers to an ad hoc request's questions, by number."
     )
+
+    @field_validator("indicator_values")
+    @classmethod
+    def _at_most_max_values(
+        cls, values: list[IndicatorEntry], info: ValidationInfo
+    ) -> list[IndicatorEntry]:
+        # Checked on input only (not as max_length): a draft already stored is read back
+        # whatever the limit became, never answered with a 500.
+        if len(values) > MAX_INDICATOR_VALUES and not (info.context or {}).get("stored"):
+            raise PydanticCustomError(
+                "too_long",
+                "List should have at most {max_length} items after validation, "
+                "not {actual_length}",
+                {"field_type": "List", "max_length": MAX_INDICATOR_VALUES,
+                 "actual_length": len(values)},
+            )  # fmt: skip
+        return values
 
 
 def disaggregation_key(parts: dict[str, str]) -> str:

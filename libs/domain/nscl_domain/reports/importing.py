@@ -52,6 +52,7 @@ from openpyxl.xml.constants import (
 from openpyxl.xml.functions import iterparse
 
 from nscl_domain.errors import ProblemCode
+from nscl_domain.reports.content import MAX_INDICATOR_VALUES
 from nscl_domain.text import nfc
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -59,7 +60,8 @@ CSV_MEDIA_TYPE = "text/csv"
 _CSV_MEDIA_TYPES = frozenset({CSV_MEDIA_TYPE, "application/csv"})
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_DATA_ROWS = 20_000
+# A row gives at most one value: a file the reader takes never holds more than a report.
+MAX_DATA_ROWS = MAX_INDICATOR_VALUES
 
 UNIT_COLUMN = "unit"
 YEAR_COLUMN = "year"
@@ -85,6 +87,9 @@ _FORMULA_TAG = f"{{{SHEET_MAIN_NS}}}f"
 _MERGE_TAG = f"{{{SHEET_MAIN_NS}}}mergeCell"
 # A header is looked for in the first rows: a template has a title block above it.
 HEADER_SEARCH_ROWS = 20
+# The most rows a file may have above its data: a header found as low as it is looked for,
+# and the template's row of column keys under its headings.
+_MAX_HEADER_ROWS = HEADER_SEARCH_ROWS + 1
 MAX_MERGES = 10_000
 
 
@@ -205,6 +210,29 @@ class ImportResult:
         return not self.errors
 
 
+# A checked figure as it crosses back from the parser process: (indicator, breakdown as
+# (dimension, value) pairs, the figure in plain decimal notation). Strings and tuples only:
+# the server unpickles 20,000 of them in milliseconds, where as many dataclasses holding
+# a Decimal and a dict take a good part of a second of its event loop.
+PackedValue = tuple[str, tuple[tuple[str, str], ...], str]
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """What :func:`read_and_check` sends back to the server: the counts and every problem,
+    and the figures only when they are to be written."""
+
+    rows_read: int
+    value_count: int
+    errors: tuple[RowError, ...]
+    values: tuple[PackedValue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether no row had a problem."""
+        return not self.errors
+
+
 class ImportFormatError(ValueError):
     """The file cannot be read as a table of values at all (not CSV/XLSX, no header, missing
     required column)."""
@@ -245,8 +273,9 @@ class UploadLimits:
     cannot make the reader work without getting closer to a limit."""
 
     max_file_bytes: int = MAX_FILE_BYTES
-    # The header and every row below it, empty or not, up to the last one the file has.
-    max_rows: int = MAX_DATA_ROWS + 1
+    # The rows after the header (a template's two heading rows), empty or not, up to the last
+    # one the file has; a title block above the header is not counted.
+    max_rows: int = MAX_DATA_ROWS
     # The template has about ten columns; the sheet could have 16,384.
     max_columns: int = 100
     max_cells: int = 500_000
@@ -275,15 +304,11 @@ class _Budget:
         self.deadline = monotonic() + limits.seconds
 
     def row(self, number: int) -> None:
-        if number > self.limits.max_rows:
-            data_rows = self.limits.max_rows - 1
-            raise ImportLimitError(
-                "upload_too_many_rows",
-                f"The file has more than {data_rows:,} rows after the header (empty rows "
-                f"count too: row {number:,} was reached); split it into smaller files.",
-                limit=data_rows,
-                value=number - 1,
-            )
+        # While reading, where the header is is not known yet: reading stops as soon as no
+        # header the reader would find leaves room for the rows read; ``_rows_of`` counts
+        # exactly once the header is found.
+        if number > self.limits.max_rows + _MAX_HEADER_ROWS:
+            raise _too_many_rows(self.limits.max_rows, number, number - 1)
         self.tick()
 
     def column(self, index: int, row: int) -> None:
@@ -325,6 +350,16 @@ class _Budget:
                 )
 
 
+def _too_many_rows(limit: int, reached: int, value: int) -> ImportLimitError:
+    return ImportLimitError(
+        "upload_too_many_rows",
+        f"The file has more than {limit:,} rows after the header (empty rows count too: "
+        f"row {reached:,} was reached); split it into smaller files.",
+        limit=limit,
+        value=value,
+    )
+
+
 def _letter(index: int) -> str:
     return str(get_column_letter(index)) if index <= 18_278 else f"#{index}"
 
@@ -363,13 +398,15 @@ def read_rows(
     table = _csv_table(data, budget) if kind in _CSV_MEDIA_TYPES else _xlsx_table(data, budget)
     # Closing at once releases the workbook even when reading stops at an error.
     with contextlib.closing(table):
-        return _rows_of(table, required)
+        return _rows_of(table, required, limits.max_rows)
 
 
 def _rows_of(
-    table: Iterator[tuple[int, list[Cell]]], required: Sequence[str] = REQUIRED_COLUMNS
+    table: Iterator[tuple[int, list[Cell]]],
+    required: Sequence[str] = REQUIRED_COLUMNS,
+    max_rows: int = MAX_DATA_ROWS,
 ) -> list[Row]:
-    # The reader's row limit bounds the rows kept: no second count is needed here.
+    # The reader's row limit bounds the rows kept (to a few more than ``max_rows``).
     read = list(table)
     header_at = _header_position(read, required)
     columns = _header(read[header_at][1], required)
@@ -377,6 +414,12 @@ def _rows_of(
     # A second heading row (the template's keys under its Vietnamese headings) is no data.
     if after < len(read) and _is_header(read[after][1], required):
         after += 1
+    # Every row after the header counts, empty ones too (gaps are read as empty rows); the
+    # merged ranges, numbered below zero, are no rows.
+    last = max((number for number, _ in read), default=0)
+    data_rows = last - read[after - 1][0]
+    if data_rows > max_rows:
+        raise _too_many_rows(max_rows, last, data_rows)
     rows: list[Row] = []
     for number, cells in read[after:]:
         if number < 0:  # the merged ranges, read after the rows
@@ -734,14 +777,26 @@ def read_and_check(
     limits: UploadLimits,
     indicators: Mapping[str, IndicatorSpec],
     scope: ObligationScope,
-) -> ImportResult:
+    *,
+    keep_values: bool,
+) -> CheckedUpload:
     """:func:`read_rows`, then :func:`check_rows` on what it read, in one call.
 
     Both are CPU-bound (checking 20,000 rows takes about as long as a second of reading):
-    run in one worker process, neither holds up the event loop, and only what the check
-    found crosses back to the server, never the rows.
+    run in one worker process, neither holds up the event loop, and only what the answer
+    needs crosses back to the server, never the rows: the figures only with
+    ``keep_values`` (a dry run answers with counts and problems), and packed.
     """
-    return check_rows(read_rows(data, media_type, limits), indicators, scope)
+    result = check_rows(read_rows(data, media_type, limits), indicators, scope)
+    values = (
+        tuple(
+            (v.indicator_key, tuple(v.disaggregation.items()), _plain(v.value))
+            for v in result.values
+        )
+        if keep_values and result.ok
+        else ()
+    )
+    return CheckedUpload(result.rows_read, len(result.values), result.errors, values)
 
 
 def check_rows(

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.catalogue.repository import CatalogueRepository
-from nscl_domain.errors import Conflict
+from nscl_domain.errors import Conflict, Invalid
 from nscl_domain.identity import Caller, Permission
 from nscl_domain.reports import models as m
-from nscl_domain.reports.content import IndicatorEntry, ReportContent
+from nscl_domain.reports.content import MAX_INDICATOR_VALUES, IndicatorEntry, ReportContent
 from nscl_domain.reports.importing import (
     XLSX_MEDIA_TYPE,
-    ImportResult,
+    CheckedUpload,
     IndicatorSpec,
     ObligationScope,
     build_template_csv,
@@ -105,15 +106,25 @@ async def import_values(
     uow: UnitOfWork,
     caller: Caller,
     report_id: uuid.UUID,
-    result: ImportResult,
+    result: CheckedUpload,
     checked_against: ImportTarget,
     *,
     dry_run: bool,
     expected_revision: int | None,
 ) -> m.Report | None:
     """Unless a dry run, and only if every row passed, put the checked values into the draft
-    in place of the typed ones it had; return the report changed, or None."""
+    in place of the typed ones it had; return the report changed, or None.
+
+    Invalid (``too_many_values``), dry run or not, for more values than a report holds:
+    an import never leaves a draft holding more than its PUT accepts."""
     caller.require(Permission.REPORTS_WRITE)
+    if result.value_count > MAX_INDICATOR_VALUES:
+        raise Invalid(
+            f"The file has {result.value_count:,} values; a report holds at most "
+            f"{MAX_INDICATOR_VALUES:,}. Nothing was imported.",
+            code="too_many_values",
+            extra={"limit": MAX_INDICATOR_VALUES, "value": result.value_count},
+        )
     if dry_run or not result.ok:
         return None
     async with uow:
@@ -131,16 +142,14 @@ async def import_values(
         report.check_editable()
         draft = ReportContent.model_validate(report.draft, context=STORED)
         draft.indicator_values = [
-            IndicatorEntry(
-                indicator=v.indicator_key, disaggregation=dict(v.disaggregation), value=v.value
-            )
-            for v in result.values
+            IndicatorEntry(indicator=key, disaggregation=dict(breakdown), value=Decimal(value))
+            for key, breakdown, value in result.values
         ]
         report.draft = draft.model_dump(mode="json")
         report.changed(uow.now())
         uow.get(AuditRepository).record(
             caller, "report.values_imported", "report", report.id,
-            after={"values": len(result.values), "revision": report.revision},
+            after={"values": result.value_count, "revision": report.revision},
         )  # fmt: skip
         await uow.commit()
     return report

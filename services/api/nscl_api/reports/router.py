@@ -504,7 +504,10 @@ async def import_values(
     target = await imports.import_target(uow, caller, report_id)
     # Reading and checking run in one parser process: both are CPU-bound (seconds for
     # 20,000 rows) and must never hold up the event loop.
-    result = await parse_upload(request, resources, read_and_check, target.indicators, target.scope)
+    result = await parse_upload(
+        request, resources, read_and_check, target.indicators, target.scope,
+        keep_values=not dry_run,
+    )  # fmt: skip
     if isinstance(result, RawResponse):
         return result
     revision = None if dry_run else expected_revision(if_match, Report.noun)
@@ -516,7 +519,7 @@ async def import_values(
         valid=result.ok,
         applied=report is not None,
         rows_read=result.rows_read,
-        values=len(result.values),
+        values=result.value_count,
         errors=[
             # A spreadsheet is the body: its rows by the number the user sees, then the cell's
             # column, as a JSON body's errors name an item, then its field.
