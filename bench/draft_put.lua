@@ -11,10 +11,12 @@
 -- at least as many reports as connections always has one free.
 
 local thread_count = 0
+local threads = {}
 
 function setup(thread)
   thread:set("thread_number", thread_count)
   thread_count = thread_count + 1
+  threads[#threads + 1] = thread
 end
 
 local free = {}
@@ -22,6 +24,8 @@ local mine = {}
 local by_id = {}
 local body
 local rotation = 0
+-- Answers by status: wrk only counts those from 400 up, as one figure.
+statuses = {}
 
 function init(args)
   -- args[0] may be the URL, depending on how wrk was built: the three last ones are ours.
@@ -61,6 +65,7 @@ function request()
 end
 
 function response(status, headers, answer)
+  statuses[status] = (statuses[status] or 0) + 1
   if status ~= 200 then
     return
   end
@@ -72,4 +77,23 @@ function response(status, headers, answer)
     report.etag = etag
     free[#free + 1] = report
   end
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      total[status] = (total[status] or 0) + count
+    end
+  end
+  local codes = {}
+  for status in pairs(total) do
+    codes[#codes + 1] = status
+  end
+  table.sort(codes)
+  local parts = {}
+  for _, status in ipairs(codes) do
+    parts[#parts + 1] = status .. "=" .. total[status]
+  end
+  io.write("statuses: " .. table.concat(parts, " ") .. "\n")
 end

@@ -55,6 +55,8 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx/3xx responses and socket errors
+    # What a script counted per status ("200=1234 412=2"), when it prints a "statuses:" line.
+    statuses: str = ""
     # Share of its cores' time the generator used: near 1, it was the bottleneck.
     generator_cpu: float = 0.0
     # The server process's CPU time (all its threads) per request answered, in µs, and the
@@ -78,11 +80,14 @@ def measure(
     server_pid: int | None = None,
     script: Path | None = None,
     script_args: Sequence[str] = (),
+    timeout_seconds: int | None = None,
 ) -> LoadResult:
     """Apply load to ``url`` from ``connections`` keep-alive connections for ``seconds``.
 
     ``script``: a wrk Lua script that makes the requests (method, path, headers, body) and
     reads the answers, given ``script_args``; wrk only (the Python generator runs no Lua).
+    ``timeout_seconds``: wrk's per-request timeout (its own default, 2 s, otherwise); an
+    answer slower than that counts as a socket error and is left out of the latencies.
 
     Uses wrk; without it, raises GeneratorUnavailable unless ``allow_python``: the asyncio
     generator saturates one core long before the server does (both endpoints then read the
@@ -98,8 +103,9 @@ def measure(
     before = process_cpu_seconds(server_pid)
     if wrk is not None:
         result = _measure_with_wrk(
-            wrk, url, connections, seconds, headers or {}, script, tuple(script_args)
-        )
+            wrk, url, connections, seconds, headers or {}, script, tuple(script_args),
+            timeout_seconds,
+        )  # fmt: skip
     else:
         result = asyncio.run(_measure_with_python(url, connections, seconds, headers or {}))
     used = process_cpu_seconds(server_pid) - before
@@ -162,10 +168,13 @@ def _measure_with_wrk(
     headers: dict[str, str],
     script: Path | None = None,
     script_args: tuple[str, ...] = (),
+    timeout_seconds: int | None = None,
 ) -> LoadResult:
     cpus = load_cpus()
     threads = wrk_threads(connections)
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if timeout_seconds is not None:
+        command.append(f"--timeout={timeout_seconds}s")
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     if script is not None:
@@ -191,6 +200,7 @@ _TOTALS = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m|h),")
 _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _BAD_STATUS = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_STATUSES = re.compile(r"^statuses: (.*)$", re.MULTILINE)
 
 
 def _percentile_line(percent: int) -> re.Pattern[str]:
@@ -223,6 +233,7 @@ def parse_wrk_output(output: str) -> LoadResult:
         p50_ms=duration_ms(_percentile_line(50)),
         p99_ms=duration_ms(_percentile_line(99)),
         errors=errors,
+        statuses=statuses.group(1).strip() if (statuses := _STATUSES.search(output)) else "",
     )
 
 

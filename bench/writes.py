@@ -79,6 +79,7 @@ CONNECTIONS = 50
 # Two per connection: a connection's next request never waits for a report to come free.
 REPORTS = 2 * CONNECTIONS
 CONCURRENT_IMPORTS = 4
+PUT_TIMEOUT_SECONDS = 30
 LUA_SCRIPT = Path(__file__).with_name("draft_put.lua")
 # The most typed values a report holds: an applied import of more is refused.
 DRAFT_VALUES = MAX_INDICATOR_VALUES
@@ -217,7 +218,12 @@ def current_etags(base_url: str, reporter: dict[str, str], ids: Sequence[str]) -
 
 
 def put_figure(
-    base_url: str, reporter: dict[str, str], ids: Sequence[str], seconds: int, rounds: int
+    base_url: str,
+    server_pid: int,
+    reporter: dict[str, str],
+    ids: Sequence[str],
+    seconds: int,
+    rounds: int,
 ) -> http_load.LoadResult:
     """Draft PUTs with If-Match under 50 connections: the median round."""
     body = json.dumps(REQUEST_EXAMPLES["updateReportDraft"][1], ensure_ascii=False)
@@ -240,6 +246,10 @@ def put_figure(
                 headers=reporter,
                 script=LUA_SCRIPT,
                 script_args=[str(reports_file), str(body_file), str(threads)],
+                server_pid=server_pid,
+                # wrk's 2 s would count a slow save as a socket error and leave it out of
+                # the latencies: the p99 would be capped at 2 s.
+                timeout_seconds=PUT_TIMEOUT_SECONDS,
             )
 
         run(2)  # warm-up: imports, pools, caches
@@ -441,7 +451,11 @@ def print_put(result: http_load.LoadResult | None, load: str) -> None:
         return
     print(
         f"   {result.rps:,.0f} req/s  p50 {result.p50_ms:.1f} ms  p99 {result.p99_ms:.1f} ms  "
-        f"{result.errors} errors of {result.requests:,}  ({result.tool} at "
+        f"{result.errors} errors of {result.requests:,} (statuses: {result.statuses or '?'})"
+    )
+    print(
+        f"   server CPU {result.server_cpu_us / 1000:.1f} ms per request, "
+        f"{result.server_cpu:.0%} of a core  ({result.tool} at "
         f"{result.generator_cpu:.0%} of its cores; server pinned to CPU "
         f"{http_load.server_cpus()}, wrk to {http_load.load_cpus()}; PostgreSQL not pinned)"
     )
@@ -549,12 +563,12 @@ def main(argv: list[str] | None = None) -> None:
         reporter_client = asyncio.run(create_client("reporter", UNIT))
         reviewer_client = asyncio.run(create_client("reviewer", REVIEWER_UNIT))
         put: http_load.LoadResult | None = None
-        with product(PUT_PORT, pinned=True) as (base_url, _):
+        with product(PUT_PORT, pinned=True) as (base_url, put_pid):
             callers = Callers(bearer(base_url, reporter_client), bearer(base_url, reviewer_client))
             ids = open_reports(base_url, callers, REPORTS + 2)
             if http_load.wrk_version() != "none":
                 put = put_figure(
-                    base_url, callers.reporter, ids[:REPORTS], args.seconds, args.rounds
+                    base_url, put_pid, callers.reporter, ids[:REPORTS], args.seconds, args.rounds
                 )
             put_load = load_average()
         upload_settings = {

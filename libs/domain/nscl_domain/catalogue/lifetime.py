@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from nscl_domain.catalogue import models as m
@@ -60,38 +61,74 @@ class Lifetime:
         }
 
 
+def _unit_statement() -> Any:
+    """One round trip for a unit's period, its successors' keys and every unit it succeeded,
+    directly or through others: a write reads all three for its caller's unit."""
+    unit = aliased(m.OrgUnit)
+    successor = aliased(m.OrgUnit)
+    successors = (
+        select(successor.key)
+        .join(m.OrgSuccession, m.OrgSuccession.successor_id == successor.id)
+        .where(m.OrgSuccession.predecessor_id == unit.id)
+        .order_by(successor.key)
+        .scalar_subquery()
+    )
+    tree = (
+        select(m.OrgSuccession.predecessor_id.label("id"))
+        .where(m.OrgSuccession.successor_id == bindparam("unit_id"))
+        .cte("tree", recursive=True)
+    )
+    tree = tree.union(
+        select(m.OrgSuccession.predecessor_id).join(tree, m.OrgSuccession.successor_id == tree.c.id)
+    )
+    predecessors = select(tree.c.id).where(tree.c.id != bindparam("unit_id")).scalar_subquery()
+    # The predecessors come from the id alone: an id that names no unit still gets its row.
+    known = select(bindparam("unit_id", type_=m.OrgUnit.id.type).label("unit_id")).subquery()
+    return select(
+        unit.id,
+        unit.key,
+        unit.valid_from,
+        unit.valid_to,
+        func.array(successors).label("successors"),
+        func.array(predecessors).label("predecessors"),
+    ).select_from(known.outerjoin(unit, unit.id == known.c.unit_id))
+
+
+# Built once: composing it costs more than running it.
+_UNIT = _unit_statement()
+
+
 class Lifetimes(SessionRepository):
-    """Reads units' periods and successor links (``uow.get(Lifetimes)``)."""
+    """Reads units' periods and successor links (``uow.get(Lifetimes)``).
+
+    What it read is kept for the transaction: one write asks both for its caller's unit,
+    and units' periods and links change only through the catalogue's own use cases, which
+    do not read them back through this repository.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._read: dict[uuid.UUID, tuple[Lifetime | None, list[uuid.UUID]]] = {}
+
+    async def _unit(self, unit_id: uuid.UUID) -> tuple[Lifetime | None, list[uuid.UUID]]:
+        if unit_id not in self._read:
+            row = (await self.session.execute(_UNIT, {"unit_id": unit_id})).one()
+            lifetime = (
+                None
+                if row.id is None
+                else Lifetime(row.id, row.key, row.valid_from, row.valid_to,
+                              tuple(row.successors))
+            )  # fmt: skip
+            self._read[unit_id] = (lifetime, list(row.predecessors))
+        return self._read[unit_id]
 
     async def of(self, unit_id: uuid.UUID) -> Lifetime | None:
         """The lifetime of a unit; None for an id that names no unit (the service itself)."""
-        unit = await self.session.get(m.OrgUnit, unit_id)
-        if unit is None:
-            return None
-        successor = aliased(m.OrgUnit)
-        keys = (
-            await self.session.scalars(
-                select(successor.key)
-                .join(m.OrgSuccession, m.OrgSuccession.successor_id == successor.id)
-                .where(m.OrgSuccession.predecessor_id == unit_id)
-                .order_by(successor.key)
-            )
-        ).all()
-        return Lifetime(unit.id, unit.key, unit.valid_from, unit.valid_to, tuple(keys))
+        return (await self._unit(unit_id))[0]
 
     async def predecessors(self, unit_id: uuid.UUID) -> list[uuid.UUID]:
         """Every unit the unit succeeded, directly or through others (not the unit itself)."""
-        tree = (
-            select(m.OrgSuccession.predecessor_id.label("id"))
-            .where(m.OrgSuccession.successor_id == unit_id)
-            .cte(recursive=True)
-        )
-        tree = tree.union(
-            select(m.OrgSuccession.predecessor_id).join(
-                tree, m.OrgSuccession.successor_id == tree.c.id
-            )
-        )
-        return [i for i in (await self.session.scalars(select(tree.c.id))).all() if i != unit_id]
+        return list((await self._unit(unit_id))[1])
 
 
 def require_exists_on(lifetime: Lifetime, day: date, work: str, at: tuple[str | int, ...]) -> None:
