@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -406,6 +407,18 @@ def report(
     }
     print(f"machine: {machine()}")
     print(f"recomputed programme-years per full run: {full_runs[0]['result']['recomputed']}")
+    # The medians above hide how far the repeats were apart: each repeat's own figures.
+    ratios = [
+        run["seconds"] / plain_seconds
+        for run, plain_seconds in zip(full_runs, figures["plain"], strict=True)
+    ]
+    print(
+        "repeats (min–max): "
+        f"plain {_spread(figures['plain'])} s, "
+        f"full {_spread([run['seconds'] for run in full_runs])} s, "
+        f"full / plain {_spread(ratios)}, "
+        f"incremental {_spread(figures['incremental'])} ms"
+    )
     print(f"rollup figures measured at {loads[0]}")
     if fresh is not None:
         single95 = freshness.percentile(fresh.single_ms, 95)
@@ -428,6 +441,10 @@ def report(
         )
     http_figures_, http_missed = http_rows(http, loads[2])
     return rows | http_figures_, missed + http_missed
+
+
+def _spread(values: Sequence[float]) -> str:
+    return f"{_figure(min(values))}–{_figure(max(values))} over {len(values)}"
 
 
 def http_rows(
