@@ -49,6 +49,13 @@ class BenchDatabase:
             await conn.execute(text(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)"))
         await admin.dispose()
 
+    async def server_version(self) -> str:
+        engine = create_async_engine(self.url())
+        async with engine.connect() as conn:
+            version = await conn.scalar(text("SHOW server_version"))
+        await engine.dispose()
+        return str(version)
+
     def nscl(self, *args: str) -> None:
         """Run ``nscl *args`` on this database, as an operator would (quiet unless it fails)."""
         env = {**os.environ, "NSCL_DATABASE_URL": self.url(), "NSCL_LOG_LEVEL": "WARNING"}

@@ -461,8 +461,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
 
 
-def machine() -> str:
-    """Where the figures were taken: cores, CPU model, memory and the load average."""
+def hardware() -> str:
+    """Cores, CPU model and memory of this machine."""
     memory = "?"
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -474,8 +474,26 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    return f"{os.cpu_count()} cores ({model}), {memory}"
+
+
+def machine() -> str:
+    """Where the figures were taken: cores, CPU model, memory and the load average."""
     one, five, _ = os.getloadavg()
-    return f"{os.cpu_count()} cores ({model}), {memory}, load average {one:.1f}/{five:.1f}"
+    return f"{hardware()}, load average {one:.1f}/{five:.1f}"
+
+
+def stack_versions(*packages: str) -> str:
+    """Python, FastAPI, uvicorn, the given ``packages`` and the load generator."""
+    named = ["fastapi", "uvicorn", *packages]
+    return ", ".join(
+        [f"Python {platform.python_version()}"]
+        + [f"{_DISPLAY.get(name, name)} {importlib.metadata.version(name)}" for name in named]
+        + [f"load generator {wrk_version()}"]
+    )
+
+
+_DISPLAY = {"fastapi": "FastAPI"}
 
 
 def versions() -> str:

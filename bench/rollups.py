@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -319,30 +318,11 @@ def load_average() -> str:
 
 
 def machine() -> str:
-    memory = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
-    model = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{platform.node()}, {os.cpu_count()} cores ({model}), {memory}"
+    return f"{platform.node()}, {http_load.hardware()}"
 
 
 async def versions() -> str:
-    engine = create_async_engine(database_url())
-    async with engine.connect() as conn:
-        server = await conn.scalar(text("SHOW server_version"))
-    await engine.dispose()
-    return (
-        f"PostgreSQL {server}, Python {platform.python_version()}, "
-        f"FastAPI {importlib.metadata.version('fastapi')}, "
-        f"uvicorn {importlib.metadata.version('uvicorn')}, load generator {http_load.wrk_version()}"
-    )
+    return f"PostgreSQL {await BENCH.server_version()}, {http_load.stack_versions()}"
 
 
 def scale_figures(

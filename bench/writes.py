@@ -32,12 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import io
 import itertools
 import json
 import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -424,17 +422,7 @@ def health_figures(
 
 
 async def versions() -> str:
-    engine = create_async_engine(BENCH.url())
-    async with engine.connect() as conn:
-        server = await conn.scalar(text("SHOW server_version"))
-    await engine.dispose()
-    return (
-        f"PostgreSQL {server}, Python {platform.python_version()}, "
-        f"FastAPI {importlib.metadata.version('fastapi')}, "
-        f"uvicorn {importlib.metadata.version('uvicorn')}, "
-        f"openpyxl {importlib.metadata.version('openpyxl')}, "
-        f"load generator {http_load.wrk_version()}"
-    )
+    return f"PostgreSQL {await BENCH.server_version()}, {http_load.stack_versions('openpyxl')}"
 
 
 def print_put(result: http_load.LoadResult | None, load: str) -> None:
