@@ -17,11 +17,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import case, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from nscl_domain.audit.models import AuditEvent
 from nscl_domain.db import new_id
@@ -225,21 +227,35 @@ def _emit(session: Session) -> None:
 def wake_delivery_job(session: Session, subscription_id: uuid.UUID) -> Job:
     """Write the subscription's delivery job, due now, joining its pending one (a pending
     job waiting for a retry is brought forward: a new event may go at once)."""
-    stmt = (
+    stmt = delivery_job_statement(subscription_id, None)
+    return session.scalars(stmt, execution_options={"populate_existing": True}).one()
+
+
+def delivery_job_statement(
+    subscription_id: uuid.UUID, when: datetime | None
+) -> ReturningInsert[Job]:
+    """The subscription's delivery job, due ``when`` (None: now), joining its pending one,
+    which keeps the earlier of the two times."""
+    excluded = insert(Job).excluded
+    return (
         insert(Job)
         .values(
             name=DELIVER_JOB,
             args={"subscription_id": str(subscription_id)},
             dedup_key=f"webhooks:{subscription_id}",
-            not_before=None,
+            not_before=when,
             max_attempts=DELIVERY_JOB_ATTEMPTS,
             requested_by="system",
         )
         .on_conflict_do_update(
             index_elements=[Job.name, Job.dedup_key],
             index_where=text("status = 'pending' AND dedup_key IS NOT NULL"),
-            set_={"not_before": None},
+            set_={
+                "not_before": case(
+                    (Job.not_before.is_(None) | excluded.not_before.is_(None), None),
+                    else_=func.least(Job.not_before, excluded.not_before),
+                )
+            },
         )
         .returning(Job)
     )
-    return session.scalars(stmt, execution_options={"populate_existing": True}).one()

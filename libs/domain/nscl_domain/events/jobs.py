@@ -8,11 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import case, func, text
-from sqlalchemy.dialects.postgresql import insert
 
 from nscl_domain.events.delivery import DeliveryConfig, drain
-from nscl_domain.events.hook import DELIVER_JOB, DELIVERY_JOB_ATTEMPTS
+from nscl_domain.events.hook import DELIVER_JOB, delivery_job_statement
 from nscl_domain.jobs.models import Job
 from nscl_domain.jobs.registry import JobContext, JobKind
 from nscl_domain.repositories import SessionRepository
@@ -33,32 +31,7 @@ class DeliveryJobs(SessionRepository):
     async def wake_at(self, subscription_id: uuid.UUID, when: datetime | None) -> Job:
         """The subscription's next delivery job, due ``when`` (None: now); a pending one
         keeps the earlier of the two times."""
-        excluded = insert(Job).excluded
-        stmt = (
-            insert(Job)
-            .values(
-                name=DELIVER_JOB,
-                args={"subscription_id": str(subscription_id)},
-                dedup_key=f"webhooks:{subscription_id}",
-                not_before=when,
-                max_attempts=DELIVERY_JOB_ATTEMPTS,
-                requested_by="system",
-            )
-            .on_conflict_do_update(
-                index_elements=[Job.name, Job.dedup_key],
-                index_where=text("status = 'pending' AND dedup_key IS NOT NULL"),
-                set_={
-                    "not_before": case(
-                        (
-                            Job.not_before.is_(None) | excluded.not_before.is_(None),
-                            None,
-                        ),
-                        else_=func.least(Job.not_before, excluded.not_before),
-                    )
-                },
-            )
-            .returning(Job)
-        )
+        stmt = delivery_job_statement(subscription_id, when)
         job = (
             await self.session.scalars(stmt, execution_options={"populate_existing": True})
         ).one()
