@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -71,6 +71,11 @@ class Receiver:
                 answer = b"received" if status == 200 else b"not now"
                 if status == 200 and receiver.answer_bytes:
                     answer = b"x" * receiver.answer_bytes
+                # Recorded before the answer goes out: once the sender has its answer, the
+                # test may look, and the request must already be there.
+                received = Received({k.lower(): v for k, v in self.headers.items()}, body, status)
+                with receiver.lock:
+                    receiver.requests.append(received)
                 try:
                     self.send_response(status)
                     if status == 302:
@@ -79,11 +84,10 @@ class Receiver:
                     self.end_headers()
                     self.wfile.write(answer)
                 except OSError:
-                    status = -1  # the sender went away before the answer
-                with receiver.lock:
-                    receiver.requests.append(
-                        Received({k.lower(): v for k, v in self.headers.items()}, body, status)
-                    )
+                    # The sender went away before the answer.
+                    with receiver.lock:
+                        at = receiver.requests.index(received)
+                        receiver.requests[at] = replace(received, status=-1)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
