@@ -22,10 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import signal
 import statistics
-import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -36,8 +33,7 @@ from bench import datagen
 from bench.private_services import (
     WorkerProcess,
     free_port,
-    nscl,
-    private_services,
+    seeded_stack,
     worker_env,
 )
 from nscl_domain.db import create_engine, create_sessionmaker
@@ -223,14 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", choices=["both", "restart", "second-worker"], default="both")
     args = parser.parse_args(argv)
     random.seed(20261130)
-    # A SIGTERM (a timeout, Ctrl-C in a pipeline) still stops the private services.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with private_services() as (postgres, redis), tempfile.TemporaryDirectory() as logs:
-        url = postgres.create_database("nscl")
-        env = worker_env(url, redis.url)
-        nscl(env, "db", "upgrade")
-        nscl(env, "seed")
-        asyncio.run(run(args, url, redis.url, Path(logs)))
+    with seeded_stack() as (url, redis_url, logs):
+        asyncio.run(run(args, url, redis_url, logs))
 
 
 if __name__ == "__main__":

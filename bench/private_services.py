@@ -227,3 +227,17 @@ def private_services() -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
     finally:
         redis.close()
         postgres.close()
+
+
+@contextlib.contextmanager
+def seeded_stack() -> Iterator[tuple[str, str, Path]]:
+    """A private PostgreSQL (a migrated, seeded database ``nscl``) and Redis, and a folder
+    for the processes' logs: (database URL, Redis URL, logs). A SIGTERM (a timeout, Ctrl-C
+    in a pipeline) still stops the services."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with private_services() as (postgres, redis), tempfile.TemporaryDirectory() as logs:
+        url = postgres.create_database("nscl")
+        env = worker_env(url, redis.url)
+        nscl(env, "db", "upgrade")
+        nscl(env, "seed")
+        yield url, redis.url, Path(logs)

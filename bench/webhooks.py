@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import statistics
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -32,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import nscl_domain.composition  # noqa: F401 -- an entry point: wires the contexts together
-from bench.private_services import WorkerProcess, nscl, private_services, worker_env
+from bench.private_services import WorkerProcess, seeded_stack, worker_env
 from nscl_domain.audit.repository import AuditRepository
 from nscl_domain.db import create_engine, create_sessionmaker
 from nscl_domain.identity import SYSTEM
@@ -155,13 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with private_services() as (postgres, redis), tempfile.TemporaryDirectory() as logs:
-        url = postgres.create_database("nscl")
-        env = worker_env(url, redis.url)
-        nscl(env, "db", "upgrade")
-        nscl(env, "seed")
-        asyncio.run(run(args, url, redis.url, Path(logs)))
+    with seeded_stack() as (url, redis_url, logs):
+        asyncio.run(run(args, url, redis_url, logs))
 
 
 if __name__ == "__main__":
