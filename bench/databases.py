@@ -15,11 +15,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from nscl_domain.db import create_sessionmaker
+from nscl_domain.identity import SYSTEM
+from nscl_domain.identity import service as identity
+from nscl_domain.uow import UnitOfWork
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NSCL = str(Path(sys.executable).with_name("nscl"))
@@ -60,3 +66,19 @@ class BenchDatabase:
         """Run ``nscl *args`` on this database, as an operator would (quiet unless it fails)."""
         env = {**os.environ, "NSCL_DATABASE_URL": self.url(), "NSCL_LOG_LEVEL": "WARNING"}
         subprocess.run([NSCL, *args], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+async def create_client(url: str, role: str, unit: str) -> tuple[str, str]:
+    """A client of the database at ``url`` with one ``role`` on ``unit``: (id, secret)."""
+    engine = create_async_engine(url)
+    client_id = f"bench-{role}-{uuid.uuid4().hex[:8]}"
+    _, secret = await identity.create_client(
+        UnitOfWork(create_sessionmaker(engine)),
+        SYSTEM,
+        client_id=client_id,
+        name="bench",
+        unit=unit,
+        roles=[role],
+    )
+    await engine.dispose()
+    return client_id, secret

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +34,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import nscl_domain.composition  # noqa: F401  # the repositories the use cases get
-from bench.databases import BenchDatabase
-from nscl_domain.db import create_sessionmaker
-from nscl_domain.identity import SYSTEM
-from nscl_domain.identity import service as identity
+from bench.databases import BenchDatabase, create_client
 from nscl_domain.reports.importing import XLSX_MEDIA_TYPE
-from nscl_domain.uow import UnitOfWork
 
 DATABASE = "nscl_bench_exports"
 REDIS_URL = os.environ.get("BENCH_EXPORTS_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -72,14 +67,7 @@ async def add_events(first: int, last: int) -> None:
 
 
 async def auditor_client() -> tuple[str, str]:
-    engine = create_async_engine(BENCH.url())
-    uow = UnitOfWork(create_sessionmaker(engine))
-    client_id = f"bench-auditor-{uuid.uuid4().hex[:8]}"
-    _, secret = await identity.create_client(
-        uow, SYSTEM, client_id=client_id, name="bench", unit="bk-dost", roles=["auditor"]
-    )
-    await engine.dispose()
-    return client_id, secret
+    return await create_client(BENCH.url(), "auditor", "bk-dost")
 
 
 def _free_port() -> int:

@@ -53,11 +53,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import nscl_domain.composition  # noqa: F401 -- an entry point: wires the contexts together
 from bench import hostile_files, http_load
+from bench.databases import create_client
 from nscl_domain import schema
-from nscl_domain.db import create_sessionmaker
-from nscl_domain.identity import SYSTEM
-from nscl_domain.identity import service as identity
-from nscl_domain.uow import UnitOfWork
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DATABASE = "nscl_bench_hardening"
@@ -170,19 +167,8 @@ async def service_role_risks() -> list[str]:
         await engine.dispose()
 
 
-async def create_client(role: str) -> tuple[str, str]:
-    engine = create_async_engine(role_url(SERVICE_ROLE))
-    client_id = f"bench-{role}-{secrets.token_hex(4)}"
-    _, secret = await identity.create_client(
-        UnitOfWork(create_sessionmaker(engine)),
-        SYSTEM,
-        client_id=client_id,
-        name="hardening bench",
-        unit=UNIT,
-        roles=[role],
-    )
-    await engine.dispose()
-    return client_id, secret
+async def create_unit_client(role: str) -> tuple[str, str]:
+    return await create_client(role_url(SERVICE_ROLE), role, UNIT)
 
 
 async def token(http: httpx.AsyncClient, client: tuple[str, str]) -> dict[str, str]:
@@ -201,8 +187,8 @@ async def token(http: httpx.AsyncClient, client: tuple[str, str]) -> dict[str, s
 async def draft_report(base_url: str) -> tuple[str, dict[str, str]]:
     """A reporter's own draft report of 2024 to upload into, and the reporter's headers."""
     reporter_client, reviewer_client = (
-        await create_client("reporter"),
-        await create_client("reviewer"),
+        await create_unit_client("reporter"),
+        await create_unit_client("reviewer"),
     )
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         reporter, reviewer = await token(http, reporter_client), await token(http, reviewer_client)

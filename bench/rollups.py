@@ -51,11 +51,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench import datagen, freshness, http_load
-from bench.databases import BenchDatabase
+from bench.databases import BenchDatabase, create_client
 from nscl_domain.composition.registry import DEFAULT_REGISTRY
 from nscl_domain.db import create_sessionmaker
-from nscl_domain.identity import SYSTEM
-from nscl_domain.identity import service as identity
 from nscl_domain.jobs import JobName
 from nscl_domain.jobs.registry import JobContext
 from nscl_domain.jobs.service import run_attempt
@@ -161,13 +159,7 @@ def _now() -> datetime:
 
 
 async def token_for_viewer(base_url: str) -> str:
-    engine = create_async_engine(database_url())
-    uow = UnitOfWork(create_sessionmaker(engine))
-    client_id = f"bench-viewer-{uuid.uuid4().hex[:8]}"
-    _, secret = await identity.create_client(
-        uow, SYSTEM, client_id=client_id, name="bench", unit="bk-dost", roles=["viewer"]
-    )
-    await engine.dispose()
+    client_id, secret = await create_client(database_url(), "viewer", "bk-dost")
     async with httpx.AsyncClient(base_url=base_url) as http:
         issued = await http.post(
             "/v1/oauth/token",

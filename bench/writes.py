@@ -40,7 +40,6 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,16 +52,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import nscl_domain.composition  # noqa: F401 -- an entry point: wires the contexts together
 from bench import http_load
-from bench.databases import BenchDatabase
+from bench.databases import BenchDatabase, create_client
 from bench.hardening import Latencies, Probe
 from bench.rollups import load_average, machine
 from nscl_api.examples import REQUEST_EXAMPLES
-from nscl_domain.db import create_sessionmaker
-from nscl_domain.identity import SYSTEM
-from nscl_domain.identity import service as identity
 from nscl_domain.reports.content import MAX_INDICATOR_VALUES
 from nscl_domain.reports.importing import MAX_DATA_ROWS, XLSX_MEDIA_TYPE
-from nscl_domain.uow import UnitOfWork
 
 BENCH = BenchDatabase("nscl_bench_writes")
 REDIS_URL = os.environ.get("BENCH_WRITES_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -139,21 +134,6 @@ def workbook(rows: int) -> bytes:
 
 
 # --- set-up: clients, tokens, reports ---------------------------------------------------
-
-
-async def create_client(role: str, unit: str) -> tuple[str, str]:
-    engine = create_async_engine(BENCH.url())
-    client_id = f"bench-{role}-{uuid.uuid4().hex[:8]}"
-    _, secret = await identity.create_client(
-        UnitOfWork(create_sessionmaker(engine)),
-        SYSTEM,
-        client_id=client_id,
-        name="writes bench",
-        unit=unit,
-        roles=[role],
-    )
-    await engine.dispose()
-    return client_id, secret
 
 
 def bearer(base_url: str, client: tuple[str, str]) -> dict[str, str]:
@@ -548,8 +528,8 @@ def main(argv: list[str] | None = None) -> None:
         BENCH.nscl("db", "upgrade")
         BENCH.nscl("seed")
         asyncio.run(add_bench_indicators())
-        reporter_client = asyncio.run(create_client("reporter", UNIT))
-        reviewer_client = asyncio.run(create_client("reviewer", REVIEWER_UNIT))
+        reporter_client = asyncio.run(create_client(BENCH.url(), "reporter", UNIT))
+        reviewer_client = asyncio.run(create_client(BENCH.url(), "reviewer", REVIEWER_UNIT))
         put: http_load.LoadResult | None = None
         with product(PUT_PORT, pinned=True) as (base_url, put_pid):
             callers = Callers(bearer(base_url, reporter_client), bearer(base_url, reviewer_client))
